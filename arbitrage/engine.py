@@ -1,0 +1,196 @@
+"""The engine: load plugins, start them in order, run until told to stop, stop cleanly, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import time
+import typing as t
+from collections import defaultdict
+
+from loguru import logger
+
+from arbitrage.bus import Bus
+from arbitrage.clock import Clock
+from arbitrage.errors import PluginError
+from arbitrage.events import ArbResult, BookUpdate, Opportunity, OpportunityRejected, OrderSubmitted
+from arbitrage.plugin import Context, Plugin, load_plugin, start_order
+from arbitrage.settings import Settings
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random hex."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class Tally:
+    """Counts what the run did; the numbers in the summary (and what storage must agree with)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.books = 0
+        self.opportunities = 0
+        self.rejected = 0
+        self.orders = 0
+        self.arbs: dict[str, int] = defaultdict(int)
+        self.pnl: dict[str, float] = defaultdict(float)
+        self.fees: dict[str, float] = defaultdict(float)
+        bus.subscribe(BookUpdate, self._book, name="tally")
+        bus.subscribe(Opportunity, self._opportunity, name="tally")
+        bus.subscribe(OpportunityRejected, self._rejected, name="tally")
+        bus.subscribe(OrderSubmitted, self._order, name="tally")
+        bus.subscribe(ArbResult, self._arb, name="tally")
+
+    def _book(self, _: BookUpdate) -> None:
+        self.books += 1
+
+    def _opportunity(self, _: Opportunity) -> None:
+        self.opportunities += 1
+
+    def _rejected(self, _: OpportunityRejected) -> None:
+        self.rejected += 1
+
+    def _order(self, _: OrderSubmitted) -> None:
+        self.orders += 1
+
+    def _arb(self, result: ArbResult) -> None:
+        self.arbs[result.status] += 1
+        self.pnl[result.quote] += result.realized_profit
+        self.fees[result.quote] += result.fees
+
+
+class Engine:
+    """One run: a bus, a clock, plugins, and the lifecycle around them."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, run_id: str | None = None,
+                 plugins: t.Sequence[Plugin] | None = None) -> None:
+        """
+        :param plugins: plugin instances to use instead of the ones named in settings (tests, backtests).
+        """
+        self.settings = settings
+        self.bus = Bus()
+        self.clock = clock or Clock()
+        self.run_id = run_id or new_run_id()
+        self.ctx = Context(bus=self.bus, settings=settings, clock=self.clock, run_id=self.run_id,
+                           log=logger.bind(run_id=self.run_id))
+        self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
+        self.tally = Tally(self.bus)
+        self.started_at = 0.0
+        self.elapsed = 0.0
+        self.bus_stats: dict[str, dict[str, int]] = {}
+
+    def _load_from_settings(self) -> list[Plugin]:
+        run = self.settings.run
+        names: list[tuple[str, str | None]] = [(run.source, "source"), (run.strategy, "strategy")]
+        names += [(name, None) for name in run.plugins if name not in (run.source, run.strategy)]
+        return [load_plugin(name, kind)() for name, kind in names]
+
+    def plugin(self, name: str) -> Plugin:
+        """The loaded plugin called ``name``."""
+        for p in self.plugins:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    async def run(self, duration: float | None = None) -> dict[str, t.Any]:
+        """Set up, start, run until ``duration`` seconds pass, a stop is requested or a signal
+        arrives, then stop and return the summary.
+
+        :raises PluginError: if a plugin fails to set up or start (the others are stopped first).
+        """
+        duration = self.settings.run.duration if duration is None else duration
+        log = self.ctx.log
+        ordered = start_order(self.plugins)
+        for p in ordered:
+            try:
+                p.setup(Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id,
+                                log=log.bind(plugin=p.name), state=self.ctx.state, stop=self.ctx.stop))
+            except Exception as exc:
+                raise PluginError(f"plugin {p.name} failed to set up: {exc}") from exc
+        await self.bus.start()
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        started: list[Plugin] = []
+        self.started_at = time.monotonic()
+        try:
+            for p in ordered:
+                try:
+                    await p.start()
+                except Exception as exc:
+                    raise PluginError(f"plugin {p.name} failed to start: {exc}") from exc
+                started.append(p)
+            run = self.settings.run
+            log.info("run {} started: source={} strategy={} plugins={}", self.run_id, run.source,
+                     run.strategy, [p.name for p in ordered])
+            waiter = asyncio.ensure_future(self.ctx.stop.event.wait())
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout=duration or None)
+            except TimeoutError:
+                self.ctx.request_stop("duration reached")
+            finally:
+                waiter.cancel()
+            log.info("stopping: {}", self.ctx.stop.reason)
+        finally:
+            await self._shutdown(started)
+            self._remove_signals(loop)
+        self.elapsed = time.monotonic() - self.started_at
+        return self.summary()
+
+    async def _shutdown(self, started: list[Plugin]) -> None:
+        """Stop sources first, let queues drain, then stop everything else in reverse order."""
+        sources = [p for p in reversed(started) if p.kind == "source"]
+        others = [p for p in reversed(started) if p.kind != "source"]
+        for p in sources:
+            await self._stop_one(p)
+        await self.bus.drain()
+        for p in others:
+            await self._stop_one(p)
+            await self.bus.drain()
+        self.bus_stats = self.bus.stats()
+        await self.bus.stop()
+
+    async def _stop_one(self, p: Plugin) -> None:
+        try:
+            await p.stop()
+        except Exception:
+            self.ctx.log.opt(exception=True).error("plugin {} failed to stop cleanly", p.name)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.ctx.request_stop, f"signal {sig.name}")
+
+    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    def summary(self) -> dict[str, t.Any]:
+        """What the run did: counts, PnL and fees by quote currency, and each plugin's figures."""
+        tally = self.tally
+        errors = sum(s["errors"] for s in self.bus_stats.values())
+        return {
+            "run_id": self.run_id,
+            "source": self.settings.run.source,
+            "strategy": self.settings.run.strategy,
+            "elapsed_s": round(self.elapsed, 3),
+            "stop_reason": self.ctx.stop.reason,
+            "events_processed": tally.books,
+            "opportunities": tally.opportunities,
+            "rejected": tally.rejected,
+            "orders": tally.orders,
+            "arbs_executed": sum(tally.arbs.values()),
+            "arbs_by_status": dict(tally.arbs),
+            "realized_pnl": {k: round(v, 10) for k, v in tally.pnl.items()},
+            "fees": {k: round(v, 10) for k, v in tally.fees.items()},
+            "handler_errors": errors,
+            "plugins": {p.name: s for p in self.plugins if (s := p.summary())},
+        }
+
+
+def run_engine(engine: Engine, duration: float | None = None) -> dict[str, t.Any]:
+    """Run an engine to completion on uvloop and return its summary."""
+    import uvloop
+
+    return uvloop.run(engine.run(duration))
