@@ -138,15 +138,18 @@ class QueuedSubscription(Subscription):
             self._wakeup.set()
 
     def _take(self) -> list[t.Any]:
+        """Everything waiting when batching, else the oldest event (per key when conflating)."""
         if self.policy == "conflate":
-            events = list(self._latest.values())
-            self._latest.clear()
-        elif self.batch:
+            if self.batch:
+                events = list(self._latest.values())
+                self._latest.clear()
+                return events
+            return [self._latest.pop(next(iter(self._latest)))]
+        if self.batch:
             events = list(self._queue)
             self._queue.clear()
-        else:
-            events = [self._queue.popleft()]
-        return events
+            return events
+        return [self._queue.popleft()]
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()

@@ -174,15 +174,28 @@ _PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_RE = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 
 
-def _explain(error: msgspec.ValidationError) -> SettingsError:
+def _lookup(data: t.Any, path: str) -> t.Any:
+    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
+        name, index = part
+        try:
+            data = data[name] if name else data[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _explain(error: msgspec.ValidationError, data: dict[str, t.Any]) -> SettingsError:
     match = _PATH_RE.match(str(error))
     assert match is not None
     message, path = match["msg"], (match["path"] or "")
-    key = re.sub(r"\[(\d+)\]", r"[\1]", path).lstrip(".")
+    key = path.lstrip(".")
     unknown = _UNKNOWN_RE.match(message)
     if unknown:
         return SettingsError(f"{key}.{unknown['field']}".lstrip("."), "unknown setting")
-    return SettingsError(key, message[0].lower() + message[1:])
+    problem = message[0].lower() + message[1:]
+    if "got" not in problem and "invalid enum" not in problem:
+        problem += f", got {_lookup(data, path)!r}"
+    return SettingsError(key, problem)
 
 
 def _read_toml(path: Path) -> dict[str, t.Any]:
@@ -211,7 +224,7 @@ def load_settings(config: Path | None = None, overrides: t.Mapping[str, t.Any] |
     try:
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
-        raise _explain(exc) from None
+        raise _explain(exc, data) from None
     _check(settings)
     return settings
 

@@ -1,0 +1,204 @@
+"""Cross-exchange arbitrage: buy a symbol on one venue, sell it on another, when that pays after fees.
+
+On every ``BookUpdate`` the book is compared with the same symbol on every other venue, in both
+directions. Size comes from walking both books level by level while the marginal unit still
+pays after both taker fees and the average stays at or above ``min_profit_bps``, capped by the
+buy venue's quote balance, the sell venue's base balance, ``max_notional``, and the markets'
+precision and minimums. Stale or crossed books are never used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing as t
+
+from arbitrage.book import is_crossed, round_down, walk
+from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
+from arbitrage.plugin import Context, Plugin
+
+_INF = float("inf")
+
+
+class Sizing(t.NamedTuple):
+    """The result of sizing one buy-here/sell-there route."""
+
+    amount: float
+    buy_notional: float
+    sell_notional: float
+    buy_limit: float
+    sell_limit: float
+    profit: float
+    """Quote currency, net of both taker fees."""
+
+
+def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[float, float]],
+               buy_fee: float, sell_fee: float, *, min_profit_bps: float, max_notional: float = _INF,
+               quote_balance: float = _INF, base_balance: float = _INF) -> float:
+    """Largest base amount worth buying on ``asks`` and selling on ``bids``.
+
+    Walks both books together. A unit is added while it still pays after both fees (the marginal
+    unit's profit is positive) and while the average profit stays at or above ``min_profit_bps`` of
+    the buy notional; the buy side's cost with fee must fit ``quote_balance``, the base amount
+    ``base_balance`` and the buy notional ``max_notional``. Returns 0 when nothing qualifies.
+    """
+    m = min_profit_bps / 1e4
+    i = j = 0
+    ask_left = asks[0][1] if asks else 0.0
+    bid_left = bids[0][1] if bids else 0.0
+    amount = notional = profit = 0.0
+    while i < len(asks) and j < len(bids):
+        pa, pb = asks[i][0], bids[j][0]
+        unit = pb * (1.0 - sell_fee) - pa * (1.0 + buy_fee)
+        if unit <= 0.0:
+            break
+        take = min(ask_left, bid_left, base_balance - amount, (max_notional - notional) / pa,
+                   (quote_balance - notional * (1.0 + buy_fee)) / (pa * (1.0 + buy_fee)))
+        stop = False
+        if unit < m * pa:  # this level drags the average down: take only what keeps it >= m
+            room = (profit - m * notional) / (m * pa - unit)
+            if room < take:
+                take, stop = max(room, 0.0), True
+        if take <= 0.0:
+            break
+        amount += take
+        notional += take * pa
+        profit += take * unit
+        if stop or take < min(ask_left, bid_left) - 1e-15:
+            break
+        ask_left -= take
+        bid_left -= take
+        if ask_left <= 1e-15:
+            i += 1
+            ask_left = asks[i][1] if i < len(asks) else 0.0
+        if bid_left <= 1e-15:
+            j += 1
+            bid_left = bids[j][1] if j < len(bids) else 0.0
+    return amount
+
+
+def price_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[float, float]],
+                amount: float, buy_fee: float, sell_fee: float) -> Sizing | None:
+    """Exact cost, proceeds and limits of trading ``amount`` on both books, or None if too thin."""
+    bought, buy_notional, buy_limit = walk(asks, amount, side="buy")
+    sold, sell_notional, sell_limit = walk(bids, amount, side="sell")
+    if bought < amount - 1e-12 or sold < amount - 1e-12:
+        return None
+    profit = sell_notional * (1.0 - sell_fee) - buy_notional * (1.0 + buy_fee)
+    return Sizing(amount, buy_notional, sell_notional, buy_limit, sell_limit, profit)
+
+
+class CrossExchangeStrategy(Plugin):
+    """Same symbol, two venues: buy where it is cheap, sell where it is dear, both at once."""
+
+    name = "cross_exchange"
+    kind = "strategy"
+    description = "Buy on one venue and sell on another when the spread pays both taker fees (depth-aware)."
+
+    def setup(self, ctx: Context) -> None:
+        super().setup(ctx)
+        cfg = ctx.settings.strategy
+        self.min_profit_bps = cfg.min_profit_bps
+        self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
+        self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
+        self.markets: dict[tuple[str, str], Market] = {}
+        self.staleness_ns: dict[str, int] = {}
+        self.books: dict[str, dict[str, BookUpdate]] = {}
+        """symbol -> venue -> latest book."""
+        self.balances: dict[str, dict[str, float]] = {}
+        self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+        """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""
+        self._ids = itertools.count(1)
+        self.evaluated = 0
+        self.emitted = 0
+        self.skipped_stale = 0
+        self.skipped_crossed = 0
+        ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
+        ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
+        ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
+
+    def on_markets(self, event: MarketsLoaded) -> None:
+        self.staleness_ns[event.venue] = int(event.staleness_ms * 1e6)
+        for market in event.markets:
+            self.markets[(event.venue, market.symbol)] = market
+
+    def on_balances(self, event: BalanceUpdate) -> None:
+        self.balances[event.venue] = event.balances
+
+    def _usable(self, book: BookUpdate, now: int) -> bool:
+        if not book.bids or not book.asks:
+            return False
+        if now - book.ts_event > self.staleness_ns.get(book.venue, 0):
+            self.skipped_stale += 1
+            return False
+        if is_crossed(book.bids, book.asks):
+            self.skipped_crossed += 1
+            return False
+        return True
+
+    def on_book(self, book: BookUpdate) -> None:
+        """Store the book, then look for a profitable route against every other venue."""
+        venues = self.books.get(book.symbol)
+        if venues is None:
+            venues = self.books[book.symbol] = {}
+        venues[book.venue] = book
+        if (book.venue, book.symbol) not in self.markets:
+            return
+        now = self.ctx.clock.time_ns()
+        if not self._usable(book, now):
+            return
+        for other in venues.values():
+            if other is book or (other.venue, other.symbol) not in self.markets or not self._usable(other, now):
+                continue
+            self.evaluated += 1
+            self._try(book, other, now)
+            self._try(other, book, now)
+
+    def _try(self, buy: BookUpdate, sell: BookUpdate, now: int) -> None:
+        buy_market = self.markets[(buy.venue, buy.symbol)]
+        sell_market = self.markets[(sell.venue, sell.symbol)]
+        bf, sf = buy_market.taker_fee, sell_market.taker_fee
+        if sell.bids[0][0] * (1.0 - sf) <= buy.asks[0][0] * (1.0 + bf):
+            return  # top of book does not pay: the common case, decided in one comparison
+        route = (buy.venue, sell.venue, buy.symbol)
+        last = self._last_emit.get(route)
+        if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
+                                                                                             sell.ts_event)):
+            return
+        buy_bal = self.balances.get(buy.venue)
+        sell_bal = self.balances.get(sell.venue)
+        amount = size_route(
+            buy.asks, sell.bids, bf, sf, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
+            quote_balance=buy_bal.get(buy_market.quote, 0.0) if buy_bal is not None else _INF,
+            base_balance=sell_bal.get(sell_market.base, 0.0) if sell_bal is not None else _INF)
+        amount = round_down(round_down(amount, buy_market.amount_step), sell_market.amount_step)
+        if amount <= 0.0 or amount < buy_market.min_amount or amount < sell_market.min_amount:
+            return
+        sized = price_route(buy.asks, sell.bids, amount, bf, sf)
+        if sized is None or sized.buy_notional < max(buy_market.min_cost, sell_market.min_cost):
+            return
+        profit_bps = sized.profit / sized.buy_notional * 1e4
+        if profit_bps < self.min_profit_bps:
+            return
+        self._last_emit[route] = (now, buy.ts_event, sell.ts_event)
+        self.emitted += 1
+        self.ctx.bus.publish(Opportunity(
+            id=f"{self.ctx.run_id}-{next(self._ids)}",
+            strategy=self.name,
+            legs=(
+                Leg(venue=buy.venue, symbol=buy.symbol, side="buy", amount=amount, price=sized.buy_limit,
+                    expected_price=sized.buy_notional / amount, fee_rate=bf),
+                Leg(venue=sell.venue, symbol=sell.symbol, side="sell", amount=amount, price=sized.sell_limit,
+                    expected_price=sized.sell_notional / amount, fee_rate=sf),
+            ),
+            profit=sized.profit,
+            profit_bps=profit_bps,
+            quote=buy_market.quote,
+            notional=sized.buy_notional,
+            book_ts=(buy.ts_event, sell.ts_event),
+            ts_event=max(buy.ts_event, sell.ts_event),
+            ts_init=now,
+        ))
+
+    def summary(self) -> dict[str, t.Any]:
+        return {"pairs_evaluated": self.evaluated, "opportunities": self.emitted,
+                "stale_books_skipped": self.skipped_stale, "crossed_books_skipped": self.skipped_crossed}
