@@ -76,6 +76,7 @@ class Engine:
                            log=logger.bind(run_id=self.run_id))
         self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
         self.tally = Tally(self.bus)
+        self.ctx.state["tally"] = self.tally
         self.started_at = 0.0
         self.elapsed = 0.0
         self.bus_stats: dict[str, dict[str, int]] = {}

@@ -103,7 +103,8 @@ class CrossExchangeStrategy(Plugin):
         self.markets: dict[tuple[str, str], Market] = {}
         self.staleness_ns: dict[str, int] = {}
         self.books: dict[str, dict[str, BookUpdate]] = {}
-        """symbol -> venue -> latest book."""
+        """symbol -> venue -> latest book (shared read-only with the dashboard)."""
+        ctx.state["books"] = self.books
         self.balances: dict[str, dict[str, float]] = {}
         self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""

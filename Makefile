@@ -1,0 +1,30 @@
+# Every target installs what it needs first, so each works alone on a fresh clone.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DURATION ?= 30
+
+.PHONY: install run test bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## ~30 s demo on the offline simulated market, live view, then a summary
+	$(VENV)/bin/arb run --source sim --duration $(DURATION)
+
+test: $(STAMP)  ## the whole suite
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)  ## performance figures next to same-run baselines
+	$(PY) bench/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check arbitrage tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,214 @@
+"""The ``arb`` command line: thin typer commands that build settings and call one package function.
+
+Heavy modules (the engine, ccxt, storage) are imported inside the commands so ``arb --help``
+answers at once. ``ArbError`` becomes one line on stderr and its exit code; settings errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing as t
+from pathlib import Path
+
+import typer
+
+from arbitrage.errors import ArbError, SettingsError
+
+app = typer.Typer(
+    name="arb",
+    help="Real-time crypto arbitrage: find trades that pay after fees, execute both legs at once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(error: ArbError) -> t.NoReturn:
+    """Print one line for an expected error and exit with its code."""
+    prefix = "settings error" if isinstance(error, SettingsError) else "error"
+    typer.echo(f"{prefix}: {error}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+def parse_balances(items: list[str]) -> dict[str, float]:
+    """``["USDT=5000", "BTC=0.1"]`` -> ``{"USDT": 5000.0, "BTC": 0.1}``.
+
+    :raises SettingsError: naming the bad item.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        asset, sep, amount = item.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not sep or not asset.strip() or value < 0:
+            raise SettingsError("--paper-balance", f"expected ASSET=AMOUNT with AMOUNT >= 0, got {item!r}")
+        out[asset.strip().upper()] = value
+    return out
+
+
+def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
+    """Turn command-line flags (None = not given) into a nested settings override."""
+    mapping = {
+        "strategy": ("run", "strategy"), "source": ("run", "source"), "duration": ("run", "duration"),
+        "seed": ("run", "seed"), "db": ("storage", "path"), "min_profit_bps": ("strategy", "min_profit_bps"),
+        "max_notional": ("strategy", "max_notional"), "level": ("log", "level"),
+    }
+    out: dict[str, t.Any] = {}
+    for flag, value in flags.items():
+        if value is None or flag not in mapping:
+            continue
+        section, key = mapping[flag]
+        out.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
+    if flags.get("max_notional") is not None:  # one flag sets both the sizing cap and the risk limit
+        out.setdefault("trading", {})["max_notional"] = flags["max_notional"]
+    return out
+
+
+def load(config: Path | None, overrides: dict[str, t.Any], paper_balance: list[str] | None = None) -> t.Any:
+    """Load settings with the layering rules, applying ``--paper-balance`` on top of the file's."""
+    from arbitrage.settings import load_settings
+
+    try:
+        settings = load_settings(config, overrides)
+        if paper_balance:
+            extra = parse_balances(paper_balance)
+            merged = {**settings.paper.balances, **extra}
+            settings = load_settings(config, {**overrides, "paper": {"balances": merged}})
+    except ArbError as exc:
+        fail(exc)
+    return settings
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (default ./settings.toml).",
+                         dir_okay=False)
+
+
+@app.command()
+def run(
+    strategy: str = typer.Option(None, help="Strategy plugin (see `arb strategies`)."),
+    source: str = typer.Option(None, help="Market source: sim."),
+    duration: float = typer.Option(None, help="Seconds to run (0 = until Ctrl-C)."),
+    seed: int = typer.Option(None, help="Seed of the simulated market."),
+    db: Path = typer.Option(None, help="SQLite database path.", dir_okay=False),
+    config: Path = ConfigOpt,
+    min_profit_bps: float = typer.Option(None, help="Smallest net profit to act on, in bps."),
+    max_notional: float = typer.Option(None, help="Largest trade, in quote currency."),
+    paper_balance: list[str] = typer.Option(None, help="ASSET=AMOUNT on every paper venue (repeatable)."),
+    live: bool = typer.Option(False, "--live", help="Send real orders (needs exchange keys)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout at exit."),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Plain log lines instead of the live view."),
+    level: str = typer.Option(None, help="Log level (DEBUG, INFO, WARNING, ...)."),
+) -> None:
+    """Run the arbitrage engine: market data -> strategy -> paper trading -> storage."""
+    settings = load(config, build_overrides(strategy=strategy, source=source, duration=duration, seed=seed,
+                                            db=db, min_profit_bps=min_profit_bps, max_notional=max_notional,
+                                            level=level), paper_balance)
+    if live or settings.run.live:
+        fail(SettingsError("--live", "live trading is not available in this version; paper trading only"))
+    from arbitrage.engine import Engine, run_engine
+    from arbitrage.logs import setup_logging
+
+    ui = not (no_ui or as_json) and sys.stderr.isatty()
+    setup_logging(settings.log, console=not ui, level_override="WARNING" if as_json else None)
+    try:
+        engine = Engine(settings)
+        if ui:
+            from arbitrage.dashboard import Dashboard
+
+            engine.plugins.append(Dashboard())
+        summary = run_engine(engine)
+    except ArbError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        print_summary(summary)
+
+
+def print_summary(summary: dict[str, t.Any]) -> None:
+    """Human end-of-run summary on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {summary['run_id']} ({summary['elapsed_s']:.1f}s, {summary['stop_reason']})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in ("events_processed", "opportunities", "rejected", "orders", "arbs_executed"):
+        table.add_row(key.replace("_", " "), f"{summary[key]:,}")
+    for status, count in sorted(summary["arbs_by_status"].items()):
+        table.add_row(f"  {status}", f"{count:,}")
+    for quote, pnl in sorted(summary["realized_pnl"].items()):
+        table.add_row(f"realized PnL ({quote})", f"{pnl:+,.6f}")
+    for quote, fee in sorted(summary["fees"].items()):
+        table.add_row(f"fees ({quote})", f"{fee:,.6f}")
+    if summary["handler_errors"]:
+        table.add_row("handler errors", str(summary["handler_errors"]), style="red")
+    Console().print(table)
+
+
+@app.command()
+def strategies() -> None:
+    """List the installed strategies, one line each."""
+    from arbitrage.plugin import plugins_of_kind
+
+    for name, cls in plugins_of_kind("strategy").items():
+        typer.echo(f"{name:16} {cls.description}")
+
+
+@app.command()
+def report(
+    db: Path = typer.Option(None, help="SQLite database path (default from settings).", dir_okay=False),
+    run_id: str = typer.Option(None, "--run", help="Run id (default: the latest run)."),
+    config: Path = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Report PnL, counts and per-venue and per-symbol tables from the database."""
+    from arbitrage.report import build_report, render_report
+
+    settings = load(config, build_overrides(db=db))
+    try:
+        result = build_report(Path(settings.storage.path), run_id)
+    except ArbError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True, default=str))
+    else:
+        from rich.console import Console
+
+        render_report(result, Console())
+
+
+@app.command()
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    level: str = typer.Option(None, help="Only this level and above."),
+    grep: str = typer.Option(None, help="Only lines whose message contains this text."),
+    run_id: str = typer.Option(None, "--run", help="Only this run."),
+    venue: str = typer.Option(None, help="Only this venue."),
+    symbol: str = typer.Option(None, help="Only this symbol."),
+    opportunity: str = typer.Option(None, help="Only this opportunity id."),
+    file: Path = typer.Option(None, help="Log file (default from settings).", dir_okay=False),
+    config: Path = ConfigOpt,
+) -> None:
+    """Print the JSON-lines log file readably; -f follows it."""
+    from arbitrage.logs import follow_log, format_record, read_log
+
+    path = file or Path(load(config, {}).log.file)
+    filters = {"level": level, "grep": grep, "run": run_id, "venue": venue, "symbol": symbol,
+               "opportunity": opportunity}
+    try:
+        records = follow_log(path, **filters) if follow else read_log(path, **filters)
+        for record in records:
+            typer.echo(format_record(record))
+    except ArbError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,89 @@
+"""Remove secrets from data and text before they reach the database, logs, Redis or notifications.
+
+Two rules, applied recursively by ``redact``:
+
+* a mapping value whose key looks secret (``secret``, ``password``, ``api_key``/``apiKey``,
+  ``token``, ``passphrase``, ``private``, ``credential``, ``authorization``, ``signature``) becomes
+  ``"***"`` -- empty values (``""``, ``None``) are kept, so "not set" stays visible;
+* credentials inside text: ``scheme://user:pass@host`` becomes ``scheme://***@host``; a URL whose
+  scheme is not a well-known network scheme (an Apprise URL such as ``tgram://bot-token/chat``
+  carries its tokens in the path) becomes ``scheme://***``; ``key=value``, ``key: value`` and
+  ``"key": "value"`` pairs with a secret-looking key keep the key and lose the value.
+
+Limits: a secret with no secret-looking key and no URL around it (a bare token in a sentence)
+cannot be recognised; keep secrets in settings fields or environment variables whose names say so.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "redact", "redact_text"]
+
+MASK = "***"
+
+SECRET_KEY = re.compile(
+    r"secret|passw(?:or)?d|api_?key|token|passphrase|private|credential|authorization|signature", re.I)
+"""A key whose name matches this holds a secret."""
+
+_NETWORK_SCHEMES = frozenset({
+    "http", "https", "ws", "wss", "redis", "rediss", "unix", "file", "sqlite", "postgres", "postgresql",
+    "mysql", "amqp", "amqps", "mongodb", "tcp", "udp", "ftp", "sftp", "ssh", "socks5", "socks5h",
+})
+"""Schemes whose path is not a secret: only user info and secret query values are removed."""
+
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>[^\s'\"<>`]+)")
+_USERINFO = re.compile(r"^[^/?#@]*@")
+_KEY_VALUE = re.compile(
+    r"(?P<key>[\w.\-]*(?:" + SECRET_KEY.pattern + r")[\w.\-]*)"
+    r"(?P<sep>['\"]?\s*[:=]\s*(?:Bearer\s+|Basic\s+)?['\"]?)"
+    r"(?P<value>[^'\"\s,&;}\])]+)",
+    re.I,
+)
+
+
+def is_secret_key(key: object) -> bool:
+    """True if a mapping key names a secret."""
+    return isinstance(key, str) and SECRET_KEY.search(key) is not None
+
+
+def _url(match: re.Match[str]) -> str:
+    scheme, rest = match["scheme"], match["rest"]
+    if scheme.lower() not in _NETWORK_SCHEMES:
+        return f"{scheme}://{MASK}"
+    rest = _USERINFO.sub(MASK + "@", rest, count=1)
+    return f"{scheme}://{rest}"
+
+
+def _key_value(match: re.Match[str]) -> str:
+    value = match["value"]
+    if value == MASK or value.startswith(MASK):
+        return match[0]
+    return f"{match['key']}{match['sep']}{MASK}"
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with URL credentials, Apprise tokens and ``secret=value`` pairs masked."""
+    if "://" in text:
+        text = _URL.sub(_url, text)
+    if SECRET_KEY.search(text) is not None:
+        text = _KEY_VALUE.sub(_key_value, text)
+    return text
+
+
+def redact(obj: t.Any) -> t.Any:
+    """Return a copy of ``obj`` (dicts, lists, tuples, strings, nested) with secrets masked.
+
+    Other objects are returned unchanged; the input is never mutated.
+    """
+    if isinstance(obj, str):
+        return redact_text(obj)
+    if isinstance(obj, dict):
+        return {key: (MASK if is_secret_key(key) and value not in (None, "") else redact(value))
+                for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [redact(item) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(redact(item) for item in obj)
+    return obj

@@ -1,0 +1,303 @@
+"""Reports: what a stored run did, read back from its database.
+
+``build_report`` returns plain JSON-ready data; ``render_report`` prints it as rich tables. The
+counts mean what the engine's end-of-run summary means (see ``arbitrage.engine.Tally``):
+``opportunities`` = Opportunity events, ``arbs_executed`` = ArbResult events (by status in
+``arbs_by_status``), ``realized_pnl`` and ``fees`` = per quote currency sums over the results.
+So ``arb run --json`` and ``arb report --json`` agree on those keys for the same run.
+
+Attribution: a venue's ``pnl_share`` is each arbitrage's realized profit split over its legs'
+venues in proportion to the notional they filled (hedges included); a result that filled nothing
+is split evenly between its leg venues. ``symbols`` rows are keyed by market: the symbol of a
+cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from arbitrage.errors import DataError
+from arbitrage.storage.database import run_totals
+
+__all__ = ["ALL_RUNS", "build_report", "list_runs", "render_report"]
+
+ALL_RUNS = "all"
+"""Pass as ``run_id`` to report every run in the database together."""
+
+
+def _connect(db_path: str | Path) -> sqlite3.Connection:
+    path = Path(db_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such database (runs are stored at storage.path, see settings)")
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT run_id FROM runs LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DataError(f"{path}: not an arb database ({exc})") from exc
+    return conn
+
+
+def list_runs(db_path: str | Path) -> list[dict[str, t.Any]]:
+    """Every run in the database, newest first: id, times, source, strategy, live flag.
+
+    :raises DataError: if the file is missing or is not an arb database.
+    """
+    conn = _connect(db_path)
+    try:
+        return [dict(row) for row in conn.execute(
+            "SELECT run_id, started_at, ended_at, source, strategy, live FROM runs "
+            "ORDER BY started_at DESC, rowid DESC")]
+    finally:
+        conn.close()
+
+
+def _select_runs(conn: sqlite3.Connection, db_path: str | Path, run_id: str | None) -> list[sqlite3.Row]:
+    runs = conn.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC").fetchall()
+    if not runs:
+        raise DataError(f"{db_path}: no runs stored yet")
+    if run_id is None or run_id == "latest":
+        return [runs[0]]
+    if run_id == ALL_RUNS:
+        return runs
+    matches = [r for r in runs if r["run_id"] == run_id] or [r for r in runs if r["run_id"].startswith(run_id)]
+    if not matches:
+        raise DataError(f"{db_path}: no run {run_id!r} (latest is {runs[0]['run_id']})")
+    if len(matches) > 1:
+        raise DataError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in matches[:5])}")
+    return matches
+
+
+def _quote(symbol: str) -> str:
+    return symbol.rpartition("/")[2] or symbol
+
+
+def _route(legs: list[dict[str, t.Any]]) -> str:
+    symbols: list[str] = []
+    for leg in legs:
+        if leg.get("purpose", "leg") == "leg" and leg["symbol"] not in symbols:
+            symbols.append(leg["symbol"])
+    if not symbols:
+        symbols = list(dict.fromkeys(leg["symbol"] for leg in legs))
+    return " > ".join(symbols) or "?"
+
+
+def _trade(row: sqlite3.Row, legs: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    return {
+        "opportunity_id": row["opportunity_id"], "run_id": row["run_id"], "strategy": row["strategy"],
+        "status": row["status"], "market": _route(legs),
+        "venues": list(dict.fromkeys(leg["venue"] for leg in legs)),
+        "quote": row["quote"], "expected_profit": row["expected_profit"],
+        "realized_profit": row["realized_profit"], "fees": row["fees"], "ts_init": row["ts_init"],
+    }
+
+
+def build_report(db_path: str | Path, run_id: str | None = None) -> dict[str, t.Any]:
+    """Summarise one stored run (the latest by default) or, with ``run_id="all"``, every run.
+
+    :param run_id: a run id, a unique prefix of one, ``None``/``"latest"``, or ``"all"``.
+    :raises DataError: if the database is missing, is not an arb database, has no runs, or has no
+        run matching ``run_id``.
+    """
+    conn = _connect(db_path)
+    try:
+        runs = _select_runs(conn, db_path, run_id)
+        ids = [r["run_id"] for r in runs]
+        return _build(conn, runs, ids, all_runs=run_id == ALL_RUNS)
+    finally:
+        conn.close()
+
+
+def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
+           all_runs: bool) -> dict[str, t.Any]:
+    marks = ", ".join("?" * len(ids))
+    totals = run_totals(conn, ids)
+    expected: dict[str, float] = defaultdict(float)
+    slippage: dict[str, float] = defaultdict(float)
+    residual: dict[str, float] = defaultdict(float)
+    venue_pnl: dict[tuple[str, str], float] = defaultdict(float)
+    markets: dict[tuple[str, str], dict[str, t.Any]] = {}
+    best: dict[str, t.Any] | None = None
+    worst: dict[str, t.Any] | None = None
+    wins = 0
+    for row in conn.execute(f"SELECT * FROM arb_results WHERE run_id IN ({marks}) ORDER BY rowid", ids):
+        legs = msgspec.json.decode(row["legs"]) if row["legs"] else []
+        quote, realized = row["quote"], row["realized_profit"]
+        expected[quote] += row["expected_profit"]
+        slippage[quote] += row["slippage"]
+        wins += realized > 0
+        for asset, amount in (msgspec.json.decode(row["residual"]) if row["residual"] else {}).items():
+            residual[asset] += amount
+        weights: dict[str, float] = defaultdict(float)
+        for leg in legs:
+            weights[leg["venue"]] += abs(leg.get("filled", 0.0) * leg.get("average_price", 0.0))
+        total = sum(weights.values())
+        for venue, weight in weights.items():
+            venue_pnl[(venue, quote)] += realized * (weight / total if total else 1 / len(weights))
+        market = markets.setdefault((_route(legs), quote), {
+            "market": _route(legs), "quote": quote, "arbs": 0, "complete": 0, "realized_pnl": 0.0,
+            "expected_pnl": 0.0, "fees": 0.0})
+        market["arbs"] += 1
+        market["complete"] += row["status"] == "complete"
+        market["realized_pnl"] += realized
+        market["expected_pnl"] += row["expected_profit"]
+        market["fees"] += row["fees"]
+        if best is None or realized > best["realized_profit"]:
+            best = _trade(row, legs)
+        if worst is None or realized < worst["realized_profit"]:
+            worst = _trade(row, legs)
+
+    venues: dict[tuple[str, str], dict[str, t.Any]] = {}
+    for row in conn.execute(
+            f"SELECT venue, symbol, status, filled, average_price, fee FROM orders WHERE run_id IN ({marks}) "
+            "ORDER BY rowid", ids):
+        quote = _quote(row["symbol"])
+        venue = venues.setdefault((row["venue"], quote), {
+            "venue": row["venue"], "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
+            "filled_notional": 0.0, "fees": 0.0, "pnl_share": 0.0})
+        venue["orders"] += 1
+        filled = row["filled"] or 0.0
+        venue["filled_orders"] += filled > 0
+        venue["rejected_orders"] += row["status"] == "rejected"
+        venue["filled_notional"] += filled * (row["average_price"] or 0.0)
+        venue["fees"] += row["fee"] or 0.0
+    for (name, quote), pnl in venue_pnl.items():
+        venues.setdefault((name, quote), {
+            "venue": name, "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
+            "filled_notional": 0.0, "fees": 0.0, "pnl_share": 0.0})["pnl_share"] = pnl
+
+    alerts: dict[str, int] = defaultdict(int)
+    for row in conn.execute(f"SELECT level, count(*) AS n FROM alerts WHERE run_id IN ({marks}) GROUP BY level",
+                            ids):
+        alerts[row["level"]] = row["n"]
+    reasons = {row["reason"]: row["n"] for row in conn.execute(
+        f"SELECT reason, count(*) AS n FROM rejections WHERE run_id IN ({marks}) GROUP BY reason "
+        "ORDER BY n DESC, reason", ids)}
+
+    first, last = runs[-1], runs[0]
+    arbs = totals["arbs_executed"]
+    summary = msgspec.json.decode(last["summary"]) if last["summary"] and not all_runs else {}
+    return {
+        "run_id": "all" if all_runs else last["run_id"],
+        "runs": ids,
+        "started_at": first["started_at"],
+        "ended_at": last["ended_at"],
+        "finished": all(r["ended_at"] is not None for r in runs),
+        "source": ", ".join(dict.fromkeys(r["source"] for r in runs)),
+        "strategy": ", ".join(dict.fromkeys(r["strategy"] for r in runs)),
+        "live": any(r["live"] for r in runs),
+        "stop_reason": summary.get("stop_reason", ""),
+        "opportunities": totals["opportunities"],
+        "rejected": totals["rejected"],
+        "rejection_reasons": reasons,
+        "orders": totals["orders"],
+        "arbs_executed": arbs,
+        "arbs_by_status": totals["arbs_by_status"],
+        "win_rate": round(wins / arbs, 4) if arbs else None,
+        "realized_pnl": totals["realized_pnl"],
+        "expected_pnl": {k: round(v, 10) for k, v in expected.items()},
+        "fees": totals["fees"],
+        "slippage": {k: round(v, 10) for k, v in slippage.items()},
+        "residual": {k: round(v, 10) for k, v in residual.items() if abs(v) > 1e-12},
+        "alerts": dict(alerts),
+        "venues": [_rounded(v) for _, v in sorted(venues.items())],
+        "symbols": [_rounded(m) for m in sorted(markets.values(), key=lambda m: (-m["arbs"], m["market"]))],
+        "best_trade": best,
+        "worst_trade": worst,
+        "rows": totals["rows"],
+    }
+
+
+def _rounded(row: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {k: round(v, 10) if isinstance(v, float) else v for k, v in row.items()}
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _money(amounts: dict[str, float]) -> str:
+    if not amounts:
+        return "0"
+    return ", ".join(f"{_signed(v)} {escape(k)}" for k, v in sorted(amounts.items()))
+
+
+def _signed(value: float) -> str:
+    color = "green" if value > 0 else "red" if value < 0 else "white"
+    return f"[{color}]{value:+,.4f}[/]"
+
+
+def _trade_line(trade: dict[str, t.Any] | None) -> str:
+    if trade is None:
+        return "-"
+    venues = " / ".join(trade["venues"])
+    return (f"{_signed(trade['realized_profit'])} {escape(trade['quote'])}  {escape(trade['market'])} on "
+            f"{escape(venues)}  [dim]({trade['status']}, {escape(trade['opportunity_id'])})[/]")
+
+
+def render_report(report: dict[str, t.Any], console: Console) -> None:
+    """Print a report from ``build_report`` as rich tables."""
+    overview = Table(title=f"run {report['run_id']}", show_header=False, title_justify="left")
+    overview.add_column(style="bold")
+    overview.add_column()
+    status = "finished" if report["finished"] else "[yellow]not finished (running or crashed)[/]"
+    mode = "[red]live[/]" if report["live"] else "paper"
+    overview.add_row("runs", str(len(report["runs"])) if report["run_id"] == "all" else report["run_id"])
+    overview.add_row("period", f"{report['started_at']} → {report['ended_at'] or '…'}  {status}")
+    overview.add_row("source / strategy", f"{report['source']} / {report['strategy']}  ({mode})")
+    if report["stop_reason"]:
+        overview.add_row("stop reason", escape(report["stop_reason"]))
+    overview.add_row("opportunities", f"{report['opportunities']:,}  (rejected {report['rejected']:,})")
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(report["arbs_by_status"].items()))
+    overview.add_row("arbs executed", f"{report['arbs_executed']:,}" + (f"  ({by_status})" if by_status else ""))
+    if report["win_rate"] is not None:
+        overview.add_row("win rate", f"{report['win_rate']:.1%}")
+    overview.add_row("orders", f"{report['orders']:,}")
+    overview.add_row("realized PnL", _money(report["realized_pnl"]))
+    overview.add_row("expected PnL", _money(report["expected_pnl"]))
+    overview.add_row("fees", _money(report["fees"]))
+    if report["residual"]:
+        overview.add_row("[yellow]residual exposure[/]", ", ".join(f"{v:+g} {k}" for k, v in report["residual"].items()))
+    if report["alerts"]:
+        overview.add_row("alerts", ", ".join(f"{k} {v}" for k, v in sorted(report["alerts"].items())))
+    overview.add_row("best trade", _trade_line(report["best_trade"]))
+    overview.add_row("worst trade", _trade_line(report["worst_trade"]))
+    console.print(overview)
+
+    if report["venues"]:
+        venues = Table(title="venues", title_justify="left")
+        for name, justify in (("venue", "left"), ("quote", "left"), ("orders", "right"), ("filled", "right"),
+                              ("rejected", "right"), ("filled notional", "right"), ("fees", "right"),
+                              ("PnL share", "right")):
+            venues.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for v in report["venues"]:
+            venues.add_row(escape(v["venue"]), escape(v["quote"]), f"{v['orders']:,}", f"{v['filled_orders']:,}",
+                           f"{v['rejected_orders']:,}", f"{v['filled_notional']:,.2f}", f"{v['fees']:,.4f}",
+                           _signed(v["pnl_share"]))
+        console.print(venues)
+
+    if report["symbols"]:
+        symbols = Table(title="markets", title_justify="left")
+        for name, justify in (("market", "left"), ("quote", "left"), ("arbs", "right"), ("complete", "right"),
+                              ("realized PnL", "right"), ("expected PnL", "right"), ("fees", "right")):
+            symbols.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for m in report["symbols"]:
+            symbols.add_row(escape(m["market"]), escape(m["quote"]), f"{m['arbs']:,}", f"{m['complete']:,}",
+                            _signed(m["realized_pnl"]), _signed(m["expected_pnl"]), f"{m['fees']:,.4f}")
+        console.print(symbols)
+
+    if report["rejection_reasons"]:
+        reasons = Table(title="rejections", title_justify="left")
+        reasons.add_column("reason")
+        reasons.add_column("count", justify="right")
+        for reason, count in report["rejection_reasons"].items():
+            reasons.add_row(escape(reason), f"{count:,}")
+        console.print(reasons)

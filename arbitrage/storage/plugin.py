@@ -1,0 +1,146 @@
+"""The storage plugin: every event worth keeping goes to SQLite, off the event loop, in batches.
+
+* ``OrderSubmitted`` is written *inline*: the row is committed before ``bus.publish`` returns, so
+  an order is in the database before the executor hands it to a venue (the money rule). With WAL
+  and ``synchronous=NORMAL`` that is one small insert and a commit without fsync (tens of µs),
+  but it waits for a batch transaction that holds the writer's lock; batches are therefore cut
+  to ``storage.batch_size`` events each.
+* ``Opportunity``, ``OpportunityRejected``, ``OrderUpdate``, ``Fill``, ``ArbResult``, ``Alert``
+  (and ``BookUpdate`` when ``storage.store_books``) each have a queued subscriber (``block``
+  policy: nothing is dropped) whose handler writes everything waiting in a worker thread, one
+  transaction per ``batch_size`` events.
+
+Lifecycle: ``start`` opens the database and inserts the run row with the redacted settings;
+``stop`` flushes the queues, sets ``ended_at`` and stores the run's totals counted from the
+database as its summary, then closes. ``finish(summary)`` merges the engine's final summary into
+the run row; it may be called before or after ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as c
+import typing as t
+from pathlib import Path
+
+from arbitrage.bus import QueuedSubscription
+from arbitrage.events import (
+    Alert,
+    ArbResult,
+    BookUpdate,
+    Event,
+    Fill,
+    Opportunity,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+)
+from arbitrage.plugin import Context, Plugin
+from arbitrage.storage.database import Writer, store_summary
+
+__all__ = ["Storage"]
+
+_QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult, Alert)
+
+
+class Storage(Plugin):
+    """Writes the run, opportunities, orders, fills, results and alerts to SQLite (WAL, batched)."""
+
+    name = "storage"
+    kind = "storage"
+    description = "SQLite storage of runs, opportunities, orders, fills, results and alerts (WAL, batched)"
+
+    def __init__(self) -> None:
+        self.writer: Writer | None = None
+        """The open writer between ``start`` and ``stop``."""
+        self.path: Path | None = None
+        self.final_totals: dict[str, t.Any] = {}
+        """The totals stored at ``stop``, counted from the database."""
+        self._rows: dict[str, int] = {}
+        self._subs: list[QueuedSubscription] = []
+
+    def setup(self, ctx: Context) -> None:
+        """Subscribe: ``OrderSubmitted`` inline, the other stored events through batched queues."""
+        super().setup(ctx)
+        settings = ctx.settings.storage
+        self.path = Path(settings.path)
+        self._batch_size = settings.batch_size
+        ctx.bus.subscribe(OrderSubmitted, self._on_order_submitted, name="storage")
+        types = _QUEUED + ((BookUpdate,) if settings.store_books else ())
+        for event_type in types:
+            self._subs.append(ctx.bus.subscribe_queued(
+                event_type, self._write, name="storage", batch=True, policy="block",
+                maxsize=max(10_000, 4 * settings.batch_size)))
+
+    async def start(self) -> None:
+        """Open the database and insert the run row.
+
+        :raises DataError: if the database file cannot be used.
+        """
+        assert self.path is not None, "setup() must run before start()"
+        run = self.ctx.settings.run
+        self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id, batch_size=self._batch_size)
+        try:
+            await asyncio.to_thread(self.writer.start_run, source=run.source, strategy=run.strategy,
+                                    settings=self.ctx.settings.to_dict(), live=run.live)
+        except BaseException:
+            self.writer.close()
+            self.writer = None
+            raise
+        self.ctx.log.info("storage: writing run {} to {}", self.ctx.run_id, self.path)
+
+    def _on_order_submitted(self, event: OrderSubmitted) -> None:
+        writer = self.writer
+        if writer is None:
+            raise RuntimeError("storage is not open: cannot record an order before it is sent")
+        try:
+            writer.write_order_submitted(event)
+        except Exception:
+            self.ctx.request_stop("storage could not record a submitted order")
+            raise
+
+    async def _write(self, events: list[Event]) -> None:
+        writer = self.writer
+        if writer is None:
+            raise RuntimeError(f"storage is not open: {len(events)} events not written")
+        size = self._batch_size
+        for start in range(0, len(events), size):
+            await asyncio.to_thread(writer.write_batch, events[start:start + size])
+
+    async def flush(self) -> None:
+        """Wait until every queued event has been written."""
+        for sub in self._subs:
+            await sub.join()
+
+    async def stop(self) -> None:
+        """Flush, set ``ended_at``, store the totals counted from the database, close."""
+        writer = self.writer
+        if writer is None:
+            return
+        try:
+            await self.flush()
+            self.final_totals = await asyncio.to_thread(writer.end_run)
+        finally:
+            self._rows = dict(writer.rows)
+            self.writer = None
+            writer.close()
+
+    def finish(self, summary: c.Mapping[str, t.Any]) -> None:
+        """Merge the engine's end-of-run ``summary`` into this run's stored summary.
+
+        Call it once ``Engine.run`` has returned (storage is stopped by then: the database is
+        opened briefly) or while storage runs. Engine keys replace the stored ones; secrets are
+        redacted first. Blocking: a few milliseconds of SQLite.
+
+        :raises DataError: if the database or the run row is missing.
+        """
+        if self.writer is not None:
+            self.writer.store_summary(dict(summary))
+        else:
+            assert self.path is not None, "setup() must run before finish()"
+            store_summary(self.path, self.ctx.run_id, dict(summary))
+
+    def summary(self) -> dict[str, t.Any]:
+        """Database path and rows written per table (``order_updates``: OrderUpdate upserts)."""
+        rows = dict(self.writer.rows) if self.writer is not None else self._rows
+        return {"path": str(self.path), "rows": rows}

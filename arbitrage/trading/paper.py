@@ -1,0 +1,153 @@
+"""Paper venue: fills IOC orders against the recorded or simulated books, with latency and fees.
+
+An order reaches the book ``latency_ms`` after it is sent (by the run's clock, so a backtest on a
+``SimClock`` gets the same fills on any machine) and fills against the book *as it is then*,
+not as it was when the opportunity was seen. Liquidity it takes stays taken until the venue
+publishes that level again with a different size (see ``BookView``), so two orders cannot both
+fill against the same quantity. Balances move by ``balance_deltas``, the rule the executor's
+accounting uses too.
+
+Refusals mirror an exchange's: unknown market, amount or notional below the market minimum,
+no/stale/crossed book, and insufficient balance (a buy needs ``amount * limit * (1 + fee)`` quote
+up front, as an exchange reserves for a limit order; a sell needs ``amount`` base).
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+
+from arbitrage.book import is_crossed, round_down
+from arbitrage.clock import Clock
+from arbitrage.events import BookUpdate, Market
+from arbitrage.trading.venue import (
+    FILL_TOLERANCE,
+    BookView,
+    OrderRequest,
+    OrderResult,
+    Venue,
+    VenueFill,
+    balance_deltas,
+)
+
+_EPS = 1e-12
+
+
+class PaperVenue(Venue):
+    """A simulated exchange account: balances, markets and the books it fills against."""
+
+    def __init__(self, name: str, *, clock: Clock, markets: c.Iterable[Market], staleness_ms: float,
+                 balances: c.Mapping[str, float], latency_ms: float = 0.0) -> None:
+        """
+        :param balances: starting free balance per asset (missing assets start at 0).
+        :param latency_ms: delay between ``submit`` and the order reaching the book, in clock time.
+        """
+        self.name = name
+        self._clock = clock
+        self._markets: dict[str, Market] = {}
+        self._staleness_ns = 0
+        self.update_markets(markets, staleness_ms)
+        self._balances: dict[str, float] = {asset: float(v) for asset, v in balances.items()}
+        self._latency_s = latency_ms / 1000.0
+        self.books = BookView()
+        """What this venue fills against, including what earlier orders took."""
+
+    def update_markets(self, markets: c.Iterable[Market], staleness_ms: float) -> None:
+        """Add or replace markets (a venue may announce its markets again after a reconnect)."""
+        for market in markets:
+            self._markets[market.symbol] = market
+        self._staleness_ns = int(staleness_ms * 1_000_000)
+
+    @property
+    def markets(self) -> c.Mapping[str, Market]:
+        return self._markets
+
+    def on_book(self, book: BookUpdate) -> None:
+        """Take a new snapshot of one of this venue's books (cheap: called for every update)."""
+        self.books.update(book)
+
+    def balances(self) -> dict[str, float]:
+        return dict(self._balances)
+
+    async def cancel_all(self) -> None:
+        """Nothing to do: IOC orders never rest on a paper book."""
+
+    async def submit(self, order: OrderRequest) -> OrderResult:
+        """Wait the latency on the run's clock, then fill against the book as it is at arrival."""
+        await self._clock.sleep(self._latency_s)
+        return self.execute(order)
+
+    def execute(self, order: OrderRequest) -> OrderResult:
+        """Fill ``order`` now, synchronously (``submit`` without the latency)."""
+        now = self._clock.time_ns()
+        market = self._markets.get(order.symbol)
+        if market is None:
+            return self._reject(order, now, "unknown market")
+        if order.venue != self.name:
+            return self._reject(order, now, f"order for venue {order.venue!r} sent to {self.name!r}")
+        amount = round_down(order.amount, market.amount_step)
+        if amount <= _EPS or amount < market.min_amount - _EPS:
+            return self._reject(order, now, "amount below market minimum")
+        if order.price <= 0:
+            return self._reject(order, now, "limit price must be positive")
+        if amount * order.price < market.min_cost - _EPS:
+            return self._reject(order, now, "cost below market minimum")
+        book = self.books.get(self.name, order.symbol)
+        if book is None:
+            return self._reject(order, now, "no book")
+        if now - book.ts_event > self._staleness_ns:
+            return self._reject(order, now, "stale book")
+        if is_crossed(book.bids, book.asks):
+            return self._reject(order, now, "crossed book")
+
+        buy = order.side == "buy"
+        side = "asks" if buy else "bids"
+        fills: list[tuple[float, float]] = []
+        filled = notional = fee = 0.0
+        remaining = amount
+        for price, size in self.books.levels(self.name, order.symbol, side):
+            if remaining <= _EPS or (price > order.price + _EPS if buy else price < order.price - _EPS):
+                break
+            take = size if size < remaining else remaining
+            fills.append((price, take))
+            filled += take
+            notional += price * take
+            fee += price * take * market.taker_fee
+            remaining -= take
+
+        if buy:
+            # What an exchange reserves for the limit order; max() with the actual spend keeps
+            # float rounding from ever taking the balance below zero.
+            needed = max(amount * order.price * (1.0 + market.taker_fee), notional + fee)
+            if self._balances.get(market.quote, 0.0) < needed:
+                return self._reject(order, now, f"insufficient {market.quote} balance", amount)
+        elif self._balances.get(market.base, 0.0) < amount:
+            return self._reject(order, now, f"insufficient {market.base} balance", amount)
+
+        if not fills:
+            return OrderResult(client_order_id=order.client_order_id, status="canceled", amount=amount,
+                               fee_currency=market.quote, reason="no liquidity within limit", ts_event=now)
+        for asset, delta in balance_deltas(order.side, market, filled, notional, fee, market.quote).items():
+            self._balances[asset] = self._balances.get(asset, 0.0) + delta
+        for price, take in fills:
+            self.books.take(self.name, order.symbol, side, price, take)
+        rate = market.taker_fee
+        return OrderResult(
+            client_order_id=order.client_order_id,
+            status="filled" if filled >= amount * (1.0 - FILL_TOLERANCE) else "partially_filled",
+            amount=amount, filled=filled, notional=notional, average_price=notional / filled, fee=fee,
+            fee_currency=market.quote, ts_event=now,
+            fills=tuple(VenueFill(price=p, amount=a, fee=p * a * rate, fee_currency=market.quote, ts_event=now)
+                        for p, a in fills),
+        )
+
+    def _reject(self, order: OrderRequest, now: int, reason: str, amount: float = 0.0) -> OrderResult:
+        return OrderResult(client_order_id=order.client_order_id, status="rejected", amount=amount,
+                           reason=reason, ts_event=now)
+
+
+def paper_balances(venue: str, balances: c.Mapping[str, float],
+                   overrides: c.Mapping[str, c.Mapping[str, float]]) -> dict[str, float]:
+    """Starting balances of one venue: the shared ``balances`` with that venue's overrides on top."""
+    out = dict(balances)
+    out.update(overrides.get(venue, {}))
+    return out

@@ -1,0 +1,159 @@
+"""Risk checks: the gate every opportunity passes before an order is built.
+
+Pure bookkeeping, no I/O and no clock, so each rule is a plain unit test. ``RiskGate.admit``
+answers ``None`` (go) or a ``Refusal`` whose ``reason`` is a short stable code, counted in the
+summary and published as ``OpportunityRejected``:
+
+==============  ==========================================================================
+reason          when
+==============  ==========================================================================
+halted          the kill switch is on (``halt``); nothing trades until ``resume``
+busy            ``max_open_arbs`` arbitrages are still executing
+duplicate       this opportunity id was already executed (client order ids derive from it)
+invalid         no legs, or a leg with a non-positive amount or price
+unknown_venue   a leg names a venue we have no account on
+unknown_market  a leg names a market its venue did not announce
+notional        the opportunity spends more than ``max_notional`` (quote currency)
+exposure        an asset it trades already carries more unhedged residual than ``max_exposure``
+balance         a venue lacks what the legs spend, after what running arbitrages reserved
+==============  ==========================================================================
+
+Balances are reserved per (venue, asset) while an arbitrage runs, because all legs go out at
+once and a second arbitrage must not count on money the first is about to spend. Each leg
+reserves what it may spend at its limit price, fee included; what legs *receive* is not counted,
+since concurrent legs cannot wait for each other.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import typing as t
+from collections import OrderedDict, defaultdict
+
+from arbitrage.events import Market, Opportunity
+from arbitrage.settings import TradingSettings
+
+Balances = c.Mapping[str, c.Mapping[str, float]]
+"""venue -> asset -> free amount."""
+Markets = c.Mapping[str, c.Mapping[str, Market]]
+"""venue -> symbol -> market."""
+
+_REMEMBERED_IDS = 100_000
+
+
+class Refusal(t.NamedTuple):
+    """Why an opportunity was declined: a stable ``reason`` code and a human ``detail``."""
+
+    reason: str
+    detail: str
+
+
+def requirements(opportunity: Opportunity, markets: Markets) -> dict[tuple[str, str], float]:
+    """What the legs may spend, per (venue, asset): quote for buys (limit price, fee included), base for sells.
+
+    :raises KeyError: if a leg's venue or market is unknown (``admit`` checks that first).
+    """
+    need: dict[tuple[str, str], float] = defaultdict(float)
+    for leg in opportunity.legs:
+        market = markets[leg.venue][leg.symbol]
+        if leg.side == "buy":
+            need[(leg.venue, market.quote)] += leg.amount * leg.price * (1.0 + market.taker_fee)
+        else:
+            need[(leg.venue, market.base)] += leg.amount
+    return dict(need)
+
+
+def assets_of(opportunity: Opportunity, markets: Markets) -> set[str]:
+    """Every asset the legs trade, quote currency included."""
+    out: set[str] = set()
+    for leg in opportunity.legs:
+        market = markets[leg.venue][leg.symbol]
+        out.update((market.base, market.quote))
+    return out
+
+
+class RiskGate:
+    """Admits or refuses opportunities and holds the state the rules need.
+
+    Not thread-safe: use it from the event loop's thread.
+    """
+
+    def __init__(self, settings: TradingSettings) -> None:
+        self.settings = settings
+        self.open: dict[str, dict[tuple[str, str], float]] = {}
+        """Running arbitrages: opportunity id -> what it reserved per (venue, asset)."""
+        self.reserved: dict[tuple[str, str], float] = defaultdict(float)
+        self.residual: dict[str, float] = defaultdict(float)
+        """Unhedged position per asset, summed over finished arbitrages."""
+        self.halted = ""
+        """Why trading is halted; empty while trading is allowed."""
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def admit(self, opportunity: Opportunity, balances: Balances, markets: Markets) -> Refusal | None:
+        """Check every rule; on success reserve the legs' spend and count the arbitrage as open.
+
+        :returns: None when the opportunity may be executed, else the first rule it breaks.
+        """
+        refusal = self.check(opportunity, balances, markets)
+        if refusal is None:
+            need = requirements(opportunity, markets)
+            for key, amount in need.items():
+                self.reserved[key] += amount
+            self.open[opportunity.id] = need
+            self._seen[opportunity.id] = None
+            if len(self._seen) > _REMEMBERED_IDS:
+                self._seen.popitem(last=False)
+        return refusal
+
+    def check(self, opportunity: Opportunity, balances: Balances, markets: Markets) -> Refusal | None:
+        """The rules of ``admit`` without reserving anything (first broken rule, cheapest first)."""
+        s = self.settings
+        if self.halted:
+            return Refusal("halted", self.halted)
+        if len(self.open) >= s.max_open_arbs:
+            return Refusal("busy", f"{len(self.open)} arbitrages open (max_open_arbs={s.max_open_arbs})")
+        if opportunity.id in self._seen:
+            return Refusal("duplicate", f"opportunity {opportunity.id} was already executed")
+        if not opportunity.legs:
+            return Refusal("invalid", "no legs")
+        for i, leg in enumerate(opportunity.legs):
+            if not (leg.amount > 0 and leg.price > 0):
+                return Refusal("invalid", f"leg {i}: amount {leg.amount} at price {leg.price}")
+            if leg.venue not in balances or leg.venue not in markets:
+                return Refusal("unknown_venue", f"leg {i}: no account on {leg.venue}")
+            if leg.symbol not in markets[leg.venue]:
+                return Refusal("unknown_market", f"leg {i}: {leg.venue} has no market {leg.symbol}")
+        if opportunity.notional > s.max_notional * (1.0 + 1e-9):
+            return Refusal("notional", f"notional {opportunity.notional:.8g} {opportunity.quote} > "
+                                       f"max_notional {s.max_notional:.8g}")
+        for asset in sorted(assets_of(opportunity, markets)):
+            limit = s.max_exposure.get(asset)
+            if limit is not None and abs(self.residual.get(asset, 0.0)) > limit:
+                return Refusal("exposure", f"{asset} residual {self.residual[asset]:.8g} > max_exposure {limit:.8g}")
+        for (venue, asset), amount in sorted(requirements(opportunity, markets).items()):
+            free = balances[venue].get(asset, 0.0) - self.reserved.get((venue, asset), 0.0)
+            if free < amount:
+                return Refusal("balance", f"{venue} has {free:.8g} {asset} free, legs need {amount:.8g}")
+        return None
+
+    def release(self, opportunity_id: str) -> None:
+        """End an arbitrage: free its reservations and its open slot (idempotent)."""
+        for key, amount in self.open.pop(opportunity_id, {}).items():
+            left = self.reserved.get(key, 0.0) - amount
+            if left > 1e-12:
+                self.reserved[key] = left
+            else:
+                self.reserved.pop(key, None)
+
+    def add_residual(self, residual: c.Mapping[str, float]) -> None:
+        """Add what a finished arbitrage left unhedged to the running exposure per asset."""
+        for asset, amount in residual.items():
+            self.residual[asset] += amount
+
+    def halt(self, reason: str) -> None:
+        """Refuse every new opportunity until ``resume`` (running ones finish, hedges included)."""
+        self.halted = reason or "halted"
+
+    def resume(self) -> None:
+        """Allow trading again after ``halt``."""
+        self.halted = ""

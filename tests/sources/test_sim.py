@@ -1,0 +1,180 @@
+"""The simulated market source: determinism, well-formed books, consistency, dislocations, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import typing as t
+
+import msgspec
+import pytest
+
+from arbitrage.book import is_crossed
+from arbitrage.bus import Bus
+from arbitrage.clock import Clock
+from arbitrage.events import BookUpdate, FeedStatus, MarketsLoaded
+from arbitrage.plugin import Context
+from arbitrage.settings import Settings, SimVenue
+from arbitrage.sources.sim import SimMarket, SimSource, asset_prices
+
+replace = msgspec.structs.replace
+TRIANGLE = {"BTC/USDT": 60000.0, "ETH/USDT": 3000.0, "ETH/BTC": 0.05}
+
+
+def make_settings(seed: int = 7, **sim: t.Any) -> Settings:
+    """Defaults plus overrides, without reading ./settings.toml or the environment."""
+    base = Settings()
+    return replace(base, run=replace(base.run, seed=seed), sim=replace(base.sim, **sim))
+
+
+def content(book: BookUpdate) -> tuple[t.Any, ...]:
+    return book.venue, book.symbol, book.bids, book.asks
+
+
+def mid(book: BookUpdate) -> float:
+    return (book.bids[0][0] + book.asks[0][0]) / 2
+
+
+def test_events_for_same_seed_are_identical_and_other_seed_differs() -> None:
+    settings = make_settings(symbols=TRIANGLE, dislocations_per_minute=120.0)
+    first = [content(b) for b in SimMarket(settings.sim, 7).events(2000)]
+    second = [content(b) for b in SimMarket(settings.sim, 7).events(2000)]
+    other = [content(b) for b in SimMarket(settings.sim, 8).events(2000)]
+    assert first == second
+    assert first != other
+
+
+def test_books_are_sorted_positive_uncrossed_on_grid_and_levels_deep() -> None:
+    settings = make_settings(symbols=TRIANGLE, levels=7, dislocations_per_minute=300.0,
+                             venues=[SimVenue(name="a", spread_bps=0.0), SimVenue(name="b")])
+    market = SimMarket(settings.sim, 3)
+    steps = {m.symbol: m.price_step for m in market.markets}
+    for book in market.events(5000):
+        assert len(book.bids) == len(book.asks) == 7
+        assert all(p > 0 and a > 0 for p, a in book.bids + book.asks)
+        assert [p for p, _ in book.bids] == sorted({p for p, _ in book.bids}, reverse=True)
+        assert [p for p, _ in book.asks] == sorted({p for p, _ in book.asks})
+        assert not is_crossed(book.bids, book.asks)
+        step = steps[book.symbol]
+        assert all(abs(p / step - round(p / step)) < 1e-6 for p, _ in book.bids + book.asks)
+    assert market.dislocations > 0
+
+
+def test_cross_market_mid_matches_ratio_of_usdt_mids_within_noise() -> None:
+    noise = 2.0
+    symbols = {**TRIANGLE, "ETH/BTC": 0.055}  # inconsistent on purpose: derived from the USDT legs
+    settings = make_settings(symbols=symbols, dislocations_per_minute=0.0,
+                             venues=[SimVenue(name=n, noise_bps=noise) for n in ("a", "b")])
+    latest: dict[tuple[str, str], BookUpdate] = {}
+    deviations = []
+    for i, book in enumerate(SimMarket(settings.sim, 11).events(20000)):
+        latest[book.venue, book.symbol] = book
+        if i > 100 and i % 50 == 0:
+            for venue in ("a", "b"):
+                implied = mid(latest[venue, "ETH/USDT"]) / mid(latest[venue, "BTC/USDT"])
+                deviations.append(abs(mid(latest[venue, "ETH/BTC"]) / implied - 1) * 1e4)
+    combined_std = noise * math.sqrt(3)
+    assert max(deviations) < 5 * combined_std
+    assert sum(deviations) / len(deviations) < 1.5 * combined_std
+
+
+def test_asset_prices_derive_an_asset_quoted_only_against_a_cross() -> None:
+    prices = asset_prices({"BTC/USDT": 60000.0, "ETH/BTC": 0.05, "SOL/ETH": 0.05})
+    assert prices["USDT"] == 1.0
+    assert prices["ETH"] == pytest.approx(3000.0)
+    assert prices["SOL"] == pytest.approx(150.0)
+
+
+def test_dislocations_occur_at_configured_rate_and_beat_two_taker_fees() -> None:
+    def run(per_minute: float) -> tuple[int, int, list[float]]:
+        settings = make_settings(symbols={"BTC/USDT": 60000.0}, levels=5,  # short: few overlaps
+                                 dislocations_per_minute=per_minute, dislocation_ms=400.0)
+        fees = {v.name: v.taker_fee for v in settings.sim.venues}
+        market = SimMarket(settings.sim, 5)
+        latest: dict[str, BookUpdate] = {}
+        episodes, profitable_before, sizes = 0, False, []
+        for book in market.events(int(120 * settings.sim.update_hz * 3)):  # ~2 simulated minutes
+            latest[book.venue] = book
+            edges = [(s.bids[0][0] / b.asks[0][0] - 1 - fees[s.venue] - fees[b.venue],
+                      min(s.bids[0][1], b.asks[0][1]) * b.asks[0][0])
+                     for b, s in itertools.permutations(latest.values(), 2)]
+            profitable = [size for edge, size in edges if edge > 0]
+            sizes += profitable
+            episodes += bool(profitable) and not profitable_before
+            profitable_before = bool(profitable)
+        return market.dislocations, episodes, sizes
+
+    dislocations, episodes, sizes = run(30.0)
+    assert 35 <= dislocations <= 90  # expected 60, Poisson std ~8
+    assert episodes >= 0.6 * dislocations
+    assert max(sizes) < 2.0 * 10_000  # thin dislocated top: a realistic trade, not the whole book
+    assert run(0.0)[:2] == (0, 0)
+
+
+def run_plugin(source: SimSource, settings: Settings, seconds: float) -> tuple[list[t.Any], Context]:
+    """Run ``source`` on a bare bus (no engine) for ``seconds`` or until it asks to stop."""
+    async def main() -> tuple[list[t.Any], Context]:
+        bus = Bus()
+        ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="t")
+        source.setup(ctx)
+        await bus.start()
+        with bus.collect(MarketsLoaded, FeedStatus, BookUpdate) as seen:
+            await source.start()
+            with pytest.raises(TimeoutError) if seconds else _nothing():
+                await asyncio.wait_for(ctx.stop.event.wait(), seconds or None)
+            await source.stop()
+        await bus.stop()
+        return seen, ctx
+
+    return asyncio.run(main())
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def test_markets_loaded_and_connected_published_before_first_book_update() -> None:
+    settings = make_settings(symbols=TRIANGLE)
+    seen, _ = run_plugin(SimSource(realtime=False, max_events=50), settings, 0)
+    first_book = next(i for i, e in enumerate(seen) if isinstance(e, BookUpdate))
+    head = seen[:first_book]
+    loaded = {e.venue: e for e in head if isinstance(e, MarketsLoaded)}
+    assert set(loaded) == {v.name for v in settings.sim.venues}
+    assert {e.venue for e in head if isinstance(e, FeedStatus) and e.status == "connected"} == set(loaded)
+    beta = {m.symbol: m for m in loaded["beta"].markets}
+    assert set(beta) == set(TRIANGLE)
+    assert beta["BTC/USDT"].taker_fee == 0.0008 and beta["BTC/USDT"].amount_step == 1e-5
+    assert beta["ETH/USDT"].min_cost == 5.0 and beta["ETH/BTC"].min_cost < 1e-3
+    assert loaded["beta"].staleness_ms == settings.sim.venues[1].staleness_ms
+
+
+def test_fast_mode_publishes_max_events_in_seed_order_then_requests_stop() -> None:
+    settings = make_settings()
+    source = SimSource(realtime=False, max_events=700)
+    seen, ctx = run_plugin(source, settings, 0)
+    books = [e for e in seen if isinstance(e, BookUpdate)]
+    assert ctx.stop.reason == "sim: max events"
+    assert [content(b) for b in books] == [content(b) for b in SimMarket(settings.sim, 7).events(700)]
+    assert source.summary() == {"books_published": 700, "dislocations": source.market.dislocations}
+    spacing = (books[-1].ts_init - books[0].ts_init) / 699 / 1e9
+    assert spacing == pytest.approx(1 / (settings.sim.update_hz * 9), rel=0.2)
+    assert [e.status for e in seen[-3:]] == ["stopped"] * 3
+
+
+def test_realtime_mode_updates_each_book_near_update_hz_with_fresh_timestamps() -> None:
+    settings = make_settings()
+    seconds = 0.3
+    source = SimSource()
+    seen, _ = run_plugin(source, settings, seconds)
+    books = [e for e in seen if isinstance(e, BookUpdate)]
+    expected = settings.sim.update_hz * 9 * seconds
+    assert 0.5 * expected <= len(books) <= 1.5 * expected
+    assert [content(b) for b in books] == [content(b) for b in SimMarket(settings.sim, 7).events(len(books))]
+    assert all(0 < b.ts_init - b.ts_event < 10_000_000 for b in books)  # a few ms of exchange latency
+    assert source.summary()["books_published"] == len(books)
+    assert [e.status for e in seen if isinstance(e, FeedStatus)] == ["connected"] * 3 + ["stopped"] * 3
