@@ -44,7 +44,8 @@ def best_ns(fn: t.Callable[[], None]) -> float:
 
 
 def measure(subscribers: int) -> dict[str, float]:
-    event = BookUpdate(venue="a", symbol="BTC/USDT", bids=((1.0, 1.0),), asks=((2.0, 1.0),), ts_event=0, ts_init=0)
+    event = BookUpdate(venue="a", symbol="BTC/USDT", bids=((1.0, 1.0),), asks=((2.0, 1.0),),
+                       ts_event=0, ts_init=0)
     sink: list[int] = [0]
 
     def make_handler() -> t.Callable[[t.Any], None]:
@@ -98,7 +99,7 @@ def measure(subscribers: int) -> dict[str, float]:
 
 
 def main() -> None:
-    print("bus publish, ns per event (best of %d x %d)" % (REPEATS, N))
+    print(f"bus publish, ns per event (best of {REPEATS} x {N})")
     print(f"{'subscribers':>11} {'plain call':>11} {'blinker':>9} {'dict bus':>9} {'arb bus':>9}"
           f" {'arb/dict':>9} {'blinker/arb':>12} {'arb/plain':>10}")
     for subscribers in (1, 4, 16):

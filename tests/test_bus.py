@@ -18,6 +18,10 @@ def book(venue: str = "a", symbol: str = "BTC/USDT", n: int = 0) -> BookUpdate:
                       ts_event=n, ts_init=n)
 
 
+def venue_symbol(event: BookUpdate) -> tuple[str, str]:
+    return (event.venue, event.symbol)
+
+
 def beat(n: int) -> Heartbeat:
     return Heartbeat(source="t", ts_init=n)
 
@@ -178,7 +182,7 @@ def test_conflate_policy_delivers_only_the_newest_book_per_key() -> None:
         async def handler(event: BookUpdate) -> None:
             got.append((event.venue, event.ts_event))
 
-        bus.subscribe_queued(BookUpdate, handler, name="ui", policy="conflate", key=lambda e: (e.venue, e.symbol))
+        bus.subscribe_queued(BookUpdate, handler, name="ui", policy="conflate", key=venue_symbol)
         await bus.start()
         for n in range(5):
             bus.publish(book("a", n=n))
@@ -299,7 +303,7 @@ def test_conflated_consumer_sees_the_last_event_of_every_key(pairs: list[tuple[s
         async def handler(event: BookUpdate) -> None:
             seen[(event.venue, event.symbol)] = event.ts_event
 
-        bus.subscribe_queued(BookUpdate, handler, name="ui", policy="conflate", key=lambda e: (e.venue, e.symbol))
+        bus.subscribe_queued(BookUpdate, handler, name="ui", policy="conflate", key=venue_symbol)
         await bus.start()
         for n, (venue, sym) in enumerate(pairs):
             bus.publish(book(venue, f"S{sym}/USDT", n))

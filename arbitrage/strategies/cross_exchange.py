@@ -148,7 +148,9 @@ class CrossExchangeStrategy(Plugin):
         if not self._usable(book, now):
             return
         for other in venues.values():
-            if other is book or (other.venue, other.symbol) not in self.markets or not self._usable(other, now):
+            if other is book or (other.venue, other.symbol) not in self.markets:
+                continue
+            if not self._usable(other, now):
                 continue
             self.evaluated += 1
             self._try(book, other, now)

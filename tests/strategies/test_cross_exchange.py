@@ -69,9 +69,10 @@ def _book(base: float, steps: list[tuple[int, float]], sign: int) -> tuple[tuple
 @settings(max_examples=150, deadline=None)
 @given(levels, levels, st.floats(0.0, 0.003), st.floats(0.0, 0.003), st.sampled_from([0.0, 5.0, 20.0]),
        st.floats(0.1, 1e4))
-def test_size_route_matches_brute_force_best_amount(ask_steps: list[tuple[int, float]],
-                                                     bid_steps: list[tuple[int, float]], buy_fee: float,
-                                                     sell_fee: float, min_bps: float, base_cap: float) -> None:
+def test_size_route_matches_brute_force_best_amount(
+    ask_steps: list[tuple[int, float]], bid_steps: list[tuple[int, float]], buy_fee: float, sell_fee: float,
+    min_bps: float, base_cap: float,
+) -> None:
     asks = _book(99.9, ask_steps, +1)
     bids = _book(100.5, bid_steps, -1)
     amount = size_route(asks, bids, buy_fee, sell_fee, min_profit_bps=min_bps, base_balance=base_cap)
