@@ -223,6 +223,7 @@ class Bus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = threading.get_ident()
         self._started = False
+        self._blocking: list[QueuedSubscription] | None = None
         self.handler_errors = 0
         """Errors raised by inline handlers, all subscribers together."""
         self._make_publish()
@@ -244,6 +245,7 @@ class Bus:
     def _connect(self, sub: Subscription) -> Subscription:
         self._subs[id(sub)] = sub
         self._by_deliver[id(sub.deliver)] = sub
+        self._blocking = None
         self._signal(sub.event_type).connect(sub, sender=sub.sender, weak=False)
         return sub
 
@@ -280,6 +282,7 @@ class Bus:
         self._signal(sub.event_type).disconnect(sub, sender=sub.sender)
         self._subs.pop(id(sub), None)
         self._by_deliver.pop(id(sub.deliver), None)
+        self._blocking = None
         if isinstance(sub, QueuedSubscription) and sub._task is not None:
             sub._task.cancel()
 
@@ -385,8 +388,10 @@ class Bus:
 
     async def wait_ready(self) -> None:
         """Wait until no ``block`` queue is over its limit. Producers that can wait call this."""
-        for sub in self.queued():
-            if sub.policy == "block" and len(sub._queue) >= sub.maxsize:
+        if self._blocking is None:
+            self._blocking = [s for s in self.queued() if s.policy == "block"]
+        for sub in self._blocking:
+            if len(sub._queue) >= sub.maxsize:
                 await sub.wait_room()
 
     async def drain(self) -> None:
