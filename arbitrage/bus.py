@@ -78,10 +78,11 @@ class InlineSubscription(Subscription):
     """Calls its handler synchronously inside ``publish``."""
 
     def __init__(self, bus: Bus, name: str, event_type: type[Event], sender: t.Any, seq: int,
-                 handler: InlineHandler) -> None:
+                 handler: InlineHandler, critical: bool = False) -> None:
         super().__init__(bus, name, event_type, sender, seq)
         self.handler = handler
         self.deliver = handler
+        self.critical = critical
 
 
 class QueuedSubscription(Subscription):
@@ -250,14 +251,18 @@ class Bus:
         return sub
 
     def subscribe(self, event_type: type[Event], handler: InlineHandler, *, sender: t.Any = ANY,
-                  name: str | None = None) -> Subscription:
+                  name: str | None = None, critical: bool = False) -> Subscription:
         """Call ``handler(event)`` synchronously for every ``event_type`` published.
 
         :param sender: only events published with this sender (e.g. a venue name); ``ANY`` = all.
         :param name: shown in stats and logs; defaults to the handler's qualified name.
+        :param critical: let the handler's exception propagate out of ``publish`` (after it is
+            counted) instead of being contained. For a veto the publisher must see, e.g. storage
+            failing to record an order before it is sent.
         """
         label = name or getattr(handler, "__qualname__", repr(handler))
-        return self._connect(InlineSubscription(self, label, event_type, sender, next(self._seq), handler))
+        return self._connect(InlineSubscription(self, label, event_type, sender, next(self._seq), handler,
+                                                critical))
 
     def subscribe_queued(self, event_type: type[Event], handler: c.Callable[[t.Any], c.Awaitable[object]],
                          *, name: str, maxsize: int = 10_000, policy: Policy = "block",
@@ -367,6 +372,8 @@ class Bus:
         name = sub.name if sub is not None else repr(deliver)
         if sub is not None:
             sub.stats.errors += 1
+            if isinstance(sub, InlineSubscription) and sub.critical:
+                raise
         logger.opt(exception=True).error("subscriber {} failed on {}", name, type(event).__name__)
 
     def _publish_from_thread(self, event: Event, sender: t.Any) -> None:

@@ -194,15 +194,21 @@ def logs(
     config: Path = ConfigOpt,
 ) -> None:
     """Print the JSON-lines log file readably; -f follows it."""
+    from rich.console import Console
+
     from arbitrage.logs import follow_log, format_record, read_log
 
+    console = Console(highlight=False)
     path = file or Path(load(config, {}).log.file)
     filters = {"level": level, "grep": grep, "run": run_id, "venue": venue, "symbol": symbol,
                "opportunity": opportunity}
     try:
         records = follow_log(path, **filters) if follow else read_log(path, **filters)
         for record in records:
-            typer.echo(format_record(record))
+            if console.is_terminal:
+                console.print(format_record(record))
+            else:
+                typer.echo(format_record(record, markup=False))
     except ArbError as exc:
         fail(exc)
     except KeyboardInterrupt:

@@ -136,7 +136,13 @@ class Engine:
             await self._shutdown(started)
             self._remove_signals(loop)
         self.elapsed = time.monotonic() - self.started_at
-        return self.summary()
+        summary = self.summary()
+        for p in started:
+            try:
+                p.finish(summary)
+            except Exception:
+                self.ctx.log.opt(exception=True).error("plugin {} failed to take the summary", p.name)
+        return summary
 
     async def _shutdown(self, started: list[Plugin]) -> None:
         """Stop sources first, let queues drain, then stop everything else in reverse order."""

@@ -88,6 +88,9 @@ class Plugin:
         """Figures for the end-of-run summary."""
         return {}
 
+    def finish(self, summary: t.Mapping[str, t.Any]) -> None:
+        """Receive the whole run's summary once every plugin has stopped (e.g. to store or send it)."""
+
 
 def discover() -> dict[str, t.Any]:
     """Entry points of every installed plugin, by name."""

@@ -37,8 +37,8 @@ _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>[^\s'\"<>`]+
 _USERINFO = re.compile(r"^[^/?#@]*@")
 _KEY_VALUE = re.compile(
     r"(?P<key>[\w.\-]*(?:" + SECRET_KEY.pattern + r")[\w.\-]*)"
-    r"(?P<sep>['\"]?\s*[:=]\s*(?:Bearer\s+|Basic\s+)?['\"]?)"
-    r"(?P<value>[^'\"\s,&;}\])]+)",
+    r"(?P<sep>['\"]?\s*[:=]\s*(?:Bearer\s+|Basic\s+)?)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^'\"\s,&;}\])]+)",
     re.I,
 )
 
@@ -58,9 +58,10 @@ def _url(match: re.Match[str]) -> str:
 
 def _key_value(match: re.Match[str]) -> str:
     value = match["value"]
-    if value == MASK or value.startswith(MASK):
+    quote = value[0] if value[0] in "'\"" else ""
+    if value.strip("'\"") in ("", MASK):
         return match[0]
-    return f"{match['key']}{match['sep']}{MASK}"
+    return f"{match['key']}{match['sep']}{quote}{MASK}{quote}"
 
 
 def redact_text(text: str) -> str:

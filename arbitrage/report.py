@@ -14,6 +14,7 @@ cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market o
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import typing as t
 from collections import defaultdict
@@ -69,11 +70,13 @@ def _select_runs(conn: sqlite3.Connection, db_path: str | Path, run_id: str | No
         return [runs[0]]
     if run_id == ALL_RUNS:
         return runs
-    matches = [r for r in runs if r["run_id"] == run_id] or [r for r in runs if r["run_id"].startswith(run_id)]
+    matches = ([r for r in runs if r["run_id"] == run_id]
+               or [r for r in runs if r["run_id"].startswith(run_id)])
     if not matches:
         raise DataError(f"{db_path}: no run {run_id!r} (latest is {runs[0]['run_id']})")
     if len(matches) > 1:
-        raise DataError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in matches[:5])}")
+        names = ", ".join(r["run_id"] for r in matches[:5])
+        raise DataError(f"run id prefix {run_id!r} is ambiguous: {names}")
     return matches
 
 
@@ -176,8 +179,8 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
             "filled_notional": 0.0, "fees": 0.0, "pnl_share": 0.0})["pnl_share"] = pnl
 
     alerts: dict[str, int] = defaultdict(int)
-    for row in conn.execute(f"SELECT level, count(*) AS n FROM alerts WHERE run_id IN ({marks}) GROUP BY level",
-                            ids):
+    for row in conn.execute(
+            f"SELECT level, count(*) AS n FROM alerts WHERE run_id IN ({marks}) GROUP BY level", ids):
         alerts[row["level"]] = row["n"]
     reasons = {row["reason"]: row["n"] for row in conn.execute(
         f"SELECT reason, count(*) AS n FROM rejections WHERE run_id IN ({marks}) GROUP BY reason "
@@ -192,6 +195,7 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
         "started_at": first["started_at"],
         "ended_at": last["ended_at"],
         "finished": all(r["ended_at"] is not None for r in runs),
+        "duration_s": sum(_seconds(r["started_at"], r["ended_at"]) for r in runs),
         "source": ", ".join(dict.fromkeys(r["source"] for r in runs)),
         "strategy": ", ".join(dict.fromkeys(r["strategy"] for r in runs)),
         "live": any(r["live"] for r in runs),
@@ -217,6 +221,16 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
     }
 
 
+def _seconds(start: str | None, end: str | None) -> float:
+    """Length of a run in seconds (0 while it has no end)."""
+    if not start or not end:
+        return 0.0
+    try:
+        return round((dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds(), 3)
+    except ValueError:
+        return 0.0
+
+
 def _rounded(row: dict[str, t.Any]) -> dict[str, t.Any]:
     return {k: round(v, 10) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -224,10 +238,11 @@ def _rounded(row: dict[str, t.Any]) -> dict[str, t.Any]:
 # -- rendering ---------------------------------------------------------------------------------------
 
 
-def _money(amounts: dict[str, float]) -> str:
+def _money(amounts: dict[str, float], signed: bool = True) -> str:
     if not amounts:
         return "0"
-    return ", ".join(f"{_signed(v)} {escape(k)}" for k, v in sorted(amounts.items()))
+    parts = [f"{_signed(v) if signed else f'{v:,.4f}'} {escape(k)}" for k, v in sorted(amounts.items())]
+    return ", ".join(parts)
 
 
 def _signed(value: float) -> str:
@@ -251,21 +266,24 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
     status = "finished" if report["finished"] else "[yellow]not finished (running or crashed)[/]"
     mode = "[red]live[/]" if report["live"] else "paper"
     overview.add_row("runs", str(len(report["runs"])) if report["run_id"] == "all" else report["run_id"])
-    overview.add_row("period", f"{report['started_at']} → {report['ended_at'] or '…'}  {status}")
+    overview.add_row("period", f"{report['started_at']} → {report['ended_at'] or '…'}")
+    overview.add_row("duration", f"{report['duration_s']:,.1f} s  {status}")
     overview.add_row("source / strategy", f"{report['source']} / {report['strategy']}  ({mode})")
     if report["stop_reason"]:
         overview.add_row("stop reason", escape(report["stop_reason"]))
     overview.add_row("opportunities", f"{report['opportunities']:,}  (rejected {report['rejected']:,})")
     by_status = ", ".join(f"{k} {v}" for k, v in sorted(report["arbs_by_status"].items()))
-    overview.add_row("arbs executed", f"{report['arbs_executed']:,}" + (f"  ({by_status})" if by_status else ""))
+    overview.add_row("arbs executed",
+                     f"{report['arbs_executed']:,}" + (f"  ({by_status})" if by_status else ""))
     if report["win_rate"] is not None:
         overview.add_row("win rate", f"{report['win_rate']:.1%}")
     overview.add_row("orders", f"{report['orders']:,}")
     overview.add_row("realized PnL", _money(report["realized_pnl"]))
     overview.add_row("expected PnL", _money(report["expected_pnl"]))
-    overview.add_row("fees", _money(report["fees"]))
+    overview.add_row("fees", _money(report["fees"], signed=False))
     if report["residual"]:
-        overview.add_row("[yellow]residual exposure[/]", ", ".join(f"{v:+g} {k}" for k, v in report["residual"].items()))
+        residual = ", ".join(f"{v:+g} {escape(k)}" for k, v in report["residual"].items())
+        overview.add_row("[yellow]residual exposure[/]", residual)
     if report["alerts"]:
         overview.add_row("alerts", ", ".join(f"{k} {v}" for k, v in sorted(report["alerts"].items())))
     overview.add_row("best trade", _trade_line(report["best_trade"]))
@@ -279,8 +297,9 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
                               ("PnL share", "right")):
             venues.add_column(name, justify=justify)  # type: ignore[arg-type]
         for v in report["venues"]:
-            venues.add_row(escape(v["venue"]), escape(v["quote"]), f"{v['orders']:,}", f"{v['filled_orders']:,}",
-                           f"{v['rejected_orders']:,}", f"{v['filled_notional']:,.2f}", f"{v['fees']:,.4f}",
+            venues.add_row(escape(v["venue"]), escape(v["quote"]), f"{v['orders']:,}",
+                           f"{v['filled_orders']:,}", f"{v['rejected_orders']:,}",
+                           f"{v['filled_notional']:,.2f}", f"{v['fees']:,.4f}",
                            _signed(v["pnl_share"]))
         console.print(venues)
 

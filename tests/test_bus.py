@@ -89,6 +89,18 @@ def test_raising_inline_handler_is_counted_and_others_still_run() -> None:
     assert bus.handler_errors == 2
 
 
+def test_critical_inline_handler_error_propagates_to_the_publisher() -> None:
+    bus = Bus()
+
+    def veto(_: object) -> None:
+        raise OSError("disk full")
+
+    sub = bus.subscribe(Heartbeat, veto, name="journal", critical=True)
+    with pytest.raises(OSError, match="disk full"):
+        bus.publish(beat(1))
+    assert sub.stats.errors == 1
+
+
 def test_connected_to_and_collect_disconnect_after_the_block() -> None:
     bus = Bus()
     got: list[object] = []

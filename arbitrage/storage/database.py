@@ -236,7 +236,8 @@ BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)
 
 _INSERT_ORDER = (
     "INSERT INTO orders (run_id, client_order_id, opportunity_id, venue, symbol, side, amount, price, "
-    "purpose, status, filled, fee, ts_submitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?) "
+    "purpose, status, filled, fee, ts_submitted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?) "
     "ON CONFLICT (run_id, client_order_id) DO UPDATE SET price = excluded.price, "
     "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted"
 )
@@ -269,6 +270,12 @@ class Writer:
         self._lock = threading.Lock()
         self._closed = False
 
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"storage writer for {self.path} is closed")
@@ -283,7 +290,7 @@ class Writer:
             self._check_open()
             with self.db.atomic():
                 self.db.table("runs").insert(row, replace=True)
-        self.rows["runs"] += 1
+            self.rows["runs"] += 1
 
     def write_order_submitted(self, event: OrderSubmitted) -> None:
         """Insert one submitted order and commit before returning (the money rule)."""
@@ -298,7 +305,7 @@ class Writer:
             except BaseException:
                 conn.rollback()
                 raise
-        self.rows["orders"] += 1
+            self.rows["orders"] += 1
 
     def write_batch(self, events: c.Sequence[Event]) -> None:
         """Write ``events`` (any mix of ``BATCHED_TYPES``) in one transaction, one ``insert_all`` per table.
@@ -323,8 +330,8 @@ class Writer:
                         self.db.table(table).insert_all(rows, batch_size=self.batch_size,
                                                         replace=table in _REPLACE)
             self.transactions += 1
-        for table, rows in grouped.items():
-            self.rows["order_updates" if table == "orders" else table] += len(rows)
+            for table, rows in grouped.items():
+                self.rows["order_updates" if table == "orders" else table] += len(rows)
 
     def end_run(self, *, ended_at: str | None = None) -> dict[str, t.Any]:
         """Set ``ended_at`` and store the run's totals, counted from the database, as its summary."""

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import typing as t
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from arbitrage.errors import DataError
+from arbitrage.storage.database import (
+    SCHEMA_VERSION,
+    TABLES,
+    Writer,
+    open_database,
+    run_totals,
+    store_summary,
+    unfinished_orders,
+)
+from tests.storage import _factories as f
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> t.Iterator[Writer]:
+    w = Writer(tmp_path / "sub" / "arb.db", "run-1", batch_size=3)
+    w.start_run(source="sim", strategy="cross_exchange", settings={"run": {"seed": 7}})
+    yield w
+    w.close()
+
+
+def rows(path: Path, sql: str, *params: t.Any) -> list[dict[str, t.Any]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def test_open_database_creates_parents_schema_wal_and_version(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "a" / "b" / "arb.db")
+    try:
+        assert set(TABLES) <= set(db.table_names())
+        assert db.journal_mode == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexed = {name: [i.columns for i in db.table(name).indexes] for name in TABLES if name != "runs"}
+        for name, indexes in indexed.items():
+            assert any(cols[0] == "run_id" for cols in indexes), name
+    finally:
+        db.close()
+
+
+def test_open_database_when_schema_is_newer_raises(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(DataError, match="newer"):
+        open_database(path)
+
+
+def test_open_database_when_file_is_not_sqlite_raises(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(DataError, match="cannot use"):
+        open_database(path)
+
+
+def test_open_database_twice_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="x", settings={})
+    with Writer(path, "r2") as w:
+        w.start_run(source="sim", strategy="x", settings={})
+    assert [r["run_id"] for r in rows(path, "SELECT run_id FROM runs ORDER BY run_id")] == ["r1", "r2"]
+
+
+def test_write_batch_of_mixed_events_is_one_transaction(writer: Writer) -> None:
+    statements: list[str] = []
+    writer.db.conn.set_trace_callback(statements.append)
+    writer.write_batch([f.opportunity("o1"), f.rejected("o2"), f.fill("c1", "o1"), f.alert(),
+                        f.result("o1", realized=0.5), f.opportunity("o3"), f.opportunity("o4"),
+                        f.opportunity("o5")])
+    writer.db.conn.set_trace_callback(None)
+    assert [s for s in statements if s.upper().startswith("BEGIN")] == ["BEGIN"]
+    assert [s for s in statements if s.upper().startswith("COMMIT")] == ["COMMIT"]
+    assert writer.transactions == 1
+    assert dict(writer.rows) == {"runs": 1, "opportunities": 4, "rejections": 1, "fills": 1, "alerts": 1,
+                                 "arb_results": 1}
+
+
+def test_write_batch_when_a_table_fails_keeps_nothing_of_the_batch(
+        writer: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = sqlite_utils.db.Table.insert_all
+
+    def insert_all(self: sqlite_utils.db.Table, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        if self.name == "alerts":
+            raise sqlite3.OperationalError("disk I/O error")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_utils.db.Table, "insert_all", insert_all)
+    with pytest.raises(sqlite3.OperationalError):
+        writer.write_batch([f.opportunity("o1"), f.alert()])
+    assert rows(writer.path, "SELECT * FROM opportunities") == []
+    assert writer.transactions == 0 and "opportunities" not in writer.rows
+    monkeypatch.undo()
+    writer.write_batch([f.opportunity("o1")])  # the connection is usable afterwards
+    assert len(rows(writer.path, "SELECT * FROM opportunities")) == 1
+
+
+def test_order_submitted_is_committed_before_return(writer: Writer) -> None:
+    writer.write_order_submitted(f.submitted("c1", "o1", price=101.5))
+    got = rows(writer.path, "SELECT * FROM orders")  # another connection sees it: committed
+    assert len(got) == 1
+    assert (got[0]["status"], got[0]["price"], got[0]["purpose"], got[0]["run_id"]) == (
+        "submitted", 101.5, "leg", "run-1")
+
+
+def test_order_update_updates_the_submitted_row_and_keeps_price(writer: Writer) -> None:
+    writer.write_order_submitted(f.submitted("c1", "o1", price=101.5))
+    writer.write_batch([f.update("c1", "o1", status="partially_filled", filled=0.004, average_price=101.0,
+                                 fee=0.0004)])
+    [order] = rows(writer.path, "SELECT * FROM orders")
+    assert order["status"] == "partially_filled"
+    assert order["filled"] == 0.004
+    assert order["price"] == 101.5
+    assert order["ts_submitted"] == 10 and order["ts_updated"] == 20
+
+
+def test_order_update_before_submit_row_keeps_its_status(writer: Writer) -> None:
+    writer.write_batch([f.update("c1", "o1", status="filled")])
+    writer.write_order_submitted(f.submitted("c1", "o1", price=99.0))
+    [order] = rows(writer.path, "SELECT * FROM orders")
+    assert (order["status"], order["price"]) == ("filled", 99.0)
+
+
+def test_same_ids_in_two_runs_do_not_collide(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    for run in ("r1", "r2"):
+        with Writer(path, run) as w:
+            w.start_run(source="sim", strategy="x", settings={})
+            w.write_order_submitted(f.submitted("c1", "o1"))
+            w.write_batch([f.opportunity("o1"), f.result("o1", realized=1.0)])
+    assert len(rows(path, "SELECT * FROM orders")) == 2
+    assert len(rows(path, "SELECT * FROM opportunities")) == 2
+    assert len(rows(path, "SELECT * FROM arb_results")) == 2
+
+
+def test_start_run_stores_settings_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    settings = {"exchanges": {"binance": {"apiKey": "AKIA-SUPER-SECRET-1", "secret": "SECRET-VALUE-2",
+                                          "password": ""}},
+                "notifier": {"urls": ["tgram://123456:TOKEN-VALUE-3/987"]},
+                "redis": {"url": "redis://user:PASSWORD-VALUE-4@localhost:6379/0"},
+                "run": {"seed": 7}}
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="x", settings=settings)
+        w.end_run()
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for secret in (b"AKIA-SUPER-SECRET-1", b"SECRET-VALUE-2", b"TOKEN-VALUE-3", b"PASSWORD-VALUE-4"):
+        assert secret not in data
+    [run] = rows(path, "SELECT settings FROM runs")
+    assert '"seed":7' in run["settings"] and "localhost:6379" in run["settings"]
+
+
+def test_alert_message_is_redacted(writer: Writer) -> None:
+    writer.write_batch([f.alert(message="apprise failed for pover://user@TOKEN123")])
+    [row] = rows(writer.path, "SELECT message FROM alerts")
+    assert "TOKEN123" not in row["message"]
+
+
+def test_end_run_stores_ended_at_and_totals_from_the_database(writer: Writer) -> None:
+    writer.write_order_submitted(f.submitted("c1", "o1"))
+    writer.write_batch([f.opportunity("o1"), f.opportunity("o2"), f.rejected("o2"),
+                        f.result("o1", realized=0.1, fees=0.01), f.result("o3", realized=0.2, fees=0.02,
+                                                                           status="partial"),
+                        f.result("o4", realized=-0.05, fees=0.5, quote="BTC", status="failed")])
+    totals = writer.end_run()
+    assert totals["opportunities"] == 2
+    assert totals["rejected"] == 1
+    assert totals["orders"] == 1
+    assert totals["arbs_executed"] == 3
+    assert totals["arbs_by_status"] == {"complete": 1, "partial": 1, "failed": 1}
+    assert totals["realized_pnl"] == {"USDT": round(0.1 + 0.2, 10), "BTC": -0.05}
+    assert totals["fees"] == {"USDT": round(0.01 + 0.02, 10), "BTC": 0.5}
+    [run] = rows(writer.path, "SELECT ended_at, summary FROM runs")
+    assert run["ended_at"] is not None and '"arbs_executed":3' in run["summary"]
+
+
+def test_store_summary_after_close_merges_engine_keys(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="x", settings={})
+        w.end_run()
+    store_summary(path, "r1", {"elapsed_s": 1.5, "stop_reason": "duration reached", "token": "hide-me"})
+    [run] = rows(path, "SELECT summary FROM runs")
+    assert '"elapsed_s":1.5' in run["summary"] and '"rows"' in run["summary"]
+    assert "hide-me" not in run["summary"]
+
+
+def test_store_summary_when_run_is_missing_raises(tmp_path: Path) -> None:
+    with Writer(tmp_path / "arb.db", "r1") as w:
+        w.start_run(source="sim", strategy="x", settings={})
+    with pytest.raises(DataError, match="r2"):
+        store_summary(tmp_path / "arb.db", "r2", {})
+    with pytest.raises(DataError, match="no such database"):
+        store_summary(tmp_path / "missing.db", "r1", {})
+
+
+def test_write_after_close_raises(writer: Writer) -> None:
+    writer.close()
+    writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.write_order_submitted(f.submitted("c1", "o1"))
+
+
+def test_unfinished_orders_lists_submitted_and_open_only(writer: Writer) -> None:
+    for coid in ("c1", "c2", "c3"):
+        writer.write_order_submitted(f.submitted(coid, "o1"))
+    writer.write_batch([f.update("c2", "o1", status="filled"), f.update("c3", "o1", status="open")])
+    assert [o["client_order_id"] for o in unfinished_orders(writer.path)] == ["c1", "c3"]
+    assert unfinished_orders(writer.path.parent / "missing.db") == []
+
+
+def test_run_totals_of_unknown_run_is_zero(writer: Writer) -> None:
+    totals = run_totals(writer.db.conn, "nope")
+    assert totals["opportunities"] == 0 and totals["realized_pnl"] == {}

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from arbitrage.errors import ArbError, DataError
+from arbitrage.report import build_report, list_runs, render_report
+from arbitrage.storage.database import Writer
+from tests.storage import _factories as f
+
+
+def write_run(path: Path, run_id: str, started_at: str, *, finish: bool = True) -> None:
+    """Two venues, two markets, three results; the sums below are worked by hand."""
+    with Writer(path, run_id) as w:
+        w.start_run(source="sim", strategy="cross_exchange", settings={}, started_at=started_at)
+        orders = (("o1-b", "alpha", "buy", 100.0, 0.1), ("o1-s", "beta", "sell", 102.0, 0.2),
+                  ("o2-b", "alpha", "buy", 50.0, 0.05), ("o2-s", "beta", "sell", 49.0, 0.04))
+        for coid, venue, side, price, fee in orders:
+            w.write_order_submitted(f.submitted(coid, coid[:2], venue=venue, side=side, price=price))
+            w.write_batch([f.update(coid, coid[:2], venue=venue, side=side, filled=1.0, average_price=price,
+                                    fee=fee)])
+        w.write_order_submitted(f.submitted("o3-b", "o3", venue="alpha", symbol="ETH/USDT"))
+        w.write_batch([f.update("o3-b", "o3", venue="alpha", symbol="ETH/USDT", status="rejected", filled=0.0,
+                                average_price=0.0, fee=0.0)])
+        w.write_batch([f.opportunity("o1"), f.opportunity("o2"), f.opportunity("o3", symbol="ETH/USDT"),
+                       f.opportunity("o4"), f.rejected("o4", "busy")])
+        w.write_batch([
+            # o1: alpha filled 100, beta 102 -> pnl share 1.7 * 100/202 and 1.7 * 102/202
+            f.result("o1", realized=1.7, expected=2.0, fees=0.3,
+                     legs=(f.leg_result("o1-b", "alpha", filled=1.0, average_price=100.0),
+                           f.leg_result("o1-s", "beta", side="sell", filled=1.0, average_price=102.0))),
+            f.result("o2", realized=-1.09, expected=0.5, fees=0.09, status="partial",
+                     legs=(f.leg_result("o2-b", "alpha", filled=1.0, average_price=50.0),
+                           f.leg_result("o2-s", "beta", side="sell", filled=1.0, average_price=49.0)),
+                     residual={"BTC": 0.001}),
+            f.result("o3", realized=0.0, expected=0.4, fees=0.0, status="failed",
+                     legs=(f.leg_result("o3-b", "alpha", symbol="ETH/USDT", filled=0.0),)),
+        ])
+        w.write_batch([f.alert(level="warning"), f.alert(level="warning"), f.alert(level="error")])
+        if finish:
+            w.end_run()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "arb.db"
+    write_run(path, "20240101-000000-aaaaaa", "2024-01-01T00:00:00.000Z")
+    write_run(path, "20240102-000000-bbbbbb", "2024-01-02T00:00:00.000Z", finish=False)
+    return path
+
+
+def test_build_report_defaults_to_the_latest_run(db: Path) -> None:
+    report = build_report(db)
+    assert report["run_id"] == "20240102-000000-bbbbbb"
+    assert report["finished"] is False
+
+
+def test_build_report_counts_and_sums_match_hand_computed(db: Path) -> None:
+    report = build_report(db, "20240101-000000-aaaaaa")
+    assert report["finished"] is True
+    assert report["opportunities"] == 4
+    assert report["rejected"] == 1 and report["rejection_reasons"] == {"busy": 1}
+    assert report["orders"] == 5
+    assert report["arbs_executed"] == 3
+    assert report["arbs_by_status"] == {"complete": 1, "partial": 1, "failed": 1}
+    assert report["realized_pnl"] == {"USDT": round(1.7 + -1.09 + 0.0, 10)}
+    assert report["expected_pnl"] == {"USDT": round(2.0 + 0.5 + 0.4, 10)}
+    assert report["fees"] == {"USDT": round(0.3 + 0.09, 10)}
+    assert report["win_rate"] == round(1 / 3, 4)
+    assert report["residual"] == {"BTC": 0.001}
+    assert report["alerts"] == {"warning": 2, "error": 1}
+
+
+def test_build_report_venue_table(db: Path) -> None:
+    venues = {v["venue"]: v for v in build_report(db, "20240101-000000-aaaaaa")["venues"]}
+    alpha, beta = venues["alpha"], venues["beta"]
+    assert (alpha["orders"], alpha["filled_orders"], alpha["rejected_orders"]) == (3, 2, 1)
+    assert alpha["filled_notional"] == pytest.approx(150.0)
+    assert alpha["fees"] == pytest.approx(0.15)
+    assert beta["filled_notional"] == pytest.approx(151.0)
+    assert beta["fees"] == pytest.approx(0.24)
+    # o1 split by filled notional, o2 likewise, o3 filled nothing: its 0.0 goes evenly to alpha
+    assert alpha["pnl_share"] == pytest.approx(1.7 * 100 / 202 + -1.09 * 50 / 99)
+    assert beta["pnl_share"] == pytest.approx(1.7 * 102 / 202 + -1.09 * 49 / 99)
+    assert alpha["pnl_share"] + beta["pnl_share"] == pytest.approx(1.7 - 1.09)
+
+
+def test_build_report_symbol_table_and_best_worst(db: Path) -> None:
+    report = build_report(db, "20240101")  # a unique prefix is enough
+    markets = {m["market"]: m for m in report["symbols"]}
+    assert markets["BTC/USDT"]["arbs"] == 2
+    assert markets["BTC/USDT"]["realized_pnl"] == pytest.approx(0.61)
+    assert markets["ETH/USDT"]["arbs"] == 1 and markets["ETH/USDT"]["complete"] == 0
+    assert report["best_trade"]["opportunity_id"] == "o1"
+    assert report["best_trade"]["venues"] == ["alpha", "beta"]
+    assert report["worst_trade"]["opportunity_id"] == "o2"
+
+
+def test_build_report_all_runs_adds_them_up(db: Path) -> None:
+    report = build_report(db, "all")
+    assert report["runs"] == ["20240102-000000-bbbbbb", "20240101-000000-aaaaaa"]
+    assert report["opportunities"] == 8
+    assert report["arbs_executed"] == 6
+    assert report["realized_pnl"]["USDT"] == pytest.approx(2 * (1.7 - 1.09))
+
+
+def test_build_report_is_json_serialisable(db: Path) -> None:
+    text = json.dumps(build_report(db))
+    assert '"arbs_executed": 3' in text
+
+
+def test_build_report_when_database_missing_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such database"):
+        build_report(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_build_report_when_no_runs_raises(tmp_path: Path) -> None:
+    with Writer(tmp_path / "arb.db", "r1"):
+        pass  # schema only, no run row
+    with pytest.raises(DataError, match="no runs"):
+        build_report(tmp_path / "arb.db")
+
+
+def test_build_report_when_not_an_arb_database_raises(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(ArbError, match="not an arb database"):
+        build_report(path)
+
+
+def test_build_report_when_run_unknown_or_ambiguous_raises(db: Path) -> None:
+    with pytest.raises(DataError, match="no run 'zzz'"):
+        build_report(db, "zzz")
+    with pytest.raises(DataError, match="ambiguous"):
+        build_report(db, "2024")
+
+
+def test_list_runs_newest_first(db: Path) -> None:
+    assert [r["run_id"] for r in list_runs(db)] == ["20240102-000000-bbbbbb", "20240101-000000-aaaaaa"]
+
+
+def test_render_report_prints_tables(db: Path) -> None:
+    out = io.StringIO()
+    render_report(build_report(db, "20240101"), Console(file=out, width=160, color_system=None))
+    text = out.getvalue()
+    for expected in ("run 20240101-000000-aaaaaa", "venues", "markets", "alpha", "BTC/USDT", "+0.6100 USDT",
+                     "best trade", "busy"):
+        assert expected in text, expected
+
+
+def test_render_report_of_empty_run(tmp_path: Path) -> None:
+    with Writer(tmp_path / "arb.db", "r1") as w:
+        w.start_run(source="sim", strategy="x", settings={})
+    out = io.StringIO()
+    report = build_report(tmp_path / "arb.db")
+    assert report["arbs_executed"] == 0 and report["best_trade"] is None and report["win_rate"] is None
+    render_report(report, Console(file=out, width=120, color_system=None))
+    assert "not finished" in out.getvalue()
+
+
+def test_build_report_duration_from_run_times(tmp_path: Path) -> None:
+    with Writer(tmp_path / "arb.db", "r1") as w:
+        w.start_run(source="sim", strategy="x", settings={}, started_at="2024-01-01T00:00:00.000Z")
+        w.end_run(ended_at="2024-01-01T00:01:30.500Z")
+    assert build_report(tmp_path / "arb.db")["duration_s"] == 90.5
