@@ -31,7 +31,8 @@ def settings() -> Settings:
     base = Settings()
     sim = SimSettings(venues=[SimVenue(name=f"v{i}", taker_fee=0.001) for i in range(5)], symbols=SYMBOLS,
                       dislocations_per_minute=600.0, dislocation_ms=300.0, update_hz=20.0)
-    return msgspec.structs.replace(base, sim=sim, strategy=msgspec.structs.replace(base.strategy, cooldown_ms=0.0))
+    strategy = msgspec.structs.replace(base.strategy, cooldown_ms=0.0)
+    return msgspec.structs.replace(base, sim=sim, strategy=strategy)
 
 
 def percentile(values: list[int], q: float) -> float:

@@ -136,8 +136,8 @@ class PaperVenue(Venue):
             status="filled" if filled >= amount * (1.0 - FILL_TOLERANCE) else "partially_filled",
             amount=amount, filled=filled, notional=notional, average_price=notional / filled, fee=fee,
             fee_currency=market.quote, ts_event=now,
-            fills=tuple(VenueFill(price=p, amount=a, fee=p * a * rate, fee_currency=market.quote, ts_event=now)
-                        for p, a in fills),
+            fills=tuple(VenueFill(price=p, amount=a, fee=p * a * rate, fee_currency=market.quote,
+                                  ts_event=now) for p, a in fills),
         )
 
     def _reject(self, order: OrderRequest, now: int, reason: str, amount: float = 0.0) -> OrderResult:

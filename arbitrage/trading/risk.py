@@ -49,7 +49,7 @@ class Refusal(t.NamedTuple):
 
 
 def requirements(opportunity: Opportunity, markets: Markets) -> dict[tuple[str, str], float]:
-    """What the legs may spend, per (venue, asset): quote for buys (limit price, fee included), base for sells.
+    """What the legs may spend per (venue, asset): quote for buys (at limit, with fee), base for sells.
 
     :raises KeyError: if a leg's venue or market is unknown (``admit`` checks that first).
     """
@@ -129,7 +129,8 @@ class RiskGate:
         for asset in sorted(assets_of(opportunity, markets)):
             limit = s.max_exposure.get(asset)
             if limit is not None and abs(self.residual.get(asset, 0.0)) > limit:
-                return Refusal("exposure", f"{asset} residual {self.residual[asset]:.8g} > max_exposure {limit:.8g}")
+                return Refusal("exposure",
+                               f"{asset} residual {self.residual[asset]:.8g} > max_exposure {limit:.8g}")
         for (venue, asset), amount in sorted(requirements(opportunity, markets).items()):
             free = balances[venue].get(asset, 0.0) - self.reserved.get((venue, asset), 0.0)
             if free < amount:

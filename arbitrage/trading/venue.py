@@ -7,8 +7,8 @@ results with ``status="rejected"`` and a ``reason``, never exceptions; an except
 
 Two helpers live here because every venue and the executor must agree on them:
 
-* ``balance_deltas`` -- what a filled order does to balances (one rule, used by the paper venue
-  to move money and by the executor to account for it, so the two cannot drift apart);
+* ``balance_deltas`` / ``ledger`` -- what filled orders do to balances (one rule, used by the
+  paper venue to move money and by the executor to account for it, so the two cannot drift apart);
 * ``BookView`` -- the latest books minus the liquidity we already took from them, so a second
   order does not count on a level the first one emptied.
 """
@@ -16,6 +16,7 @@ Two helpers live here because every venue and the executor must agree on them:
 from __future__ import annotations
 
 import abc
+import collections.abc as c
 import typing as t
 from collections import defaultdict
 
@@ -90,6 +91,37 @@ def balance_deltas(side: Side, market: Market, filled: float, notional: float, f
     if fee:
         deltas[fee_currency or market.quote] = deltas.get(fee_currency or market.quote, 0.0) - fee
     return deltas
+
+
+Order = tuple[OrderRequest, OrderResult]
+"""An order as sent and as it ended."""
+
+
+def ledger(orders: c.Iterable[Order],
+           markets: c.Mapping[str, c.Mapping[str, Market]]) -> dict[tuple[str, str], float]:
+    """Balance change per (venue, asset) caused by ``orders`` (``markets``: venue -> symbol -> market).
+
+    Realized profit is read from this, not from before/after balance snapshots, so arbitrages
+    running at the same time on the same venues cannot bleed into each other's figures.
+    """
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for request, result in orders:
+        market = markets.get(request.venue, {}).get(request.symbol)
+        if result.filled <= 0 or market is None:
+            continue
+        deltas = balance_deltas(request.side, market, result.filled, result.notional, result.fee,
+                                result.fee_currency)
+        for asset, delta in deltas.items():
+            out[(request.venue, asset)] += delta
+    return dict(out)
+
+
+def net_by_asset(changes: c.Mapping[tuple[str, str], float]) -> dict[str, float]:
+    """Sum a per-(venue, asset) ledger over venues."""
+    out: dict[str, float] = defaultdict(float)
+    for (_, asset), delta in changes.items():
+        out[asset] += delta
+    return dict(out)
 
 
 class Venue(abc.ABC):

@@ -1,0 +1,396 @@
+"""Executor: turns an admitted opportunity into concurrent IOC orders, then closes what they left open.
+
+One arbitrage runs as one asyncio task:
+
+1. ``on_opportunity`` (inline, on the publisher's stack) asks the ``RiskGate``; a refusal is an
+   ``OpportunityRejected`` event. An admitted opportunity reserves its balances and gets a task.
+2. Every leg is published as ``OrderSubmitted`` -- all of them, before any is handed to a venue,
+   so storage has each order on disk before it can fill -- then all legs go out at once
+   (``asyncio.gather``). Client order ids are ``{opportunity id}-L{i}``.
+3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
+   moved, a ``BalanceUpdate``.
+4. Legs that filled unequally leave a position in some asset. It is closed against the
+   opportunity's quote currency on the leg venue with the best price for it, with a limit
+   ``hedge_slippage_bps`` past that price, in at most ``1 + hedge_retries`` rounds. Every
+   attempt is a new order with a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for
+   unwinding a cycle of three or more legs); a failed order is never resent.
+5. ``ArbResult`` reports realized profit from the balance changes of every order of the
+   arbitrage (``venue.ledger``, the rule paper venues move money by): the sum of the quote
+   currency's change over all venues. Any other asset left over is valued at 0 and reported in
+   ``residual``. Fees paid in another currency are valued at that venue's mid for ``fees``.
+
+Amounts too small to trade (below a market's minimum amount or cost) are dust: reported in
+``residual`` but not hedged, and they do not make the result ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as c
+import math
+import typing as t
+from collections import Counter
+
+from arbitrage.book import is_crossed, round_down
+from arbitrage.bus import Bus
+from arbitrage.clock import Clock
+from arbitrage.events import (
+    ArbResult,
+    BalanceUpdate,
+    Fill,
+    LegResult,
+    Market,
+    Opportunity,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+    Side,
+)
+from arbitrage.settings import TradingSettings
+from arbitrage.trading.risk import Markets, Refusal, RiskGate
+from arbitrage.trading.venue import BookView, Order, OrderRequest, OrderResult, Venue, ledger, net_by_asset
+
+_EPS = 1e-12
+
+
+class _Plan(t.NamedTuple):
+    venue: str
+    market: Market
+    side: Side
+    amount: float
+    price: float
+
+
+class Executor:
+    """Executes admitted opportunities on a set of venues and publishes every step.
+
+    :param venues: venue name -> account; may grow while running (venues appear with their markets).
+    :param markets: venue -> symbol -> market, shared with whoever loads them.
+    :param books: latest books minus our own fills; fed by the owner's ``BookUpdate`` handler.
+    :param staleness_ms: venue -> staleness limit, for choosing where to hedge.
+    """
+
+    def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
+                 markets: Markets, books: BookView, staleness_ms: c.Mapping[str, float], log: t.Any) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.settings = settings
+        self.venues = venues
+        self.markets = markets
+        self.books = books
+        self.staleness_ms = staleness_ms
+        self.log = log
+        self.risk = RiskGate(settings)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.orders: Counter[str] = Counter()
+        """Orders sent, by purpose (leg, hedge, unwind)."""
+        self.order_status: Counter[str] = Counter()
+        self.fills = 0
+        self.rejected: Counter[str] = Counter()
+        """Opportunities refused, by reason code."""
+        self.arbs: Counter[str] = Counter()
+        """Finished arbitrages, by status."""
+
+    # -- intake ----------------------------------------------------------------------------------
+
+    def on_opportunity(self, opportunity: Opportunity) -> None:
+        """Admit or refuse an opportunity; an admitted one runs in its own task. Inline bus handler.
+
+        :raises RuntimeError: if called outside a running event loop (before anything is reserved).
+        """
+        loop = asyncio.get_running_loop()
+        balances = {leg.venue: venue.balances() for leg in opportunity.legs
+                    if (venue := self.venues.get(leg.venue)) is not None}
+        refusal = self.risk.admit(opportunity, balances, self.markets)
+        if refusal is not None:
+            self._refuse(opportunity, refusal)
+            return
+        task = loop.create_task(self._execute(opportunity), name=f"arb:{opportunity.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.log.opt(exception=exc).error("arbitrage task {} crashed", task.get_name())
+
+    def _refuse(self, opportunity: Opportunity, refusal: Refusal) -> None:
+        self.rejected[refusal.reason] += 1
+        leg = opportunity.legs[0] if opportunity.legs else None
+        log = self.log.bind(opportunity_id=opportunity.id, venue=leg.venue if leg else "",
+                            symbol=leg.symbol if leg else "")
+        log.debug("rejected: {} ({})", refusal.reason, refusal.detail)
+        self.bus.publish(OpportunityRejected(opportunity_id=opportunity.id, reason=refusal.reason,
+                                             ts_init=self.clock.time_ns()))
+
+    @property
+    def open_arbs(self) -> tuple[str, ...]:
+        """Ids of the opportunities being executed."""
+        return tuple(self.risk.open)
+
+    async def join(self, timeout: float | None = None) -> bool:
+        """Wait until every running arbitrage has finished; False if ``timeout`` seconds passed first."""
+        if not self._tasks:
+            return True
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        return not pending
+
+    async def cancel(self) -> None:
+        """Abandon running arbitrages (each still publishes an ``ArbResult`` of what it did)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one arbitrage ---------------------------------------------------------------------------
+
+    async def _execute(self, opportunity: Opportunity) -> None:
+        orders: list[Order] = []
+        log = self.log.bind(opportunity_id=opportunity.id, venue=_join(leg.venue for leg in opportunity.legs),
+                            symbol=_join(leg.symbol for leg in opportunity.legs))
+        try:
+            legs = [OrderRequest(client_order_id=f"{opportunity.id}-L{i}", opportunity_id=opportunity.id,
+                                 venue=leg.venue, symbol=leg.symbol, side=leg.side, amount=leg.amount,
+                                 price=leg.price, purpose="leg")
+                    for i, leg in enumerate(opportunity.legs)]
+            await self._send(legs, orders)
+            await self._close_exposure(opportunity, orders)
+        except asyncio.CancelledError:
+            log.error("arbitrage abandoned while executing; reporting what it did")
+            raise
+        except Exception:
+            log.opt(exception=True).error("arbitrage failed unexpectedly; reporting what it did")
+        finally:
+            self._finish(opportunity, orders, log)
+
+    async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
+        """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
+        append each (request, result) to ``orders`` in request order -- also when cancelled, so
+        every submitted order ends with an ``OrderUpdate`` and a place in the ``ArbResult``.
+        """
+        now = self.clock.time_ns()
+        for r in requests:
+            self.orders[r.purpose] += 1
+            self.bus.publish(OrderSubmitted(
+                client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
+                symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose, ts_init=now))
+        results: dict[int, OrderResult] = {}
+        try:
+            await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)))
+        finally:
+            orders.extend((r, results[i]) for i, r in enumerate(requests) if i in results)
+
+    async def _submit(self, r: OrderRequest, index: int, results: dict[int, OrderResult]) -> None:
+        log = self.log.bind(opportunity_id=r.opportunity_id, venue=r.venue, symbol=r.symbol)
+        venue = self.venues.get(r.venue)
+        if venue is None:
+            result = OrderResult(client_order_id=r.client_order_id, status="rejected", reason="unknown venue")
+        else:
+            try:
+                result = await venue.submit(r)
+            except asyncio.CancelledError:
+                # Paper: the order never reached the book. Live: its fate is unknown until reconciled.
+                result = OrderResult(client_order_id=r.client_order_id, status="canceled",
+                                     reason="abandoned: executor stopped while in flight")
+                results[index] = result
+                self._record(r, result, log)
+                raise
+            except Exception as exc:  # the venue broke: the order's fate is unknown, never resend it
+                log.opt(exception=True).error("{} {}: venue raised; treated as rejected", r.purpose,
+                                              r.client_order_id)
+                result = OrderResult(client_order_id=r.client_order_id, status="rejected",
+                                     reason=f"venue error: {exc!r}")
+        results[index] = result
+        self._record(r, result, log)
+
+    def _record(self, r: OrderRequest, result: OrderResult, log: t.Any) -> None:
+        """Publish what one order did and remember the liquidity it took."""
+        now = self.clock.time_ns()
+        side = "asks" if r.side == "buy" else "bids"
+        for f in result.fills:
+            self.books.take(r.venue, r.symbol, side, f.price, f.amount)
+            self.fills += 1
+            self.bus.publish(Fill(client_order_id=r.client_order_id, opportunity_id=r.opportunity_id,
+                                  venue=r.venue, symbol=r.symbol, side=r.side, price=f.price, amount=f.amount,
+                                  fee=f.fee, fee_currency=f.fee_currency, ts_event=f.ts_event, ts_init=now))
+        self.order_status[result.status] += 1
+        self.bus.publish(OrderUpdate(
+            client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
+            symbol=r.symbol, side=r.side, status=result.status, amount=r.amount, filled=result.filled,
+            average_price=result.average_price, fee=result.fee, reason=result.reason,
+            ts_event=result.ts_event or now, ts_init=now))
+        venue = self.venues.get(r.venue)
+        if result.filled > 0 and venue is not None:
+            self.bus.publish(BalanceUpdate(venue=r.venue, balances=venue.balances(), ts_init=now))
+        log.info("{} {} {} {:.10g}@{:.10g}: {} filled {:.10g} avg {:.10g} fee {:.10g} {}", r.purpose,
+                 r.client_order_id, r.side, r.amount, r.price, result.status, result.filled,
+                 result.average_price, result.fee, result.reason)
+
+    # -- closing exposure ------------------------------------------------------------------------
+
+    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order]) -> None:
+        """Hedge or unwind whatever the orders so far left in assets other than the quote currency."""
+        purpose: t.Literal["hedge", "unwind"] = "unwind" if len(opportunity.legs) > 2 else "hedge"
+        tag = "U" if purpose == "unwind" else "H"
+        venues = _venues_of(opportunity)
+        n = 0
+        for _ in range(1 + self.settings.hedge_retries):
+            plans = [plan for asset, amount in self.exposure(opportunity.quote, orders).items()
+                     if (plan := self._plan(asset, amount, opportunity.quote, venues)[0]) is not None]
+            if not plans:
+                return
+            requests = []
+            for plan in plans:
+                requests.append(OrderRequest(client_order_id=f"{opportunity.id}-{tag}{n}",
+                                             opportunity_id=opportunity.id, venue=plan.venue,
+                                             symbol=plan.market.symbol, side=plan.side, amount=plan.amount,
+                                             price=plan.price, purpose=purpose))
+                n += 1
+            await self._send(requests, orders)
+
+    def _plan(self, asset: str, exposure: float, quote: str,
+              venues: c.Sequence[str]) -> tuple[_Plan | None, str]:
+        """The order that best closes ``exposure`` of ``asset`` against ``quote``, or None and why not.
+
+        Candidates are the ``asset/quote`` markets on ``venues`` with a fresh, uncrossed book; the
+        best fee-adjusted top price (after our own fills) wins. The amount is capped by the
+        venue's balance. The reason ``dust`` means every candidate market finds the amount below
+        its minimum: nothing can be done and nothing needs to be.
+        """
+        side: Side = "sell" if exposure > 0 else "buy"
+        want = abs(exposure)
+        slip = self.settings.hedge_slippage_bps / 10_000.0
+        best: _Plan | None = None
+        best_score = -math.inf
+        reasons: set[str] = set()
+        for name in venues:
+            market = self._market_for(name, asset, quote)
+            venue = self.venues.get(name)
+            if market is None or venue is None:
+                continue
+            book = self.books.get(name, market.symbol)
+            now = self.clock.time_ns()
+            stale_ns = self.staleness_ms.get(name, math.inf) * 1e6
+            if book is None or now - book.ts_event > stale_ns or is_crossed(book.bids, book.asks):
+                reasons.add("no usable book")
+                continue
+            levels = self.books.levels(name, market.symbol, "bids" if side == "sell" else "asks")
+            if not levels:
+                reasons.add("no liquidity")
+                continue
+            top = levels[0][0]
+            wanted = round_down(want, market.amount_step)
+            if wanted <= _EPS or wanted < market.min_amount or wanted * top < market.min_cost:
+                reasons.add("dust")
+                continue
+            if side == "sell":
+                price = _round_price(top * (1.0 - slip), market.price_step, up=True)
+                free = venue.balances().get(asset, 0.0)
+            else:
+                price = _round_price(top * (1.0 + slip), market.price_step, up=False)
+                free = venue.balances().get(quote, 0.0) / (price * (1.0 + market.taker_fee))
+            amount = min(wanted, round_down(free, market.amount_step))
+            if amount <= _EPS or amount < market.min_amount or amount * price < market.min_cost:
+                reasons.add("balance")
+                continue
+            score = top * (1.0 - market.taker_fee) if side == "sell" else -top * (1.0 + market.taker_fee)
+            if score > best_score:
+                best, best_score = _Plan(name, market, side, amount, price), score
+        if best is not None:
+            return best, ""
+        if reasons == {"dust"}:
+            return None, "dust"
+        return None, ", ".join(sorted(reasons - {"dust"})) or f"no {asset}/{quote} market"
+
+    def _why_open(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str]) -> str:
+        plan, why = self._plan(asset, exposure, quote, venues)
+        return "hedge retries exhausted" if plan is not None else why
+
+    def _market_for(self, venue: str, base: str, quote: str) -> Market | None:
+        for market in self.markets.get(venue, {}).values():
+            if market.base == base and market.quote == quote:
+                return market
+        return None
+
+    # -- accounting ------------------------------------------------------------------------------
+
+    def ledger(self, orders: c.Iterable[Order]) -> dict[tuple[str, str], float]:
+        """Balance change per (venue, asset) caused by ``orders``: the same rule the venues apply."""
+        return ledger(orders, self.markets)
+
+    def exposure(self, quote: str, orders: c.Iterable[Order]) -> dict[str, float]:
+        """Net change of every asset except ``quote``, summed over venues (what is left to hedge)."""
+        return {asset: _clean(v) for asset, v in net_by_asset(self.ledger(orders)).items() if asset != quote}
+
+    def _finish(self, opportunity: Opportunity, orders: list[Order], log: t.Any) -> None:
+        """Publish the ``ArbResult``, then free the arbitrage's reservations and slot."""
+        try:
+            quote = opportunity.quote
+            realized = net_by_asset(self.ledger(orders)).get(quote, 0.0)
+            residual = self.exposure(quote, orders)
+            venues = _venues_of(opportunity)
+            stuck = {asset: why for asset, amount in residual.items() if amount
+                     and (why := self._why_open(asset, amount, quote, venues)) != "dust"}
+            legs = [result for r, result in orders if r.purpose == "leg"]
+            corrected = len(orders) > len(legs)
+            if not any(result.filled > 0 for _, result in orders) or stuck:
+                status: t.Literal["complete", "partial", "failed"] = "failed"
+            elif not corrected and all(result.status == "filled" for result in legs):
+                status = "complete"
+            else:
+                status = "partial"
+            fees = sum(self._value(r.venue, result.fee_currency, result.fee, quote) for r, result in orders)
+            result = ArbResult(
+                opportunity_id=opportunity.id, strategy=opportunity.strategy, status=status,
+                legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,
+                                     side=r.side, amount=r.amount, filled=res.filled,
+                                     average_price=res.average_price, fee=res.fee, status=res.status,
+                                     purpose=r.purpose) for r, res in orders),
+                quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
+                slippage=opportunity.profit - realized, residual=residual, ts_init=self.clock.time_ns())
+            self.arbs[status] += 1
+            self.risk.add_residual(residual)
+            if stuck:
+                log.error("arb {}: exposure left open {} ({})", status, residual, stuck)
+            log.info("arb {}: realized {:.10g} {} (expected {:.10g}), fees {:.10g}, orders {}, residual {}",
+                     status, realized, quote, opportunity.profit, fees, len(orders), residual)
+            self.bus.publish(result)
+        finally:
+            self.risk.release(opportunity.id)
+
+    def _value(self, venue: str, asset: str, amount: float, quote: str) -> float:
+        """``amount`` of ``asset`` in ``quote`` at the venue's mid price (0 if no market links them)."""
+        if not amount or not asset or asset == quote:
+            return amount
+        for base, counter, invert in ((asset, quote, False), (quote, asset, True)):
+            market = self._market_for(venue, base, counter)
+            book = self.books.get(venue, market.symbol) if market is not None else None
+            if book is not None and (book.bids or book.asks):
+                tops = [side[0][0] for side in (book.bids, book.asks) if side]
+                mid = sum(tops) / len(tops)
+                return amount / mid if invert else amount * mid
+        self.log.warning("cannot value {} {} in {} on {}: fee left out of the total", amount, asset, quote,
+                         venue)
+        return 0.0
+
+
+def _venues_of(opportunity: Opportunity) -> list[str]:
+    return list(dict.fromkeys(leg.venue for leg in opportunity.legs))
+
+
+def _join(names: c.Iterable[str]) -> str:
+    return ",".join(dict.fromkeys(names))
+
+
+def _clean(value: float) -> float:
+    """Float noise (|x| < 1e-12) to exactly 0.0, and -0.0 to 0.0."""
+    return 0.0 if abs(value) < _EPS else value
+
+
+def _round_price(price: float, step: float, *, up: bool) -> float:
+    """Round a limit to the price grid towards the book (``up`` for sells), so it never reaches further."""
+    if step <= 0:
+        return price
+    units = price / step
+    n = math.ceil(units - 1e-9) if up else math.floor(units + 1e-9)
+    return round(n * step, 12)

@@ -1,0 +1,153 @@
+"""The ``trader`` plugin: one paper venue per venue a source announces, and the executor over them.
+
+Wiring, all inline on the bus (trading starts before strategies, so its handlers run first):
+
+* ``MarketsLoaded`` -> create the venue's paper account (balances from ``paper.balances`` with
+  ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``;
+* ``BookUpdate`` -> the executor's book view and the paper venue's own (what orders fill against);
+* ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage).
+
+``ctx.state["trader"]`` holds a ``TraderView`` for the dashboard (and ``ctx.state["halted"]`` the
+kill-switch reason while halted). ``--live`` is refused at setup until a live venue exists:
+silently paper trading when real orders were asked for would be worse.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from arbitrage.errors import PluginError
+from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
+from arbitrage.plugin import Context, Plugin
+from arbitrage.trading.executor import Executor
+from arbitrage.trading.paper import PaperVenue, paper_balances
+from arbitrage.trading.venue import BookView, Venue
+
+
+class TraderView:
+    """Read-only figures of the trader for the dashboard and monitor; every property returns a copy."""
+
+    def __init__(self, trader: Trader) -> None:
+        self._trader = trader
+
+    @property
+    def balances(self) -> dict[str, dict[str, float]]:
+        """venue -> asset -> free balance."""
+        return {name: venue.balances() for name, venue in self._trader.venues.items()}
+
+    @property
+    def open_arbs(self) -> tuple[str, ...]:
+        """Ids of the opportunities being executed."""
+        return self._trader.executor.open_arbs
+
+    @property
+    def residual(self) -> dict[str, float]:
+        """Unhedged position per asset over the run."""
+        return dict(self._trader.executor.risk.residual)
+
+    @property
+    def halted(self) -> str:
+        """Why trading is halted ('' while it is not)."""
+        return self._trader.executor.risk.halted
+
+
+class Trader(Plugin):
+    """Paper venues and the executor: risk checks, concurrent IOC legs, hedging and unwinding."""
+
+    name = "trader"
+    kind = "trading"
+    description = "Paper venues and the executor: risk checks, concurrent IOC legs, hedges and unwinds."
+
+    stop_timeout_s: t.ClassVar[float] = 5.0
+    """How long ``stop`` waits (wall time) for running arbitrages before abandoning them."""
+
+    def setup(self, ctx: Context) -> None:
+        """Create the executor and subscribe; refuse ``--live`` (no live venue yet).
+
+        :raises PluginError: when live trading is requested.
+        """
+        super().setup(ctx)
+        if ctx.settings.run.live:
+            raise PluginError("live trading is not available yet; run without --live to paper trade")
+        self.venues: dict[str, Venue] = {}
+        self.markets: dict[str, dict[str, Market]] = {}
+        self.staleness_ms: dict[str, float] = {}
+        self.books = BookView()
+        self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
+                                 venues=self.venues, markets=self.markets, books=self.books,
+                                 staleness_ms=self.staleness_ms, log=ctx.log)
+        self._paper: dict[str, PaperVenue] = {}
+        ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
+        ctx.bus.subscribe(BookUpdate, self._on_book, name="trader")
+        ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
+        ctx.state["trader"] = TraderView(self)
+
+    async def start(self) -> None:
+        """Announce the balances of venues already known (normally none: sources start later)."""
+        for name, venue in self.venues.items():
+            self.ctx.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
+                                               ts_init=self.ctx.clock.time_ns()))
+
+    async def stop(self) -> None:
+        """Let running arbitrages finish (hedges included), abandon them after ``stop_timeout_s``."""
+        if not await self.executor.join(timeout=self.stop_timeout_s):
+            self.ctx.log.error("arbitrages still running after {}s at stop: {}", self.stop_timeout_s,
+                               list(self.executor.open_arbs))
+            await self.executor.cancel()
+        for venue in self.venues.values():
+            await venue.cancel_all()
+
+    def halt(self, reason: str) -> None:
+        """Kill switch: refuse every new opportunity (running ones finish, hedges included).
+
+        Also sets ``ctx.state["halted"]`` to the reason, which the dashboard shows.
+        """
+        self.executor.risk.halt(reason)
+        self.ctx.state["halted"] = self.executor.risk.halted
+        self.ctx.log.warning("trading halted: {}", reason)
+
+    def resume(self) -> None:
+        """Undo ``halt``."""
+        self.executor.risk.resume()
+        self.ctx.state.pop("halted", None)
+        self.ctx.log.info("trading resumed")
+
+    def _on_markets(self, event: MarketsLoaded) -> None:
+        self.markets.setdefault(event.venue, {}).update({m.symbol: m for m in event.markets})
+        self.staleness_ms[event.venue] = event.staleness_ms
+        venue = self._paper.get(event.venue)
+        if venue is not None:
+            venue.update_markets(event.markets, event.staleness_ms)
+            return
+        paper = self.ctx.settings.paper
+        venue = PaperVenue(event.venue, clock=self.ctx.clock, markets=event.markets,
+                           staleness_ms=event.staleness_ms, latency_ms=self.ctx.settings.trading.latency_ms,
+                           balances=paper_balances(event.venue, paper.balances, paper.venue_balances))
+        self._paper[event.venue] = venue
+        self.venues[event.venue] = venue
+        self.ctx.log.bind(venue=event.venue).info("paper venue {} ready: {} markets, balances {}",
+                                                  event.venue, len(event.markets), venue.balances())
+        self.ctx.bus.publish(BalanceUpdate(venue=event.venue, balances=venue.balances(),
+                                           ts_init=self.ctx.clock.time_ns()))
+
+    def _on_book(self, book: BookUpdate) -> None:
+        self.books.update(book)
+        venue = self._paper.get(book.venue)
+        if venue is not None:
+            venue.on_book(book)
+
+    def summary(self) -> dict[str, t.Any]:
+        """Orders by purpose and status, fills, refusals by reason, arbitrages by status, final balances."""
+        ex = self.executor
+        return {
+            "orders": sum(ex.orders.values()),
+            "orders_by_purpose": dict(ex.orders),
+            "orders_by_status": dict(ex.order_status),
+            "fills": ex.fills,
+            "hedges": ex.orders["hedge"],
+            "unwinds": ex.orders["unwind"],
+            "rejected": dict(ex.rejected),
+            "arbs": dict(ex.arbs),
+            "residual": {asset: v for asset, v in ex.risk.residual.items() if v},
+            "balances": {name: venue.balances() for name, venue in self.venues.items()},
+        }

@@ -1,0 +1,334 @@
+"""Executor: concurrent legs, exact accounting, hedges, unwinds and refusals, through the Trader plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbitrage.events import (
+    ArbResult,
+    BalanceUpdate,
+    Fill,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+)
+from tests.trading.helpers import T0, Harness, leg, make_settings, market, opportunity, run
+
+A, B = "alpha", "beta"
+
+
+def two_venues(h: Harness, *, a_bids=((99.0, 5.0),), a_asks=((100.0, 1.0), (101.0, 1.0)),
+               b_bids=((110.0, 0.5), (109.0, 2.0)), b_asks=((111.0, 5.0),)) -> None:
+    h.markets(A, market(fee=0.001))
+    h.markets(B, market(fee=0.002))
+    h.book(A, "BTC/USDT", a_bids, a_asks)
+    h.book(B, "BTC/USDT", b_bids, b_asks)
+
+
+def results(seen: list) -> list[ArbResult]:
+    return [e for e in seen if isinstance(e, ArbResult)]
+
+
+def test_complete_two_leg_arb_realizes_the_hand_computed_profit():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h)
+        with h.bus.collect(ArbResult, OrderUpdate) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.5, 101.0), leg(B, "sell", 1.5, 109.0),
+                                      profit=13.5, notional=150.5))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    # alpha buys 1.0 @ 100 + 0.5 @ 101 = 150.5, fee 0.1 % = 0.1505 -> pays 150.6505 USDT
+    # beta sells 0.5 @ 110 + 1.0 @ 109 = 164, fee 0.2 % = 0.328 -> receives 163.672 USDT
+    # profit 163.672 - 150.6505 = 13.0215; fees 0.1505 + 0.328 = 0.4785
+    [result] = results(seen)
+    assert result.status == "complete"
+    assert result.realized_profit == pytest.approx(13.0215, abs=1e-9)
+    assert result.fees == pytest.approx(0.4785, abs=1e-9)
+    assert result.expected_profit == 13.5
+    assert result.slippage == pytest.approx(13.5 - 13.0215, abs=1e-9)
+    assert result.residual == {"BTC": 0.0}
+    assert [(lr.client_order_id, lr.status, lr.purpose) for lr in result.legs] == [
+        ("x1-L0", "filled", "leg"), ("x1-L1", "filled", "leg")]
+    # The accounting is the balances: both venues moved by exactly these amounts.
+    balances = h.ctx.state["trader"].balances
+    assert balances[A] == {"USDT": pytest.approx(1000 - 150.6505), "BTC": pytest.approx(3.5)}
+    assert balances[B] == {"USDT": pytest.approx(1000 + 163.672), "BTC": pytest.approx(0.5)}
+    assert sum(balances[v]["USDT"] for v in (A, B)) - 2000 == pytest.approx(result.realized_profit)
+    assert [u.status for u in seen if isinstance(u, OrderUpdate)] == ["filled", "filled"]
+
+
+def test_legs_are_submitted_together_before_either_fills():
+    async def scenario():
+        h = Harness(make_settings(latency_ms=25.0))
+        await h.start()
+        two_venues(h)
+        with h.bus.collect(OrderSubmitted, Fill, OrderUpdate, BalanceUpdate) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.5, 101.0), leg(B, "sell", 1.5, 109.0)))
+            await h.settle()
+        return seen
+
+    seen = run(scenario())
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[:2] == ["OrderSubmitted", "OrderSubmitted"]
+    assert kinds.count("OrderSubmitted") == 2
+    assert kinds.count("Fill") == 4  # one per level touched: 100, 101 on alpha; 110, 109 on beta
+    assert kinds.count("OrderUpdate") == 2 and kinds.count("BalanceUpdate") == 2
+    fills = [e for e in seen if isinstance(e, Fill)]
+    # Both legs were in flight at once: each arrived one latency (25 ms) after sending, not 50 ms.
+    assert {f.ts_event for f in fills} == {T0 + 25_000_000}
+
+
+def test_unequal_fills_are_hedged_on_the_best_book_and_recorded():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h, a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4), (105.0, 1.0)))
+        with h.bus.collect(ArbResult, OrderSubmitted) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0),
+                                      profit=9.7))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    # alpha buys 1.0 @ 100: pays 100 + 0.1 = 100.1. beta sells only 0.4 @ 110 (105 < limit 109):
+    # receives 44 - 0.088 = 43.912. 0.6 BTC left over. Best bid for it: beta's 105 (its 110 is
+    # used up by our own fill) net 105 * 0.998 = 104.79 beats alpha's 99 * 0.999 = 98.901.
+    # Hedge: sell 0.6 on beta, limit 105 * (1 - 0.005) = 104.475 -> 63 - 0.126 = 62.874.
+    # Realized -100.1 + 43.912 + 62.874 = 6.686; fees 0.1 + 0.088 + 0.126 = 0.314.
+    [result] = results(seen)
+    assert result.status == "partial"
+    assert result.realized_profit == pytest.approx(6.686, abs=1e-9)
+    assert result.fees == pytest.approx(0.314, abs=1e-9)
+    assert result.slippage == pytest.approx(9.7 - 6.686, abs=1e-9)
+    assert result.residual == {"BTC": 0.0}
+    hedge = result.legs[2]
+    assert (hedge.client_order_id, hedge.purpose, hedge.venue, hedge.side) == ("x1-H0", "hedge", B, "sell")
+    assert (hedge.amount, hedge.filled) == (pytest.approx(0.6), pytest.approx(0.6))
+    assert hedge.average_price == 105.0
+    submitted = [e for e in seen if isinstance(e, OrderSubmitted)]
+    assert [(s.client_order_id, s.purpose) for s in submitted] == [
+        ("x1-L0", "leg"), ("x1-L1", "leg"), ("x1-H0", "hedge")]
+    assert submitted[2].price == pytest.approx(104.475)
+    assert h.trader.summary()["hedges"] == 1
+
+
+def test_a_partly_filled_hedge_is_retried_as_a_new_order_elsewhere():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h, a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4), (105.0, 0.2)))
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    # Legs as above: -100.1 on alpha, +43.912 on beta, 0.6 BTC over.
+    # H0 sells 0.6 on beta (best, 105) but only 0.2 is there: 21 - 0.042 = 20.958.
+    # H1 sells the remaining 0.4 on alpha at 99: 39.6 - 0.0396 = 39.5604.
+    # Realized -100.1 + 43.912 + 20.958 + 39.5604 = 4.3304; fees 0.1 + 0.088 + 0.042 + 0.0396 = 0.2696.
+    assert [(lr.client_order_id, lr.venue, lr.status) for lr in result.legs[2:]] == [
+        ("x1-H0", B, "partially_filled"), ("x1-H1", A, "filled")]
+    assert result.realized_profit == pytest.approx(4.3304, abs=1e-9)
+    assert result.fees == pytest.approx(0.2696, abs=1e-9)
+    assert (result.status, result.residual) == ("partial", {"BTC": 0.0})
+
+
+def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
+    async def scenario():
+        h = Harness(make_settings(hedge_retries=1, max_exposure={"BTC": 0.5}))
+        await h.start()
+        two_venues(h, a_bids=(), a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4),))
+        with h.bus.collect(ArbResult, OpportunityRejected) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+            h.book(A, "BTC/USDT", [(99.0, 5.0)], [(100.0, 5.0)])
+            h.bus.publish(opportunity("x2", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    result, rejected = seen
+    # -100.1 + 43.912 = -56.188; 0.6 BTC bought and not sold: no bid anywhere to hedge into.
+    assert result.status == "failed"
+    assert result.realized_profit == pytest.approx(-56.188, abs=1e-9)
+    assert result.residual == {"BTC": pytest.approx(0.6)}
+    assert len(result.legs) == 2
+    assert (rejected.opportunity_id, rejected.reason) == ("x2", "exposure")
+    assert h.ctx.state["trader"].residual == {"BTC": pytest.approx(0.6)}
+
+
+TRI = "tri"
+
+
+def triangle(h: Harness, eth_btc_asks=((0.05, 100.0),)) -> None:
+    h.markets(TRI, market("BTC/USDT"), market("ETH/BTC", step=0.01, min_amount=0.01, min_cost=0.0001),
+              market("ETH/USDT", step=0.01, min_amount=0.01))
+    h.book(TRI, "BTC/USDT", [(99.0, 10.0)], [(100.0, 10.0)])
+    h.book(TRI, "ETH/BTC", [(0.049, 100.0)], eth_btc_asks)
+    h.book(TRI, "ETH/USDT", [(5.2, 100.0)], [(5.3, 100.0)])
+
+
+def cycle(id: str):
+    return opportunity(id, leg(TRI, "buy", 1.0, 100.0, "BTC/USDT"), leg(TRI, "buy", 19.96, 0.05, "ETH/BTC"),
+                       leg(TRI, "sell", 19.96, 5.2, "ETH/USDT"), profit=3.6, strategy="triangular")
+
+
+TRI_BALANCES = {"USDT": 1000.0, "BTC": 2.0, "ETH": 50.0}
+
+
+def test_three_leg_cycle_on_one_venue_completes_with_exact_profit():
+    async def scenario():
+        h = Harness(make_settings(TRI_BALANCES))
+        await h.start()
+        triangle(h)
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(cycle("t1"))
+            await h.settle()
+        return h, seen
+
+    h, [result] = run(scenario())
+    # USDT -> BTC: buy 1.0 @ 100, pay 100 + 0.1 = 100.1 USDT
+    # BTC -> ETH: buy 19.96 @ 0.05 = 0.998 BTC + 0.000998 fee = 0.998998 BTC
+    # ETH -> USDT: sell 19.96 @ 5.2 = 103.792 - 0.103792 = 103.688208 USDT
+    # realized 103.688208 - 100.1 = 3.588208 USDT; BTC dust 1 - 0.998998 = 0.001002 (worth ~0.1 USDT,
+    # below BTC/USDT's 1 USDT minimum cost: reported, not traded)
+    # fees 0.1 + 0.000998 BTC at mid 99.5 (0.099301) + 0.103792 = 0.303093 USDT
+    assert result.status == "complete"
+    assert result.realized_profit == pytest.approx(3.588208, abs=1e-9)
+    assert result.residual == {"BTC": pytest.approx(0.001002), "ETH": 0.0}
+    assert result.fees == pytest.approx(0.303093, abs=1e-9)
+    assert len(result.legs) == 3
+    assert h.ctx.state["trader"].balances[TRI] == {
+        "USDT": pytest.approx(1003.588208), "BTC": pytest.approx(2.001002), "ETH": pytest.approx(50.0)}
+
+
+def test_failed_middle_leg_unwinds_back_to_the_start_asset():
+    async def scenario():
+        h = Harness(make_settings(TRI_BALANCES, latency_ms=10.0))
+        await h.start()
+        triangle(h)
+        with h.bus.collect(ArbResult, OrderSubmitted) as seen:
+            h.bus.publish(cycle("t1"))
+            h.book(TRI, "ETH/BTC", [(0.059, 100.0)], [(0.06, 100.0)])  # moves away before the orders land
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    [result] = results(seen)
+    # Legs: USDT -100.1 (buy 1 BTC), ETH/BTC canceled, USDT +103.688208 (sold 19.96 ETH we never bought).
+    # Left: +1 BTC, -19.96 ETH. Unwind both against USDT:
+    # U0 sells 1 BTC @ 99: 99 - 0.099 = +98.901; U1 buys 19.96 ETH @ 5.3: 105.788 + 0.105788 = -105.893788
+    # realized -100.1 + 103.688208 + 98.901 - 105.893788 = -3.40458
+    assert [(lr.client_order_id, lr.status, lr.purpose) for lr in result.legs] == [
+        ("t1-L0", "filled", "leg"), ("t1-L1", "canceled", "leg"), ("t1-L2", "filled", "leg"),
+        ("t1-U0", "filled", "unwind"), ("t1-U1", "filled", "unwind")]
+    assert [(lr.symbol, lr.side) for lr in result.legs[3:]] == [("BTC/USDT", "sell"), ("ETH/USDT", "buy")]
+    assert result.status == "partial"
+    assert result.realized_profit == pytest.approx(-3.40458, abs=1e-9)
+    assert result.residual == {"BTC": 0.0, "ETH": 0.0}
+    assert h.ctx.state["trader"].balances[TRI] == {
+        "USDT": pytest.approx(1000 - 3.40458), "BTC": pytest.approx(2.0), "ETH": pytest.approx(50.0)}
+    assert [s.purpose for s in seen if isinstance(s, OrderSubmitted)] == ["leg"] * 3 + ["unwind"] * 2
+
+
+def test_nothing_filled_is_a_failed_arb_with_zero_profit():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h)
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 99.0), leg(B, "sell", 1.0, 120.0)))
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    assert (result.status, result.realized_profit, result.residual) == ("failed", 0.0, {})
+    assert [lr.status for lr in result.legs] == ["canceled", "canceled"]
+
+
+@pytest.mark.parametrize(("opp_kw", "reason"), [
+    ({"notional": 1500.0}, "notional"),
+    ({"legs": ("buy", 20.0)}, "balance"),  # 20 * 101 * 1.001 USDT > 1000
+    ({"legs": ("buy", 1.0, "gamma")}, "unknown_venue"),
+])
+def test_risk_refusals_publish_opportunity_rejected(opp_kw, reason):
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h)
+        legs = (leg(A, "buy", 1.0, 101.0), leg(B, "sell", 1.0, 109.0))
+        if "legs" in opp_kw:
+            side, amount, *venue = opp_kw.pop("legs")
+            legs = (leg(venue[0] if venue else A, side, amount, 101.0), legs[1])
+        with h.bus.collect(OpportunityRejected, OrderSubmitted) as seen:
+            h.bus.publish(opportunity("x1", *legs, **opp_kw))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    assert [(type(e).__name__, e.reason) for e in seen] == [("OpportunityRejected", reason)]
+    assert h.trader.summary()["rejected"] == {reason: 1}
+
+
+def test_second_opportunity_while_the_only_slot_is_busy_is_rejected():
+    async def scenario():
+        h = Harness(make_settings(max_open_arbs=1, latency_ms=25.0))
+        await h.start()
+        two_venues(h)
+        with h.bus.collect(OpportunityRejected, ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
+            h.bus.publish(opportunity("x2", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
+            await h.settle()
+            h.bus.publish(opportunity("x1", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
+        return seen
+
+    seen = run(scenario())
+    assert [(type(e).__name__, getattr(e, "reason", e.opportunity_id)) for e in seen] == [
+        ("OpportunityRejected", "busy"), ("ArbResult", "x1"), ("OpportunityRejected", "duplicate")]
+
+
+def test_halted_trader_rejects_until_resumed():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h)
+        h.trader.halt("manual")
+        assert h.ctx.state["halted"] == "manual"
+        with h.bus.collect(OpportunityRejected, ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
+            h.trader.resume()
+            h.bus.publish(opportunity("x2", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    assert [type(e).__name__ for e in seen] == ["OpportunityRejected", "ArbResult"]
+    assert seen[0].reason == "halted"
+    assert h.ctx.state["trader"].halted == ""
+    assert "halted" not in h.ctx.state
+
+
+def test_stopping_mid_flight_reports_every_submitted_order_as_abandoned():
+    async def scenario():
+        h = Harness(make_settings(latency_ms=25.0))
+        await h.start()
+        two_venues(h)
+        h.trader.stop_timeout_s = 0.01
+        with h.bus.collect(OrderSubmitted, OrderUpdate, ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.5, 101.0), leg(B, "sell", 1.5, 109.0)))
+            await h.stop()  # nobody advances the simulated clock: the orders never arrive
+        return h, seen
+
+    h, seen = run(scenario())
+    updates = [e for e in seen if isinstance(e, OrderUpdate)]
+    assert [(u.client_order_id, u.status) for u in updates] == [("x1-L0", "canceled"), ("x1-L1", "canceled")]
+    assert all(u.reason.startswith("abandoned") for u in updates)
+    [result] = results(seen)
+    assert (result.status, result.realized_profit, len(result.legs)) == ("failed", 0.0, 2)
+    assert h.trader.executor.open_arbs == ()
+    assert h.ctx.state["trader"].balances[A] == {"USDT": 1000.0, "BTC": 2.0}
