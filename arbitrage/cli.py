@@ -112,7 +112,7 @@ def run(
     from arbitrage.logs import setup_logging
 
     ui = not (no_ui or as_json) and sys.stderr.isatty()
-    setup_logging(settings.log, console=not ui, level_override="WARNING" if as_json else None)
+    setup_logging(settings.log, console=not ui, console_level="WARNING" if as_json else None)
     try:
         engine = Engine(settings)
         if ui:

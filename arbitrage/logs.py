@@ -124,26 +124,29 @@ def _console_format(record: t.Any) -> str:
 
 
 def setup_logging(settings: LogSettings, console: bool = True, json_console: bool = False,
-                  level_override: str | None = None) -> list[int]:
+                  level_override: str | None = None, console_level: str | None = None) -> list[int]:
     """Replace every loguru handler with this run's sinks; safe to call again (e.g. per command).
 
     :param console: log to stderr at all.
     :param json_console: write JSON lines to stderr instead of the short human format.
     :param level_override: level for every sink instead of ``settings.level`` (e.g. ``--log-level``).
+    :param console_level: a different level for stderr only (``arb run --json`` keeps it quiet).
     :returns: the handler ids added.
     :raises SettingsError: if the level is unknown.
     """
     level = (level_override or settings.level).upper()
     level_number(level)
+    shown = (console_level or level).upper()
+    level_number(shown)
     logger.remove()
     logger.configure(patcher=_patch)
     ids: list[int] = []
     if console:
         if json_console:
-            ids.append(logger.add(sys.stderr, level=level, format=_json_format, colorize=False,
+            ids.append(logger.add(sys.stderr, level=shown, format=_json_format, colorize=False,
                                   backtrace=False, diagnose=False))
         else:
-            ids.append(logger.add(sys.stderr, level=level, format=_console_format, backtrace=False,
+            ids.append(logger.add(sys.stderr, level=shown, format=_console_format, backtrace=False,
                                   diagnose=False))
     if settings.file:
         path = Path(settings.file)
@@ -177,9 +180,10 @@ class _Filter:
             return False
         if self.run and not str(rec.get("run_id", "")).startswith(self.run):
             return False
-        if self.venue and str(rec.get("venue", "")).lower() != self.venue:
+        # a line about an arbitrage names several venues (and symbols) joined by commas
+        if self.venue and self.venue not in str(rec.get("venue", "")).lower().split(","):
             return False
-        if self.symbol and str(rec.get("symbol", "")).upper() != self.symbol:
+        if self.symbol and self.symbol not in str(rec.get("symbol", "")).upper().split(","):
             return False
         if self.opportunity and not str(rec.get("opportunity_id", "")).startswith(self.opportunity):
             return False

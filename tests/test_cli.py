@@ -1,0 +1,125 @@
+"""The `arb` command as a user runs it: real subprocesses in a scratch directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from arbitrage.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+ARB = [sys.executable, "-m", "arbitrage"]
+
+
+def arb(*args: str, cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
+    full_env.update(env or {})
+    return subprocess.run([*ARB, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """One short simulated run with frequent dislocations, shared by the tests below."""
+    cwd = tmp_path_factory.mktemp("run")
+    result = arb("run", "--source", "sim", "--duration", "4", "--seed", "7", "--json", "--no-ui",
+                 "--db", "arb.db", cwd=cwd, env={"ARB_SIM__DISLOCATIONS_PER_MINUTE": "90"})
+    assert result.returncode == 0, result.stderr
+    return cwd, json.loads(result.stdout)
+
+
+def test_run_json_prints_one_summary_object_and_nothing_else(sim_run: tuple[Path, dict[str, object]]) -> None:
+    _, summary = sim_run
+    assert summary["events_processed"] > 100
+    assert summary["opportunities"] > 0
+    assert summary["arbs_executed"] > 0
+    assert set(summary["realized_pnl"]) == {"USDT"}  # type: ignore[arg-type]
+    assert summary["stop_reason"] == "duration reached"
+
+
+def test_report_json_counts_match_the_run_summary(sim_run: tuple[Path, dict[str, object]]) -> None:
+    cwd, summary = sim_run
+    result = arb("report", "--db", "arb.db", "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("opportunities", "arbs_executed", "arbs_by_status", "orders", "rejected"):
+        assert report[key] == summary[key], key
+    for quote, pnl in summary["realized_pnl"].items():  # type: ignore[attr-defined]
+        assert report["realized_pnl"][quote] == pytest.approx(pnl, abs=1e-9)
+
+
+def test_logs_are_json_lines_with_run_id_and_trade_context(sim_run: tuple[Path, dict[str, object]]) -> None:
+    cwd, summary = sim_run
+    lines = [json.loads(line) for line in (cwd / "logs" / "arb.log").read_text().splitlines()]
+    trade_lines = [rec for rec in lines if "opportunity_id" in json.dumps(rec)]
+    assert trade_lines
+    text = (cwd / "logs" / "arb.log").read_text()
+    assert str(summary["run_id"]) in text
+    shown = arb("logs", "--grep", "arb", "--level", "INFO", cwd=cwd)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["run", "--min-profit-bps", "abc"], {}, "Invalid value"),
+        (["run", "--duration", "-1"], {}, "settings error: run.duration: expected `float` >= 0.0, got -1.0"),
+        (["run"], {"ARB_STRATEGY__MAX_NOTIONAL": "lots"}, "settings error: strategy.max_notional: expected"),
+        (["run", "--paper-balance", "USDT"], {}, "settings error: --paper-balance: expected ASSET=AMOUNT"),
+        (["run", "--config", "missing.toml"], {}, "settings error: missing.toml: config file not found"),
+        (["run", "--strategy", "nope", "--duration", "1"], {}, "error: no plugin named 'nope'"),
+    ],
+)
+def test_bad_settings_exit_2_with_one_line_and_no_traceback(
+    tmp_path: Path, args: list[str], env: dict[str, str], needle: str,
+) -> None:
+    result = arb(*args, cwd=tmp_path, env=env)
+    assert result.returncode == (1 if "plugin" in needle else 2), result.stderr
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_key_in_config_file_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("[trading]\nmax_notionall = 5\n")
+    result = arb("run", "--duration", "1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "settings error: trading.max_notionall: unknown setting"
+
+
+def test_live_is_refused_while_there_is_no_live_venue(tmp_path: Path) -> None:
+    result = arb("run", "--live", "--duration", "1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "live trading is not available" in result.stderr
+
+
+def test_strategies_lists_cross_exchange_with_a_description(tmp_path: Path) -> None:
+    result = arb("strategies", cwd=tmp_path)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("cross_exchange ") and len(line.split()) > 3 for line in lines)
+
+
+def test_report_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    result = arb("report", "--db", "none.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "none.db" in result.stderr
+
+
+def test_help_does_not_import_ccxt_or_the_engine() -> None:
+    code = ("import sys, arbitrage.cli; "
+            "assert not [m for m in sys.modules if m.startswith(('ccxt', 'arbitrage.engine'))]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("command", list(typer.main.get_command(app).commands.values()), ids=lambda c: c.name)
+def test_every_command_has_help_and_is_in_the_readme(command: typer.main.TyperGroup) -> None:
+    assert command.help
+    assert f"arb {command.name}" in (REPO / "README.md").read_text()
