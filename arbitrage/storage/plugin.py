@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as c
+import sqlite3
 import typing as t
 from pathlib import Path
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from arbitrage.bus import QueuedSubscription
 from arbitrage.events import (
@@ -45,6 +48,12 @@ from arbitrage.storage.database import Writer, store_summary
 __all__ = ["Storage"]
 
 _QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult, Alert)
+
+
+def _transient(error: BaseException) -> bool:
+    """SQLite busy/locked errors (another process holds the write lock) pass; others do not."""
+    return isinstance(error, sqlite3.OperationalError) and any(
+        word in str(error).lower() for word in ("locked", "busy"))
 
 
 class Storage(Plugin):
@@ -110,7 +119,12 @@ class Storage(Plugin):
         size = self._batch_size
         for start in range(0, len(events), size):
             try:
-                await asyncio.to_thread(writer.write_batch, events[start:start + size])
+                # a batch is one transaction, rolled back on failure: retrying it is safe
+                async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), reraise=True,
+                                                   stop=stop_after_attempt(5),
+                                                   wait=wait_exponential(multiplier=0.05, max=1.0)):
+                    with attempt:
+                        await asyncio.to_thread(writer.write_batch, events[start:start + size])
             except Exception:
                 self.ctx.request_stop(f"storage could not write {type(events[0]).__name__} events")
                 raise

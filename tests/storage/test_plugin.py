@@ -184,6 +184,34 @@ def test_failed_batch_write_requests_stop(tmp_path: Path, monkeypatch: pytest.Mo
     asyncio.run(main())
 
 
+def test_batch_write_is_retried_while_the_database_is_locked(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "arb.db"
+
+    async def main() -> int:
+        bus, storage = await started(f.settings_for(path))
+        assert storage.writer is not None
+        real = storage.writer.write_batch
+        calls = [0]
+
+        def locked_twice(events: t.Any) -> None:
+            calls[0] += 1
+            if calls[0] <= 2:
+                raise sqlite3.OperationalError("database is locked")
+            real(events)
+
+        monkeypatch.setattr(storage.writer, "write_batch", locked_twice)
+        bus.publish(f.opportunity("o1"))
+        await bus.drain()
+        assert not storage.ctx.stop.event.is_set()
+        await storage.stop()
+        await bus.stop()
+        return calls[0]
+
+    assert asyncio.run(main()) == 3
+    assert count(path, "opportunities") == 1
+
+
 def test_start_when_database_is_unusable_raises(tmp_path: Path) -> None:
     path = tmp_path / "arb.db"
     path.write_bytes(b"garbage" * 1000)
