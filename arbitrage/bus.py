@@ -342,12 +342,13 @@ class Bus:
         from_thread = self._publish_from_thread
         get_ident = threading.get_ident
         thread_id = self._thread_id
+        any_sender = ANY
 
         def publish(event: Event, sender: t.Any = ANY) -> None:
             if get_ident() != thread_id:
                 from_thread(event, sender)
                 return
-            if sender is ANY:
+            if sender is any_sender:
                 try:
                     delivers = cache[type(event)]
                 except KeyError:
