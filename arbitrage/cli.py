@@ -133,9 +133,10 @@ def print_summary(summary: dict[str, t.Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"run {summary['run_id']} ({summary['elapsed_s']:.1f}s, {summary['stop_reason']})")
+    table = Table(title=f"run {summary['run_id']}", min_width=44)
     table.add_column("figure")
     table.add_column("value", justify="right")
+    table.add_row("elapsed", f"{summary['elapsed_s']:.1f} s ({summary['stop_reason']})")
     for key in ("events_processed", "opportunities", "rejected", "orders", "arbs_executed"):
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     for status, count in sorted(summary["arbs_by_status"].items()):
