@@ -76,12 +76,11 @@ class CycleIndex:
         self._rank = {asset: i for i, asset in enumerate(preference)}
         self.cycles: list[Cycle] = []
         n = len(self.markets)
-        self.through3: list[tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]] = []
-        """Per market id: (cycles crossing it as a sell, as a buy), each item ``(edge, edge, cycle id)``
-        naming the two other legs of a 3-cycle."""
-        self.through4: list[tuple[tuple[tuple[int, int, int, int], ...],
-                                  tuple[tuple[int, int, int, int], ...]]] = []
-        """Like ``through3`` for 4-cycles: ``(edge, edge, edge, cycle id)``."""
+        self.through3: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        """Per market id: (3-cycles crossing it as a sell, as a buy), each a flat tuple of triples
+        ``edge, edge, cycle id`` naming the two other legs (in trading order after this market)."""
+        self.through4: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        """Like ``through3`` for 4-cycles, in quadruples ``edge, edge, edge, cycle id``."""
         self._build()
         assert len(self.through3) == n
 
@@ -133,22 +132,22 @@ class CycleIndex:
             choices: list[tuple[int, ...]] = [()]
             for i, asset in enumerate(rotated):
                 nxt = rotated[(i + 1) % len(rotated)]
-                choices = [c + (e,) for c in choices for e in graph[asset][nxt]]
+                choices = [(*c, e) for c in choices for e in graph[asset][nxt]]
             for edges in choices:
                 self.cycles.append(Cycle(rotated, edges))
-        sell3: list[list[tuple[int, int, int]]] = [[] for _ in self.markets]
-        buy3: list[list[tuple[int, int, int]]] = [[] for _ in self.markets]
-        sell4: list[list[tuple[int, int, int, int]]] = [[] for _ in self.markets]
-        buy4: list[list[tuple[int, int, int, int]]] = [[] for _ in self.markets]
+        # flat tuples of shared int objects: one contiguous tuple per market and direction, each
+        # int object shared by every tuple naming it, so an update touches little memory
+        ints = list(range(max(2 * len(self.markets), len(self.cycles)) + 1))
+        sell3: list[list[int]] = [[] for _ in self.markets]
+        buy3: list[list[int]] = [[] for _ in self.markets]
+        sell4: list[list[int]] = [[] for _ in self.markets]
+        buy4: list[list[int]] = [[] for _ in self.markets]
         for cid, cycle in enumerate(self.cycles):
             edges = cycle.edges
-            k = len(edges)
             for i, edge in enumerate(edges):
                 others = edges[i + 1:] + edges[:i]
-                if k == 3:
-                    (buy3 if edge & 1 else sell3)[edge >> 1].append((others[0], others[1], cid))
-                else:
-                    (buy4 if edge & 1 else sell4)[edge >> 1].append((others[0], others[1], others[2], cid))
+                target = (buy3 if edge & 1 else sell3) if len(edges) == 3 else (buy4 if edge & 1 else sell4)
+                target[edge >> 1].extend([ints[e] for e in others] + [ints[cid]])
         self.through3 = [(tuple(s), tuple(b)) for s, b in zip(sell3, buy3, strict=True)]
         self.through4 = [(tuple(s), tuple(b)) for s, b in zip(sell4, buy4, strict=True)]
 
@@ -159,7 +158,8 @@ class CycleIndex:
         mid = self.market_ids.get(symbol)
         if mid is None:
             return []
-        ids = [item[-1] for side in (*self.through3[mid], *self.through4[mid]) for item in side]
+        ids = [cid for side in self.through3[mid] for cid in side[2::3]]
+        ids += [cid for side in self.through4[mid] for cid in side[3::4]]
         return [self.cycles[i] for i in sorted(ids)]
 
     def describe(self, cycle: Cycle) -> list[tuple[str, str]]:

@@ -6,9 +6,9 @@ list indexed by edge id (see ``arbitrage.strategies.cycles``). A ``BookUpdate`` 
 refreshes M's two rates, then tests only the cycles through M: one product of three floats against
 ``1 + min_profit_bps``. Only a cycle that passes this necessary condition is sized by walking depth.
 
-Fees and conventions (the same as ``cross_exchange`` and the paper venue): the taker fee is charged
-in the market's quote currency, so a buy of ``a`` base costs ``notional * (1 + fee)`` quote and a
-sell yields ``notional * (1 - fee)`` quote. A leg's amount is always in base units.
+Fees (as in ``cross_exchange``; ``OrderUpdate.fee`` is in quote too): the taker fee is charged in
+the market's quote currency, so a buy of ``a`` base costs ``notional * (1 + fee)`` quote and a sell
+yields ``notional * (1 - fee)`` quote. A leg's amount is always in base units.
 
 Sizing: the cycle's output is a concave piecewise-linear function of its input (each leg is a walk
 over price levels and the output of one leg is the input of the next). The walk advances all legs
@@ -42,7 +42,6 @@ from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cycles import USD_ASSETS, Cycle, CycleIndex
 
 _INF = float("inf")
-_EMPTY: tuple[Found, ...] = ()
 
 
 class PlannedLeg(t.NamedTuple):
@@ -75,6 +74,9 @@ class Found(t.NamedTuple):
     book_ts: tuple[int, ...]
 
 
+_EMPTY: tuple[Found, ...] = ()
+
+
 def _affordable(asks: t.Sequence[tuple[float, float]], budget: float, fee: float) -> float:
     """Base amount that ``budget`` quote buys from ``asks``, fee included (no rounding)."""
     notional = budget / (1.0 + fee)
@@ -101,6 +103,12 @@ def _sellable_for(bids: t.Sequence[tuple[float, float]], need: float, fee: float
     return _INF
 
 
+def _floor(amount: float, step: float) -> float:
+    """``round_down`` that never returns more than ``amount``."""
+    value = round_down(amount, step)
+    return value if value <= amount else round_down(value - step, step)
+
+
 def _round_up(amount: float, step: float) -> float:
     if step <= 0.0:
         return amount
@@ -122,16 +130,26 @@ class TriangularDetector:
     :param max_legs: 3, or 4 to add 4-asset cycles.
     :param start_assets: starting assets in order of preference; None = ``DEFAULT_START_ASSETS``.
     :param sequential: legs run one after another, so only the start asset's balance limits size.
+    :param max_candidates: most cycles sized per update (bounds the worst case when one market
+        moves against many); ``evaluate_all`` sizes every candidate.
+    :param cooldown_ms: ``update`` does not report a cycle again within this time of reporting it,
+        nor on the same books (same ``ts_event`` of every leg) after it; 0 = report every time.
     """
 
     def __init__(self, venue: str, markets: t.Sequence[Market], *, min_profit_bps: float = 0.0,
                  max_notional: float | None = None, staleness_ms: float = _INF, max_legs: int = 3,
-                 start_assets: t.Sequence[str] | None = None, sequential: bool = False) -> None:
+                 start_assets: t.Sequence[str] | None = None, sequential: bool = False,
+                 max_candidates: int = 16, cooldown_ms: float = 0.0) -> None:
         self.venue = venue
         self.index = index = CycleIndex(markets, max_legs=max_legs, start_assets=start_assets)
         self.markets = index.markets
         self.min_profit_bps = min_profit_bps
         self.threshold = 1.0 + min_profit_bps / 1e4
+        self._threshold_eps = self.threshold * (1.0 - 1e-12)
+        self.max_candidates = max_candidates
+        self.cooldown_ns = cooldown_ms * 1e6
+        self._last_found: dict[int, tuple[int, tuple[int, ...]]] = {}
+        """Cycle id -> (when it was last reported, its books' ts_event then)."""
         self.max_notional = _INF if max_notional is None else max_notional
         self.staleness_ns = staleness_ms * 1e6
         self.sequential = sequential
@@ -140,9 +158,16 @@ class TriangularDetector:
         self._sell_mult = [1.0 - m.taker_fee for m in self.markets]
         self._buy_mult = [1.0 / (1.0 + m.taker_fee) for m in self.markets]
         self._through3 = index.through3
+        self._hot = [(self._sell_mult[mid], self._buy_mult[mid], *index.through3[mid]) for mid in range(n)]
+        """Per market id, what an update reads: (sell rate factor, buy rate factor, 3-cycles crossing
+        it as a sell, as a buy)."""
         self._through4 = index.through4 if max_legs == 4 else None
+        self._all3 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 3)
+        self._all4 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 4)
         self.books: list[BookUpdate | None] = [None] * n
         """Latest book per market id."""
+        self.retired: BookUpdate | None = None
+        """The book the last ``update`` replaced (see ``update``)."""
         self.rate: list[float] = [0.0] * (2 * n)
         """Top-of-book rate per edge id, fee included; 0 when the side is empty or the book crossed."""
         self.balances: dict[str, float] | None = None
@@ -152,20 +177,18 @@ class TriangularDetector:
                 self._usd_routes.setdefault(m.base, []).append((mid, True))
             if m.base in USD_ASSETS:
                 self._usd_routes.setdefault(m.quote, []).append((mid, False))
-        self.updates = 0
-        self.checked = 0
-        """Cycles tested against the top-of-book condition."""
         self.passed = 0
-        """Cycles that passed it and were sized."""
+        """Cycles that passed the top-of-book test and were sized."""
         self.skipped_stale = 0
         self.skipped_crossed = 0
         self.skipped_unvalued = 0
+        self.skipped_cooldown = 0
 
     # -- books -----------------------------------------------------------------------------------
 
     def store(self, book: BookUpdate) -> int:
-        """Keep ``book`` as its market's latest and refresh its rates. Returns the market id or -1
-        (unknown symbol, or a crossed book, whose rates become 0)."""
+        """Keep ``book`` as its market's latest and refresh its rates. Returns the market id, or -1
+        for an unknown symbol or a crossed book (whose rates become 0)."""
         mid = self._mid.get(book.symbol, -1)
         if mid < 0:
             return -1
@@ -174,68 +197,96 @@ class TriangularDetector:
         asks = book.asks
         e = mid + mid
         rate = self.rate
-        if bids and asks and bids[0][0] >= asks[0][0]:
+        bid = bids[0][0] if bids else 0.0
+        ask = asks[0][0] if asks else 0.0
+        if bid >= ask > 0.0:
             rate[e] = rate[e + 1] = 0.0
             self.skipped_crossed += 1
             return -1
-        rate[e] = bids[0][0] * self._sell_mult[mid] if bids else 0.0
-        ask = asks[0][0] if asks else 0.0
+        rate[e] = bid * self._sell_mult[mid]
         rate[e + 1] = self._buy_mult[mid] / ask if ask > 0.0 else 0.0
         return mid
 
-    def update(self, book: BookUpdate, now_ns: int) -> tuple[Found, ...] | list[Found]:
-        """Store ``book`` and size every cycle through its market that pays at top of book.
+    def update(self, book: BookUpdate, now_ns: int) -> t.Sequence[Found]:
+        """Store ``book`` and size the cycles through its market that pay at top of book.
+
+        At most ``max_candidates`` cycles are sized per update, best top-of-book product first.
+        The book it replaces is kept in ``retired`` until the caller sets that to None (or the next
+        update), so freeing it does not delay the decision.
 
         :returns: the profitable cycles found (usually none), best first.
         """
-        self.updates += 1
-        mid = self.store(book)
+        # the hot path: store() inlined, locals only, no allocation unless a cycle passes
+        mid = self._mid.get(book.symbol, -1)
         if mid < 0:
             return _EMPTY
+        books = self.books
+        self.retired = books[mid]
+        books[mid] = book
+        sell_mult, buy_mult, sells, buys = self._hot[mid]
+        bids = book.bids
+        asks = book.asks
+        rate = self.rate
+        e = mid + mid
+        rs = bids[0][0] if bids else 0.0
+        ask = asks[0][0] if asks else 0.0
+        if rs >= ask > 0.0:
+            rate[e] = rate[e + 1] = 0.0
+            self.skipped_crossed += 1
+            return _EMPTY
+        rs *= sell_mult
+        rb = buy_mult / ask if ask > 0.0 else 0.0
+        rate[e] = rs
+        rate[e + 1] = rb
         if now_ns - book.ts_event > self.staleness_ns:
             self.skipped_stale += 1
             return _EMPTY
-        rate = self.rate
         hits: list[int] | None = None
-        sells, buys = self._through3[mid]
-        self.checked += len(sells) + len(buys)
-        r = rate[mid + mid]
-        if r > 0.0 and sells:
-            limit = self.threshold / r * (1.0 - 1e-12)
-            for a, b, cid in sells:
+        if rs > 0.0:
+            limit = self._threshold_eps / rs
+            it = iter(sells)
+            for a, b, cid in zip(it, it, it, strict=True):
                 if rate[a] * rate[b] > limit:
                     if hits is None:
                         hits = []
                     hits.append(cid)
-        r = rate[mid + mid + 1]
-        if r > 0.0 and buys:
-            limit = self.threshold / r * (1.0 - 1e-12)
-            for a, b, cid in buys:
+        if rb > 0.0:
+            limit = self._threshold_eps / rb
+            it = iter(buys)
+            for a, b, cid in zip(it, it, it, strict=True):
                 if rate[a] * rate[b] > limit:
                     if hits is None:
                         hits = []
                     hits.append(cid)
         if self._through4 is not None:
-            hits = self._check4(mid, hits)
+            hits = self._check4(mid, rs, rb, hits)
         if hits is None:
             return _EMPTY
-        return self._size_all(hits, now_ns)
+        return self._size_all(hits, now_ns, self.max_candidates)
 
-    def _check4(self, mid: int, hits: list[int] | None) -> list[int] | None:
+    def _check4(self, mid: int, rs: float, rb: float, hits: list[int] | None) -> list[int] | None:
         rate = self.rate
         assert self._through4 is not None
         sells, buys = self._through4[mid]
-        self.checked += len(sells) + len(buys)
-        for r, items in ((rate[mid + mid], sells), (rate[mid + mid + 1], buys)):
+        for r, items in ((rs, sells), (rb, buys)):
             if r <= 0.0:
                 continue
-            limit = self.threshold / r * (1.0 - 1e-12)
-            for a, b, c, cid in items:
+            limit = self._threshold_eps / r
+            it = iter(items)
+            for a, b, c, cid in zip(it, it, it, it, strict=True):
                 if rate[a] * rate[b] * rate[c] > limit:
                     if hits is None:
                         hits = []
                     hits.append(cid)
         return hits
+
+    def _product(self, cid: int) -> float:
+        """Top-of-book rate product of cycle ``cid``, fees included."""
+        rate = self.rate
+        product = 1.0
+        for e in self.index.cycles[cid].edges:
+            product *= rate[e]
+        return product
 
     def evaluate_all(self, now_ns: int | None = None) -> list[Found]:
         """Size every cycle that pays at top of book, from the stored books (a full scan).
@@ -243,16 +294,11 @@ class TriangularDetector:
         :param now_ns: apply the staleness limit at this time; None = ignore staleness.
         """
         rate = self.rate
-        limit = self.threshold * (1.0 - 1e-12)
-        hits = []
-        for cid, cycle in enumerate(self.index.cycles):
-            product = 1.0
-            for e in cycle.edges:
-                product *= rate[e]
-            if product > limit:
-                hits.append(cid)
-        self.checked += len(self.index.cycles)
-        return self._size_all(hits, now_ns)
+        limit = self._threshold_eps
+        hits = [cid for a, b, c, cid in self._all3 if rate[a] * rate[b] * rate[c] > limit]
+        if self._through4 is not None:
+            hits += [cid for a, b, c, d, cid in self._all4 if rate[a] * rate[b] * rate[c] * rate[d] > limit]
+        return self._size_all(hits, now_ns, None)
 
     def set_balances(self, balances: t.Mapping[str, float] | None) -> None:
         """Free balances of the venue (asset -> amount); None removes the balance cap."""
@@ -260,15 +306,37 @@ class TriangularDetector:
 
     # -- sizing ----------------------------------------------------------------------------------
 
-    def _size_all(self, hits: list[int], now_ns: int | None) -> list[Found]:
+    def _size_all(self, hits: list[int], now_ns: int | None, limit: int | None) -> list[Found]:
+        cooling = now_ns is not None and self.cooldown_ns > 0
+        now = now_ns or 0
+        if cooling and self._last_found:
+            hits = [cid for cid in hits if not self._cooling(cid, now)]
+        if limit is not None and len(hits) > limit:
+            hits.sort(key=self._product, reverse=True)
+            del hits[limit:]
         found = []
         for cid in hits:
             self.passed += 1
             result = self.size(cid, now_ns)
             if result is not None:
                 found.append(result)
+                if cooling:
+                    self._last_found[cid] = (now, result.book_ts)
         found.sort(key=lambda f: -f.profit_bps)
         return found
+
+    def _cooling(self, cid: int, now_ns: int) -> bool:
+        """True if cycle ``cid`` was reported less than ``cooldown_ns`` ago, or on the same books."""
+        last = self._last_found.get(cid)
+        if last is None:
+            return False
+        books = self.books
+        same = last[1] == tuple(-1 if (b := books[e >> 1]) is None else b.ts_event
+                                for e in self.index.cycles[cid].edges)
+        if same or now_ns - last[0] < self.cooldown_ns:
+            self.skipped_cooldown += 1
+            return True
+        return False
 
     def _usd_value(self, asset: str) -> float:
         """Dollars per unit of ``asset`` from a market against a dollar asset (0 if unknown)."""
@@ -307,9 +375,10 @@ class TriangularDetector:
                     caps[i] = self.balances.get(asset, 0.0)
         x, x_safe = self._max_input(cycle, books, caps, x_cap)
         for start in (x, x_safe):
+            start = min(start, x_cap, caps[0])  # the walk's sums may pass a cap by a rounding error
             if start <= 0.0:
                 continue
-            result = self._plan(cycle, books, start)
+            result = self._plan(cycle, books, start, caps)
             if result is not None:
                 return result
         return None
@@ -397,7 +466,7 @@ class TriangularDetector:
                 break
         return x, (x_safe if x_safe < x else 0.0)
 
-    def _plan(self, cycle: Cycle, books: list[BookUpdate], start: float) -> Found | None:
+    def _plan(self, cycle: Cycle, books: list[BookUpdate], start: float, caps: list[float]) -> Found | None:
         """Round, trim and price the legs for ``start`` units of the start asset; None if the
         result misses a minimum or ``min_profit_bps``."""
         n = len(cycle.edges)
@@ -407,12 +476,13 @@ class TriangularDetector:
         budget = start
         for i in range(n):
             m = markets[i]
+            budget = min(budget, caps[i])
             if buys[i]:
-                amount = round_down(_affordable(books[i].asks, budget, m.taker_fee), m.amount_step)
+                amount = _floor(_affordable(books[i].asks, budget, m.taker_fee), m.amount_step)
                 amount = self._fit_buy(books[i].asks, amount, budget, m)
                 received = amount
             else:
-                amount = round_down(budget, m.amount_step)
+                amount = _floor(min(budget, sum(size for _, size in books[i].bids)), m.amount_step)
                 _, notional, _ = walk(books[i].bids, amount, side="sell")
                 received = notional * (1.0 - m.taker_fee)
             if amount <= 0.0:
@@ -445,15 +515,17 @@ class TriangularDetector:
 
     @staticmethod
     def _fit_buy(asks: t.Sequence[tuple[float, float]], amount: float, budget: float, m: Market) -> float:
-        """Shrink a buy so its cost with fee does not pass ``budget`` (guards float rounding)."""
-        for _ in range(3):
+        """Shrink a buy until its cost with fee fits ``budget`` (guards float rounding)."""
+        step = m.amount_step
+        for _ in range(8):
+            if amount <= 0.0:
+                break
             _, notional, _ = walk(asks, amount, side="buy")
             cost = notional * (1.0 + m.taker_fee)
             if cost <= budget:
                 return amount
-            amount = round_down(amount * budget / cost, m.amount_step)
-            if m.amount_step > 0.0 and amount * cost / budget > 0:  # one more step down for safety
-                amount = round_down(amount - m.amount_step * 0.5, m.amount_step)
+            amount = _floor(amount - step, step) if step > 0.0 else math.nextafter(
+                amount * min(budget / cost, 1.0), 0.0)
         return 0.0
 
     @staticmethod
@@ -489,15 +561,15 @@ class TriangularStrategy(Plugin):
         cfg = ctx.settings.strategy
         self.min_profit_bps = cfg.min_profit_bps
         self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
-        self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
+        self.cooldown_ms = cfg.cooldown_ms
         self.max_legs = int(getattr(cfg, "max_legs", 3))
         start = getattr(cfg, "start_assets", None)
         self.start_assets: tuple[str, ...] | None = tuple(start) if start else None
         self.sequential = bool(getattr(ctx.settings.trading, "sequential_legs", False))
         self.detectors: dict[str, TriangularDetector] = {}
         self._balances: dict[str, dict[str, float]] = {}
-        self._last_emit: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
         self._ids = itertools.count(1)
+        self.updates = 0
         self.emitted = 0
         ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
         ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
@@ -508,7 +580,7 @@ class TriangularStrategy(Plugin):
         detector = TriangularDetector(
             event.venue, event.markets, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
             staleness_ms=event.staleness_ms, max_legs=self.max_legs, start_assets=self.start_assets,
-            sequential=self.sequential)
+            sequential=self.sequential, cooldown_ms=self.cooldown_ms)
         detector.set_balances(self._balances.get(event.venue))
         self.detectors[event.venue] = detector
         self.ctx.log.info("triangular: {} cycles over {} markets on {}", len(detector.index),
@@ -525,18 +597,15 @@ class TriangularStrategy(Plugin):
         detector = self.detectors.get(book.venue)
         if detector is None:
             return
+        self.updates += 1
         now = self.ctx.clock.time_ns()
         found = detector.update(book, now)
         if found:
             for item in found:
                 self._emit(detector, item, now)
+        detector.retired = None  # free the replaced book only after the decision
 
     def _emit(self, detector: TriangularDetector, found: Found, now: int) -> None:
-        key = (detector.venue, id(found.cycle))
-        last = self._last_emit.get(key)
-        if last is not None and (now - last[0] < self.cooldown_ns or last[1] == found.book_ts):
-            return
-        self._last_emit[key] = (now, found.book_ts)
         self.emitted += 1
         venue = detector.venue
         self.ctx.bus.publish(Opportunity(
@@ -558,10 +627,10 @@ class TriangularStrategy(Plugin):
         return {
             "venues": len(self.detectors),
             "cycles": sum(len(d.index) for d in ds),
-            "updates": sum(d.updates for d in ds),
-            "cycles_checked": sum(d.checked for d in ds),
+            "updates": self.updates,
             "cycles_sized": sum(d.passed for d in ds),
             "opportunities": self.emitted,
             "stale_books_skipped": sum(d.skipped_stale for d in ds),
             "crossed_books_skipped": sum(d.skipped_crossed for d in ds),
+            "cooldown_skipped": sum(d.skipped_cooldown for d in ds),
         }

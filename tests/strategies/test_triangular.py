@@ -1,0 +1,407 @@
+"""Triangular sizing by hand, by property (hypothesis), and the plugin on a real bus."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from arbitrage.bus import Bus
+from arbitrage.clock import SimClock
+from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
+from arbitrage.plugin import Context
+from arbitrage.settings import Settings
+from arbitrage.strategies.triangular import Found, TriangularDetector, TriangularStrategy
+
+Levels = tuple[tuple[float, float], ...]
+
+
+def market(symbol: str, fee: float = 0.0, **rules: float) -> Market:
+    base, quote = symbol.split("/")
+    return Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, **rules)
+
+
+def book(symbol: str, bids: Levels, asks: Levels, ts: int = 0, venue: str = "v") -> BookUpdate:
+    return BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts, ts_init=ts)
+
+
+# USDT -> BTC -> ETH -> USDT pays 1/100 * 1/0.05 * 5.1 = 1.02 at the top; the reverse cycle loses.
+BTC_USDT = book("BTC/USDT", ((99.0, 5.0),), ((100.0, 1.0), (101.0, 1.0)))
+ETH_BTC = book("ETH/BTC", ((0.049, 100.0),), ((0.05, 10.0), (0.0505, 100.0)))
+ETH_USDT = book("ETH/USDT", ((5.1, 15.0), (5.0, 100.0)), ((5.2, 100.0),))
+BOOKS = (BTC_USDT, ETH_BTC, ETH_USDT)
+
+
+def detect(fee: float = 0.0, books: tuple[BookUpdate, ...] = BOOKS, balances: dict[str, float] | None = None,
+           **kwargs: object) -> list[Found]:
+    rules = kwargs.pop("rules", {})
+    assert isinstance(rules, dict)
+    markets = [market(b.symbol, fee, **rules.get(b.symbol, {})) for b in books]
+    detector = TriangularDetector("v", markets, **kwargs)  # type: ignore[arg-type]
+    detector.set_balances(balances)
+    for b in books:
+        detector.store(b)
+    return detector.evaluate_all()
+
+
+def only(found: list[Found]) -> Found:
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_depth_walk_takes_levels_while_the_marginal_unit_pays() -> None:
+    # x in USDT. Segment 1: ETH/BTC's first level (0.5 BTC = 50 USDT) binds, marginal 1.02.
+    # Segment 2: ETH/BTC at 0.0505, until ETH/USDT's 15 ETH at 5.1 are used: 25.25 USDT more,
+    # marginal 0.01 / 0.0505 * 5.1 = 1.0099. Next ETH/USDT level (5.0) gives 0.990: stop.
+    f = only(detect())
+    assert f.cycle.assets == ("USDT", "BTC", "ETH")
+    assert f.spent == pytest.approx(75.25)
+    assert f.received == pytest.approx(76.5)
+    assert f.profit == pytest.approx(1.25)
+    assert f.profit_bps == pytest.approx(1.25 / 75.25 * 1e4)
+    btc, eth, sell = f.legs
+    assert (btc.symbol, btc.side, btc.amount, btc.price, btc.expected_price) == (
+        "BTC/USDT", "buy", pytest.approx(0.7525), 100.0, pytest.approx(100.0))
+    assert (eth.symbol, eth.side, eth.amount, eth.price) == ("ETH/BTC", "buy", pytest.approx(15.0), 0.0505)
+    assert eth.expected_price == pytest.approx(0.7525 / 15)
+    assert (sell.symbol, sell.side, sell.amount, sell.price, sell.expected_price) == (
+        "ETH/USDT", "sell", pytest.approx(15.0), 5.1, pytest.approx(5.1))
+
+
+def test_taker_fees_apply_on_every_leg_in_quote() -> None:
+    # Fee 0.1 %: buys cost notional * 1.001, sells pay notional * 0.999. Marginal rates fall to
+    # 1.0169 and 1.0069, both > 1, so the same 15 ETH are traded: 0.7525 BTC of ETH costs
+    # 0.7532525 BTC, bought for 75.40057525 USDT; 15 ETH sell for 76.5 * 0.999 = 76.4235.
+    f = only(detect(fee=0.001))
+    assert f.spent == pytest.approx(75.40057525)
+    assert f.received == pytest.approx(76.4235)
+    assert f.legs[0].amount == pytest.approx(0.7532525)
+    assert all(leg.fee_rate == 0.001 for leg in f.legs)
+
+
+def test_average_rate_bound_cuts_a_level_at_min_profit() -> None:
+    # min 180 bps: segment 2's marginal 1.0099 < 1.018, so x grows only until the average is
+    # 1.018: (51 - 1.018 * 50) / (1.018 - 1.0099009901) = 12.3472 USDT past 50.
+    f = only(detect(min_profit_bps=180.0))
+    assert f.spent == pytest.approx(50.0 + 0.1 / (1.018 - 0.2 / 1.01 * 5.1), rel=1e-6)
+    assert f.profit_bps == pytest.approx(180.0, abs=1e-4)
+    assert f.profit_bps >= 180.0
+
+
+def test_nothing_when_min_profit_exceeds_the_top_of_book_rate() -> None:
+    assert detect(min_profit_bps=201.0) == []
+
+
+def test_precision_rounds_down_then_trims_the_first_leg_to_what_the_second_uses() -> None:
+    # Steps: BTC 0.001, ETH 0.1. Forward: 0.7525 -> 0.752 BTC; it buys 14.990 -> 14.9 ETH for
+    # 0.5 + 4.9 * 0.0505 = 0.74745 BTC; trimmed back, leg 1 buys 0.748 BTC for 74.8 USDT.
+    rules = {"BTC/USDT": {"amount_step": 0.001}, "ETH/BTC": {"amount_step": 0.1},
+             "ETH/USDT": {"amount_step": 0.1}}
+    f = only(detect(rules=rules))
+    assert [leg.amount for leg in f.legs] == [pytest.approx(0.748), pytest.approx(14.9), pytest.approx(14.9)]
+    assert f.spent == pytest.approx(74.8)
+    assert f.received == pytest.approx(14.9 * 5.1)
+    assert f.profit == pytest.approx(75.99 - 74.8)
+
+
+def test_minimum_cost_or_amount_not_met_gives_nothing() -> None:
+    assert detect(rules={"ETH/USDT": {"min_cost": 100.0}}) == []
+    assert detect(rules={"ETH/BTC": {"min_amount": 20.0}}) == []
+    assert len(detect(rules={"ETH/USDT": {"min_cost": 70.0}, "ETH/BTC": {"min_amount": 14.0}})) == 1
+
+
+def test_start_balance_caps_the_size() -> None:
+    f = only(detect(balances={"USDT": 30.0, "BTC": 10.0, "ETH": 100.0}))
+    assert f.spent == pytest.approx(30.0)
+    assert f.received == pytest.approx(30.6)
+
+
+def test_every_legs_input_fits_its_balance_when_legs_run_concurrently() -> None:
+    f = only(detect(balances={"USDT": 1000.0, "BTC": 0.1, "ETH": 100.0}))
+    assert f.legs[1].spent == pytest.approx(0.1)
+    assert f.spent == pytest.approx(10.0)
+    f = only(detect(balances={"USDT": 1000.0, "BTC": 10.0, "ETH": 2.0}))
+    assert f.legs[2].amount == pytest.approx(2.0)
+
+
+def test_sequential_legs_need_only_the_start_asset() -> None:
+    f = only(detect(balances={"USDT": 1000.0}, sequential=True))
+    assert f.spent == pytest.approx(75.25)
+    assert detect(balances={"USDT": 1000.0}) == []  # concurrent legs need BTC and ETH on hand
+
+
+def test_max_notional_caps_the_start_amount_in_dollars() -> None:
+    assert only(detect(max_notional=20.0)).spent == pytest.approx(20.0)
+
+
+def test_max_notional_converts_a_non_dollar_start_through_its_dollar_market() -> None:
+    # start BTC (configured); 40 dollars at BTC/USDT's bid 99 is 0.40404 BTC, more than the
+    # 0.0505 * 100 BTC the cycle can use? No: BTC -> ETH -> USDT -> BTC is the losing direction,
+    # so use the winning one from BTC: BTC -> ETH (buy at 0.05) -> USDT (5.1) -> BTC (ask 100).
+    f = only(detect(max_notional=19.8, start_assets=["BTC"]))
+    assert f.cycle.assets == ("BTC", "ETH", "USDT")
+    assert f.spent == pytest.approx(19.8 / 99.0)
+
+
+def test_cycle_whose_start_cannot_be_valued_is_skipped_under_max_notional() -> None:
+    books = (book("ETH/BTC", ((0.05, 10.0),), ((0.0501, 10.0),)),
+             book("BNB/BTC", ((0.0102, 10.0),), ((0.0103, 10.0),)),
+             book("BNB/ETH", ((0.19, 10.0),), ((0.195, 10.0),)))
+    assert detect(books=books) != []
+    assert detect(books=books, max_notional=100.0) == []
+
+
+def test_crossed_book_is_never_used() -> None:
+    crossed = book("ETH/USDT", ((5.3, 15.0),), ((5.2, 100.0),))
+    assert detect(books=(BTC_USDT, ETH_BTC, crossed)) == []
+
+
+def test_empty_side_gives_nothing_through_that_side() -> None:
+    assert detect(books=(BTC_USDT, ETH_BTC, book("ETH/USDT", (), ((5.2, 1.0),)))) == []
+
+
+def test_update_evaluates_only_cycles_through_the_updated_market() -> None:
+    markets = [market(b.symbol) for b in BOOKS] + [market("SOL/USDT"), market("SOL/BTC")]
+    detector = TriangularDetector("v", markets)
+    assert [len(detector.update(b, 0)) for b in BOOKS] == [0, 0, 1]
+    assert detector.passed == 1  # sized once: when the last of the three books arrived
+    sol = book("SOL/USDT", ((10.0, 1.0),), ((10.1, 1.0),))
+    assert not detector.update(sol, 0)
+    assert detector.passed == 1
+
+
+def test_update_ignores_a_stale_book_and_stale_partners() -> None:
+    markets = [market(b.symbol) for b in BOOKS]
+    detector = TriangularDetector("v", markets, staleness_ms=1000.0)
+    detector.update(BTC_USDT, 0)
+    detector.update(ETH_BTC, 0)
+    assert not detector.update(ETH_USDT, 2_000_000_000)  # ETH/USDT itself is stale (ts 0)
+    fresh = msgspec.structs.replace(ETH_USDT, ts_event=2_000_000_000)
+    assert not detector.update(fresh, 2_000_000_000)  # its partners are stale
+    assert detector.skipped_stale == 2
+    assert len(detector.update(fresh, 900_000_000)) == 1
+
+
+def test_update_sizes_at_most_max_candidates() -> None:
+    detector = TriangularDetector("v", [market(b.symbol) for b in BOOKS], max_candidates=0)
+    for b in BOOKS:
+        assert not detector.update(b, 0)
+
+
+def test_four_leg_cycles_are_found_with_max_legs_4() -> None:
+    books = (book("BTC/USDT", ((99.0, 1.0),), ((100.0, 1.0),)),
+             book("ETH/BTC", ((0.049, 100.0),), ((0.05, 100.0),)),
+             book("SOL/ETH", ((0.09, 100.0),), ((0.1, 100.0),)),
+             book("SOL/USDT", ((0.51, 100.0),), ((0.52, 100.0),)))
+    assert detect(books=books) == []
+    f = only(detect(books=books, max_legs=4))  # 1/100 * 1/0.05 * 1/0.1 * 0.51 = 1.02
+    assert f.cycle.assets == ("USDT", "BTC", "ETH", "SOL")
+    assert len(f.legs) == 4
+    assert f.received / f.spent == pytest.approx(1.02)
+
+
+# -- properties -----------------------------------------------------------------------------------
+
+ASSETS = ("USDT", "BTC", "ETH", "SOL")
+PRICE = {"USDT": 1.0, "BTC": 100.0, "ETH": 5.0, "SOL": 0.5}
+SYMBOLS = ("BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "SOL/BTC", "SOL/ETH")
+
+
+@st.composite
+def venues(draw: st.DrawFn) -> tuple[list[Market], list[BookUpdate]]:
+    fee = draw(st.sampled_from([0.0, 0.0005, 0.001, 0.002]))
+    markets, books = [], []
+    for symbol in SYMBOLS:
+        base, quote = symbol.split("/")
+        fair = PRICE[base] / PRICE[quote] * (1.0 + draw(st.floats(-0.03, 0.03)))
+        step = draw(st.sampled_from([0.0, 0.0, 0.001, 0.01, 0.1]))
+        markets.append(Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, amount_step=step,
+                              min_amount=draw(st.sampled_from([0.0, 0.0, 0.05])),
+                              min_cost=draw(st.sampled_from([0.0, 0.0, 0.01 * PRICE[quote] ** -1]))))
+        sides = []
+        for sign in (-1, 1):
+            levels, price = [], fair * (1.0 + sign * draw(st.floats(0.0, 0.005)))
+            for _ in range(draw(st.integers(1, 5))):
+                levels.append((price, draw(st.floats(0.01, 5.0)) * 10.0 / PRICE[base]))
+                price *= 1.0 + sign * draw(st.floats(0.0001, 0.01))
+            sides.append(tuple(levels))
+        books.append(book(symbol, sides[0], sides[1]))
+    return markets, books
+
+
+balances_st = st.one_of(st.none(),
+                        st.fixed_dictionaries({a: st.floats(0.0, 30.0 / PRICE[a]) for a in ASSETS}))
+
+
+def replay(found: Found, books: dict[str, BookUpdate], markets: dict[str, Market]) -> dict[str, float]:
+    """Execute the legs as IOC limit orders against the books; net change per asset."""
+    delta = dict.fromkeys(ASSETS, 0.0)
+    for leg in found.legs:
+        m, b = markets[leg.symbol], books[leg.symbol]
+        levels = b.asks if leg.side == "buy" else b.bids
+        left, notional = leg.amount, 0.0
+        for price, size in levels:
+            if left <= 0 or (price > leg.price if leg.side == "buy" else price < leg.price):
+                break
+            take = min(size, left)
+            notional += take * price
+            left -= take
+        assert left <= leg.amount * 1e-12, "a leg does not fill within its limit"
+        if leg.side == "buy":
+            delta[m.quote] -= notional * (1 + m.taker_fee)
+            delta[m.base] += leg.amount
+        else:
+            delta[m.base] -= leg.amount
+            delta[m.quote] += notional * (1 - m.taker_fee)
+        if m.amount_step:
+            units = leg.amount / m.amount_step
+            assert abs(units - round(units)) < 1e-6
+        assert leg.amount >= m.min_amount and notional >= m.min_cost
+    return delta
+
+
+@settings(max_examples=300, deadline=None)
+@given(venues(), st.sampled_from([0.0, 0.0, 5.0, 50.0]), balances_st, st.sampled_from([None, 10.0, 1e6]),
+       st.booleans(), st.sampled_from([3, 4]))
+def test_every_opportunity_is_profitable_when_replayed_and_fits_balances(
+        venue: tuple[list[Market], list[BookUpdate]], min_bps: float, balances: dict[str, float] | None,
+        max_notional: float | None, sequential: bool, max_legs: int) -> None:
+    markets, books = venue
+    detector = TriangularDetector("v", markets, min_profit_bps=min_bps, max_notional=max_notional,
+                                  sequential=sequential, max_legs=max_legs)
+    detector.set_balances(balances)
+    for b in books:
+        detector.store(b)
+    by_symbol = {b.symbol: b for b in books}
+    by_market = {m.symbol: m for m in markets}
+    found_all = detector.evaluate_all()
+    event(f"opportunities: {min(len(found_all), 3)}")
+    for found in found_all:
+        delta = replay(found, by_symbol, by_market)
+        start = found.cycle.start
+        assert delta[start] == pytest.approx(found.profit, rel=1e-9, abs=1e-12)
+        assert delta[start] >= min_bps / 1e4 * found.spent - 1e-12 * found.spent
+        assert delta[start] > 0
+        for asset in found.cycle.assets[1:]:
+            assert delta[asset] >= -1e-12 * max(1.0, abs(found.legs[0].amount)), "used more than received"
+        if balances is not None:
+            assert found.spent <= balances[start]
+            if not sequential:
+                for leg, asset in zip(found.legs, found.cycle.assets, strict=True):
+                    assert leg.spent <= balances[asset]
+        if max_notional is not None:
+            assert found.spent * PRICE[start] <= max_notional * 1.05  # valued at the book, not PRICE
+
+
+def _output(found_legs: list[tuple[Levels, bool, float]], x: float) -> float:
+    """Continuous cycle output for input x (no rounding), or -inf when the books are too thin."""
+    for levels, buy, fee in found_legs:
+        out, left = 0.0, x
+        for price, size in levels:
+            cap = price * size * (1 + fee) if buy else size
+            take = min(cap, left)
+            out += take / (price * (1 + fee)) if buy else take * price * (1 - fee)
+            left -= take
+            if left <= 0:
+                break
+        if left > 1e-12:
+            return -math.inf
+        x = out
+    return x
+
+
+@settings(max_examples=150, deadline=None)
+@given(venues(), st.sampled_from([0.0, 5.0, 50.0]))
+def test_size_is_the_best_on_a_grid_without_rounding(venue: tuple[list[Market], list[BookUpdate]],
+                                                      min_bps: float) -> None:
+    markets, books = venue
+    markets = [msgspec.structs.replace(m, amount_step=0.0, min_amount=0.0, min_cost=0.0) for m in markets]
+    detector = TriangularDetector("v", markets, min_profit_bps=min_bps)
+    for b in books:
+        detector.store(b)
+    found = detector.evaluate_all()
+    assume(found)
+    for f in found:
+        legs = []
+        for leg in f.legs:
+            b = detector.books[detector.index.market_ids[leg.symbol]]
+            assert b is not None
+            legs.append((b.asks if leg.side == "buy" else b.bids, leg.side == "buy", leg.fee_rate))
+        for k in range(1, 201):
+            x = f.spent * k / 100  # up to twice the chosen size
+            y = _output(legs, x)
+            if y >= x * (1 + min_bps / 1e4):
+                assert y - x <= f.profit * (1 + 1e-6) + 1e-12
+
+
+# -- the plugin -----------------------------------------------------------------------------------
+
+def make_plugin(**strategy: object) -> tuple[TriangularStrategy, Bus, SimClock, list[Opportunity]]:
+    settings = Settings(strategy=msgspec.convert({"min_profit_bps": 5.0, "cooldown_ms": 0.0, **strategy},
+                                                 type(Settings().strategy)))
+    bus, clock = Bus(), SimClock(1_000)
+    plugin = TriangularStrategy()
+    plugin.setup(Context(bus=bus, settings=settings, clock=clock, run_id="t"))
+    seen: list[Opportunity] = []
+    bus.subscribe(Opportunity, seen.append)
+    return plugin, bus, clock, seen
+
+
+def load(bus: Bus, fee: float = 0.001, staleness_ms: float = 1000.0) -> None:
+    bus.publish(MarketsLoaded(venue="v", markets=tuple(market(b.symbol, fee) for b in BOOKS),
+                              staleness_ms=staleness_ms, ts_init=0))
+
+
+def test_plugin_publishes_a_three_leg_opportunity() -> None:
+    plugin, bus, _, seen = make_plugin()
+    load(bus)
+    for b in BOOKS:
+        bus.publish(msgspec.structs.replace(b, ts_event=900))
+    assert len(seen) == 1
+    opp = seen[0]
+    assert opp.strategy == "triangular" and opp.quote == "USDT"
+    assert [(leg.symbol, leg.side) for leg in opp.legs] == [
+        ("BTC/USDT", "buy"), ("ETH/BTC", "buy"), ("ETH/USDT", "sell")]
+    assert all(leg.venue == "v" and leg.fee_rate == 0.001 for leg in opp.legs)
+    assert opp.notional == pytest.approx(75.40057525)
+    assert opp.profit == pytest.approx(76.4235 - 75.40057525)
+    assert opp.book_ts == (900, 900, 900) and opp.ts_event == 900 and opp.ts_init == 1_000
+    assert plugin.summary()["opportunities"] == 1
+    assert plugin.summary()["cycles"] == 2
+
+
+def test_plugin_caps_by_max_notional_and_balances() -> None:
+    _, bus, _, seen = make_plugin(max_notional=50.0)
+    load(bus)
+    bus.publish(BalanceUpdate(venue="v", balances={"USDT": 40.0, "BTC": 1.0, "ETH": 100.0}, ts_init=0))
+    for b in BOOKS:
+        bus.publish(msgspec.structs.replace(b, ts_event=900))
+    assert seen[0].notional == pytest.approx(40.0)
+
+
+def test_plugin_ignores_stale_books() -> None:
+    _, bus, clock, seen = make_plugin()
+    load(bus)
+    clock.advance_to(10_000_000_000)
+    for b in BOOKS:
+        bus.publish(b)
+    assert seen == []
+
+
+def test_plugin_repeats_a_cycle_only_after_cooldown_and_on_new_books() -> None:
+    _, bus, clock, seen = make_plugin(cooldown_ms=250.0)
+    load(bus)
+    for b in BOOKS:
+        bus.publish(msgspec.structs.replace(b, ts_event=900))
+    bus.publish(msgspec.structs.replace(ETH_USDT, ts_event=950))
+    assert len(seen) == 1  # within the cooldown
+    clock.advance_to(300_000_000)
+    newer = msgspec.structs.replace(ETH_USDT, ts_event=299_000_000)
+    bus.publish(newer)
+    assert len(seen) == 2
+    clock.advance_to(600_000_000)
+    bus.publish(newer)
+    assert len(seen) == 2  # the same books as the last emission
