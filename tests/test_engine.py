@@ -109,9 +109,9 @@ def test_request_stop_ends_the_run_with_its_reason() -> None:
 def test_signal_stops_arb_run_cleanly_with_summary_and_flushed_database(tmp_path: Path, sig: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
     env["ARB_SIM__DISLOCATIONS_PER_MINUTE"] = "120"
-    proc = subprocess.Popen([sys.executable, "-m", "arbitrage", "run", "--duration", "60", "--json", "--no-ui",
-                             "--db", "arb.db"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "arbitrage", "run", "--duration", "60", "--json", "--no-ui", "--db", "arb.db"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     log = tmp_path / "logs" / "arb.log"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (log.exists() and "started" in log.read_text()):
@@ -132,7 +132,8 @@ def test_signal_stops_arb_run_cleanly_with_summary_and_flushed_database(tmp_path
 
 def test_every_event_type_round_trips_through_tagged_json() -> None:
     assert len(EVENT_TYPES) >= 12
-    book = BookUpdate(venue="a", symbol="BTC/USDT", bids=((1.0, 2.0),), asks=((3.0, 4.0),), ts_event=5, ts_init=6)
+    book = BookUpdate(venue="a", symbol="BTC/USDT", bids=((1.0, 2.0),), asks=((3.0, 4.0),), ts_event=5,
+                      ts_init=6)
     data = encode_json(book)
     assert json.loads(data)["type"] == "BookUpdate"
     assert decode_json(data) == book
