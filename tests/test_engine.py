@@ -109,7 +109,8 @@ def test_request_stop_ends_the_run_with_its_reason() -> None:
 def test_signal_stops_arb_run_cleanly_with_summary_and_flushed_database(tmp_path: Path, sig: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
     env["ARB_SIM__DISLOCATIONS_PER_MINUTE"] = "120"
-    command = [sys.executable, "-m", "arbitrage", "run", "--duration", "60", "--json", "--no-ui", "--db", "arb.db"]
+    command = [sys.executable, "-m", "arbitrage", "run", "--duration", "60", "--json", "--no-ui",
+               "--db", "arb.db"]
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     log = tmp_path / "logs" / "arb.log"
