@@ -62,8 +62,10 @@ class SimSettings(Section, frozen=True, kw_only=True):
         SimVenue(name="gamma", taker_fee=0.0012),
     ])
     symbols: dict[str, Positive] = msgspec.field(
-        default_factory=lambda: {"BTC/USDT": 60000.0, "ETH/USDT": 3000.0, "SOL/USDT": 150.0})
-    """Symbol -> starting fair price."""
+        default_factory=lambda: {"BTC/USDT": 60000.0, "ETH/USDT": 3000.0, "SOL/USDT": 150.0,
+                                 "ETH/BTC": 0.05, "SOL/BTC": 0.0025})
+    """Symbol -> starting fair price. A cross market (ETH/BTC) whose assets are both priced by
+    other symbols is priced from them, so triangles are consistent until a dislocation."""
     levels: Count = 20
     update_hz: Positive = 20.0
     """Book updates per second for each book."""
@@ -85,6 +87,11 @@ class StrategySettings(Section, frozen=True, kw_only=True):
     """Largest trade, in quote currency, per opportunity."""
     cooldown_ms: NonNegative = 250.0
     """Do not emit the same route again within this time unless its books changed."""
+    max_legs: t.Literal[3, 4] = 3
+    """Triangular: longest cycle of assets (4 multiplies the cycles: small venues only)."""
+    start_assets: list[str] = []
+    """Triangular: assets a cycle may start and end in, in order of preference ([] = stablecoins,
+    then BTC, ETH, BNB)."""
 
 
 class TradingSettings(Section, frozen=True, kw_only=True):
@@ -98,6 +105,9 @@ class TradingSettings(Section, frozen=True, kw_only=True):
     hedge_retries: t.Annotated[int, Meta(ge=0)] = 3
     hedge_slippage_bps: NonNegative = 50.0
     """How far past the book a hedge or unwind order may reach."""
+    sequential_legs: bool = False
+    """Send a cycle's legs one after another, each leg's fill feeding the next (needs only the
+    start asset); default: all at once from inventory held on the venue."""
 
 
 class PaperSettings(Section, frozen=True, kw_only=True):
