@@ -100,11 +100,48 @@ def test_live_is_refused_while_there_is_no_live_venue(tmp_path: Path) -> None:
     assert "live trading is not available" in result.stderr
 
 
+MOBOOK = REPO.parent / "shared" / "data" / "mobook" / "Binance_US_orderbook_saved.csv"
+
+
+@pytest.mark.skipif(not MOBOOK.exists(), reason=f"MO-book snapshot not found at {MOBOOK}")
+def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Path) -> None:
+    from arbitrage.scan import scan
+    from arbitrage.sources.snapshot_csv import load_snapshot
+
+    result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",
+                 "--min-profit-bps", "0", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    snapshot = load_snapshot(MOBOOK)
+    assert items == json.loads(json.dumps(scan(snapshot.books, snapshot.markets, fee_override=0.0)))
+    assert items, "this snapshot has fee-free triangles"
+    assert [i["profit_bps"] for i in items] == sorted((i["profit_bps"] for i in items), reverse=True)
+    for item in items:
+        assert {"strategy", "assets", "legs", "profit_bps", "amount", "start_asset"} <= set(item)
+        assert item["assets"][0] == item["assets"][-1] == item["start_asset"]
+        assert all({"symbol", "side", "price", "amount"} <= set(leg) for leg in item["legs"])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--data", "missing.csv"], "missing.csv"),
+        (["--data", "x.csv", "--strategy", "cross_exchange"], "arb scan supports 'triangular'"),
+        (["--data", "x.csv", "--fee", "1.5"], "--fee: expected a fraction"),
+    ],
+)
+def test_scan_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = arb("scan", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
 def test_strategies_lists_cross_exchange_with_a_description(tmp_path: Path) -> None:
     result = arb("strategies", cwd=tmp_path)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert any(line.startswith("cross_exchange ") and len(line.split()) > 3 for line in lines)
+    assert any(line.startswith("triangular ") and len(line.split()) > 3 for line in lines)
 
 
 def test_report_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
