@@ -1,4 +1,4 @@
-"""Executor: turns an admitted opportunity into concurrent IOC orders, then closes what they left open.
+"""Executor: turns an admitted opportunity into IOC orders, then closes what they left open.
 
 One arbitrage runs as one asyncio task:
 
@@ -7,20 +7,28 @@ One arbitrage runs as one asyncio task:
 2. Every leg is published as ``OrderSubmitted`` -- all of them, before any is handed to a venue,
    so storage has each order on disk before it can fill -- then all legs go out at once
    (``asyncio.gather``). Client order ids are ``{opportunity id}-L{i}``.
+   *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
+   ``risk.chained``) go out one at a time instead: each leg is published and sent only after the
+   one before it ended, and its amount is what that leg delivered (its balance change in the
+   asset this leg spends, net of fees), never more than the opportunity planned: a sell spends
+   the delivered base rounded down to the market's step, a buy spends delivered quote, buying
+   ``delivered / (limit * (1 + taker fee))`` base rounded down. The chain stops at the first leg
+   that does not fill fully (or whose delivery buys nothing); later legs are never sent.
 3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
    moved, a ``BalanceUpdate``.
 4. Legs that filled unequally leave a position in some asset. It is closed against the
    opportunity's quote currency on the leg venue with the best price for it, with a limit
    ``hedge_slippage_bps`` past that price, in at most ``1 + hedge_retries`` rounds. Every
    attempt is a new order with a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for
-   unwinding a cycle of three or more legs); a failed order is never resent.
+   unwinding a cycle of three or more legs or a sequential chain); a failed order is never resent.
 5. ``ArbResult`` reports realized profit from the balance changes of every order of the
    arbitrage (``venue.ledger``, the rule paper venues move money by): the sum of the quote
    currency's change over all venues. Any other asset left over is valued at 0 and reported in
    ``residual``. Fees paid in another currency are valued at that venue's mid for ``fees``.
 
-Amounts too small to trade (below a market's minimum amount or cost) are dust: reported in
-``residual`` but not hedged, and they do not make the result ``failed``.
+``complete`` means every planned leg was sent and filled fully and nothing had to be hedged or
+unwound. Amounts too small to trade (below a market's minimum amount or cost) are dust: reported
+in ``residual`` but not hedged, and they do not make the result ``failed``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from arbitrage.events import (
     ArbResult,
     BalanceUpdate,
     Fill,
+    Leg,
     LegResult,
     Market,
     Opportunity,
@@ -48,7 +57,16 @@ from arbitrage.events import (
 )
 from arbitrage.settings import TradingSettings
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
-from arbitrage.trading.venue import BookView, Order, OrderRequest, OrderResult, Venue, ledger, net_by_asset
+from arbitrage.trading.venue import (
+    BookView,
+    Order,
+    OrderRequest,
+    OrderResult,
+    Venue,
+    balance_deltas,
+    ledger,
+    net_by_asset,
+)
 
 _EPS = 1e-12
 
@@ -105,7 +123,8 @@ class Executor:
         if refusal is not None:
             self._refuse(opportunity, refusal)
             return
-        task = loop.create_task(self._execute(opportunity), name=f"arb:{opportunity.id}")
+        sequential = self.risk.sequential(opportunity, self.markets)
+        task = loop.create_task(self._execute(opportunity, sequential), name=f"arb:{opportunity.id}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -144,17 +163,17 @@ class Executor:
 
     # -- one arbitrage ---------------------------------------------------------------------------
 
-    async def _execute(self, opportunity: Opportunity) -> None:
+    async def _execute(self, opportunity: Opportunity, sequential: bool = False) -> None:
         orders: list[Order] = []
         log = self.log.bind(opportunity_id=opportunity.id, venue=_join(leg.venue for leg in opportunity.legs),
                             symbol=_join(leg.symbol for leg in opportunity.legs))
         try:
-            legs = [OrderRequest(client_order_id=f"{opportunity.id}-L{i}", opportunity_id=opportunity.id,
-                                 venue=leg.venue, symbol=leg.symbol, side=leg.side, amount=leg.amount,
-                                 price=leg.price, purpose="leg")
-                    for i, leg in enumerate(opportunity.legs)]
-            await self._send(legs, orders)
-            await self._close_exposure(opportunity, orders)
+            if sequential:
+                await self._send_chain(opportunity, orders, log)
+            else:
+                legs = [_leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
+                await self._send(legs, orders)
+            await self._close_exposure(opportunity, orders, unwind=sequential or len(opportunity.legs) > 2)
         except asyncio.CancelledError:
             log.error("arbitrage abandoned while executing; reporting what it did")
             raise
@@ -162,6 +181,34 @@ class Executor:
             log.opt(exception=True).error("arbitrage failed unexpectedly; reporting what it did")
         finally:
             self._finish(opportunity, orders, log)
+
+    async def _send_chain(self, opportunity: Opportunity, orders: list[Order], log: t.Any) -> None:
+        """Send the legs one at a time, each sized from what the one before delivered (module doc, 2).
+
+        Returns at the first leg that does not fill fully; what the chain holds then is left for
+        ``_close_exposure``. Each delivery becomes the arbitrage's reservation until spent.
+        """
+        legs = opportunity.legs
+        delivered = 0.0
+        for i, leg in enumerate(legs):
+            market = self.markets[leg.venue][leg.symbol]
+            amount = leg.amount if i == 0 else _chained_amount(leg, market, delivered)
+            if amount <= _EPS:
+                log.warning("chain stopped before leg {} ({} {}): {:.10g} delivered buys nothing at {:.10g}",
+                            i, leg.side, leg.symbol, delivered, leg.price)
+                return
+            await self._send([_leg_request(opportunity, i, amount)], orders)
+            result = orders[-1][1]
+            if result.status != "filled":
+                log.warning("chain stopped at leg {} ({} {}): {} {}", i, leg.side, leg.symbol,
+                            result.status, result.reason)
+                return
+            output = market.base if leg.side == "buy" else market.quote
+            deltas = balance_deltas(leg.side, market, result.filled, result.notional, result.fee,
+                                    result.fee_currency)
+            delivered = deltas.get(output, 0.0)
+            if i + 1 < len(legs):
+                self.risk.reserve(opportunity.id, {(leg.venue, output): delivered})
 
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
@@ -228,9 +275,9 @@ class Executor:
 
     # -- closing exposure ------------------------------------------------------------------------
 
-    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order]) -> None:
+    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
         """Hedge or unwind whatever the orders so far left in assets other than the quote currency."""
-        purpose: t.Literal["hedge", "unwind"] = "unwind" if len(opportunity.legs) > 2 else "hedge"
+        purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
         tag = "U" if purpose == "unwind" else "H"
         venues = _venues_of(opportunity)
         n = 0
@@ -335,7 +382,8 @@ class Executor:
             corrected = len(orders) > len(legs)
             if not any(result.filled > 0 for _, result in orders) or stuck:
                 status: t.Literal["complete", "partial", "failed"] = "failed"
-            elif not corrected and all(result.status == "filled" for result in legs):
+            elif (not corrected and len(legs) == len(opportunity.legs)
+                  and all(result.status == "filled" for result in legs)):
                 status = "complete"
             else:
                 status = "partial"
@@ -372,6 +420,30 @@ class Executor:
         self.log.warning("cannot value {} {} in {} on {}: fee left out of the total", amount, asset, quote,
                          venue)
         return 0.0
+
+
+def _leg_request(opportunity: Opportunity, index: int, amount: float) -> OrderRequest:
+    leg = opportunity.legs[index]
+    return OrderRequest(client_order_id=f"{opportunity.id}-L{index}", opportunity_id=opportunity.id,
+                        venue=leg.venue, symbol=leg.symbol, side=leg.side, amount=amount, price=leg.price,
+                        purpose="leg")
+
+
+def _chained_amount(leg: Leg, market: Market, delivered: float) -> float:
+    """Base amount of ``leg`` that ``delivered`` units of its input asset pay for: rounded down to
+    the market's step, at most the planned amount, and never costing more than ``delivered``
+    (what a venue holding nothing else would check)."""
+    step = market.amount_step
+    if leg.side == "sell":
+        amount = round_down(min(delivered, leg.amount), step)
+    else:
+        amount = round_down(min(delivered / (leg.price * (1.0 + market.taker_fee)), leg.amount), step)
+    for _ in range(4):  # round_down forgives float noise, so it may land a hair above the budget
+        cost = amount if leg.side == "sell" else amount * leg.price * (1.0 + market.taker_fee)
+        if amount <= _EPS or cost <= delivered:
+            return amount
+        amount = round_down(amount - step, step) if step > 0 else math.nextafter(amount * delivered / cost, 0)
+    return 0.0
 
 
 def _venues_of(opportunity: Opportunity) -> list[str]:

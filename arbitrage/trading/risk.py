@@ -16,12 +16,20 @@ unknown_market  a leg names a market its venue did not announce
 notional        the opportunity spends more than ``max_notional`` (quote currency)
 exposure        an asset it trades already carries more unhedged residual than ``max_exposure``
 balance         a venue lacks what the legs spend, after what running arbitrages reserved
+                (sequential chains: only what the first leg spends)
 ==============  ==========================================================================
 
 Balances are reserved per (venue, asset) while an arbitrage runs, because all legs go out at
 once and a second arbitrage must not count on money the first is about to spend. Each leg
 reserves what it may spend at its limit price, fee included; what legs *receive* is not counted,
 since concurrent legs cannot wait for each other.
+
+Sequential legs (``trading.sequential_legs``) apply to a *chain*: legs on one venue where each
+leg spends the asset the leg before it receives (a cycle such as USDT->BTC->ETH->USDT). Only the
+first leg spends inventory, so only the start asset's balance is checked and reserved; the
+executor then moves the reservation (``reserve``) onto each asset the chain receives, so no
+other arbitrage counts on it before the next leg spends it. Any other opportunity (two venues,
+legs that do not chain) runs concurrently and needs every leg's spend, as above.
 """
 
 from __future__ import annotations
@@ -48,19 +56,41 @@ class Refusal(t.NamedTuple):
     detail: str
 
 
-def requirements(opportunity: Opportunity, markets: Markets) -> dict[tuple[str, str], float]:
+def requirements(opportunity: Opportunity, markets: Markets, *,
+                 sequential: bool = False) -> dict[tuple[str, str], float]:
     """What the legs may spend per (venue, asset): quote for buys (at limit, with fee), base for sells.
 
+    :param sequential: the legs run one after another (see ``chained``): only the first leg
+        spends from the balance, the others spend what the chain receives.
     :raises KeyError: if a leg's venue or market is unknown (``admit`` checks that first).
     """
     need: dict[tuple[str, str], float] = defaultdict(float)
-    for leg in opportunity.legs:
+    for leg in opportunity.legs[:1] if sequential else opportunity.legs:
         market = markets[leg.venue][leg.symbol]
         if leg.side == "buy":
             need[(leg.venue, market.quote)] += leg.amount * leg.price * (1.0 + market.taker_fee)
         else:
             need[(leg.venue, market.base)] += leg.amount
     return dict(need)
+
+
+def chained(opportunity: Opportunity, markets: Markets) -> bool:
+    """True when the opportunity is a chain: two or more legs on one venue, each spending the asset
+    the leg before it receives (a buy spends the quote and receives the base, a sell the reverse).
+
+    :raises KeyError: if a leg's venue or market is unknown (``admit`` checks that first).
+    """
+    legs = opportunity.legs
+    if len(legs) < 2 or any(leg.venue != legs[0].venue for leg in legs):
+        return False
+    received = ""
+    for i, leg in enumerate(legs):
+        market = markets[leg.venue][leg.symbol]
+        spent, got = (market.quote, market.base) if leg.side == "buy" else (market.base, market.quote)
+        if i and spent != received:
+            return False
+        received = got
+    return True
 
 
 def assets_of(opportunity: Opportunity, markets: Markets) -> set[str]:
@@ -80,6 +110,7 @@ class RiskGate:
 
     def __init__(self, settings: TradingSettings) -> None:
         self.settings = settings
+        self._sequential = settings.sequential_legs
         self.open: dict[str, dict[tuple[str, str], float]] = {}
         """Running arbitrages: opportunity id -> what it reserved per (venue, asset)."""
         self.reserved: dict[tuple[str, str], float] = defaultdict(float)
@@ -96,7 +127,7 @@ class RiskGate:
         """
         refusal = self.check(opportunity, balances, markets)
         if refusal is None:
-            need = requirements(opportunity, markets)
+            need = requirements(opportunity, markets, sequential=self.sequential(opportunity, markets))
             for key, amount in need.items():
                 self.reserved[key] += amount
             self.open[opportunity.id] = need
@@ -131,15 +162,39 @@ class RiskGate:
             if limit is not None and abs(self.residual.get(asset, 0.0)) > limit:
                 return Refusal("exposure",
                                f"{asset} residual {self.residual[asset]:.8g} > max_exposure {limit:.8g}")
-        for (venue, asset), amount in sorted(requirements(opportunity, markets).items()):
+        need = requirements(opportunity, markets, sequential=self.sequential(opportunity, markets))
+        for (venue, asset), amount in sorted(need.items()):
             free = balances[venue].get(asset, 0.0) - self.reserved.get((venue, asset), 0.0)
             if free < amount:
                 return Refusal("balance", f"{venue} has {free:.8g} {asset} free, legs need {amount:.8g}")
         return None
 
+    def sequential(self, opportunity: Opportunity, markets: Markets) -> bool:
+        """Whether the legs run one after another: ``sequential_legs`` is on and they form a chain.
+
+        :raises KeyError: if a leg's venue or market is unknown (``check`` tests that first).
+        """
+        return self._sequential and chained(opportunity, markets)
+
+    def reserve(self, opportunity_id: str, need: c.Mapping[tuple[str, str], float]) -> None:
+        """Replace what a running arbitrage holds reserved (a chain moving on to its next asset).
+
+        Does nothing for an arbitrage that is not open.
+        """
+        held = self.open.get(opportunity_id)
+        if held is None:
+            return
+        self._unreserve(held)
+        for key, amount in need.items():
+            self.reserved[key] += amount
+        self.open[opportunity_id] = dict(need)
+
     def release(self, opportunity_id: str) -> None:
         """End an arbitrage: free its reservations and its open slot (idempotent)."""
-        for key, amount in self.open.pop(opportunity_id, {}).items():
+        self._unreserve(self.open.pop(opportunity_id, {}))
+
+    def _unreserve(self, need: c.Mapping[tuple[str, str], float]) -> None:
+        for key, amount in need.items():
             left = self.reserved.get(key, 0.0) - amount
             if left > 1e-12:
                 self.reserved[key] = left
