@@ -13,7 +13,8 @@ import typing as t
 import msgspec
 
 from arbitrage.events import BookUpdate, Market
-from arbitrage.strategies.triangular import Found, TriangularDetector
+from arbitrage.strategies.cycle_sizing import Found
+from arbitrage.strategies.triangular_detector import TriangularDetector
 
 STRATEGY = "triangular"
 

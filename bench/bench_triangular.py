@@ -1,6 +1,7 @@
 """Benchmark: triangular detection per book update on a Binance-sized venue.
 
-Run: ``.venv/bin/python bench/bench_triangular.py [--bases N] [--updates N] [--seed N]`` (``make bench``)
+Run: ``.venv/bin/python bench/bench_triangular.py [--bases N] [--updates N] [--repeats N]
+[--turns N] [--seed N]`` (``make bench``)
 
 The venue is generated with Binance's spot quote structure (the ccxt recording in
 ``../shared/data/ccxt/markets/binance.json`` holds only a handful of spot markets, too few for this):
@@ -11,17 +12,29 @@ bps, Binance-like amount steps, a 5-dollar minimum cost and a 0.1 % taker fee. 1
 dislocate a book by 60 bps for one update (the next update restores it), enough to open
 triangular arbitrage after fees, so the depth-walking path is part of the measurement.
 
-Per update it times, in the same run and on the same update stream:
+Per update it times, on the same update stream:
 
 * ``incremental``: ``TriangularDetector.update`` (only cycles through the updated market), from
   book to decision; the next row adds freeing the book it replaced, which the strategy does after
   publishing. Each book is built just before it is timed, as a feed handler would, so caches are
   as cold as in a live process;
 * ``(a) all cycles``: store the book, then re-evaluate every cycle (same top-of-book test and
-  sizing) -- timed on a prefix of the stream;
+  sizing) -- on a prefix of the stream;
 * ``(b) Bellman-Ford``: update the two edge weights (-log rate, fees included) of the market and
   run ``networkx.negative_edge_cycle`` over the whole rate graph -- on a shorter prefix. It only
   answers whether a negative cycle exists: no sizing, so it is a lower bound for that approach.
+
+Noise: this runs next to other work on a small machine. Every repeat starts from fresh detectors
+and runs all methods interleaved: ``--turns`` times, each method times its next slice of updates,
+the order rotating, so a burst of background load hits every method alike. Figures are best /
+median over ``--repeats``. Ratios compare each baseline with an incremental detector fed the same
+prefix of updates in lockstep with it (``incremental, same updates``), repeat by repeat.
+
+Caches: a baseline's turn (a full scan, a Bellman-Ford) evicts the incremental detector's data from
+the CPU cache, which a live process does not do between two updates; so the fewer the updates per
+turn, the colder the incremental figures and the lower the ratios: with 20 turns (100 updates a
+turn in lockstep with (a)) that detector's p50 is about 20-25 % higher than with the default 5
+turns, which keep turns long yet spread over each repeat.
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 
 from arbitrage.events import BookUpdate, Market
 from arbitrage.strategies.triangular import TriangularDetector
@@ -84,9 +97,95 @@ def make_book(market: Market, usd: dict[str, float], ts: int, rng: random.Random
     return BookUpdate(venue="binance", symbol=market.symbol, bids=bids, asks=asks, ts_event=ts, ts_init=ts)
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+STATS = ("p50", "p99", "mean", "max")
+
+
+def summarise(values: Sequence[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99), "mean": statistics.fmean(values),
+            "max": max(values)}
+
+
+class Lane:
+    """One method, timed update by update on its own prefix of the stream, a slice per turn.
+
+    ``step(book, now)`` is timed; ``after`` (if any) runs right after it and is timed separately.
+    """
+
+    def __init__(self, name: str, count: int, step: Callable[[BookUpdate, int], object],
+                 after: Callable[[], None] | None = None) -> None:
+        self.name, self.count, self.step, self.after = name, count, step, after
+        self.times: list[float] = []
+        self.after_times: list[float] = []
+        self.found = 0
+        """Opportunities returned by ``step`` (for the incremental detector)."""
+
+    def run(self, turn: int, turns: int, book_at: Callable[[int], BookUpdate]) -> None:
+        """Time this lane's slice ``turn`` of ``turns``."""
+        clock, step, after = time.perf_counter_ns, self.step, self.after
+        for k in range(self.count * turn // turns, self.count * (turn + 1) // turns):
+            book = book_at(k)
+            t0 = clock()
+            out = step(book, book.ts_event)
+            t1 = clock()
+            if after is not None:
+                after()
+                self.after_times.append((clock() - t1) / 1e3)
+            self.times.append((t1 - t0) / 1e3)
+            if isinstance(out, (list, tuple)):
+                self.found += len(out)
+
+
+def incremental_lane(count: int, markets: list[Market], initial: list[BookUpdate]) -> Lane:
+    detector = TriangularDetector("binance", markets, min_profit_bps=5.0, max_notional=1_000.0,
+                                  staleness_ms=60_000.0)
+    for book in initial:
+        detector.store(book)
+
+    def release() -> None:  # what the plugin does after publishing: free the replaced book
+        detector.retired = None
+
+    return Lane("incremental", count, detector.update, release)
+
+
+def every_cycle_lane(count: int, markets: list[Market], initial: list[BookUpdate]) -> Lane:
+    full = TriangularDetector("binance", markets, min_profit_bps=5.0, max_notional=1_000.0)
+    for book in initial:
+        full.store(book)
+
+    def step(book: BookUpdate, now: int) -> None:
+        full.store(book)
+        full.evaluate_all(now)
+
+    return Lane("(a)", count, step)
+
+
+def bellman_ford_lane(count: int, markets: list[Market], initial: list[BookUpdate]) -> Lane | None:
+    try:
+        import networkx as nx
+    except ImportError:
+        return None
+    graph = nx.DiGraph()
+    index = {m.symbol: m for m in markets}
+
+    def set_edges(book: BookUpdate) -> None:
+        m = index[book.symbol]
+        if book.bids:
+            graph.add_edge(m.base, m.quote, weight=-math.log(book.bids[0][0] * (1.0 - m.taker_fee)))
+        if book.asks:
+            graph.add_edge(m.quote, m.base, weight=-math.log(1.0 / (book.asks[0][0] * (1.0 + m.taker_fee))))
+
+    def step(book: BookUpdate, now: int) -> None:
+        set_edges(book)
+        nx.negative_edge_cycle(graph, weight="weight")
+
+    for book in initial:
+        set_edges(book)
+    return Lane("(b)", count, step)
 
 
 def main() -> None:
@@ -95,6 +194,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--all-updates", type=int, default=2000, help="updates timed for (a)")
     parser.add_argument("--bf-updates", type=int, default=200, help="updates timed for (b)")
+    parser.add_argument("--repeats", type=int, default=5, help="fresh runs of every method")
+    parser.add_argument("--turns", type=int, default=5, help="turns each method takes per repeat")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -110,117 +211,94 @@ def main() -> None:
             ts += 1
         specs.append((m, ts, 0.0))
 
-    def stream(count: int) -> Iterator[BookUpdate]:
-        """The same books for every method, each built just before it is timed (as a feed would)."""
-        for k, (m, ts, shift) in enumerate(specs[:count]):
-            yield make_book(m, usd, ts, random.Random(k), shift)
+    def book_at(k: int) -> BookUpdate:
+        """Update ``k`` of the stream: the same book for every method, built just before it is
+        timed (as a feed would)."""
+        m, ts, shift = specs[k]
+        return make_book(m, usd, ts, random.Random(k), shift)
 
-    detector = TriangularDetector("binance", markets, min_profit_bps=5.0, max_notional=1_000.0,
-                                  staleness_ms=60_000.0)
+    clock = time.perf_counter_ns
+    build_ms = []
+    for _ in range(3):
+        t0 = clock()
+        detector = TriangularDetector("binance", markets, min_profit_bps=5.0)
+        build_ms.append((clock() - t0) / 1e6)
     index = detector.index
     through = [sum(len(side) for side in index.through3[mid]) // 3 for mid in range(len(markets))]
     print(f"venue: {len(markets)} markets, {len({a for m in markets for a in (m.base, m.quote)})} assets, "
           f"{len(index)} directed 3-cycles; cycles per market: median {statistics.median(through):.0f}, "
           f"max {max(through)} ({markets[through.index(max(through))].symbol})")
-    for book in initial:
-        detector.store(book)
-
-    clock = time.perf_counter_ns
-    t_build = clock()
-    TriangularDetector("binance", markets, min_profit_bps=5.0)
-    build_ms = (clock() - t_build) / 1e6
-    overhead = [0.0] * 2000
-    for k in range(len(overhead)):
+    overhead = []
+    for _ in range(2000):
         t0 = clock()
-        _noop(detector, now)
-        overhead[k] = (clock() - t0) / 1e3
+        overhead.append((clock() - t0) / 1e3)
 
-    inc: list[float] = []
-    release: list[float] = []
-    found = 0
-    for book in stream(args.updates):
-        t0 = clock()
-        hits = detector.update(book, book.ts_event)
-        t1 = clock()
-        detector.retired = None  # what the plugin does after publishing: free the replaced book
-        release.append((clock() - t1) / 1e3)
-        inc.append((t1 - t0) / 1e3)
-        found += len(hits)
-
-    full = TriangularDetector("binance", markets, min_profit_bps=5.0, max_notional=1_000.0)
-    for book in initial:
-        full.store(book)
-    every: list[float] = []
-    for book in stream(args.all_updates):
-        t0 = clock()
-        full.store(book)
-        full.evaluate_all(book.ts_event)
-        every.append((clock() - t0) / 1e3)
-
-    bf = bellman_ford_times(markets, initial, stream(args.bf_updates))
-
-    total = [a + b for a, b in zip(inc, release, strict=True)]
-    p99 = percentile(inc, 0.99)
-    print(f"index build: {build_ms:.0f} ms; updates timed: incremental {len(inc)}, (a) {len(every)}, "
-          f"(b) {len(bf)}; opportunities found by incremental: {found}; "
+    runs: list[dict[str, Lane]] = []
+    for r in range(args.repeats):
+        lanes = {"inc": incremental_lane(args.updates, markets, initial),
+                 "a": every_cycle_lane(args.all_updates, markets, initial),
+                 "inc_a": incremental_lane(args.all_updates, markets, initial)}
+        bf = bellman_ford_lane(args.bf_updates, markets, initial)
+        if bf is not None:
+            lanes["b"] = bf
+            lanes["inc_b"] = incremental_lane(args.bf_updates, markets, initial)
+        order = list(lanes.values())
+        for turn in range(args.turns):  # every method times its next slice, the first one rotating
+            first = (r + turn) % len(order)
+            for lane in order[first:] + order[:first]:
+                lane.run(turn, args.turns, book_at)
+        runs.append(lanes)
+    print(f"index build: {min(build_ms):.0f} ms; opportunities found by incremental: {runs[0]['inc'].found}; "
           f"timer overhead p50 {percentile(overhead, 0.5):.2f} us (included below)")
-    print()
-    print(f"{'method':34} {'p50 us':>9} {'p99 us':>9} {'mean us':>9}   "
-          "incremental faster by (p50, p99, mean)")
-    rows = [("incremental: cycles through M", inc, None), ("  + freeing the replaced book", total, None),
-            ("(a) re-evaluate every cycle", every, len(every)), ("(b) networkx Bellman-Ford", bf, len(bf))]
-    for name, values, prefix in rows:
-        if not values:
-            continue
-        stats = summarise(values)
-        line = f"{name:34} {stats[0]:9.1f} {stats[1]:9.1f} {stats[2]:9.1f}"
-        if prefix is not None:  # against the incremental detector on the same updates
-            line += "   " + ratios(stats, summarise(inc[:prefix]))
-            line += f" (with freeing: {ratios(stats, summarise(total[:prefix]))})"
-        print(line)
-    print()
-    print(f"goal p99 <= 100 us: {'met' if p99 <= 100 else 'NOT met'} ({p99:.1f} us); "
-          f"max {max(inc):.1f} us")
-
-
-def summarise(values: list[float]) -> tuple[float, float, float]:
-    return percentile(values, 0.5), percentile(values, 0.99), statistics.fmean(values)
-
-
-def ratios(slow: tuple[float, ...], fast: tuple[float, ...]) -> str:
-    return ", ".join(f"{x / y:,.0f}x" for x, y in zip(slow, fast, strict=True))
-
-
-def _noop(detector: TriangularDetector, now: int) -> None:
-    return None
-
-
-def bellman_ford_times(markets: list[Market], initial: list[BookUpdate],
-                       stream: Iterator[BookUpdate]) -> list[float]:
-    try:
-        import networkx as nx
-    except ImportError:
+    if "b" not in runs[0]:
         print("networkx not installed: (b) skipped (pip install -e .[dev])")
-        return []
-    graph = nx.DiGraph()
-    index = {m.symbol: m for m in markets}
+    print(f"{args.repeats} repeats, each from fresh detectors with the methods interleaved in "
+          f"{args.turns} turns; figures are best / median over the repeats, in us per update")
+    report(runs)
 
-    def set_edges(book: BookUpdate) -> None:
-        m = index[book.symbol]
-        if book.bids:
-            graph.add_edge(m.base, m.quote, weight=-math.log(book.bids[0][0] * (1.0 - m.taker_fee)))
-        if book.asks:
-            graph.add_edge(m.quote, m.base, weight=-math.log(1.0 / (book.asks[0][0] * (1.0 + m.taker_fee))))
 
-    for book in initial:
-        set_edges(book)
-    times = []
-    for book in stream:
-        t0 = time.perf_counter_ns()
-        set_edges(book)
-        nx.negative_edge_cycle(graph, weight="weight")
-        times.append((time.perf_counter_ns() - t0) / 1e3)
-    return times
+ROWS = {"inc": "incremental: cycles through M", "inc+free": "  + freeing the replaced book",
+        "a": "(a) re-evaluate every cycle", "inc_a": "    incremental, same updates",
+        "b": "(b) networkx Bellman-Ford", "inc_b": "    incremental, same updates"}
+
+
+def report(runs: list[dict[str, Lane]]) -> None:
+    """Print the table, the ratios and the verdict on the goals."""
+    stats = {key: [summarise(run[key].times) for run in runs] for key in runs[0]}
+    stats["inc+free"] = [summarise([a + b for a, b in zip(run["inc"].times, run["inc"].after_times,
+                                                          strict=True)]) for run in runs]
+    print()
+    print(f"{'method':34} {'updates':>7} " + " ".join(f"{s + ' best/median':>19}" for s in STATS))
+    for key, name in ROWS.items():
+        if key not in stats:
+            continue
+        count = len(runs[0][key.removesuffix("+free")].times)
+        cells = [f"{min(p[s] for p in stats[key]):9.1f} /{statistics.median(p[s] for p in stats[key]):8.1f}"
+                 for s in STATS]
+        print(f"{name:34} {count:>7} " + " ".join(f"{c:>19}" for c in cells))
+
+    print()
+    print("incremental faster by, repeat by repeat on the same updates: median [min - max] over repeats")
+    at_p50: dict[str, float] = {}
+    for key in ("a", "b"):
+        if key not in stats:
+            continue
+        cells = []
+        for s in ("p50", "p99", "mean"):
+            per = [slow[s] / fast[s] for slow, fast in zip(stats[key], stats[f"inc_{key}"], strict=True)]
+            at_p50.setdefault(key, statistics.median(per))
+            cells.append(f"{s} {statistics.median(per):,.0f}x [{min(per):,.0f} - {max(per):,.0f}]")
+        print(f"  {ROWS[key]:32} " + ", ".join(cells))
+
+    p99 = [p["p99"] for p in stats["inc"]]
+    verdict = [f"p99 <= 100 us: {'met' if statistics.median(p99) <= 100 else 'NOT met'} "
+               f"(median {statistics.median(p99):.1f}, best {min(p99):.1f})"]
+    for key, goal in (("a", 100), ("b", 1000)):
+        if key in at_p50:
+            verdict.append(f">= {goal:,}x ({key}) at p50: {'met' if at_p50[key] >= goal else 'NOT met'} "
+                           f"({at_p50[key]:,.0f}x)")
+    print()
+    print("goals: " + "; ".join(verdict))
 
 
 if __name__ == "__main__":

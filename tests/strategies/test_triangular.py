@@ -191,6 +191,21 @@ def test_update_sizes_at_most_max_candidates() -> None:
         assert not detector.update(b, 0)
 
 
+def test_update_sizes_the_best_top_of_book_cycles_first_when_more_pass_than_max_candidates() -> None:
+    # Through BTC/USDT: USDT -> BTC -> ETH -> USDT pays 2 % at top of book, USDT -> BTC -> SOL -> USDT
+    # pays 1 % (1/100 * 1/0.01 * 1.01); both pass once BTC/USDT arrives.
+    sol_btc = book("SOL/BTC", ((0.0099, 100.0),), ((0.01, 100.0),))
+    sol_usdt = book("SOL/USDT", ((1.01, 100.0),), ((1.02, 100.0),))
+    books = (ETH_BTC, ETH_USDT, sol_btc, sol_usdt, BTC_USDT)
+    via_eth, via_sol = ("USDT", "BTC", "ETH"), ("USDT", "BTC", "SOL")
+    for limit, expected in ((1, [via_eth]), (2, [via_eth, via_sol])):
+        detector = TriangularDetector("v", [market(b.symbol) for b in books], max_candidates=limit)
+        found = [detector.update(b, 0) for b in books][-1]
+        assert [f.cycle.assets for f in found] == expected
+        assert detector.passed == limit
+    assert found[1].profit_bps == pytest.approx(100.0)
+
+
 def test_four_leg_cycles_are_found_with_max_legs_4() -> None:
     books = (book("BTC/USDT", ((99.0, 1.0),), ((100.0, 1.0),)),
              book("ETH/BTC", ((0.049, 100.0),), ((0.05, 100.0),)),

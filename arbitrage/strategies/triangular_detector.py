@@ -1,0 +1,326 @@
+"""The triangular detector: which cycles of one venue pay after fees, updated book by book.
+
+Per venue a ``CycleIndex`` is built once from its market list. Each market's latest book is kept in
+a list indexed by market id, and its top-of-book rate in each direction, fee included, in a flat
+list indexed by edge id (see ``arbitrage.strategies.cycles``). A ``BookUpdate`` for market M
+refreshes M's two rates, then tests only the cycles through M: one product of two floats per cycle
+against ``(1 + min_profit_bps) / rate of M``. Only a cycle that passes this necessary condition is
+sized by walking depth (``arbitrage.strategies.cycle_sizing``).
+
+Profit is counted in the cycle's starting asset (``Found.cycle.start``): the first configured start
+asset it contains, else a dollar stablecoin, BTC, ETH, BNB (``DEFAULT_START_ASSETS``). The size is
+the amount of the starting asset spent. ``max_notional`` is in dollars: it caps the start amount
+directly for a dollar-like start asset, or through the start asset's market against one; a cycle
+whose start asset cannot be valued is not reported while ``max_notional`` is finite.
+
+Balances: once ``set_balances`` gives the venue's balances, every leg's input must fit the balance
+of its input asset (legs go out concurrently from inventory). With ``sequential=True`` only the
+starting asset's balance limits the size. Without balances there is no balance cap.
+"""
+
+from __future__ import annotations
+
+import math
+import typing as t
+from functools import partial
+
+from arbitrage.events import BookUpdate, Market
+from arbitrage.strategies.cycle_sizing import Found, LegRules, edge_rules, max_input, plan
+from arbitrage.strategies.cycles import USD_ASSETS, CycleIndex
+
+__all__ = ["TriangularDetector"]
+
+_INF = float("inf")
+_EMPTY: tuple[Found, ...] = ()
+
+
+class TriangularDetector:
+    """Finds profitable cycles on one venue, incrementally on book updates or all at once.
+
+    Not thread-safe; one detector per venue. Construction costs one pass over the venue's cycles;
+    ``update`` costs one multiplication pair per cycle through the updated market.
+
+    :param markets: the venue's markets (taker fee, amount step, minimums).
+    :param min_profit_bps: emit only cycles whose profit after all fees reaches this.
+    :param max_notional: largest start amount, in dollars (see the module docstring); None = no cap.
+    :param staleness_ms: books older than this (``now - ts_event``) are not traded on.
+    :param max_legs: 3, or 4 to add 4-asset cycles.
+    :param start_assets: starting assets in order of preference; None = ``DEFAULT_START_ASSETS``.
+    :param sequential: legs run one after another, so only the start asset's balance limits size.
+    :param max_candidates: most cycles sized per update (bounds the worst case when one market
+        moves against many); ``evaluate_all`` sizes every candidate.
+    :param cooldown_ms: ``update`` does not report a cycle again within this time of reporting it,
+        nor on the same books (same ``ts_event`` of every leg) after it; 0 = report every time.
+    """
+
+    def __init__(self, venue: str, markets: t.Sequence[Market], *, min_profit_bps: float = 0.0,
+                 max_notional: float | None = None, staleness_ms: float = _INF, max_legs: int = 3,
+                 start_assets: t.Sequence[str] | None = None, sequential: bool = False,
+                 max_candidates: int = 16, cooldown_ms: float = 0.0) -> None:
+        self.venue = venue
+        self.index = index = CycleIndex(markets, max_legs=max_legs, start_assets=start_assets)
+        self.markets = index.markets
+        self.min_profit_bps = min_profit_bps
+        self.threshold = 1.0 + min_profit_bps / 1e4
+        self._threshold_eps = self.threshold * (1.0 - 1e-12)
+        self.max_candidates = max_candidates
+        self.cooldown_ns = cooldown_ms * 1e6
+        self._last_found: dict[int, tuple[int, tuple[int, ...]]] = {}
+        """Cycle id -> (when it was last reported, its books' ts_event then)."""
+        self.max_notional = _INF if max_notional is None else max_notional
+        self.staleness_ns = staleness_ms * 1e6
+        self.sequential = sequential
+        n = len(self.markets)
+        self._mid = index.market_ids
+        # equal rate factors share one float object (one fee for the whole venue is common), so
+        # every update reads the same few, already in the CPU cache
+        shared: dict[float, float] = {}
+        self._sell_mult = [shared.setdefault(1.0 - m.taker_fee, 1.0 - m.taker_fee) for m in self.markets]
+        self._buy_mult = [shared.setdefault(1.0 / (1.0 + m.taker_fee), 1.0 / (1.0 + m.taker_fee))
+                          for m in self.markets]
+        self._hot = {symbol: (mid, self._sell_mult[mid], self._buy_mult[mid], *index.through3[mid])
+                     for symbol, mid in self._mid.items()}
+        """Per symbol, all an update reads, in one lookup: (market id, sell rate factor, buy rate
+        factor, 3-cycles crossing it as a sell, as a buy), the cycles as flat tuples ``edge, edge,
+        cycle id, ...``. Once the detector's data has left the CPU cache between updates, the
+        memory an update touches costs more than the interpreter's work: flat tuples of shared ints
+        touch the least per cycle."""
+        self._through4 = index.through4 if max_legs == 4 else None
+        self._all3 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 3)
+        self._all4 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 4)
+        self._edges_of = [c.edges for c in index.cycles]
+        self._rules = edge_rules(self.markets)
+        """``LegRules`` per edge id."""
+        self._legs: dict[int, tuple[LegRules, ...]] = {}
+        """Cycle id -> its legs' rules, filled the first time the cycle is sized."""
+        self.books: list[BookUpdate | None] = [None] * n
+        """Latest book per market id."""
+        self.retired: BookUpdate | None = None
+        """The book the last ``update`` replaced (see ``update``)."""
+        self.rate: list[float] = [0.0] * (2 * n)
+        """Top-of-book rate per edge id, fee included; 0 when the side is empty or the book crossed."""
+        self.balances: dict[str, float] | None = None
+        self._usd_routes: dict[str, list[tuple[int, bool]]] = {}
+        for mid, m in enumerate(self.markets):
+            if m.quote in USD_ASSETS:
+                self._usd_routes.setdefault(m.base, []).append((mid, True))
+            if m.base in USD_ASSETS:
+                self._usd_routes.setdefault(m.quote, []).append((mid, False))
+        self.passed = 0
+        """Cycles that passed the top-of-book test and were sized."""
+        self.skipped_stale = 0
+        self.skipped_crossed = 0
+        self.skipped_unvalued = 0
+        self.skipped_cooldown = 0
+
+    # -- books -----------------------------------------------------------------------------------
+
+    def store(self, book: BookUpdate) -> int:
+        """Keep ``book`` as its market's latest and refresh its rates. Returns the market id, or -1
+        for an unknown symbol or a crossed book (whose rates become 0)."""
+        mid = self._mid.get(book.symbol, -1)
+        if mid < 0:
+            return -1
+        self.books[mid] = book
+        bids = book.bids
+        asks = book.asks
+        e = mid + mid
+        rate = self.rate
+        bid = bids[0][0] if bids else 0.0
+        ask = asks[0][0] if asks else 0.0
+        if bid >= ask > 0.0:
+            rate[e] = rate[e + 1] = 0.0
+            self.skipped_crossed += 1
+            return -1
+        rate[e] = bid * self._sell_mult[mid]
+        rate[e + 1] = self._buy_mult[mid] / ask if ask > 0.0 else 0.0
+        return mid
+
+    def update(self, book: BookUpdate, now_ns: int) -> t.Sequence[Found]:
+        """Store ``book`` and size the cycles through its market that pay at top of book.
+
+        At most ``max_candidates`` cycles are sized per update, best top-of-book product first.
+        The book it replaces is kept in ``retired`` until the caller sets that to None (or the next
+        update), so freeing it does not delay the decision.
+
+        :returns: the profitable cycles found (usually none), best first.
+        """
+        # the hot path: store() inlined, locals only, no allocation but the loops' iterators
+        # unless a cycle passes
+        hot = self._hot.get(book.symbol)
+        if hot is None:
+            return _EMPTY
+        mid, sell_mult, buy_mult, sells, buys = hot
+        books = self.books
+        self.retired = books[mid]
+        books[mid] = book
+        bids = book.bids
+        asks = book.asks
+        rate = self.rate
+        e = mid + mid
+        rs = bids[0][0] if bids else 0.0
+        ask = asks[0][0] if asks else 0.0
+        if rs >= ask > 0.0:
+            rate[e] = rate[e + 1] = 0.0
+            self.skipped_crossed += 1
+            return _EMPTY
+        rs *= sell_mult
+        rb = buy_mult / ask if ask > 0.0 else 0.0
+        rate[e] = rs
+        rate[e + 1] = rb
+        if now_ns - book.ts_event > self.staleness_ns:
+            self.skipped_stale += 1
+            return _EMPTY
+        hits: list[int] | None = None
+        # the flat tuples' lengths are multiples of 3 by construction: zip without strict= (faster)
+        if rs > 0.0:
+            limit = self._threshold_eps / rs
+            it = iter(sells)
+            for a, b, cid in zip(it, it, it):  # noqa: B905
+                if rate[a] * rate[b] > limit:
+                    if hits is None:
+                        hits = [cid]
+                    else:
+                        hits.append(cid)
+        if rb > 0.0:
+            limit = self._threshold_eps / rb
+            it = iter(buys)
+            for a, b, cid in zip(it, it, it):  # noqa: B905
+                if rate[a] * rate[b] > limit:
+                    if hits is None:
+                        hits = [cid]
+                    else:
+                        hits.append(cid)
+        if self._through4 is not None:
+            hits = self._check4(mid, rs, rb, hits)
+        if hits is None:
+            return _EMPTY
+        return self._size_all(hits, now_ns, self.max_candidates)
+
+    def _check4(self, mid: int, rs: float, rb: float, hits: list[int] | None) -> list[int] | None:
+        rate = self.rate
+        assert self._through4 is not None
+        sells, buys = self._through4[mid]
+        for r, items in ((rs, sells), (rb, buys)):
+            if r <= 0.0:
+                continue
+            limit = self._threshold_eps / r
+            it = iter(items)
+            for a, b, c, cid in zip(it, it, it, it):  # noqa: B905
+                if rate[a] * rate[b] * rate[c] > limit:
+                    if hits is None:
+                        hits = []
+                    hits.append(cid)
+        return hits
+
+    def evaluate_all(self, now_ns: int | None = None) -> list[Found]:
+        """Size every cycle that pays at top of book, from the stored books (a full scan).
+
+        :param now_ns: apply the staleness limit at this time; None = ignore staleness.
+        """
+        rate = self.rate
+        limit = self._threshold_eps
+        hits = [cid for a, b, c, cid in self._all3 if rate[a] * rate[b] * rate[c] > limit]
+        if self._through4 is not None:
+            hits += [cid for a, b, c, d, cid in self._all4 if rate[a] * rate[b] * rate[c] * rate[d] > limit]
+        return self._size_all(hits, now_ns, None)
+
+    def set_balances(self, balances: t.Mapping[str, float] | None) -> None:
+        """Free balances of the venue (asset -> amount); None removes the balance cap."""
+        self.balances = None if balances is None else dict(balances)
+
+    # -- sizing ----------------------------------------------------------------------------------
+
+    def _size_all(self, hits: list[int], now_ns: int | None, limit: int | None) -> list[Found]:
+        cooling = now_ns is not None and self.cooldown_ns > 0
+        now = now_ns or 0
+        if cooling and self._last_found:
+            hits = [cid for cid in hits if not self._cooling(cid, now)]
+        if limit is not None and len(hits) > limit:
+            # best top-of-book product first (a stable sort: ties keep index order); the products
+            # are math.prod over the cycle's rates in leg order, computed without a Python call each
+            products = list(map(math.prod, map(partial(map, self.rate.__getitem__),
+                                               map(self._edges_of.__getitem__, hits))))
+            best = sorted(range(len(hits)), key=products.__getitem__, reverse=True)
+            hits = [hits[i] for i in best[:limit]]
+        found = []
+        for cid in hits:
+            self.passed += 1
+            result = self.size(cid, now_ns)
+            if result is not None:
+                found.append(result)
+                if cooling:
+                    self._last_found[cid] = (now, result.book_ts)
+        found.sort(key=lambda f: -f.profit_bps)
+        return found
+
+    def _cooling(self, cid: int, now_ns: int) -> bool:
+        """True if cycle ``cid`` was reported less than ``cooldown_ns`` ago, or on the same books."""
+        last = self._last_found.get(cid)
+        if last is None:
+            return False
+        books = self.books
+        same = last[1] == tuple(-1 if (b := books[e >> 1]) is None else b.ts_event
+                                for e in self._edges_of[cid])
+        if same or now_ns - last[0] < self.cooldown_ns:
+            self.skipped_cooldown += 1
+            return True
+        return False
+
+    def _usd_value(self, asset: str) -> float:
+        """Dollars per unit of ``asset`` from a market against a dollar asset (0 if unknown)."""
+        if asset in USD_ASSETS:
+            return 1.0
+        for mid, is_base in self._usd_routes.get(asset, ()):
+            book = self.books[mid]
+            if book is None or not book.bids or not book.asks:
+                continue
+            return book.bids[0][0] if is_base else 1.0 / book.asks[0][0]
+        return 0.0
+
+    def size(self, cid: int, now_ns: int | None = None) -> Found | None:
+        """Size cycle ``cid`` on the stored books; None if it does not pay ``min_profit_bps``.
+
+        :param now_ns: skip the cycle (and count it in ``skipped_stale``) if one of its books is
+            older than the staleness limit at this time; None = ignore staleness.
+        """
+        cycle = self.index.cycles[cid]
+        stored = self.books
+        levels = []
+        stamps = []
+        for e in cycle.edges:
+            book = stored[e >> 1]
+            if book is None:
+                return None
+            ts = book.ts_event
+            if now_ns is not None and now_ns - ts > self.staleness_ns:
+                self.skipped_stale += 1
+                return None
+            levels.append(book.asks if e & 1 else book.bids)
+            stamps.append(ts)
+        x_cap = _INF
+        if self.max_notional < _INF:
+            value = self._usd_value(cycle.start)
+            if value <= 0.0:
+                self.skipped_unvalued += 1
+                return None
+            x_cap = self.max_notional / value
+        legs = self._legs.get(cid)
+        if legs is None:
+            legs = self._legs[cid] = tuple([self._rules[e] for e in cycle.edges])
+        caps = [_INF] * len(legs)
+        if self.balances is not None:
+            for i, asset in enumerate(cycle.assets):
+                if i == 0 or not self.sequential:
+                    caps[i] = self.balances.get(asset, 0.0)
+        book_ts = tuple(stamps)
+        x, x_safe = max_input(legs, levels, caps, x_cap, self.threshold)
+        for start in (x, x_safe):
+            start = min(start, x_cap, caps[0])  # the walk's sums may pass a cap by a rounding error
+            if start <= 0.0:
+                continue
+            result = plan(cycle, legs, levels, book_ts, start, caps, self.min_profit_bps)
+            if result is not None:
+                return result
+        return None
+
