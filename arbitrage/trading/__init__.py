@@ -4,7 +4,15 @@ from arbitrage.trading.executor import Executor
 from arbitrage.trading.paper import PaperVenue
 from arbitrage.trading.plugin import Trader, TraderView
 from arbitrage.trading.risk import Refusal, RiskGate
-from arbitrage.trading.venue import BookView, OrderRequest, OrderResult, Venue, VenueFill, balance_deltas, ledger
+from arbitrage.trading.venue import (
+    BookView,
+    OrderRequest,
+    OrderResult,
+    Venue,
+    VenueFill,
+    balance_deltas,
+    ledger,
+)
 
 __all__ = [
     "BookView",
