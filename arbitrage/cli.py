@@ -56,6 +56,7 @@ def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
         "seed": ("run", "seed"), "db": ("storage", "path"), "min_profit_bps": ("strategy", "min_profit_bps"),
         "max_notional": ("strategy", "max_notional"), "level": ("log", "level"),
         "max_legs": ("strategy", "max_legs"), "sequential_legs": ("trading", "sequential_legs"),
+        "metrics_port": ("monitor", "metrics_port"),
     }
     out: dict[str, t.Any] = {}
     for flag, value in flags.items():
@@ -68,16 +69,20 @@ def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
     return out
 
 
-def load(config: Path | None, overrides: dict[str, t.Any], paper_balance: list[str] | None = None) -> t.Any:
-    """Load settings with the layering rules, applying ``--paper-balance`` on top of the file's."""
+def load(config: Path | None, overrides: dict[str, t.Any], paper_balance: list[str] | None = None,
+         profile: str | None = None) -> t.Any:
+    """Load settings with the layering rules, applying ``--paper-balance`` on top of the file's.
+
+    :param profile: ``--profile NAME``: ``profiles/NAME.toml`` between the file and the environment.
+    """
     from arbitrage.settings import load_settings
 
     try:
-        settings = load_settings(config, overrides)
+        settings = load_settings(config, overrides, profile=profile)
         if paper_balance:
             extra = parse_balances(paper_balance)
             merged = {**settings.paper.balances, **extra}
-            settings = load_settings(config, {**overrides, "paper": {"balances": merged}})
+            settings = load_settings(config, {**overrides, "paper": {"balances": merged}}, profile=profile)
     except ArbError as exc:
         fail(exc)
     return settings
@@ -105,12 +110,24 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout at exit."),
     no_ui: bool = typer.Option(False, "--no-ui", help="Plain log lines instead of the live view."),
     level: str = typer.Option(None, help="Log level (DEBUG, INFO, WARNING, ...)."),
+    metrics_port: int = typer.Option(None, help="Serve /metrics and /health on 127.0.0.1:PORT."),
+    notify: list[str] = typer.Option(None, "--notify", help="Apprise URL to notify (repeatable).",
+                                     metavar="URL"),
+    record: Path = typer.Option(None, "--record", help="Also record every book to FILE (.zst = compressed).",
+                                dir_okay=False, metavar="FILE"),
+    profile: str = typer.Option(None, "--profile", metavar="NAME",
+                                help="Settings profile profiles/NAME.toml (written by arb optimize --save)."),
 ) -> None:
     """Run the arbitrage engine: market data -> strategy -> paper trading -> storage."""
-    settings = load(config, build_overrides(strategy=strategy, source=source, duration=duration, seed=seed,
-                                            db=db, min_profit_bps=min_profit_bps, max_notional=max_notional,
-                                            level=level, max_legs=max_legs, sequential_legs=sequential_legs),
-                    paper_balance)
+    overrides = build_overrides(strategy=strategy, source=source, duration=duration, seed=seed, db=db,
+                                min_profit_bps=min_profit_bps, max_notional=max_notional, level=level,
+                                max_legs=max_legs, sequential_legs=sequential_legs, metrics_port=metrics_port)
+    settings = load(config, overrides, paper_balance, profile)
+    if notify:  # --notify adds to the URLs of the file and the environment
+        overrides["notify"] = {"urls": [*settings.notify.urls, *notify]}
+        settings = load(config, overrides, paper_balance, profile)
+    if settings.monitor.metrics_port and "monitor" not in settings.run.plugins:
+        fail(SettingsError("--metrics-port", "needs the monitor plugin in run.plugins"))
     if live or settings.run.live:
         fail(SettingsError("--live", "live trading is not available in this version; paper trading only"))
     from arbitrage.engine import Engine, run_engine
@@ -120,6 +137,10 @@ def run(
     setup_logging(settings.log, console=not ui, console_level="WARNING" if as_json else None)
     try:
         engine = Engine(settings)
+        if record is not None:
+            from arbitrage.backtest.recorder import Recorder
+
+            engine.plugins.append(Recorder(record))
         if ui:
             from arbitrage.dashboard import Dashboard
 
@@ -279,3 +300,7 @@ def logs(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+import arbitrage.cli_backtest  # noqa: E402,F401  (registers commands)
+from arbitrage import cli_monitor  # noqa: E402,F401

@@ -1,8 +1,10 @@
-"""The live terminal view of ``arb run``: books, spreads, opportunities, arbs and PnL.
+"""The live terminal view of ``arb run``: venues, books and spreads, opportunities, arbs, PnL, alerts, halt.
 
-It costs nothing on the hot path: books are read from the strategy's shared view
-(``ctx.state["books"]``) a few times a second; only rare events (opportunities, results) are
-subscribed to.
+It costs nothing on the hot path: it never subscribes to ``BookUpdate``. A few times a second it
+reads what other plugins share in ``ctx.state`` -- the monitor's view (``"monitor"``: feeds,
+books, latency, alerts, halt), falling back to the strategy's books (``"books"``), the trader's
+halt reason (``"halted"``) and the engine's tally (``"tally"``). Only rare events (markets,
+opportunities, results, alerts) are subscribed to, inline, each a deque append.
 """
 
 from __future__ import annotations
@@ -18,12 +20,41 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from arbitrage.events import Alert, ArbResult, MarketsLoaded, Opportunity, OpportunityRejected
+from arbitrage.events import Alert, ArbResult, BookUpdate, MarketsLoaded, Opportunity, OpportunityRejected
 from arbitrage.plugin import Context, Plugin
+
+_LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "red", "critical": "bold red"}
+_STATUS_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow", "error": "red",
+                 "stopped": "dim"}
+_STAGE_NAMES = {"book_to_opportunity": "book→opp", "opportunity_to_ack": "opp→acked",
+                "opportunity_to_result": "opp→result"}
 
 
 def _money(value: float) -> Text:
     return Text(f"{value:+,.4f}", style="green" if value > 0 else "red" if value < 0 else "")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
+
+
+def best_spread(books: t.Mapping[str, BookUpdate], fees: t.Mapping[tuple[str, str], float],
+                symbol: str) -> tuple[float, str, str] | None:
+    """Best top-of-book route of one symbol net of both taker fees: ``(bps, buy venue, sell venue)``.
+
+    ``books`` maps venue -> book; a venue without both sides is skipped; None with fewer than two.
+    """
+    best: tuple[float, str, str] | None = None
+    for buy in books.values():
+        for sell in books.values():
+            if buy is sell or not buy.asks or not sell.bids:
+                continue
+            ask = buy.asks[0][0]
+            net = (sell.bids[0][0] * (1 - fees.get((sell.venue, symbol), 0.0))
+                   - ask * (1 + fees.get((buy.venue, symbol), 0.0))) / ask * 1e4
+            if best is None or net > best[0]:
+                best = (net, buy.venue, sell.venue)
+    return best
 
 
 class Dashboard(Plugin):
@@ -31,7 +62,7 @@ class Dashboard(Plugin):
 
     name = "dashboard"
     kind = "ui"
-    description = "Live terminal view of books, spreads, opportunities, arbs and PnL."
+    description = "Live terminal view: venues, books and net spreads, opportunities, arbs, PnL, alerts, halt."
 
     def __init__(self, console: Console | None = None, refresh_hz: float = 4.0) -> None:
         self.console = console or Console(stderr=True)
@@ -39,7 +70,7 @@ class Dashboard(Plugin):
         self.fees: dict[tuple[str, str], float] = {}
         self.opportunities: collections.deque[Opportunity] = collections.deque(maxlen=6)
         self.results: collections.deque[ArbResult] = collections.deque(maxlen=6)
-        self.alerts: collections.deque[Alert] = collections.deque(maxlen=4)
+        self.alerts: collections.deque[Alert] = collections.deque(maxlen=6)
         self.rejected = 0
         self.pnl: dict[str, float] = collections.defaultdict(float)
         self._task: asyncio.Task[None] | None = None
@@ -81,34 +112,78 @@ class Dashboard(Plugin):
                 await asyncio.sleep(1.0 / self.refresh_hz)
                 live.update(self.render())
 
+    # -- rendering -------------------------------------------------------------------------------
+
     def render(self) -> Group:
         """Build the whole view from current state."""
-        return Group(self._header(), self._books(), self._recent())
+        parts: list[t.Any] = [self._header()]
+        halted = self._halted()
+        if halted:
+            parts.append(Text(f" TRADING HALTED: {halted}  (arb resume lifts it) ",
+                              style="bold white on red"))
+        monitor = self.ctx.state.get("monitor")
+        if monitor is not None and monitor.feeds():
+            parts.append(self._venues(monitor))
+        parts += [self._books(monitor), self._recent()]
+        if monitor is not None:
+            parts.append(self._latency(monitor))
+        alerts = self._alerts(monitor)
+        if alerts.row_count:
+            parts.append(alerts)
+        return Group(*parts)
+
+    def _halted(self) -> str:
+        monitor = self.ctx.state.get("monitor")
+        return t.cast(str, self.ctx.state.get("halted") or (monitor.halted if monitor is not None else ""))
 
     def _header(self) -> Text:
         tally = self.ctx.state.get("tally")
+        monitor = self.ctx.state.get("monitor")
         elapsed = time.monotonic() - self._started if self._started else 0.0
         books = getattr(tally, "books", 0)
         rate = books / elapsed if elapsed > 0 else 0.0
-        pnl = ", ".join(f"{v:+.4f} {k}" for k, v in self.pnl.items()) or "0"
-        halted = self.ctx.state.get("halted")
+        pnl = ", ".join(f"{v:+.4f} {k}" for k, v in sorted(self.pnl.items())) or "0"
         line = Text.assemble(
             ("arb ", "bold"), f"run {self.ctx.run_id}  {elapsed:5.0f}s  ",
             f"books {books:,} ({rate:,.0f}/s)  opportunities {getattr(tally, 'opportunities', 0)}  ",
             f"rejected {self.rejected}  arbs {sum(getattr(tally, 'arbs', {}).values())}  ",
             ("PnL ", "bold"), pnl)
-        if halted:
-            line.append(f"  HALTED: {halted}", style="bold red")
+        if monitor is not None:
+            line.append(f"  loop lag {monitor.loop_lag_ms:.1f} ms")
+            if monitor.metrics_url:
+                line.append(f"  {monitor.metrics_url}/metrics", style="dim")
         return line
 
-    def _books(self) -> Table:
-        table = Table(title="Books (best bid / ask) and best net spread", expand=False, show_edge=False)
+    def _venues(self, monitor: t.Any) -> Table:
+        table = Table(title="Venues", expand=False, show_edge=False)
+        for column, justify in (("venue", "left"), ("feed", "left"), ("symbols", "right"),
+                                ("books/s", "right"), ("oldest ms", "right"), ("latency ms", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        per_venue: dict[str, list[t.Any]] = collections.defaultdict(list)
+        for feed in monitor.feeds():
+            per_venue[feed.venue].append(feed)
+        for venue, feeds in sorted(per_venue.items()):
+            statuses = {f.status for f in feeds}
+            status = next((s for s in ("error", "stale", "reconnecting", "stopped") if s in statuses),
+                          "connected" if "connected" in statuses else "-")
+            latency = sum(f.latency_ms for f in feeds) / len(feeds)
+            table.add_row(venue, Text(status, style=_STATUS_STYLE.get(status, "")), str(len(feeds)),
+                          f"{sum(f.rate for f in feeds):,.1f}", _ms(max(f.age_s for f in feeds) * 1e3),
+                          _ms(latency))
+        return table
+
+    def _books(self, monitor: t.Any) -> Table:
+        table = Table(title="Books (best bid / ask) and best spread net of fees", expand=False,
+                      show_edge=False)
         table.add_column("symbol")
-        books: dict[str, dict[str, t.Any]] = self.ctx.state.get("books", {})
+        books: dict[str, dict[str, BookUpdate]] = (monitor.books() if monitor is not None
+                                                   else self.ctx.state.get("books", {}))
+        fees = {**(monitor.fees() if monitor is not None else {}), **self.fees}
         venues = sorted({v for per in books.values() for v in per})
         for venue in venues:
             table.add_column(venue, justify="right")
         table.add_column("net spread bps", justify="right")
+        table.add_column("route")
         now = self.ctx.clock.time_ns()
         for symbol in sorted(books):
             per = books[symbol]
@@ -118,35 +193,49 @@ class Dashboard(Plugin):
                 if book is None or not book.bids or not book.asks:
                     cells.append("-")
                     continue
-                age = (now - book.ts_event) / 1e6
-                cells.append(Text(f"{book.bids[0][0]:,.2f} / {book.asks[0][0]:,.2f}",
-                                  style="dim" if age > 1000 else ""))
-            cells.append(self._best_spread(symbol, per))
+                age_ms = (now - book.ts_init) / 1e6
+                cells.append(Text(f"{book.bids[0][0]:,.6g} / {book.asks[0][0]:,.6g}",
+                                  style="dim" if age_ms > 1000 else ""))
+            best = best_spread(per, fees, symbol)
+            if best is None:
+                cells += ["-", ""]
+            else:
+                spread = Text(f"{best[0]:+.1f}", style="green" if best[0] > 0 else "")
+                cells += [spread, f"{best[1]}→{best[2]}"]
             table.add_row(*cells)
         return table
 
-    def _best_spread(self, symbol: str, per: dict[str, t.Any]) -> Text:
-        best = -1e9
-        for buy in per.values():
-            for sell in per.values():
-                if buy is sell or not buy.asks or not sell.bids:
-                    continue
-                bf = self.fees.get((buy.venue, symbol), 0.0)
-                sf = self.fees.get((sell.venue, symbol), 0.0)
-                net = (sell.bids[0][0] * (1 - sf) - buy.asks[0][0] * (1 + bf)) / buy.asks[0][0] * 1e4
-                best = max(best, net)
-        return Text("-" if best == -1e9 else f"{best:+.1f}", style="green" if best > 0 else "")
-
     def _recent(self) -> Table:
         table = Table(title="Recent opportunities and arbs", expand=False, show_edge=False)
-        for col in ("kind", "id", "route", "amount", "expected", "realized"):
+        for col in ("id", "route", "amount", "expected", "result", "realized"):
             table.add_column(col)
         results = {r.opportunity_id: r for r in self.results}
         for opp in reversed(self.opportunities):
             route = " → ".join(f"{leg.side} {leg.symbol}@{leg.venue}" for leg in opp.legs)
             result = results.get(opp.id)
-            table.add_row("opp", opp.id.rsplit("-", 1)[-1], route, f"{opp.legs[0].amount:g}",
-                          _money(opp.profit), _money(result.realized_profit) if result else Text("…"))
-        for alert in self.alerts:
-            table.add_row("alert", alert.level, alert.message, "", "", "")
+            table.add_row(opp.id.rsplit("-", 1)[-1], route, f"{opp.legs[0].amount:g}" if opp.legs else "",
+                          _money(opp.profit), result.status if result else "…",
+                          _money(result.realized_profit) if result else Text("…"))
+        return table
+
+    def _latency(self, monitor: t.Any) -> Text:
+        parts = [f"{_STAGE_NAMES.get(stage, stage)} p50 {_ms(info.p50_ms)} / p99 {_ms(info.p99_ms)} ms"
+                 for stage, info in monitor.latency().items() if info.count]
+        return Text("latency: " + ("   ".join(parts) if parts else "no samples yet"), style="dim")
+
+    def _alerts(self, monitor: t.Any) -> Table:
+        table = Table(title="Alerts", expand=False, show_edge=False)
+        for col in ("level", "key", "message"):
+            table.add_column(col)
+        if monitor is not None:
+            for alert in monitor.active_alerts():
+                table.add_row(Text(alert.level, style=_LEVEL_STYLE[alert.level]), alert.key, alert.message)
+            shown = {a.key for a in monitor.active_alerts()}
+            recent = [a for a in reversed(monitor.recent_alerts()) if a.recovered and a.key not in shown][:3]
+        else:
+            recent = list(reversed(self.alerts))
+        for alert in recent:
+            label = "ok" if alert.recovered else alert.level
+            table.add_row(Text(label, style="green" if alert.recovered else _LEVEL_STYLE[alert.level]),
+                          alert.key, alert.message)
         return table

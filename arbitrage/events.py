@@ -224,6 +224,30 @@ class Heartbeat(Event, frozen=True, kw_only=True):
     ts_init: int
 
 
+class TradingHalted(Event, frozen=True, kw_only=True):
+    """Represents the kill switch stopping new trading (published by the monitor).
+
+    The trader refuses every new opportunity and cancels its open orders until
+    ``TradingResumed``; arbitrages already executing finish, hedges included.
+    """
+
+    reason: str
+    rule: str
+    """What tripped: ``daily_loss``, ``failed_arbs``, ``residual``, ``halt_file`` (``arb halt``)."""
+    ts_init: int
+
+
+class TradingResumed(Event, frozen=True, kw_only=True):
+    """Represents the kill switch being lifted (``arb resume`` removed the halt file)."""
+
+    reason: str = ""
+    ts_init: int
+
+
+HALT_ALERT_KEY = "kill_switch"
+"""``Alert.key`` of the critical alert that accompanies ``TradingHalted`` (recovered on resume)."""
+
+
 AnyEvent = (
     MarketsLoaded
     | BookUpdate
@@ -237,6 +261,8 @@ AnyEvent = (
     | ArbResult
     | Alert
     | Heartbeat
+    | TradingHalted
+    | TradingResumed
 )
 """The tagged union of every event, for decoding."""
 

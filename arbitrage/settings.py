@@ -36,7 +36,7 @@ class RunSettings(Section, frozen=True, kw_only=True):
     """Market source plugin: ``sim`` (offline simulated venues)."""
     strategy: str = "cross_exchange"
     """Strategy plugin name, see ``arb strategies``."""
-    plugins: list[str] = msgspec.field(default_factory=lambda: ["trader", "storage"])
+    plugins: list[str] = msgspec.field(default_factory=lambda: ["trader", "storage", "monitor", "notifier"])
     """Other plugins to load (trading, storage, ...)."""
     duration: NonNegative = 0.0
     """Seconds to run; 0 = until Ctrl-C."""
@@ -134,6 +134,71 @@ class LogSettings(Section, frozen=True, kw_only=True):
     """Rotated files kept."""
 
 
+class MonitorSettings(Section, frozen=True, kw_only=True):
+    check_interval_s: Positive = 0.5
+    """How often the rules are evaluated and the halt file is looked at (run clock)."""
+    heartbeat_s: Positive = 5.0
+    """The monitor publishes a ``Heartbeat`` this often; a plugin that sent heartbeats and then
+    stays silent for three times this long raises an alert."""
+    feed_stale_s: NonNegative = 0.0
+    """A venue with no book for this long is stale; 0 = the venue's own staleness limit."""
+    loop_lag_ms: Positive = 100.0
+    """Alert when the event loop wakes a timer this late."""
+    queue_full: t.Annotated[float, Meta(gt=0, le=1)] = 0.8
+    """Alert when a queued subscriber holds this fraction of its ``maxsize``."""
+    error_quiet_s: Positive = 60.0
+    """A subscriber's error or drop alert clears after this long without new ones."""
+    halt_file: str = "data/HALT"
+    """``arb halt`` writes it and ``arb resume`` removes it; a tripped rule writes it too, so a
+    halt survives a restart. "" = no file (rule halts last until the run ends)."""
+    daily_loss_limit: dict[str, Positive] = {}
+    """Quote currency -> realized loss in one UTC day that halts trading (a positive number)."""
+    max_failed_arbs: t.Annotated[int, Meta(ge=0)] = 5
+    """Consecutive failed arbitrages that halt trading; 0 = off."""
+    max_residual: dict[str, NonNegative] = {}
+    """Asset -> absolute unhedged position, over the run, that halts trading."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: t.Annotated[int, Meta(ge=0, le=65535)] = 0
+    """Serve Prometheus ``/metrics`` and ``/health`` on this port; 0 = off."""
+
+
+class NotifySettings(Section, frozen=True, kw_only=True):
+    urls: list[str] = []
+    """Apprise URLs; ``ARB_NOTIFY_URLS`` (comma or space separated) and ``--notify`` add more."""
+    config: str = ""
+    """An Apprise configuration file (text or YAML) with more URLs; "" = none."""
+    alert_level: t.Literal["off", "info", "warning", "error", "critical"] = "warning"
+    """Send alerts at or above this level, and their recovery."""
+    arbs: t.Literal["off", "each", "batch"] = "batch"
+    """Arbitrage results: one message each, or one summary every ``batch_minutes``."""
+    batch_minutes: Positive = 15.0
+    lifecycle: bool = True
+    """Send run started and run stopped."""
+    halt: bool = True
+    """Send kill-switch halts and resumes."""
+    daily_summary: bool = True
+    """Send the day's counts and PnL when the UTC day changes."""
+    dedupe_s: NonNegative = 600.0
+    """A message with the same key (same alert, same text) is not sent again within this time."""
+    max_per_minute: Count = 12
+    """Throttle over all channels; messages beyond it are dropped and counted in the next one sent."""
+    timeout_s: Positive = 10.0
+    """Connect and read timeout of one send, per channel."""
+
+
+class BacktestSettings(Section, frozen=True, kw_only=True):
+    data: list[str] = []
+    """Recordings the ``replay`` source reads (``arb backtest --data FILE...``)."""
+    taker_fee: Fraction = 0.001
+    """Taker fee of markets whose data carries none (CSV, Tardis, SQLite books, bare JSON lines)."""
+    fee: Fraction | None = None
+    """``--fee``: replaces every market's taker fee, recorded ones included; None keeps them."""
+    staleness_ms: Positive = 2000.0
+    """Staleness limit of venues whose data carries none."""
+    record: str = ""
+    """``arb run --record FILE``: the ``recorder`` plugin writes every book here ('.zst' = compressed)."""
+
+
 class Settings(Section, frozen=True, kw_only=True):
     run: RunSettings = RunSettings()
     sim: SimSettings = SimSettings()
@@ -142,6 +207,9 @@ class Settings(Section, frozen=True, kw_only=True):
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     log: LogSettings = LogSettings()
+    backtest: BacktestSettings = BacktestSettings()
+    monitor: MonitorSettings = MonitorSettings()
+    notify: NotifySettings = NotifySettings()
 
     def to_dict(self) -> dict[str, t.Any]:
         """Plain builtins, e.g. to store with a run."""
@@ -218,10 +286,11 @@ def _read_toml(path: Path) -> dict[str, t.Any]:
 
 
 def load_settings(config: Path | None = None, overrides: t.Mapping[str, t.Any] | None = None,
-                  environ: t.Mapping[str, str] | None = None) -> Settings:
+                  environ: t.Mapping[str, str] | None = None, profile: str | None = None) -> Settings:
     """Build settings from the config file, the environment and explicit overrides, in that order.
 
     :param config: a TOML file; ``None`` reads ``./settings.toml`` if it exists, else defaults.
+    :param profile: a profile (``profiles/NAME.toml``) layered between the file and the environment.
     :raises SettingsError: naming the first wrong key and what is wrong with it.
     """
     data: dict[str, t.Any] = {}
@@ -229,6 +298,10 @@ def load_settings(config: Path | None = None, overrides: t.Mapping[str, t.Any] |
         data = _read_toml(config)
     elif DEFAULT_CONFIG.exists():
         data = _read_toml(DEFAULT_CONFIG)
+    if profile:
+        from arbitrage.backtest.profiles import read_profile
+
+        data = _merge(data, read_profile(profile))
     data = _merge(data, env_overrides(os.environ if environ is None else environ))
     data = _merge(data, overrides or {})
     try:
@@ -252,3 +325,6 @@ def _check(settings: Settings) -> None:
     for venue in settings.paper.venue_balances:
         if venue not in names and settings.run.source == "sim":
             raise SettingsError(f"paper.venue_balances.{venue}", f"unknown venue (venues: {names})")
+    for i, url in enumerate(settings.notify.urls):
+        if "://" not in url:  # the value is not echoed: it may be a bare token
+            raise SettingsError(f"notify.urls[{i}]", "not an Apprise URL (expected scheme://...)")

@@ -5,7 +5,9 @@ Wiring, all inline on the bus (trading starts before strategies, so its handlers
 * ``MarketsLoaded`` -> create the venue's paper account (balances from ``paper.balances`` with
   ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``;
 * ``BookUpdate`` -> the executor's book view and the paper venue's own (what orders fill against);
-* ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage).
+* ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage);
+* ``TradingHalted`` / ``TradingResumed`` (the monitor's kill switch) -> ``halt`` and cancel every
+  venue's open orders / ``resume``.
 
 ``ctx.state["trader"]`` holds a ``TraderView`` for the dashboard (and ``ctx.state["halted"]`` the
 kill-switch reason while halted). ``--live`` is refused at setup until a live venue exists:
@@ -14,10 +16,19 @@ silently paper trading when real orders were asked for would be worse.
 
 from __future__ import annotations
 
+import asyncio
 import typing as t
 
 from arbitrage.errors import PluginError
-from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
+from arbitrage.events import (
+    BalanceUpdate,
+    BookUpdate,
+    Market,
+    MarketsLoaded,
+    Opportunity,
+    TradingHalted,
+    TradingResumed,
+)
 from arbitrage.plugin import Context, Plugin
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.paper import PaperVenue, paper_balances
@@ -80,6 +91,9 @@ class Trader(Plugin):
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(BookUpdate, self._on_book, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
+        ctx.bus.subscribe(TradingHalted, self._on_halted, name="trader")
+        ctx.bus.subscribe(TradingResumed, self._on_resumed, name="trader")
+        self._cancels: set[asyncio.Task[None]] = set()
         ctx.state["trader"] = TraderView(self)
 
     async def start(self) -> None:
@@ -94,6 +108,8 @@ class Trader(Plugin):
             self.ctx.log.error("arbitrages still running after {}s at stop: {}", self.stop_timeout_s,
                                list(self.executor.open_arbs))
             await self.executor.cancel()
+        if self._cancels:
+            await asyncio.gather(*self._cancels, return_exceptions=True)
         for venue in self.venues.values():
             await venue.cancel_all()
 
@@ -111,6 +127,28 @@ class Trader(Plugin):
         self.executor.risk.resume()
         self.ctx.state.pop("halted", None)
         self.ctx.log.info("trading resumed")
+
+    async def cancel_open_orders(self) -> int:
+        """Ask every venue to cancel our open orders; a venue that fails is logged, the rest still run.
+
+        :returns: how many venues confirmed.
+        """
+        names = list(self.venues)
+        results = await asyncio.gather(*(self.venues[n].cancel_all() for n in names), return_exceptions=True)
+        failed = {n: r for n, r in zip(names, results, strict=True) if isinstance(r, BaseException)}
+        for name, exc in failed.items():
+            self.ctx.log.bind(venue=name).error("could not cancel open orders on {}: {!r}", name, exc)
+        self.ctx.log.info("open orders cancelled on {} of {} venues", len(names) - len(failed), len(names))
+        return len(names) - len(failed)
+
+    def _on_halted(self, event: TradingHalted) -> None:
+        self.halt(event.reason)
+        task = asyncio.get_running_loop().create_task(self.cancel_open_orders(), name="trader:cancel_all")
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    def _on_resumed(self, _: TradingResumed) -> None:
+        self.resume()
 
     def _on_markets(self, event: MarketsLoaded) -> None:
         self.markets.setdefault(event.venue, {}).update({m.symbol: m for m in event.markets})

@@ -1,0 +1,208 @@
+"""CSV replay formats: top-of-book tables (MO-book snapshots) and Tardis ``book_snapshot_N`` files."""
+
+from __future__ import annotations
+
+import collections.abc as c
+import contextlib
+import csv
+import gzip
+import io
+import math
+import typing as t
+from pathlib import Path
+
+from arbitrage.backtest._reader import BATCH, Item, Reader, Symbols, split_symbol
+from arbitrage.errors import DataError
+from arbitrage.events import BookUpdate
+
+DEFAULT_CSV_VENUE = "binanceus"
+"""Venue of top-of-book CSV rows without a ``venue`` column (the MO-book files are Binance.US)."""
+
+
+def _open_text(path: Path, raw: t.BinaryIO) -> t.TextIO:
+    return io.TextIOWrapper(_unzipped(path, raw), encoding="utf-8", newline="")
+
+
+def _unzipped(path: Path, raw: t.BinaryIO) -> t.BinaryIO:
+    return t.cast(t.BinaryIO, gzip.GzipFile(fileobj=raw)) if path.name.endswith(".gz") else raw
+
+
+class TopOfBookCsvReader(Reader):
+    """Top-of-book CSV rows (one single-level book each), via ``snapshot_csv``'s row helpers."""
+
+    format = "csv"
+
+    def _symbol_column(self, reader: csv.DictReader[str]) -> str:
+        columns = list(reader.fieldnames or ())
+        symbol_col = "symbol" if "symbol" in columns else (columns[0] if columns else None)
+        if symbol_col is None or not ({"bid_price", "ask_price", "bids", "asks"} & set(columns)):
+            raise DataError(f"{self.path}: not a top-of-book CSV (columns: {columns})")
+        return symbol_col
+
+    def symbols(self) -> Symbols:
+        from arbitrage.sources import snapshot_csv as snap
+
+        found: Symbols = {}
+        with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
+            reader = csv.DictReader(text)
+            symbol_col = self._symbol_column(reader)
+            with contextlib.suppress(csv.Error, UnicodeDecodeError):
+                for row in reader:
+                    symbol = (row.get(symbol_col) or "").strip()
+                    if symbol and snap._market(symbol, row.get("base"), row.get("quote"), 0.0) is not None:
+                        venue = (row.get("venue") or "").strip() or DEFAULT_CSV_VENUE
+                        found.setdefault(venue, set()).add(symbol)
+        return found
+
+    def batches(self) -> c.Iterator[list[Item]]:
+        from arbitrage.sources import snapshot_csv as snap
+
+        stats = self.stats
+        with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
+            reader = csv.DictReader(text)
+            symbol_col = self._symbol_column(reader)
+            batch: list[Item] = []
+            try:
+                for row in reader:
+                    stats.lines += 1
+                    number = reader.line_num
+                    symbol = (row.get(symbol_col) or "").strip()
+                    market = snap._market(symbol, row.get("base"), row.get("quote"), 0.0) if symbol else None
+                    if market is None:
+                        stats.bad(number, f"symbol {symbol!r} is not BASE/QUOTE")
+                        continue
+                    ts = snap._ts_ns(row.get("timestamp"))
+                    if ts <= 0:
+                        stats.bad(number, "no timestamp")
+                        continue
+                    bids = snap._side(row, "bid_price", "bid_volume", "bids")
+                    asks = snap._side(row, "ask_price", "ask_volume", "asks")
+                    if not bids and not asks:
+                        stats.bad(number, "no usable bid or ask")
+                        continue
+                    venue = (row.get("venue") or "").strip() or DEFAULT_CSV_VENUE
+                    batch.append(BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts,
+                                            ts_init=ts))
+                    if len(batch) >= BATCH:
+                        stats.events += len(batch)
+                        stats.done = raw.tell()
+                        yield batch
+                        batch = []
+            except (csv.Error, UnicodeDecodeError) as exc:
+                stats.bad(reader.line_num, f"unreadable CSV from here on ({exc})")
+            stats.events += len(batch)
+            stats.done = stats.size
+            if batch:
+                yield batch
+
+
+class TardisCsvReader(Reader):
+    """Tardis ``book_snapshot_N`` CSV: N levels a side, timestamps in microseconds."""
+
+    format = "tardis"
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__(path, size)
+        self._names: dict[str, str | None] = {}
+
+    def _layout(self, header: list[str]) -> tuple[tuple[int, int, int, int], list[tuple[int, int]],
+                                                  list[tuple[int, int]]]:
+        col = {name: i for i, name in enumerate(header)}
+        try:
+            fixed = (col["exchange"], col["symbol"], col["timestamp"], col["local_timestamp"])
+        except KeyError as exc:
+            raise DataError(f"{self.path}: not a Tardis book_snapshot CSV (no {exc} column)") from None
+        sides = []
+        for side in ("bids", "asks"):
+            levels = []
+            n = 0
+            while f"{side}[{n}].price" in col and f"{side}[{n}].amount" in col:
+                levels.append((col[f"{side}[{n}].price"], col[f"{side}[{n}].amount"]))
+                n += 1
+            sides.append(levels)
+        return fixed, sides[0], sides[1]
+
+    def _symbol(self, raw_symbol: str) -> str | None:
+        symbol = self._names.get(raw_symbol, "")
+        if symbol == "":
+            pair = split_symbol(raw_symbol)
+            symbol = self._names[raw_symbol] = f"{pair[0]}/{pair[1]}" if pair else None
+        return symbol
+
+    def symbols(self) -> Symbols:
+        """Exchange and symbol of every row, split off each line's front (Tardis CSV is unquoted)."""
+        found: Symbols = {}
+        with open(self.path, "rb") as raw, _unzipped(self.path, raw) as data:
+            header = data.readline().decode("utf-8", "replace").strip().split(",")
+            (i_ex, i_sym, _, _), _, _ = self._layout(header)
+            last = max(i_ex, i_sym)
+            seen: set[bytes] = set()
+            with contextlib.suppress(EOFError, OSError):
+                for line in data:
+                    fields = line.split(b",", last + 1)
+                    if len(fields) <= last:
+                        continue
+                    key = fields[i_ex] + b"," + fields[i_sym]
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    venue, symbol = fields[i_ex].decode(errors="replace"), self._symbol(
+                        fields[i_sym].decode(errors="replace"))
+                    if venue and symbol is not None:
+                        found.setdefault(venue, set()).add(symbol)
+        return found
+
+    def batches(self) -> c.Iterator[list[Item]]:
+        stats = self.stats
+        with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
+            reader = csv.reader(text)
+            (i_ex, i_sym, i_ts, i_local), bid_cols, ask_cols = self._layout(next(reader, []))
+            normalise = self._symbol
+            batch: list[Item] = []
+            try:
+                for row in reader:
+                    stats.lines += 1
+                    number = reader.line_num
+                    try:
+                        raw_symbol = row[i_sym]
+                        symbol = normalise(raw_symbol)
+                        if symbol is None:
+                            stats.bad(number, f"cannot tell base and quote of symbol {raw_symbol!r}")
+                            continue
+                        bids = _row_levels(row, bid_cols)
+                        asks = _row_levels(row, ask_cols)
+                        ts_event = int(row[i_ts]) * 1000
+                        ts_init = int(row[i_local]) * 1000
+                    except (ValueError, IndexError) as exc:
+                        stats.bad(number, f"bad field ({exc})")
+                        continue
+                    if bids is None or asks is None or not (bids or asks) or not row[i_ex]:
+                        stats.bad(number, "levels must be positive numbers, venue and one side present")
+                        continue
+                    batch.append(BookUpdate(venue=row[i_ex], symbol=symbol, bids=bids, asks=asks,
+                                            ts_event=ts_event, ts_init=ts_init))
+                    if len(batch) >= BATCH:
+                        stats.events += len(batch)
+                        stats.done = raw.tell()
+                        yield batch
+                        batch = []
+            except (csv.Error, UnicodeDecodeError, EOFError, OSError) as exc:
+                stats.bad(reader.line_num, f"unreadable from here on ({exc})")
+            stats.events += len(batch)
+            stats.done = stats.size
+            if batch:
+                yield batch
+
+
+def _row_levels(row: list[str], columns: list[tuple[int, int]]) -> tuple[tuple[float, float], ...] | None:
+    """Levels of one side; stops at the first empty price; None if a level is not positive."""
+    out = []
+    for i_price, i_amount in columns:
+        price = row[i_price]
+        if not price:
+            break
+        p, a = float(price), float(row[i_amount])
+        if not (p > 0.0 and a > 0.0 and math.isfinite(p) and math.isfinite(a)):
+            return None
+        out.append((p, a))
+    return tuple(out)

@@ -1,0 +1,231 @@
+"""JSON-lines recordings (plain or ``.zst``): the exact form decodes straight to events, the minimal
+form (``ts`` in ms and any subset of fields) line by line. See ``docs/formats.md``."""
+
+from __future__ import annotations
+
+import collections.abc as c
+import contextlib
+import typing as t
+from pathlib import Path
+
+import msgspec
+from msgspec import Meta
+
+from arbitrage.backtest._reader import Item, Reader, Symbols, is_pair
+from arbitrage.errors import DataError
+from arbitrage.events import BookUpdate, MarketsLoaded
+
+CHUNK = 32 * 1024
+"""Bytes decoded per step: small enough to stay in the CPU cache, large enough to amortise calls."""
+BLOCK = 64 * 1024
+"""Bytes read from the file (or the zstd stream) at a time."""
+
+_Positive = t.Annotated[float, Meta(gt=0)]
+Levels = tuple[tuple[_Positive, _Positive], ...]
+"""Book levels as decoded: pairs of positive numbers."""
+_Venue = t.Annotated[str, Meta(min_length=1)]
+
+
+class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
+    """A recorded ``BookUpdate`` line, levels checked (positive prices and amounts)."""
+
+    venue: _Venue
+    symbol: str
+    bids: Levels
+    asks: Levels
+    ts_event: int
+    ts_init: int
+
+
+class _Loose(msgspec.Struct, frozen=True, gc=False):
+    """The minimal line: ``ts`` in ms (int or float) and any subset of the exact fields."""
+
+    venue: _Venue
+    symbol: str
+    bids: Levels = ()
+    asks: Levels = ()
+    ts: t.Annotated[int, Meta(ge=0)] | t.Annotated[float, Meta(ge=0)] | None = None
+    ts_event: int | None = None
+    ts_init: int | None = None
+    type: str = "BookUpdate"
+
+
+class _Key(msgspec.Struct, frozen=True, gc=False):
+    """Only what the market pre-scan needs from a line (the rest is skipped, not converted)."""
+
+    venue: str = ""
+    symbol: str = ""
+    type: str = "BookUpdate"
+
+
+_exact = msgspec.json.Decoder(_Book | MarketsLoaded)
+_loose = msgspec.json.Decoder(_Loose)
+_key = msgspec.json.Decoder(_Key)
+_DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
+
+
+def _ms_to_ns(ms: float) -> int:
+    whole = int(ms)
+    return whole * 1_000_000 + round((ms - whole) * 1_000_000)
+
+
+def _from_exact(item: _Book | MarketsLoaded) -> Item:
+    if type(item) is _Book:
+        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids, asks=item.asks,
+                          ts_event=item.ts_event, ts_init=item.ts_init)
+    return t.cast(MarketsLoaded, item)
+
+
+class JsonLinesReader(Reader):
+    """arb recordings; plain or zstd (``.zst``). Lines in the exact form decode straight to events."""
+
+    format = "jsonl"
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__(path, size)
+        self._symbols: dict[str, bool] = {}
+
+    def _symbol_ok(self, symbol: str) -> bool:
+        ok = self._symbols.get(symbol)
+        if ok is None:
+            ok = self._symbols[symbol] = is_pair(symbol)
+        return ok
+
+    def _chunks(self) -> c.Iterator[tuple[memoryview, int, int]]:
+        """Whole lines, about ``CHUNK`` bytes at a time, as views into ``BLOCK``-sized reads (no copy):
+        (chunk, number of its first line, lines in it)."""
+        with open(self.path, "rb") as raw:
+            source: t.Any = raw
+            if self.path.name.endswith(".zst"):
+                import zstandard
+
+                source = zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
+            try:
+                rest = b""
+                line = 1
+                while True:
+                    data = source.read(BLOCK)
+                    if not data:
+                        break
+                    if rest:
+                        data = rest + data
+                    end = data.rfind(b"\n") + 1
+                    rest = data[end:]
+                    view = memoryview(data)
+                    pos = 0
+                    while pos < end:
+                        cut = data.rfind(b"\n", pos, pos + CHUNK) + 1 or data.find(b"\n", pos) + 1
+                        count = data.count(b"\n", pos, cut)
+                        yield view[pos:cut], line, count
+                        line += count
+                        pos = cut
+                    self.stats.done = raw.tell()
+                if rest.strip():
+                    yield memoryview(rest + b"\n"), line, 1
+                self.stats.done = self.stats.size
+            except _zstd_errors() as exc:
+                raise DataError(f"{self.path}: corrupt zstd stream ({exc})") from exc
+            finally:
+                if source is not raw:
+                    source.close()
+
+    def symbols(self) -> Symbols | None:
+        """None when the first line is a ``MarketsLoaded`` (an arb recording), else a pass over
+        ``venue`` and ``symbol`` of every line (decoded without converting the levels)."""
+        found: Symbols = {}
+        first = True
+        with contextlib.closing(self._chunks()) as chunks:
+            for chunk, _, _ in chunks:
+                if first:
+                    first = False
+                    head = bytes(chunk[:400]).lstrip().split(b"\n", 1)[0].replace(b" ", b"")
+                    if b'"type":"MarketsLoaded"' in head:
+                        return None
+                self._scan(chunk, found)
+        self.stats.done = 0
+        return found
+
+    def _scan(self, chunk: memoryview, found: Symbols) -> None:
+        try:
+            keys = _key.decode_lines(chunk)
+        except _DecodeErrors:
+            keys = []
+            for line in bytes(chunk).split(b"\n"):
+                try:
+                    keys.append(_key.decode(line))
+                except _DecodeErrors:
+                    continue
+        for key in keys:
+            if key.type == "BookUpdate" and key.venue and self._symbol_ok(key.symbol):
+                found.setdefault(key.venue, set()).add(key.symbol)
+
+    def _convert(self, item: t.Any, line: int, out: list[Item]) -> None:
+        if type(item) is _Loose:
+            if item.type != "BookUpdate":
+                self.stats.bad(line, f"not a book ({item.type})")
+                return
+            if item.ts_event is None and item.ts is None:
+                self.stats.bad(line, "no timestamp (ts)")
+                return
+            ts_event = item.ts_event if item.ts_event is not None else _ms_to_ns(t.cast(float, item.ts))
+            ts_init = item.ts_init if item.ts_init is not None else ts_event
+            item = BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids, asks=item.asks,
+                              ts_event=ts_event, ts_init=ts_init)
+        else:
+            item = _from_exact(item)
+        if type(item) is BookUpdate:
+            if not self._symbol_ok(item.symbol):
+                self.stats.bad(line, f"symbol {item.symbol!r} is not BASE/QUOTE")
+                return
+            if not item.bids and not item.asks:
+                self.stats.bad(line, "book has no levels")
+                return
+        out.append(item)
+
+    def _decode(self, chunk: memoryview, first_line: int) -> list[Item]:
+        """Decode a chunk of whole lines: the whole chunk at once, else line by line."""
+        out: list[Item] = []
+        try:
+            items = _exact.decode_lines(chunk)
+        except _DecodeErrors:
+            pass
+        else:
+            symbol_ok = self._symbol_ok
+            for i, item in enumerate(items):
+                if type(item) is _Book and item.bids and item.asks and symbol_ok(item.symbol):
+                    out.append(BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids,
+                                          asks=item.asks, ts_event=item.ts_event, ts_init=item.ts_init))
+                else:  # rare: markets, one-sided or odd books (line number exact unless blank lines)
+                    self._convert(item, first_line + i, out)
+            return out
+        for number, line in enumerate(bytes(chunk).split(b"\n"), first_line):
+            if not line.strip():
+                continue
+            try:
+                item: t.Any = _exact.decode(line)
+            except _DecodeErrors:
+                try:
+                    item = _loose.decode(line)
+                except _DecodeErrors as exc:
+                    self.stats.bad(number, str(exc))
+                    continue
+            self._convert(item, number, out)
+        return out
+
+    def batches(self) -> c.Iterator[list[Item]]:
+        stats = self.stats
+        decode = self._decode
+        for chunk, line, count in self._chunks():
+            batch = decode(chunk, line)
+            stats.lines += count
+            stats.events += len(batch)
+            if batch:
+                yield batch
+
+
+def _zstd_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - zstandard is a dependency
+        return ()
+    return (zstandard.ZstdError,)

@@ -1,0 +1,301 @@
+"""The ``replay`` market source: recorded books published on a simulated clock, as fast as possible.
+
+Every book is published at its receive time (``ts_init``): before it goes out, the ``SimClock``
+is moved to that time, so strategies, staleness checks and the paper venues' latency all run in
+event time and the same data gives the same trades on any machine. Timers that fall due before a
+book (an order's latency ending) fire first, at their own time: the woken order fills against
+the book as it was then, and time only moves on once everything woken has run (see ``_settle``).
+An order arriving at exactly a book's timestamp fills before that book is applied.
+
+Markets: a recording whose first line is a ``MarketsLoaded`` (what ``arb record`` writes) carries
+its venues' fees, precision, minimums and staleness; those lines are published as they come. For
+every other file (CSV, Tardis, SQLite books, bare JSON lines) a quick first pass collects each
+venue's symbols, and one ``MarketsLoaded`` per venue is published before the first book, with
+markets derived from the symbols (``BASE/QUOTE``, fee ``backtest.taker_fee``, no precision or
+minimums) and staleness ``backtest.staleness_ms``: strategies that index a venue's markets once
+(triangular cycles) see them all up front. ``backtest.fee`` replaces every taker fee, recorded
+ones included. A book whose market was still not announced (a recording whose markets lines miss
+a symbol) gets its venue re-announced with that market added, just before it.
+
+Several files are merged by ``ts_init`` (each file must be in time order). A book older than
+the clock (out of order) is published at the current time and counted. At the end of the data,
+the clock keeps advancing from timer to timer until the arbitrages in flight have finished, then
+the source asks the engine to stop (``replay: end of data``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as c
+import contextlib
+import heapq
+import itertools
+import operator
+import typing as t
+from pathlib import Path
+
+import msgspec
+
+from arbitrage.backtest.readers import BATCH, Item, Reader, open_reader
+from arbitrage.clock import SimClock
+from arbitrage.errors import PluginError
+from arbitrage.events import BookUpdate, FeedStatus, Market, MarketsLoaded, Opportunity
+from arbitrage.plugin import Context, Plugin
+
+__all__ = ["ReplaySource"]
+
+MAX_SETTLE_STEPS = 10_000
+"""Loop iterations ``_settle`` allows before moving on (storage threads can keep the loop busy)."""
+FALLBACK_SETTLE_STEPS = 64
+"""Iterations ``_settle`` gives woken tasks on a loop that does not expose its ready queue (uvloop)."""
+YIELD_EVERY = 1024
+"""Books published between two turns given to the rest of the loop (storage queues, progress)."""
+MAX_END_STEPS = 100_000
+"""Timer wake-ups allowed at the end of the data while arbitrages finish."""
+
+Progress = c.Callable[[int, int], None]
+"""``progress(done, total)`` in bytes (rows for SQLite), called every ``YIELD_EVERY`` books."""
+
+
+class ReplaySource(Plugin):
+    """Market source replaying recordings (``backtest.data``) on the run's ``SimClock``."""
+
+    name = "replay"
+    kind = "source"
+    description = "Recorded books (JSON lines, CSV, Tardis, arb SQLite) replayed on a simulated clock."
+
+    def __init__(self, data: c.Sequence[str | Path | Reader] | None = None,
+                 progress: Progress | None = None) -> None:
+        """
+        :param data: files (or open readers) to replay; None = ``settings.backtest.data``.
+        :param progress: called with (done, total) work units as the replay advances.
+        """
+        self.data = list(data) if data is not None else None
+        self.progress = progress
+        self.readers: list[Reader] = []
+        self.published = 0
+        self.markets_published = 0
+        self.out_of_order = 0
+        self.first_ts = 0
+        self.last_ts = 0
+        self.error: Exception | None = None
+        """What stopped the replay before the end of its data, if anything did."""
+        self._activity = False
+        self._task: asyncio.Task[None] | None = None
+        self._ready: t.Any = None
+
+    def setup(self, ctx: Context) -> None:
+        """Open every file's reader and subscribe to ``Opportunity`` (to settle after each).
+
+        :raises PluginError: without a ``SimClock`` or without data.
+        :raises DataError: if a file is missing or of an unknown format.
+        """
+        super().setup(ctx)
+        if not isinstance(ctx.clock, SimClock):
+            raise PluginError("the replay source needs a simulated clock: use `arb backtest`")
+        data = self.data if self.data is not None else list(ctx.settings.backtest.data)
+        if not data:
+            raise PluginError("the replay source has no data (backtest.data / --data)")
+        self.readers = [d if isinstance(d, Reader) else open_reader(d) for d in data]
+        cfg = ctx.settings.backtest
+        self._fee = cfg.fee
+        self._default_fee = cfg.fee if cfg.fee is not None else cfg.taker_fee
+        self._staleness_ms = cfg.staleness_ms
+        self._markets: dict[str, dict[str, Market]] = {}
+        """venue -> symbol -> market announced."""
+        self._venue_staleness: dict[str, float] = {}
+        ctx.bus.subscribe(Opportunity, self._on_opportunity, name="replay")
+
+    def _on_opportunity(self, _: Opportunity) -> None:
+        self._activity = True
+
+    async def start(self) -> None:
+        """Start replaying in a task; the engine is told to stop at the end of the data."""
+        self._ready = getattr(asyncio.get_running_loop(), "_ready", None)
+        self._task = asyncio.get_running_loop().create_task(self._guard(), name="source:replay")
+
+    async def stop(self) -> None:
+        """Cancel the replay if it is still running and announce every venue stopped."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        now = self.ctx.clock.time_ns()
+        for venue in self._markets:
+            self.ctx.bus.publish(FeedStatus(venue=venue, status="stopped", ts_init=now), venue)
+
+    def summary(self) -> dict[str, t.Any]:
+        """Books published, malformed lines per file, out-of-order books, first and last time."""
+        return {
+            "books_published": self.published,
+            "markets_loaded": self.markets_published,
+            "malformed": sum(r.stats.malformed for r in self.readers),
+            "out_of_order": self.out_of_order,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "files": [r.stats.to_dict() for r in self.readers],
+        }
+
+    # -- markets ---------------------------------------------------------------------------------
+
+    def _publish_markets(self, event: MarketsLoaded) -> None:
+        venue = event.venue
+        if venue not in self._markets:
+            now = self.ctx.clock.time_ns()
+            self.ctx.bus.publish(FeedStatus(venue=venue, status="connected", ts_init=now), venue)
+        if self._fee is not None:
+            event = msgspec.structs.replace(event, markets=tuple(
+                msgspec.structs.replace(m, taker_fee=self._fee) for m in event.markets))
+        self._markets.setdefault(venue, {}).update({m.symbol: m for m in event.markets})
+        self._venue_staleness[venue] = event.staleness_ms
+        self.markets_published += 1
+        self.ctx.bus.publish(event, venue)
+
+    def _derived(self, symbol: str) -> Market:
+        base, _, quote = symbol.partition("/")  # readers only pass BASE/QUOTE symbols
+        return Market(symbol=symbol, base=base, quote=quote, taker_fee=self._default_fee)
+
+    def _announce_all(self) -> None:
+        """One ``MarketsLoaded`` per venue of the files that do not announce their own markets."""
+        found: dict[str, set[str]] = {}
+        for reader in self.readers:
+            for venue, symbols in (reader.symbols() or {}).items():
+                found.setdefault(venue, set()).update(symbols)
+        now = self.ctx.clock.time_ns()
+        for venue in sorted(found):
+            self._publish_markets(MarketsLoaded(
+                venue=venue, markets=tuple(self._derived(s) for s in sorted(found[venue])), ts_init=now,
+                staleness_ms=self._staleness_ms))
+
+    def _announce(self, book: BookUpdate) -> None:
+        """Add a market for a venue and symbol no announcement covered, and announce the venue again."""
+        venue = book.venue
+        markets = {**self._markets.get(venue, {}), book.symbol: self._derived(book.symbol)}
+        self._publish_markets(MarketsLoaded(
+            venue=venue, markets=tuple(markets.values()), ts_init=self.ctx.clock.time_ns(),
+            staleness_ms=self._venue_staleness.get(venue, self._staleness_ms)))
+
+    # -- the replay ------------------------------------------------------------------------------
+
+    async def _guard(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.error = exc
+            self.ctx.log.opt(exception=True).error("replay failed")
+            self.ctx.request_stop(f"replay failed: {exc}")
+            return
+        self.ctx.request_stop("replay: end of data")
+
+    def _stream(self) -> c.Generator[list[Item], None, None]:
+        """Batches of every file's events, merged by ``ts_init`` when there are several files."""
+        sources = [r.batches() for r in self.readers]
+        try:
+            if len(sources) == 1:
+                yield from sources[0]
+                return
+            merged = heapq.merge(*(itertools.chain.from_iterable(s) for s in sources),
+                                 key=operator.attrgetter("ts_init"))
+            while batch := list(itertools.islice(merged, BATCH)):
+                yield batch
+        finally:
+            for source in sources:
+                source.close()
+
+    async def _run(self) -> None:
+        ctx = self.ctx
+        bus, clock = ctx.bus, t.cast(SimClock, ctx.clock)
+        publish, advance, next_timer = bus.publish, clock.advance_to, clock.next_timer_ns
+        markets = self._markets
+        total = sum(r.stats.size for r in self.readers)
+        self._announce_all()
+        now = first_ts = clock.time_ns()
+        published = 0
+        next_yield = 1
+        stream = self._stream()
+        try:
+            for batch in stream:
+                for event in batch:
+                    if event.__class__ is not BookUpdate:
+                        self._publish_markets(t.cast(MarketsLoaded, event))
+                        continue
+                    venue = event.venue
+                    symbols = markets.get(venue)
+                    if symbols is None or event.symbol not in symbols:
+                        self._announce(event)
+                    ts = event.ts_init
+                    if not published:
+                        first_ts = ts
+                    if ts > now:
+                        due = next_timer()
+                        if due is not None and due <= ts:
+                            await self._run_timers(ts)
+                        advance(ts)
+                        now = ts
+                    elif ts < now:
+                        self.out_of_order += 1
+                    publish(event, venue)
+                    published += 1
+                    if self._activity:
+                        self._activity = False
+                        await self._settle()
+                if published < next_yield:
+                    continue
+                next_yield = published + YIELD_EVERY
+                self.published = published
+                if self.progress is not None:
+                    self.progress(sum(r.stats.done for r in self.readers), total)
+                await bus.wait_ready()
+                await asyncio.sleep(0)  # queued subscribers (storage) get their turn
+        finally:
+            self.published = published
+            self.first_ts = first_ts if published else 0
+            self.last_ts = now
+            stream.close()
+        await self._finish_in_flight()
+
+    async def _run_timers(self, until: int) -> None:
+        """Fire every timer due at or before ``until``, one wake-up time at a time, settling after each."""
+        clock = t.cast(SimClock, self.ctx.clock)
+        while (due := clock.next_timer_ns()) is not None and due <= until:
+            clock.advance_to(due)
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Let every task that can run now run, before time moves on.
+
+        asyncio's loop keeps runnable callbacks in ``loop._ready``: yield until nothing else is
+        runnable (woken orders have filled, new orders have reached their latency sleep). On a
+        loop without it (uvloop) a fixed number of iterations is given instead.
+        """
+        ready = self._ready
+        if ready is None:
+            for _ in range(FALLBACK_SETTLE_STEPS):
+                await asyncio.sleep(0)
+            return
+        for _ in range(MAX_SETTLE_STEPS):
+            await asyncio.sleep(0)
+            if not ready:
+                return
+
+    async def _finish_in_flight(self) -> None:
+        """After the last book: advance time through pending timers until no arbitrage is open."""
+        clock = t.cast(SimClock, self.ctx.clock)
+        await self._settle()
+        trader = self.ctx.state.get("trader")
+        for _ in range(MAX_END_STEPS):
+            if trader is None or not trader.open_arbs:
+                return
+            due = clock.next_timer_ns()
+            if due is None:
+                await self._settle()
+                if trader.open_arbs and clock.next_timer_ns() is None:
+                    self.ctx.log.warning("replay ended with arbitrages open and nothing to wait for: {}",
+                                         list(trader.open_arbs))
+                    return
+                continue
+            clock.advance_to(due)
+            await self._settle()

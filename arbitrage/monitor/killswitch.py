@@ -1,0 +1,136 @@
+"""The kill switch: rules that halt new trading, and the halt file another terminal can write.
+
+Rules, evaluated on every ``ArbResult`` (so a halt lands before the next opportunity):
+
+=============  ===============================================================================
+rule           trips when
+=============  ===============================================================================
+daily_loss     realized PnL of one quote currency over the current UTC day (run clock) is at or
+               below ``-monitor.daily_loss_limit[quote]``
+failed_arbs    ``monitor.max_failed_arbs`` arbitrages in a row ended ``failed``
+residual       the unhedged position of an asset, summed over the run, exceeds
+               ``monitor.max_residual[asset]`` in absolute value
+halt_file      the file ``monitor.halt_file`` exists (``arb halt`` writes it)
+=============  ===============================================================================
+
+A rule that trips also writes the halt file, so a restarted engine stays halted and ``arb resume``
+(which removes the file) is the one way to lift any halt. Resuming resets the failure streak; the
+daily loss and residual rules see the same figures as before, so they trip again on the next
+result unless the limit was raised (or, for the daily loss, a new UTC day began).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+from arbitrage.events import ArbResult
+from arbitrage.settings import MonitorSettings
+
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+class Trip(t.NamedTuple):
+    """A rule that tripped and why, in words for the trader."""
+
+    rule: str
+    reason: str
+
+
+def utc_day(ts_ns: int) -> str:
+    """The UTC date of a nanosecond timestamp, as ``YYYY-MM-DD``."""
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).date().isoformat()
+
+
+def read_halt(path: str | os.PathLike[str]) -> str | None:
+    """The reason written in the halt file, '' if it is empty, None if there is no halt file."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def write_halt(path: str | os.PathLike[str], reason: str) -> None:
+    """Create (or replace) the halt file with ``reason``, creating its directory.
+
+    :raises OSError: if the file cannot be written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(reason.strip() + "\n", encoding="utf-8")
+    tmp.replace(target)  # atomic: a reader never sees a half-written reason
+
+
+def clear_halt(path: str | os.PathLike[str]) -> str | None:
+    """Remove the halt file; return the reason it held, or None if there was none."""
+    reason = read_halt(path)
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        return None
+    return reason
+
+
+class KillSwitch:
+    """The figures the halt rules need, and the rules themselves. No I/O, no clock: pure bookkeeping."""
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        self.settings = settings
+        self._loss_limits = sorted(settings.daily_loss_limit.items())
+        self._residual_limits = sorted(settings.max_residual.items())
+        self._max_failed = settings.max_failed_arbs
+        self.day = ""
+        """The UTC day ``daily_pnl`` covers."""
+        self._day_ns = (0, -1)
+        self.daily_pnl: dict[str, float] = defaultdict(float)
+        """Realized PnL per quote currency since the start of ``day``."""
+        self.failed_streak = 0
+        """Arbitrages in a row that ended ``failed``."""
+        self.residual: dict[str, float] = defaultdict(float)
+        """Unhedged position per asset, summed over the run's results."""
+
+    def roll(self, ts_ns: int) -> str | None:
+        """Start a new day if ``ts_ns`` falls after ``day``; return the day that ended, if any."""
+        start, end = self._day_ns
+        if start <= ts_ns < end:
+            return None
+        day = utc_day(ts_ns)
+        self._day_ns = (ts_ns - ts_ns % _DAY_NS, ts_ns - ts_ns % _DAY_NS + _DAY_NS)
+        if day == self.day:
+            return None
+        ended, self.day = self.day, day
+        self.daily_pnl.clear()
+        return ended or None
+
+    def on_result(self, result: ArbResult, ts_ns: int) -> Trip | None:
+        """Account for one finished arbitrage and return the first rule it trips, if any."""
+        self.roll(ts_ns)
+        self.daily_pnl[result.quote] += result.realized_profit
+        self.failed_streak = self.failed_streak + 1 if result.status == "failed" else 0
+        for asset, amount in result.residual.items():
+            self.residual[asset] += amount
+        return self.check()
+
+    def check(self) -> Trip | None:
+        """The first rule the current figures break, or None."""
+        for quote, limit in self._loss_limits:
+            pnl = self.daily_pnl.get(quote, 0.0)
+            if pnl <= -limit:
+                return Trip("daily_loss", f"daily realized loss {-pnl:.8g} {quote} reached the limit "
+                                          f"{limit:.8g} {quote}")
+        if self._max_failed and self.failed_streak >= self._max_failed:
+            return Trip("failed_arbs", f"{self.failed_streak} arbitrages in a row failed "
+                                       f"(max_failed_arbs={self._max_failed})")
+        for asset, limit in self._residual_limits:
+            amount = self.residual.get(asset, 0.0)
+            if abs(amount) > limit:
+                return Trip("residual", f"residual {asset} exposure {amount:+.8g} exceeds {limit:.8g}")
+        return None
+
+    def reset_streak(self) -> None:
+        """Forget the failure streak (on resume)."""
+        self.failed_streak = 0

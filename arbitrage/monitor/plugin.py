@@ -1,0 +1,423 @@
+"""The ``monitor`` plugin: the system watching itself.
+
+Measures (plain counters, updated by cheap inline handlers; see ``figures``):
+
+* per (venue, symbol): books received, update rate, age of the newest book, venue-to-us latency;
+  per venue: the last ``FeedStatus``;
+* event-loop lag (a wall-clock probe task), bus queue depths, drops and handler errors per
+  subscriber (``bus.subscriptions()``, the figures of ``bus.stats()``);
+* latency histograms: newest book received -> opportunity detected, opportunity -> every leg
+  acknowledged by its venue (first ``OrderUpdate``), opportunity -> ``ArbResult``;
+* counts, realized PnL and fees per quote currency, residual exposure per asset.
+
+Every ``monitor.check_interval_s`` (run clock) ``check`` turns them into alerts (``AlertBook``:
+published once when a condition starts, a recovery when it ends), looks at the halt file and
+publishes a ``Heartbeat``. The kill switch (``KillSwitch``) is evaluated inline on every
+``ArbResult``, so a halt is in force before the next opportunity. A halt publishes
+``TradingHalted`` (the trader refuses opportunities and cancels open orders), a critical alert
+keyed ``kill_switch``, and writes the halt file; ``TradingResumed`` and the alert's recovery
+follow when the file is removed (``arb resume``).
+
+``ctx.state["monitor"]`` holds a ``MonitorView``; ``ctx.state["metrics"]`` the run's Prometheus
+``CollectorRegistry``. With ``monitor.metrics_port`` (``--metrics-port``) set, ``/metrics`` and
+``/health`` are served on ``monitor.metrics_host``.
+
+Alert keys: ``feed.stale:<venue>``, ``feed.status:<venue>``, ``loop.lag``,
+``subscriber.errors:<name:Event>``, ``subscriber.drops:<name:Event>``, ``subscriber.stuck:<name:Event>``,
+``queue.full:<name:Event>``, ``heartbeat:<source>``, ``kill_switch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import collections.abc as c
+import contextlib
+import os
+import time
+import typing as t
+
+from prometheus_client import CollectorRegistry
+
+from arbitrage.bus import QueuedSubscription
+from arbitrage.events import (
+    HALT_ALERT_KEY,
+    ArbResult,
+    BookUpdate,
+    FeedStatus,
+    Heartbeat,
+    MarketsLoaded,
+    Opportunity,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+    TradingHalted,
+    TradingResumed,
+)
+from arbitrage.monitor.alerts import AlertBook, Condition
+from arbitrage.monitor.figures import Feed, Histogram, SubscriberMark, VenueState
+from arbitrage.monitor.killswitch import KillSwitch, read_halt, write_halt
+from arbitrage.monitor.metrics import MonitorCollector
+from arbitrage.monitor.server import MetricsServer
+from arbitrage.monitor.view import MonitorView
+from arbitrage.plugin import Context, Plugin
+
+STAGES = ("book_to_opportunity", "opportunity_to_ack", "opportunity_to_result")
+_PENDING_MAX = 10_000
+_S = 1_000_000_000
+
+
+class Monitor(Plugin):
+    """Heartbeats, feeds, loop lag, queues, latency, PnL and exposure -> alerts, kill switch, metrics."""
+
+    name = "monitor"
+    kind = "monitor"
+    description = "Feeds, loop lag, queues, latency, PnL, exposure: alerts, kill switch, /metrics, /health."
+
+    lag_probe_s: t.ClassVar[float] = 0.05
+    """Wall-clock period of the event-loop lag probe."""
+
+    def __init__(self, metrics_port: int | None = None) -> None:
+        """
+        :param metrics_port: serve ``/metrics`` and ``/health`` on this port (0 = any free port)
+            instead of ``monitor.metrics_port`` (where 0 means off). For tests and embedding.
+        """
+        self._port_override = metrics_port
+        self.server: MetricsServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def setup(self, ctx: Context) -> None:
+        """Create the figures, the registry and the view; subscribe inline to what is measured."""
+        super().setup(ctx)
+        self.settings = ctx.settings.monitor
+        self.alerts = AlertBook(ctx.bus.publish, ctx.clock, ctx.log)
+        self.kill = KillSwitch(self.settings)
+        self.feeds: dict[tuple[str, str], Feed] = {}
+        self.venues: dict[str, VenueState] = {}
+        self.fees: dict[tuple[str, str], float] = {}
+        """(venue, symbol) -> taker fee, from ``MarketsLoaded``."""
+        self.stale: set[tuple[str, str]] = set()
+        """(venue, symbol) feeds found stale by the last check."""
+        self.latency = {stage: Histogram() for stage in STAGES}
+        self.loop_lag = Histogram()
+        self.loop_lag_s = 0.0
+        self.heartbeats: dict[str, int] = {}
+        self.opportunities = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.orders: collections.Counter[str] = collections.Counter()
+        self.arbs: collections.Counter[str] = collections.Counter()
+        self.pnl: dict[str, float] = collections.defaultdict(float)
+        self.fees_paid: dict[str, float] = collections.defaultdict(float)
+        self.halted = ""
+        """Why trading is halted ('' while it is not)."""
+        self.halt_rule = ""
+        self._halt_file_seen = False
+        self._lag_max = 0.0
+        self._lag_peak = 0.0
+        self._lag_ns = 0
+        self._heartbeat_ns = 0
+        self._pending: dict[str, list[int]] = {}
+        """Opportunity id -> [ts_init, legs not yet acknowledged]."""
+        self._legs: dict[str, str] = {}
+        """Client order id of a leg not yet acknowledged -> opportunity id."""
+        self._marks: dict[str, SubscriberMark] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(MonitorCollector(self))
+        self.view = MonitorView(self)
+        ctx.state["monitor"] = self.view
+        ctx.state["metrics"] = self.registry
+        bus = ctx.bus
+        for event_type, handler in (
+            (BookUpdate, self._book_handler()), (MarketsLoaded, self._on_markets),
+            (FeedStatus, self._on_feed_status),
+            (Heartbeat, self._on_heartbeat), (Opportunity, self._on_opportunity),
+            (OpportunityRejected, self._on_rejected), (OrderSubmitted, self._on_order_submitted),
+            (OrderUpdate, self._on_order_update), (ArbResult, self._on_result),
+        ):
+            bus.subscribe(event_type, handler, name=self.name)
+
+    async def start(self) -> None:
+        """Honour an existing halt file, start the check loop and lag probe, serve metrics if asked.
+
+        :raises OSError: if the metrics port cannot be bound.
+        """
+        self._check_halt_file()
+        port = self._port_override if self._port_override is not None else self.settings.metrics_port or None
+        if port is not None:
+            self.server = MetricsServer(self.registry, self.view.health, host=self.settings.metrics_host,
+                                        port=port)
+            await self.server.start()
+            self.ctx.log.info("metrics on {}/metrics, health on {}/health", self.server.url, self.server.url)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._check_loop(), name="monitor:check"),
+                       loop.create_task(self._lag_probe(), name="monitor:lag")]
+
+    async def stop(self) -> None:
+        """Stop the tasks and the HTTP server."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.server is not None:
+            await self.server.stop()
+
+    def summary(self) -> dict[str, t.Any]:
+        """Alerts raised by level, halt state, latency medians and the worst loop lag seen."""
+        out: dict[str, t.Any] = {"alerts": dict(self.alerts.fired), "halted": self.halted}
+        for stage, h in self.latency.items():
+            if h.count:
+                out[f"{stage}_p50_ms"] = round((h.quantile(0.5) or 0.0) * 1e3, 3)
+        if self.loop_lag.count:
+            out["loop_lag_max_ms"] = round(max(self.loop_lag.recent) * 1e3, 1)
+        return out
+
+    # -- kill switch -----------------------------------------------------------------------------
+
+    def halt(self, rule: str, reason: str, *, write_file: bool = True) -> bool:
+        """Halt new trading: publish ``TradingHalted``, a critical alert, and write the halt file.
+
+        :param write_file: also create ``monitor.halt_file`` so the halt outlives this run.
+        :returns: False if trading was already halted (nothing is published again).
+        """
+        if self.halted:
+            return False
+        self.halted, self.halt_rule = reason, rule
+        self.ctx.bus.publish(TradingHalted(reason=reason, rule=rule, ts_init=self.ctx.clock.time_ns()))
+        self.alerts.fire(HALT_ALERT_KEY, "critical", f"trading halted ({rule}): {reason}")
+        path = self.settings.halt_file
+        if write_file and path:
+            try:
+                write_halt(path, f"{rule}: {reason}")
+            except OSError as exc:
+                self.ctx.log.error("could not write the halt file {}: {}", path, exc)
+        return True
+
+    def resume(self, reason: str = "resumed") -> bool:
+        """Lift a halt: remove the halt file, publish ``TradingResumed`` and the alert's recovery.
+
+        :returns: False if trading was not halted.
+        """
+        path = self.settings.halt_file
+        if path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if not self.halted:
+            return False
+        self.halted = self.halt_rule = ""
+        self._halt_file_seen = False
+        self.kill.reset_streak()
+        self.ctx.bus.publish(TradingResumed(reason=reason, ts_init=self.ctx.clock.time_ns()))
+        self.alerts.clear(HALT_ALERT_KEY, f"trading resumed: {reason}")
+        return True
+
+    def _check_halt_file(self) -> None:
+        path = self.settings.halt_file
+        if not path:
+            return
+        if os.path.exists(path):  # one stat per check: cheap enough for the loop
+            if not self.halted:
+                self.halt("halt_file", read_halt(path) or "halt file present", write_file=False)
+            self._halt_file_seen = True
+        elif self.halted and self._halt_file_seen:
+            self.resume("halt file removed (arb resume)")
+
+    # -- inline handlers -------------------------------------------------------------------------
+
+    def _book_handler(self) -> c.Callable[[BookUpdate], None]:
+        """The per-book handler: a closure over the feed table (two dict/attribute stores per book)."""
+        feeds = self.feeds
+        get = feeds.get
+
+        def on_book(book: BookUpdate) -> None:
+            feed = get((book.venue, book.symbol))
+            if feed is None:
+                feed = feeds[(book.venue, book.symbol)] = Feed(book)
+            feed.last = book
+            feed.count += 1
+
+        return on_book
+
+    def _on_markets(self, event: MarketsLoaded) -> None:
+        venue = self._venue(event.venue)
+        venue.staleness_ms = event.staleness_ms
+        for market in event.markets:
+            self.fees[(event.venue, market.symbol)] = market.taker_fee
+
+    def _on_feed_status(self, event: FeedStatus) -> None:
+        venue = self._venue(event.venue)
+        venue.status, venue.detail, venue.status_ns = event.status, event.detail, event.ts_init
+
+    def _venue(self, name: str) -> VenueState:
+        venue = self.venues.get(name)
+        if venue is None:
+            venue = self.venues[name] = VenueState(name)
+        return venue
+
+    def _on_heartbeat(self, event: Heartbeat) -> None:
+        self.heartbeats[event.source] = event.ts_init
+
+    def _on_opportunity(self, opp: Opportunity) -> None:
+        self.opportunities += 1
+        if opp.book_ts:  # from receipt of the newest book used (still the feed's latest) to detection
+            newest = max(opp.book_ts)
+            for leg, ts in zip(opp.legs, opp.book_ts, strict=False):
+                feed = self.feeds.get((leg.venue, leg.symbol)) if ts == newest else None
+                if feed is not None and feed.last.ts_event == ts:
+                    self.latency["book_to_opportunity"].observe((opp.ts_init - feed.last.ts_init) / _S)
+                    break
+        if len(self._pending) >= _PENDING_MAX:
+            self._pending.pop(next(iter(self._pending)))
+        self._pending[opp.id] = [opp.ts_init, 0]
+
+    def _on_rejected(self, event: OpportunityRejected) -> None:
+        self.rejected[event.reason] += 1
+        self._pending.pop(event.opportunity_id, None)
+
+    def _on_order_submitted(self, event: OrderSubmitted) -> None:
+        self.orders[event.purpose] += 1
+        pending = self._pending.get(event.opportunity_id)
+        if event.purpose == "leg" and pending is not None:
+            pending[1] += 1
+            if len(self._legs) >= _PENDING_MAX:
+                self._legs.pop(next(iter(self._legs)))
+            self._legs[event.client_order_id] = event.opportunity_id
+
+    def _on_order_update(self, event: OrderUpdate) -> None:
+        opportunity_id = self._legs.pop(event.client_order_id, None)
+        pending = self._pending.get(opportunity_id) if opportunity_id is not None else None
+        if pending is not None:
+            pending[1] -= 1
+            if pending[1] == 0:
+                self.latency["opportunity_to_ack"].observe((event.ts_init - pending[0]) / _S)
+
+    def _on_result(self, result: ArbResult) -> None:
+        self.arbs[result.status] += 1
+        self.pnl[result.quote] += result.realized_profit
+        self.fees_paid[result.quote] += result.fees
+        pending = self._pending.pop(result.opportunity_id, None)
+        if pending is not None:
+            self.latency["opportunity_to_result"].observe((result.ts_init - pending[0]) / _S)
+        trip = self.kill.on_result(result, self.ctx.clock.time_ns())
+        if trip is not None:
+            self.halt(trip.rule, trip.reason)
+
+    # -- periodic checks -------------------------------------------------------------------------
+
+    async def _check_loop(self) -> None:
+        clock, interval = self.ctx.clock, self.settings.check_interval_s
+        while True:
+            await clock.sleep(interval)
+            try:
+                self.check()
+            except Exception:
+                self.ctx.log.opt(exception=True).error("monitor check failed")
+
+    async def _lag_probe(self) -> None:
+        period = self.lag_probe_s
+        while True:
+            start = time.monotonic()
+            await asyncio.sleep(period)
+            self.record_loop_lag(time.monotonic() - start - period)
+
+    def record_loop_lag(self, seconds: float) -> None:
+        """Count one loop-lag sample (how late a timer woke, in seconds)."""
+        seconds = max(0.0, seconds)
+        self.loop_lag_s = seconds
+        self.loop_lag.observe(seconds)
+        self._lag_max = max(self._lag_max, seconds)
+
+    def check(self) -> None:
+        """Evaluate every alert rule now, look at the halt file, publish a heartbeat when due."""
+        now = self.ctx.clock.time_ns()
+        self._check_halt_file()
+        self.kill.roll(now)
+        conditions: dict[str, Condition] = {}
+        self._check_feeds(now, conditions)
+        self._check_loop_lag(now, conditions)
+        self._check_subscribers(now, conditions)
+        self._check_heartbeats(now, conditions)
+        self.alerts.sync(conditions)
+        if now - self._heartbeat_ns >= self.settings.heartbeat_s * _S:
+            self._heartbeat_ns = now
+            self.ctx.bus.publish(Heartbeat(source=self.name, ts_init=now))
+
+    def _check_feeds(self, now: int, out: dict[str, Condition]) -> None:
+        by_venue: dict[str, list[Feed]] = collections.defaultdict(list)
+        self.stale = set()
+        for feed in self.feeds.values():
+            feed.measure_rate(now)
+            by_venue[feed.venue].append(feed)
+        for name, feeds in sorted(by_venue.items()):
+            venue = self.venues.get(name)
+            if venue is not None and venue.status == "stopped":
+                continue
+            limit = self.settings.feed_stale_s or (venue.staleness_ms / 1e3 if venue is not None else 0.0)
+            stale = sorted((f for f in feeds if limit and f.age_s(now) > limit), key=lambda f: f.symbol)
+            if stale:
+                self.stale.update((name, f.symbol) for f in stale)
+                oldest = max(f.age_s(now) for f in stale)
+                out[f"feed.stale:{name}"] = Condition(
+                    "warning", f"{name}: no book for {oldest:.1f} s on {', '.join(f.symbol for f in stale)} "
+                               f"(limit {limit:g} s)")
+        for venue in self.venues.values():
+            if venue.status in ("error", "reconnecting", "stale"):
+                detail = f": {venue.detail}" if venue.detail else ""
+                out[f"feed.status:{venue.name}"] = Condition(
+                    "error" if venue.status == "error" else "warning",
+                    f"{venue.name} feed {venue.status}{detail}")
+
+    def _check_loop_lag(self, now: int, out: dict[str, Condition]) -> None:
+        lag, self._lag_max = self._lag_max, 0.0
+        limit_s = self.settings.loop_lag_ms / 1e3
+        if lag > limit_s:
+            self._lag_ns = now
+            self._lag_peak = lag
+        if self._lag_ns and now - self._lag_ns < self.settings.error_quiet_s * _S:
+            out["loop.lag"] = Condition("warning", f"event loop lag {self._lag_peak * 1e3:.0f} ms "
+                                                   f"(limit {self.settings.loop_lag_ms:g} ms)")
+
+    def _check_subscribers(self, now: int, out: dict[str, Condition]) -> None:
+        quiet = self.settings.error_quiet_s * _S
+        stuck_after = 3 * self.settings.heartbeat_s * _S
+        for sub in self.ctx.bus.subscriptions():
+            key = f"{sub.name}:{sub.event_type.__name__}"
+            mark = self._marks.get(key)
+            if mark is None:
+                mark = self._marks[key] = SubscriberMark(now)
+            stats = sub.stats
+            if stats.errors > mark.errors:
+                mark.last_error_ns = now
+            if mark.last_error_ns and now - mark.last_error_ns < quiet:
+                out[f"subscriber.errors:{key}"] = Condition(
+                    "error", f"subscriber {key} is failing: {stats.errors} errors so far")
+            queued = isinstance(sub, QueuedSubscription)
+            if queued and sub.policy == "drop_oldest" and stats.dropped > mark.dropped:
+                mark.last_drop_ns = now
+            if mark.last_drop_ns and now - mark.last_drop_ns < quiet:
+                out[f"subscriber.drops:{key}"] = Condition(
+                    "warning", f"subscriber {key} is dropping events (queue full): {stats.dropped} so far")
+            if queued:
+                self._check_queue(t.cast(QueuedSubscription, sub), key, mark, now, stuck_after, out)
+            mark.delivered, mark.errors, mark.dropped = stats.delivered, stats.errors, stats.dropped
+
+    def _check_queue(self, sub: QueuedSubscription, key: str, mark: SubscriberMark, now: int,
+                     stuck_after: float, out: dict[str, Condition]) -> None:
+        depth = sub.depth
+        if sub.policy != "conflate" and depth >= self.settings.queue_full * sub.maxsize:
+            out[f"queue.full:{key}"] = Condition("warning",
+                                                 f"queue of {key} holds {depth} of {sub.maxsize} events")
+        if depth == 0 or sub.stats.delivered + sub.stats.errors != mark.delivered + mark.errors:
+            mark.progress_ns = now
+        elif now - mark.progress_ns > stuck_after:
+            out[f"subscriber.stuck:{key}"] = Condition(
+                "error", f"subscriber {key} handled nothing for {(now - mark.progress_ns) / _S:.0f} s "
+                         f"with {depth} events waiting")
+
+    def _check_heartbeats(self, now: int, out: dict[str, Condition]) -> None:
+        silent_after = 3 * self.settings.heartbeat_s * _S
+        for source, ts in sorted(self.heartbeats.items()):
+            if source != self.name and now - ts > silent_after:
+                out[f"heartbeat:{source}"] = Condition(
+                    "warning", f"{source} silent for {(now - ts) / _S:.0f} s (no heartbeat)")

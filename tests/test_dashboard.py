@@ -1,0 +1,107 @@
+"""The live view renders what the monitor and other plugins share: venues, books, spreads, arbs, alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loguru import logger
+from rich.console import Console
+
+from arbitrage.bus import Bus
+from arbitrage.clock import SimClock
+from arbitrage.dashboard import Dashboard, best_spread
+from arbitrage.events import BookUpdate, FeedStatus
+from arbitrage.plugin import Context
+from arbitrage.settings import Settings
+from tests.monitor.helpers import (
+    MS,
+    T0,
+    MonitorHarness,
+    S,
+    halt_path,
+    opportunity,
+    result,
+    run,
+    settings_with,
+)
+
+
+def rendered(dashboard: Dashboard) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(dashboard.render())
+    return console.export_text()
+
+
+def row(text: str, *needles: str) -> list[str]:
+    """The cells of the one line of ``text`` containing every needle."""
+    lines = [line for line in text.splitlines() if all(n in line for n in needles)]
+    assert len(lines) == 1, (needles, text)
+    return [cell.strip() for cell in lines[0].split("│")]
+
+
+def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: Path) -> None:
+    async def scenario() -> str:
+        h = MonitorHarness(settings_with(halt_file=halt_path(tmp_path)))
+        dashboard = Dashboard()
+        dashboard.setup(h.ctx)
+        await h.start()
+        for venue in ("alpha", "beta", "gamma"):
+            h.markets(venue, "BTC/USDT", "ETH/USDT", fee=0.001)
+            h.bus.publish(FeedStatus(venue=venue, status="connected", ts_init=T0), venue)
+        h.book("alpha", "BTC/USDT", 100.0, 101.0, ts_event=T0 - 4 * MS)
+        h.book("beta", "BTC/USDT", 102.0, 103.0, ts_event=T0 - 2 * MS)
+        h.book("gamma", "BTC/USDT", 99.0, 100.5, ts_event=T0 - 2 * MS)
+        h.book("alpha", "ETH/USDT", 10.0, 10.1)
+        h.bus.publish(opportunity("run-7", book_ts=T0 - 2 * MS, ts_init=T0 + MS))
+        h.bus.publish(result("run-7", realized=1.5, ts=T0 + 30 * MS))
+        h.bus.publish(FeedStatus(venue="gamma", status="error", detail="socket closed", ts_init=T0), "gamma")
+        h.check_at(T0 + 500 * MS)
+        h.monitor.halt("daily_loss", "daily realized loss 60 USDT reached the limit 50 USDT",
+                       write_file=False)
+        text = rendered(dashboard)
+        await h.stop()
+        return text
+
+    text = run(scenario())
+    assert "TRADING HALTED: daily realized loss 60 USDT reached the limit 50 USDT" in text
+    assert "PnL +1.5000 USDT" in text and "loop lag" in text
+    assert row(text, "alpha", "connected")[:3] == ["alpha", "connected", "2"]  # two symbols
+    assert row(text, "gamma", "error", "│       1")[:3] == ["gamma", "error", "1"]
+    # buy gamma at 100.5, sell beta at 102, 0.1 % fees: (102 * 0.999 - 100.5 * 1.001) / 100.5 = +129.1 bps
+    assert row(text, "BTC/USDT", "/ 101") == ["BTC/USDT", "100 / 101", "102 / 103", "99 / 100.5", "+129.1",
+                                              "gamma→beta"]
+    assert row(text, "ETH/USDT") == ["ETH/USDT", "10 / 10.1", "-", "-", "-", ""]
+    assert row(text, "buy BTC/USDT@alpha") == ["7", "buy BTC/USDT@alpha → sell BTC/USDT@beta", "0.01",
+                                               "+1.0000", "complete", "+1.5000"]
+    assert row(text, "gamma feed error: socket closed") == ["error", "feed.status:gamma",
+                                                             "gamma feed error: socket closed"]
+    assert "latency: book→opp p50 1.00 / p99 1.00 ms   opp→result p50 29 / p99 29 ms" in text
+
+
+def test_dashboard_without_a_monitor_reads_the_strategy_books_and_trader_halt() -> None:
+    bus, clock = Bus(), SimClock(T0)
+    ctx = Context(bus=bus, settings=Settings(), clock=clock, run_id="r1", log=logger)
+    ctx.state["books"] = {"BTC/USDT": {
+        v: BookUpdate(venue=v, symbol="BTC/USDT", bids=((b, 1.0),), asks=((a, 1.0),), ts_event=T0, ts_init=T0)
+        for v, b, a in (("alpha", 100.0, 100.2), ("beta", 100.1, 100.3))}}
+    ctx.state["halted"] = "manual halt"
+    dashboard = Dashboard()
+    dashboard.setup(ctx)
+    clock.advance_to(T0 + 2 * S)
+    text = rendered(dashboard)
+    assert "TRADING HALTED: manual halt" in text
+    # no fees known without MarketsLoaded: buy alpha at 100.2, sell beta at 100.1 = -10.0 bps
+    assert row(text, "BTC/USDT") == ["BTC/USDT", "100 / 100.2", "100.1 / 100.3", "-10.0", "alpha→beta"]
+    assert "Venues" not in text
+
+
+def test_best_spread_is_net_of_both_fees_and_needs_two_venues() -> None:
+    def book(venue: str, bid: float, ask: float) -> BookUpdate:
+        return BookUpdate(venue=venue, symbol="X/Y", bids=((bid, 1.0),), asks=((ask, 1.0),), ts_event=0,
+                          ts_init=0)
+
+    books = {"a": book("a", 100.0, 101.0), "b": book("b", 103.0, 104.0)}
+    fees = {("a", "X/Y"): 0.01, ("b", "X/Y"): 0.0}
+    net, buy, sell = best_spread(books, fees, "X/Y")  # type: ignore[misc]
+    assert (buy, sell) == ("a", "b") and round(net, 6) == round((103.0 - 101.0 * 1.01) / 101.0 * 1e4, 6)
+    assert best_spread({"a": books["a"]}, fees, "X/Y") is None
