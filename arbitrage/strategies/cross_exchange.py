@@ -137,24 +137,41 @@ class CrossExchangeStrategy(Plugin):
         return True
 
     def on_book(self, book: BookUpdate) -> None:
-        """Store the book, then look for a profitable route against every other venue."""
+        """Store the book, then look for a profitable route against every other venue.
+
+        The top-of-book comparison (two multiplications) comes first: the other book is checked
+        for staleness and sized only when one direction pays at the top.
+        """
         venues = self.books.get(book.symbol)
         if venues is None:
             venues = self.books[book.symbol] = {}
         venues[book.venue] = book
-        if (book.venue, book.symbol) not in self.markets:
+        market = self.markets.get((book.venue, book.symbol))
+        if market is None:
             return
         now = self.ctx.clock.time_ns()
         if not self._usable(book, now):
             return
+        fee = market.taker_fee
+        cost = book.asks[0][0] * (1.0 + fee)  # buying here, per unit
+        gain = book.bids[0][0] * (1.0 - fee)  # selling here, per unit
+        markets = self.markets
         for other in venues.values():
-            if other is book or (other.venue, other.symbol) not in self.markets:
+            if other is book or not other.bids or not other.asks:
                 continue
-            if not self._usable(other, now):
+            other_market = markets.get((other.venue, other.symbol))
+            if other_market is None:
+                continue
+            other_fee = other_market.taker_fee
+            buy_here = other.bids[0][0] * (1.0 - other_fee) > cost
+            sell_here = gain > other.asks[0][0] * (1.0 + other_fee)
+            if not (buy_here or sell_here) or not self._usable(other, now):
                 continue
             self.evaluated += 1
-            self._try(book, other, now)
-            self._try(other, book, now)
+            if buy_here:
+                self._try(book, other, now)
+            if sell_here:
+                self._try(other, book, now)
 
     def _try(self, buy: BookUpdate, sell: BookUpdate, now: int) -> None:
         buy_market = self.markets[(buy.venue, buy.symbol)]
@@ -203,5 +220,5 @@ class CrossExchangeStrategy(Plugin):
         ))
 
     def summary(self) -> dict[str, t.Any]:
-        return {"pairs_evaluated": self.evaluated, "opportunities": self.emitted,
+        return {"pairs_paying_at_top": self.evaluated, "opportunities": self.emitted,
                 "stale_books_skipped": self.skipped_stale, "crossed_books_skipped": self.skipped_crossed}
