@@ -217,7 +217,8 @@ class Bus:
     def __init__(self) -> None:
         self._signals: dict[type[Event], Signal] = {}
         self._cache: dict[type[Event], tuple[InlineHandler, ...]] = {}
-        self._sender_cache: dict[tuple[type[Event], t.Any], tuple[InlineHandler, ...]] = {}
+        self._sender_cache: dict[t.Any, dict[type[Event], tuple[InlineHandler, ...]]] = {}
+        """sender -> event type -> delivery functions (no key tuple to build per publish)."""
         self._subs: dict[int, Subscription] = {}
         self._by_deliver: dict[int, Subscription] = {}
         self._seq = itertools.count()
@@ -322,7 +323,7 @@ class Bus:
         if sender is ANY:
             self._cache[event_type] = delivers
         else:
-            self._sender_cache[(event_type, sender)] = delivers
+            self._sender_cache.setdefault(sender, {})[event_type] = delivers
         return delivers
 
     def publish(self, event: Event, sender: t.Any = ANY) -> None:
@@ -355,7 +356,7 @@ class Bus:
                     delivers = resolve(type(event), ANY)
             else:
                 try:
-                    delivers = sender_cache[(type(event), sender)]
+                    delivers = sender_cache[sender][type(event)]
                 except KeyError:
                     delivers = resolve(type(event), sender)
             for deliver in delivers:
