@@ -303,7 +303,14 @@ def load_settings(config: Path | None = None, overrides: t.Mapping[str, t.Any] |
 
         data = _merge(data, read_profile(profile))
     data = _merge(data, env_overrides(os.environ if environ is None else environ))
-    data = _merge(data, overrides or {})
+    return from_dict(_merge(data, overrides or {}))
+
+
+def from_dict(data: dict[str, t.Any]) -> Settings:
+    """Validate plain settings data (sections of keys) into ``Settings``.
+
+    :raises SettingsError: naming the first wrong key and what is wrong with it.
+    """
     try:
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:

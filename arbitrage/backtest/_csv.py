@@ -49,7 +49,7 @@ class TopOfBookCsvReader(Reader):
             with contextlib.suppress(csv.Error, UnicodeDecodeError):
                 for row in reader:
                     symbol = (row.get(symbol_col) or "").strip()
-                    if symbol and snap._market(symbol, row.get("base"), row.get("quote"), 0.0) is not None:
+                    if symbol and snap.market_of(symbol, row.get("base"), row.get("quote"), 0.0) is not None:
                         venue = (row.get("venue") or "").strip() or DEFAULT_CSV_VENUE
                         found.setdefault(venue, set()).add(symbol)
         return found
@@ -67,16 +67,17 @@ class TopOfBookCsvReader(Reader):
                     stats.lines += 1
                     number = reader.line_num
                     symbol = (row.get(symbol_col) or "").strip()
-                    market = snap._market(symbol, row.get("base"), row.get("quote"), 0.0) if symbol else None
+                    market = (snap.market_of(symbol, row.get("base"), row.get("quote"), 0.0)
+                              if symbol else None)
                     if market is None:
                         stats.bad(number, f"symbol {symbol!r} is not BASE/QUOTE")
                         continue
-                    ts = snap._ts_ns(row.get("timestamp"))
+                    ts = snap.parse_ts_ns(row.get("timestamp"))
                     if ts <= 0:
                         stats.bad(number, "no timestamp")
                         continue
-                    bids = snap._side(row, "bid_price", "bid_volume", "bids")
-                    asks = snap._side(row, "ask_price", "ask_volume", "asks")
+                    bids = snap.row_side(row, "bid_price", "bid_volume", "bids")
+                    asks = snap.row_side(row, "ask_price", "ask_volume", "asks")
                     if not bids and not asks:
                         stats.bad(number, "no usable bid or ask")
                         continue

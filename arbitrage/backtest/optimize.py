@@ -57,7 +57,7 @@ def apply(settings: Settings, params: t.Mapping[str, t.Any]) -> Settings:
 
     :raises SettingsError: naming the key whose value does not fit.
     """
-    from arbitrage.settings import _check, _explain
+    from arbitrage.settings import from_dict
 
     overrides: dict[str, t.Any] = {}
     for key, value in params.items():
@@ -65,12 +65,7 @@ def apply(settings: Settings, params: t.Mapping[str, t.Any]) -> Settings:
     data = settings.to_dict()
     for section, values in overrides.items():
         data[section] = {**data.get(section, {}), **values}
-    try:
-        out = msgspec.convert(data, Settings)
-    except msgspec.ValidationError as exc:
-        raise _explain(exc, data) from None
-    _check(out)
-    return out
+    return from_dict(data)
 
 
 def _evaluate(settings_data: dict[str, t.Any], data: list[str], params: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -69,7 +69,7 @@ def _float(text: str | None) -> float:
         return math.nan
 
 
-def _ts_ns(text: str | None) -> int:
+def parse_ts_ns(text: str | None) -> int:
     """``2023-03-02 15:36:06.529`` (UTC) or epoch seconds/ms -> ns; 0 if absent or unreadable."""
     if not text or not text.strip():
         return 0
@@ -109,7 +109,8 @@ def _levels(raw: t.Any) -> tuple[Level, ...]:
     return tuple(out)
 
 
-def _side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -> tuple[Level, ...]:
+def row_side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -> tuple[Level, ...]:
+    """One side of a CSV row as levels: the price/volume columns, else the list column; () if unusable."""
     if price_col in row:
         price, volume = _float(row.get(price_col)), _float(row.get(volume_col))
         if price > 0.0 and volume > 0.0 and math.isfinite(price) and math.isfinite(volume):
@@ -118,7 +119,8 @@ def _side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -
     return _levels_text(row.get(list_col))
 
 
-def _market(symbol: str, base: str | None, quote: str | None, taker_fee: float) -> Market | None:
+def market_of(symbol: str, base: str | None, quote: str | None, taker_fee: float) -> Market | None:
+    """The market of a row (base/quote from their columns or from ``BASE/QUOTE``); None if neither."""
     if not base or not quote:
         if symbol.count("/") != 1:
             return None
@@ -151,19 +153,19 @@ def load_snapshot_csv(path: str | Path, *, venue: str = "binanceus",
     snap = Snapshot(venue=venue, markets=(), books=(), rows=len(rows))
     for row in rows:
         symbol = (row.get(symbol_col) or "").strip()
-        market = _market(symbol, row.get("base"), row.get("quote"), taker_fee) if symbol else None
+        market = market_of(symbol, row.get("base"), row.get("quote"), taker_fee) if symbol else None
         if market is None:
             snap.skipped_rows += 1
             continue
         markets[symbol] = market
-        bids = _side(row, "bid_price", "bid_volume", "bids")
-        asks = _side(row, "ask_price", "ask_volume", "asks")
+        bids = row_side(row, "bid_price", "bid_volume", "bids")
+        asks = row_side(row, "ask_price", "ask_volume", "asks")
         snap.skipped_bids += not bids
         snap.skipped_asks += not asks
         if not bids and not asks:
             snap.skipped_rows += 1
             continue
-        ts = _ts_ns(row.get("timestamp"))
+        ts = parse_ts_ns(row.get("timestamp"))
         books[symbol] = BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts, ts_init=ts)
     snap.markets = tuple(markets.values())
     snap.books = tuple(books.values())
@@ -193,7 +195,7 @@ def load_snapshot_jsonl(path: str | Path, *, venue: str | None = None,
                     continue
                 if venue is not None and book.venue != venue:
                     continue
-                market = _market(book.symbol, None, None, taker_fee)
+                market = market_of(book.symbol, None, None, taker_fee)
                 if market is None:
                     skipped += 1
                     continue
