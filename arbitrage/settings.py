@@ -71,7 +71,7 @@ class SimSettings(Section, frozen=True, kw_only=True):
     """Book updates per second for each book."""
     volatility_bps: NonNegative = 1.0
     """Random-walk step of the fair price per update (standard deviation)."""
-    dislocations_per_minute: NonNegative = 6.0
+    dislocations_per_minute: NonNegative = 10.0
     """How often one venue's book jumps away from fair price (over all books)."""
     dislocation_bps: Positive = 40.0
     dislocation_ms: Positive = 1500.0
