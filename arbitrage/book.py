@@ -16,12 +16,14 @@ _EPS = 1e-12
 def round_down(amount: float, step: float) -> float:
     """Round ``amount`` down to a multiple of ``step`` (``step`` 0 leaves it as is).
 
-    Tolerates float noise: 0.3 with step 0.1 stays 0.3, it does not become 0.2.
+    Tolerates float noise: 0.3 with step 0.1 stays 0.3, it does not become 0.2; and it never
+    rounds up (0.29999999999999993 stays itself rather than becoming 0.3, more than a balance holds).
     """
     if step <= 0:
         return amount
     units = math.floor(amount / step + 1e-9)
-    return round(units * step, 12)
+    # the tolerance may lift a value a hair under a step onto it: never return more than was given
+    return min(round(units * step, 12), amount)
 
 
 def walk(levels: t.Sequence[Level], amount: float, limit: float | None = None,

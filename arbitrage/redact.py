@@ -19,12 +19,13 @@ from __future__ import annotations
 import re
 import typing as t
 
-__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "redact", "redact_text"]
+__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "mask_url", "redact", "redact_text"]
 
 MASK = "***"
 
 SECRET_KEY = re.compile(
-    r"secret|passw(?:or)?d|api_?key|token|passphrase|private|credential|authorization|signature", re.I)
+    r"secret|passw(?:or)?d|api[_-]?key|access[_-]?key|token|passphrase|private|credential|authorization"
+    r"|signature|\bsign\b|-sign\b|\burls?\b|webhook", re.I)
 """A key whose name matches this holds a secret."""
 
 _NETWORK_SCHEMES = frozenset({
@@ -48,12 +49,27 @@ def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and SECRET_KEY.search(key) is not None
 
 
+_WEBHOOK = re.compile(r"hook|discord|slack|telegram|office\.com|/bot\d", re.I)
+"""Web URLs whose path carries the token (Discord, Slack, Telegram, Teams webhooks)."""
+
+
 def _url(match: re.Match[str]) -> str:
     scheme, rest = match["scheme"], match["rest"]
-    if scheme.lower() not in _NETWORK_SCHEMES:
-        return f"{scheme}://{MASK}"
+    if scheme.lower() not in _NETWORK_SCHEMES or _WEBHOOK.search(rest):
+        return mask_url(match[0])
     rest = _USERINFO.sub(MASK + "@", rest, count=1)
     return f"{scheme}://{rest}"
+
+
+def mask_url(url: str) -> str:
+    """``scheme://host/***``: for URLs whose path may itself be the secret (webhook tokens)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return MASK
+    host = _USERINFO.sub("", rest).split("/", 1)[0].split("?", 1)[0]
+    if scheme.lower() not in _NETWORK_SCHEMES:
+        return f"{scheme}://{MASK}"
+    return f"{scheme}://{host}/{MASK}"
 
 
 def _key_value(match: re.Match[str]) -> str:
@@ -81,10 +97,17 @@ def redact(obj: t.Any) -> t.Any:
     if isinstance(obj, str):
         return redact_text(obj)
     if isinstance(obj, dict):
-        return {key: (MASK if is_secret_key(key) and value not in (None, "") else redact(value))
-                for key, value in obj.items()}
+        return {key: _redact_entry(key, value) for key, value in obj.items()}
     if isinstance(obj, list):
         return [redact(item) for item in obj]
     if isinstance(obj, tuple):
         return tuple(redact(item) for item in obj)
     return obj
+
+
+def _redact_entry(key: object, value: t.Any) -> t.Any:
+    if value in (None, "") or not is_secret_key(key):
+        return redact(value)
+    if isinstance(key, str) and key.lower() in ("url", "urls"):  # keep scheme and host: still useful
+        return [mask_url(v) for v in value] if isinstance(value, list) else mask_url(str(value))
+    return MASK

@@ -53,3 +53,23 @@ def test_redact_text(text: str, expected: str) -> None:
 def test_redact_applies_text_rules_to_strings_in_data() -> None:
     assert redact({"urls": ["pover://user@token"], "n": 1.5}) == {"urls": ["pover://***"], "n": 1.5}
     assert redact(("https://a:b@h",)) == ("https://***@h",)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://discord.com/api/webhooks/1234/SeCrEtToKeN",
+        "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
+        "https://api.telegram.org/bot123456:ABCsecret/sendMessage",
+    ],
+)
+def test_webhook_urls_whose_path_is_the_token_are_masked(url: str) -> None:
+    stored = redact({"notify": {"urls": [url]}})
+    assert "SECRET" not in str(stored).upper().replace("***", "")
+    assert "secret" not in redact_text(f"sending to {url} failed").lower()
+
+
+@pytest.mark.parametrize("text", ["api-key=abc123", "X-BAPI-API-KEY: abc123", "OK-ACCESS-SIGN=abc123",
+                                  "access_key=abc123"])
+def test_exchange_style_key_names_are_masked(text: str) -> None:
+    assert "abc123" not in redact_text(text)

@@ -21,7 +21,7 @@ from pathlib import Path
 from loguru import logger
 
 from arbitrage.errors import SettingsError
-from arbitrage.redact import redact_text
+from arbitrage.redact import mask_url, redact_text
 from arbitrage.settings import NotifySettings
 
 ENV_URLS = "ARB_NOTIFY_URLS"
@@ -102,7 +102,7 @@ class Channel:
 
 
 def _label(index: int, url: str) -> str:
-    return f"#{index} {redact_text(url)}"
+    return f"#{index} {mask_url(url)}"
 
 
 def load_channels(urls: c.Sequence[str], config: str = "", timeout_s: float = 10.0) -> list[Channel]:

@@ -11,8 +11,9 @@
   transaction per ``batch_size`` events.
 
 A failed write is logged and counted by the bus, and storage asks the engine to stop the run:
-trading on without a record breaks the money rule. The bus does not let an inline handler veto
-the publisher, so the order whose row failed is still sent.
+trading on without a record breaks the money rule. The order-journal subscriber is ``critical``:
+its error propagates out of ``publish(OrderSubmitted)``, so the executor never sends an order
+whose row could not be written.
 
 Lifecycle: ``start`` opens the database and inserts the run row with the redacted settings;
 ``stop`` flushes the queues, sets ``ended_at`` and stores the run's totals counted from the

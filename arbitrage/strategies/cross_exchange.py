@@ -38,8 +38,10 @@ def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[flo
 
     Walks both books together. A unit is added while it still pays after both fees (the marginal
     unit's profit is positive) and while the average profit stays at or above ``min_profit_bps`` of
-    the buy notional; the buy side's cost with fee must fit ``quote_balance``, the base amount
-    ``base_balance`` and the buy notional ``max_notional``. Returns 0 when nothing qualifies.
+    the buy notional. The whole amount at the current (worst so far) ask plus fee must fit
+    ``quote_balance`` -- what a venue holds back for a limit buy at that price, and what the risk
+    gate checks -- the amount ``base_balance`` and the buy notional ``max_notional``. Returns 0
+    when nothing qualifies.
     """
     m = min_profit_bps / 1e4
     i = j = 0
@@ -52,7 +54,7 @@ def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[flo
         if unit <= 0.0:
             break
         take = min(ask_left, bid_left, base_balance - amount, (max_notional - notional) / pa,
-                   (quote_balance - notional * (1.0 + buy_fee)) / (pa * (1.0 + buy_fee)))
+                   quote_balance / (pa * (1.0 + buy_fee)) - amount)
         stop = False
         if unit < m * pa:  # this level drags the average down: take only what keeps it >= m
             room = (profit - m * notional) / (m * pa - unit)

@@ -223,9 +223,15 @@ class Executor:
                 symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose, ts_init=now))
         results: dict[int, OrderResult] = {}
         try:
-            await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)))
+            # every submission runs to its end even if one raises: an order that fills after a
+            # sibling failed must still be counted (and hedged)
+            outcomes = await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)),
+                                            return_exceptions=True)
         finally:
             orders.extend((r, results[i]) for i, r in enumerate(requests) if i in results)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _submit(self, r: OrderRequest, index: int, results: dict[int, OrderResult]) -> None:
         log = self.log.bind(opportunity_id=r.opportunity_id, venue=r.venue, symbol=r.symbol)

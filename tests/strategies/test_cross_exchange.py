@@ -48,6 +48,10 @@ def test_size_route_respects_balances_and_notional() -> None:
         1.0 + 20.0 / 101.0)
     # quote balance covers cost plus fee: 100.1 buys 1.0 at 100 with 0.1 fee
     assert size_route(ASKS_A, BIDS_B, FEE, FEE, min_profit_bps=0, quote_balance=100.1) == pytest.approx(1.0)
+    # into the second level the whole amount is held at the limit (101): 150 / (101 * 1.001)
+    amount = size_route(ASKS_A, BIDS_B, FEE, FEE, min_profit_bps=0, quote_balance=150.0)
+    assert amount == pytest.approx(150.0 / (101 * 1.001))
+    assert amount * 101 * (1 + FEE) <= 150.0 + 1e-9
 
 
 def test_size_route_is_zero_when_the_spread_does_not_cover_fees() -> None:
@@ -191,3 +195,12 @@ def test_plugin_rejects_trades_below_market_minimum_cost() -> None:
         publish_book(bus, "a", ((99.0, 1.0),), ((100.0, 0.04),), now)  # 4 USDT of depth < min_cost 5
         publish_book(bus, "b", ((102.0, 1.0),), ((103.0, 1.0),), now)
     assert seen == []
+
+
+@given(st.floats(0, 1e6), st.sampled_from([1e-5, 1e-4, 0.001, 0.01, 0.1, 1.0]))
+def test_round_down_never_returns_more_than_it_was_given(amount: float, step: float) -> None:
+    from arbitrage.book import round_down
+
+    rounded = round_down(amount, step)
+    assert 0 <= rounded <= amount
+    assert amount - rounded < step + 1e-9
