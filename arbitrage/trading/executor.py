@@ -289,7 +289,8 @@ class Executor:
         n = 0
         for _ in range(1 + self.settings.hedge_retries):
             plans = [plan for asset, amount in self.exposure(opportunity.quote, orders).items()
-                     if (plan := self._plan(asset, amount, opportunity.quote, venues)[0]) is not None]
+                     if (plan := self._plan(asset, amount, opportunity.quote, venues, opportunity.id)[0])
+                     is not None]
             if not plans:
                 return
             requests = []
@@ -301,14 +302,15 @@ class Executor:
                 n += 1
             await self._send(requests, orders)
 
-    def _plan(self, asset: str, exposure: float, quote: str,
-              venues: c.Sequence[str]) -> tuple[_Plan | None, str]:
+    def _plan(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
+              opportunity_id: str) -> tuple[_Plan | None, str]:
         """The order that best closes ``exposure`` of ``asset`` against ``quote``, or None and why not.
 
         Candidates are the ``asset/quote`` markets on ``venues`` with a fresh, uncrossed book; the
         best fee-adjusted top price (after our own fills) wins. The amount is capped by the
-        venue's balance. The reason ``dust`` means every candidate market finds the amount below
-        its minimum: nothing can be done and nothing needs to be.
+        venue's balance less what other running arbitrages hold reserved there. The reason
+        ``dust`` means every candidate market finds the amount below its minimum: nothing can be
+        done and nothing needs to be.
         """
         side: Side = "sell" if exposure > 0 else "buy"
         want = abs(exposure)
@@ -338,10 +340,11 @@ class Executor:
                 continue
             if side == "sell":
                 price = _round_price(top * (1.0 - slip), market.price_step, up=True)
-                free = venue.balances().get(asset, 0.0)
+                free = venue.balances().get(asset, 0.0) - self._held_by_others(opportunity_id, name, asset)
             else:
                 price = _round_price(top * (1.0 + slip), market.price_step, up=False)
-                free = venue.balances().get(quote, 0.0) / (price * (1.0 + market.taker_fee))
+                cash = venue.balances().get(quote, 0.0) - self._held_by_others(opportunity_id, name, quote)
+                free = cash / (price * (1.0 + market.taker_fee))
             amount = min(wanted, round_down(free, market.amount_step))
             if amount <= _EPS or amount < market.min_amount or amount * price < market.min_cost:
                 reasons.add("balance")
@@ -355,8 +358,14 @@ class Executor:
             return None, "dust"
         return None, ", ".join(sorted(reasons - {"dust"})) or f"no {asset}/{quote} market"
 
-    def _why_open(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str]) -> str:
-        plan, why = self._plan(asset, exposure, quote, venues)
+    def _held_by_others(self, opportunity_id: str, venue: str, asset: str) -> float:
+        """What running arbitrages other than this one hold reserved of ``asset`` on ``venue``."""
+        mine = self.risk.open.get(opportunity_id, {}).get((venue, asset), 0.0)
+        return max(self.risk.reserved.get((venue, asset), 0.0) - mine, 0.0)
+
+    def _why_open(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
+                  opportunity_id: str) -> str:
+        plan, why = self._plan(asset, exposure, quote, venues, opportunity_id)
         return "hedge retries exhausted" if plan is not None else why
 
     def _market_for(self, venue: str, base: str, quote: str) -> Market | None:
@@ -383,7 +392,7 @@ class Executor:
             residual = self.exposure(quote, orders)
             venues = _venues_of(opportunity)
             stuck = {asset: why for asset, amount in residual.items() if amount
-                     and (why := self._why_open(asset, amount, quote, venues)) != "dust"}
+                     and (why := self._why_open(asset, amount, quote, venues, opportunity.id)) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
             corrected = len(orders) > len(legs)
             if not any(result.filled > 0 for _, result in orders) or stuck:

@@ -332,3 +332,25 @@ def test_stopping_mid_flight_reports_every_submitted_order_as_abandoned():
     assert (result.status, result.realized_profit, len(result.legs)) == ("failed", 0.0, 2)
     assert h.trader.executor.open_arbs == ()
     assert h.ctx.state["trader"].balances[A] == {"USDT": 1000.0, "BTC": 2.0}
+
+
+def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h)
+        executor = h.trader.executor
+        free = h.ctx.state["trader"].balances[B]["BTC"]
+        # another arbitrage in flight holds all but 0.3 BTC of beta's balance
+        executor.risk.open["other"] = {(B, "BTC"): free - 0.3}
+        executor.risk.reserved[(B, "BTC")] += free - 0.3
+        plan, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        executor.risk.open.pop("other")
+        executor.risk.reserved.pop((B, "BTC"))
+        unconstrained, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        return plan, unconstrained
+
+    plan, unconstrained = run(scenario())
+    assert plan is not None and plan.side == "sell"
+    assert plan.amount == pytest.approx(0.3)
+    assert unconstrained is not None and unconstrained.amount == pytest.approx(1.0)
