@@ -31,7 +31,9 @@ _STAGE_NAMES = {"book_to_opportunity": "bookâ†’opp", "opportunity_to_ack": "oppâ
 
 
 def _money(value: float) -> Text:
-    return Text(f"{value:+,.4f}", style="green" if value > 0 else "red" if value < 0 else "")
+    # BTC-quoted profits are small numbers: keep significant digits rather than 4 decimals
+    text = f"{value:+,.4f}" if abs(value) >= 1 or value == 0 else f"{value:+.4g}"
+    return Text(text, style="green" if value > 0 else "red" if value < 0 else "")
 
 
 def _ms(value: float | None) -> str:
