@@ -79,6 +79,7 @@ def plot_result(result: t.Mapping[str, t.Any], spreads: c.Sequence[tuple[int, st
     Uses matplotlib's Agg canvas directly (no pyplot, no display needed).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 7), layout="constrained")
@@ -109,6 +110,9 @@ def plot_result(result: t.Mapping[str, t.Any], spreads: c.Sequence[tuple[int, st
     spread_ax.set_title("best cross-venue spread (bid on one venue over ask on another), before fees")
     spread_ax.set_ylabel("bps")
     spread_ax.set_xlabel("time (UTC)")
+    locator = AutoDateLocator()
+    spread_ax.xaxis.set_major_locator(locator)
+    spread_ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     if by_symbol:
         spread_ax.legend(loc="upper left", fontsize="small")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,9 @@ from arbitrage.settings import Settings
 __all__ = ["Collector", "backtest_run_id", "fingerprint", "run_backtest"]
 
 SAMPLE_BYTES = 1 << 20
-SPREAD_SAMPLE_NS = 1_000_000_000
-"""One spread sample per symbol per second of event time, for ``--plot``."""
+SPREAD_SAMPLE_NS = 100_000_000
+"""One spread sample per symbol per 100 ms of event time, for ``--plot`` (short dislocations show;
+an hour of data is 36,000 points a symbol)."""
 _IGNORED_SECTIONS = ("storage", "log", "monitor", "notify")
 
 
