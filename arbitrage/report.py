@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from arbitrage.errors import DataError
-from arbitrage.storage.database import run_totals
+from arbitrage.storage.queries import run_totals
 
 __all__ = ["ALL_RUNS", "build_report", "list_runs", "render_report"]
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from arbitrage.errors import ArbError, DataError
 from arbitrage.report import build_report, list_runs, render_report
-from arbitrage.storage.database import Writer
+from arbitrage.storage.writer import Writer
 from tests.storage import _factories as f
 
 

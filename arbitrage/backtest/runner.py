@@ -114,7 +114,7 @@ def _forget_run(path: Path, run_id: str) -> None:
     """Delete an earlier copy of this backtest from the database, so a re-run replaces it."""
     if not path.exists():
         return
-    from arbitrage.storage.database import TABLES, open_database
+    from arbitrage.storage.schema import TABLES, open_database
 
     db = open_database(path)
     try:

@@ -44,7 +44,7 @@ from arbitrage.events import (
     OrderUpdate,
 )
 from arbitrage.plugin import Context, Plugin
-from arbitrage.storage.database import Writer, store_summary
+from arbitrage.storage.writer import Writer, store_summary
 
 __all__ = ["Storage"]
 

@@ -1,5 +1,9 @@
 """Executor: turns an admitted opportunity into IOC orders, then closes what they left open.
 
+It exists as the one owner of an arbitrage's life: admission, sending, publishing every step,
+and the final accounting. Two parts of that life are their own modules: sequential legs in
+``trading.chain`` and closing exposure (hedge / unwind) in ``trading.hedging``.
+
 One arbitrage runs as one asyncio task:
 
 1. ``on_opportunity`` (inline, on the publisher's stack) asks the ``RiskGate``; a refusal is an
@@ -8,19 +12,16 @@ One arbitrage runs as one asyncio task:
    so storage has each order on disk before it can fill -- then all legs go out at once
    (``asyncio.gather``). Client order ids are ``{opportunity id}-L{i}``.
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
-   ``risk.chained``) go out one at a time instead: each leg is published and sent only after the
-   one before it ended, and its amount is what that leg delivered (its balance change in the
-   asset this leg spends, net of fees), never more than the opportunity planned: a sell spends
-   the delivered base rounded down to the market's step, a buy spends delivered quote, buying
-   ``delivered / (limit * (1 + taker fee))`` base rounded down. The chain stops at the first leg
-   that does not fill fully (or whose delivery buys nothing); later legs are never sent.
+   ``risk.chained``) go out one at a time instead, each sized from what the one before
+   delivered (``trading.chain``).
 3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
    moved, a ``BalanceUpdate``.
 4. Legs that filled unequally leave a position in some asset. It is closed against the
    opportunity's quote currency on the leg venue with the best price for it, with a limit
    ``hedge_slippage_bps`` past that price, in at most ``1 + hedge_retries`` rounds. Every
    attempt is a new order with a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for
-   unwinding a cycle of three or more legs or a sequential chain); a failed order is never resent.
+   unwinding a cycle of three or more legs or a sequential chain); a failed order is never resent
+   (``trading.hedging``).
 5. ``ArbResult`` reports realized profit from the balance changes of every order of the
    arbitrage (``venue.ledger``, the rule paper venues move money by): the sum of the quote
    currency's change over all venues. Any other asset left over is valued at 0 and reported in
@@ -35,27 +36,24 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as c
-import math
 import typing as t
 from collections import Counter
 
-from arbitrage.book import is_crossed, round_down
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import (
     ArbResult,
     BalanceUpdate,
     Fill,
-    Leg,
     LegResult,
-    Market,
     Opportunity,
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
-    Side,
 )
 from arbitrage.settings import TradingSettings
+from arbitrage.trading.chain import leg_request, send_chain
+from arbitrage.trading.hedging import ExposureCloser, venues_of
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
 from arbitrage.trading.venue import (
     BookView,
@@ -63,7 +61,6 @@ from arbitrage.trading.venue import (
     OrderRequest,
     OrderResult,
     Venue,
-    balance_deltas,
     ledger,
     net_by_asset,
 )
@@ -71,15 +68,7 @@ from arbitrage.trading.venue import (
 _EPS = 1e-12
 
 
-class _Plan(t.NamedTuple):
-    venue: str
-    market: Market
-    side: Side
-    amount: float
-    price: float
-
-
-class Executor:
+class Executor(ExposureCloser):
     """Executes admitted opportunities on a set of venues and publishes every step.
 
     :param venues: venue name -> account; may grow while running (venues appear with their markets).
@@ -169,9 +158,10 @@ class Executor:
                             symbol=_join(leg.symbol for leg in opportunity.legs))
         try:
             if sequential:
-                await self._send_chain(opportunity, orders, log)
+                await send_chain(opportunity, orders, log, markets=self.markets, risk=self.risk,
+                                 send=self._send)
             else:
-                legs = [_leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
+                legs = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
                 await self._send(legs, orders)
             await self._close_exposure(opportunity, orders, unwind=sequential or len(opportunity.legs) > 2)
         except asyncio.CancelledError:
@@ -181,34 +171,6 @@ class Executor:
             log.opt(exception=True).error("arbitrage failed unexpectedly; reporting what it did")
         finally:
             self._finish(opportunity, orders, log)
-
-    async def _send_chain(self, opportunity: Opportunity, orders: list[Order], log: t.Any) -> None:
-        """Send the legs one at a time, each sized from what the one before delivered (module doc, 2).
-
-        Returns at the first leg that does not fill fully; what the chain holds then is left for
-        ``_close_exposure``. Each delivery becomes the arbitrage's reservation until spent.
-        """
-        legs = opportunity.legs
-        delivered = 0.0
-        for i, leg in enumerate(legs):
-            market = self.markets[leg.venue][leg.symbol]
-            amount = leg.amount if i == 0 else _chained_amount(leg, market, delivered)
-            if amount <= _EPS:
-                log.warning("chain stopped before leg {} ({} {}): {:.10g} delivered buys nothing at {:.10g}",
-                            i, leg.side, leg.symbol, delivered, leg.price)
-                return
-            await self._send([_leg_request(opportunity, i, amount)], orders)
-            result = orders[-1][1]
-            if result.status != "filled":
-                log.warning("chain stopped at leg {} ({} {}): {} {}", i, leg.side, leg.symbol,
-                            result.status, result.reason)
-                return
-            output = market.base if leg.side == "buy" else market.quote
-            deltas = balance_deltas(leg.side, market, result.filled, result.notional, result.fee,
-                                    result.fee_currency)
-            delivered = deltas.get(output, 0.0)
-            if i + 1 < len(legs):
-                self.risk.reserve(opportunity.id, {(leg.venue, output): delivered})
 
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
@@ -279,101 +241,6 @@ class Executor:
                  r.client_order_id, r.side, r.amount, r.price, result.status, result.filled,
                  result.average_price, result.fee, result.reason)
 
-    # -- closing exposure ------------------------------------------------------------------------
-
-    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
-        """Hedge or unwind whatever the orders so far left in assets other than the quote currency."""
-        purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
-        tag = "U" if purpose == "unwind" else "H"
-        venues = _venues_of(opportunity)
-        n = 0
-        for _ in range(1 + self.settings.hedge_retries):
-            plans = [plan for asset, amount in self.exposure(opportunity.quote, orders).items()
-                     if (plan := self._plan(asset, amount, opportunity.quote, venues, opportunity.id)[0])
-                     is not None]
-            if not plans:
-                return
-            requests = []
-            for plan in plans:
-                requests.append(OrderRequest(client_order_id=f"{opportunity.id}-{tag}{n}",
-                                             opportunity_id=opportunity.id, venue=plan.venue,
-                                             symbol=plan.market.symbol, side=plan.side, amount=plan.amount,
-                                             price=plan.price, purpose=purpose))
-                n += 1
-            await self._send(requests, orders)
-
-    def _plan(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
-              opportunity_id: str) -> tuple[_Plan | None, str]:
-        """The order that best closes ``exposure`` of ``asset`` against ``quote``, or None and why not.
-
-        Candidates are the ``asset/quote`` markets on ``venues`` with a fresh, uncrossed book; the
-        best fee-adjusted top price (after our own fills) wins. The amount is capped by the
-        venue's balance less what other running arbitrages hold reserved there. The reason
-        ``dust`` means every candidate market finds the amount below its minimum: nothing can be
-        done and nothing needs to be.
-        """
-        side: Side = "sell" if exposure > 0 else "buy"
-        want = abs(exposure)
-        slip = self.settings.hedge_slippage_bps / 10_000.0
-        best: _Plan | None = None
-        best_score = -math.inf
-        reasons: set[str] = set()
-        for name in venues:
-            market = self._market_for(name, asset, quote)
-            venue = self.venues.get(name)
-            if market is None or venue is None:
-                continue
-            book = self.books.get(name, market.symbol)
-            now = self.clock.time_ns()
-            stale_ns = self.staleness_ms.get(name, math.inf) * 1e6
-            if book is None or now - book.ts_event > stale_ns or is_crossed(book.bids, book.asks):
-                reasons.add("no usable book")
-                continue
-            levels = self.books.levels(name, market.symbol, "bids" if side == "sell" else "asks")
-            if not levels:
-                reasons.add("no liquidity")
-                continue
-            top = levels[0][0]
-            wanted = round_down(want, market.amount_step)
-            if wanted <= _EPS or wanted < market.min_amount or wanted * top < market.min_cost:
-                reasons.add("dust")
-                continue
-            if side == "sell":
-                price = _round_price(top * (1.0 - slip), market.price_step, up=True)
-                free = venue.balances().get(asset, 0.0) - self._held_by_others(opportunity_id, name, asset)
-            else:
-                price = _round_price(top * (1.0 + slip), market.price_step, up=False)
-                cash = venue.balances().get(quote, 0.0) - self._held_by_others(opportunity_id, name, quote)
-                free = cash / (price * (1.0 + market.taker_fee))
-            amount = min(wanted, round_down(free, market.amount_step))
-            if amount <= _EPS or amount < market.min_amount or amount * price < market.min_cost:
-                reasons.add("balance")
-                continue
-            score = top * (1.0 - market.taker_fee) if side == "sell" else -top * (1.0 + market.taker_fee)
-            if score > best_score:
-                best, best_score = _Plan(name, market, side, amount, price), score
-        if best is not None:
-            return best, ""
-        if reasons == {"dust"}:
-            return None, "dust"
-        return None, ", ".join(sorted(reasons - {"dust"})) or f"no {asset}/{quote} market"
-
-    def _held_by_others(self, opportunity_id: str, venue: str, asset: str) -> float:
-        """What running arbitrages other than this one hold reserved of ``asset`` on ``venue``."""
-        mine = self.risk.open.get(opportunity_id, {}).get((venue, asset), 0.0)
-        return max(self.risk.reserved.get((venue, asset), 0.0) - mine, 0.0)
-
-    def _why_open(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
-                  opportunity_id: str) -> str:
-        plan, why = self._plan(asset, exposure, quote, venues, opportunity_id)
-        return "hedge retries exhausted" if plan is not None else why
-
-    def _market_for(self, venue: str, base: str, quote: str) -> Market | None:
-        for market in self.markets.get(venue, {}).values():
-            if market.base == base and market.quote == quote:
-                return market
-        return None
-
     # -- accounting ------------------------------------------------------------------------------
 
     def ledger(self, orders: c.Iterable[Order]) -> dict[tuple[str, str], float]:
@@ -390,7 +257,7 @@ class Executor:
             quote = opportunity.quote
             realized = net_by_asset(self.ledger(orders)).get(quote, 0.0)
             residual = self.exposure(quote, orders)
-            venues = _venues_of(opportunity)
+            venues = venues_of(opportunity)
             stuck = {asset: why for asset, amount in residual.items() if amount
                      and (why := self._why_open(asset, amount, quote, venues, opportunity.id)) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
@@ -437,34 +304,6 @@ class Executor:
         return 0.0
 
 
-def _leg_request(opportunity: Opportunity, index: int, amount: float) -> OrderRequest:
-    leg = opportunity.legs[index]
-    return OrderRequest(client_order_id=f"{opportunity.id}-L{index}", opportunity_id=opportunity.id,
-                        venue=leg.venue, symbol=leg.symbol, side=leg.side, amount=amount, price=leg.price,
-                        purpose="leg")
-
-
-def _chained_amount(leg: Leg, market: Market, delivered: float) -> float:
-    """Base amount of ``leg`` that ``delivered`` units of its input asset pay for: rounded down to
-    the market's step, at most the planned amount, and never costing more than ``delivered``
-    (what a venue holding nothing else would check)."""
-    step = market.amount_step
-    if leg.side == "sell":
-        amount = round_down(min(delivered, leg.amount), step)
-    else:
-        amount = round_down(min(delivered / (leg.price * (1.0 + market.taker_fee)), leg.amount), step)
-    for _ in range(4):  # round_down forgives float noise, so it may land a hair above the budget
-        cost = amount if leg.side == "sell" else amount * leg.price * (1.0 + market.taker_fee)
-        if amount <= _EPS or cost <= delivered:
-            return amount
-        amount = round_down(amount - step, step) if step > 0 else math.nextafter(amount * delivered / cost, 0)
-    return 0.0
-
-
-def _venues_of(opportunity: Opportunity) -> list[str]:
-    return list(dict.fromkeys(leg.venue for leg in opportunity.legs))
-
-
 def _join(names: c.Iterable[str]) -> str:
     return ",".join(dict.fromkeys(names))
 
@@ -473,11 +312,3 @@ def _clean(value: float) -> float:
     """Float noise (|x| < 1e-12) to exactly 0.0, and -0.0 to 0.0."""
     return 0.0 if abs(value) < _EPS else value
 
-
-def _round_price(price: float, step: float, *, up: bool) -> float:
-    """Round a limit to the price grid towards the book (``up`` for sells), so it never reaches further."""
-    if step <= 0:
-        return price
-    units = price / step
-    n = math.ceil(units - 1e-9) if up else math.floor(units + 1e-9)
-    return round(n * step, 12)

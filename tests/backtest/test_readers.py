@@ -13,7 +13,7 @@ from arbitrage.backtest.recording import RecordingWriter
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
-from arbitrage.storage.database import Writer
+from arbitrage.storage.writer import Writer
 from tests.backtest._data import T, line, settings, write
 
 MOBOOK = Path(__file__).resolve().parents[3] / "shared" / "data" / "mobook"

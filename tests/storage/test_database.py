@@ -9,15 +9,9 @@ import pytest
 import sqlite_utils
 
 from arbitrage.errors import DataError
-from arbitrage.storage.database import (
-    SCHEMA_VERSION,
-    TABLES,
-    Writer,
-    open_database,
-    run_totals,
-    store_summary,
-    unfinished_orders,
-)
+from arbitrage.storage.queries import run_totals, unfinished_orders
+from arbitrage.storage.schema import SCHEMA_VERSION, TABLES, open_database
+from arbitrage.storage.writer import Writer, store_summary
 from tests.storage import _factories as f
 
 

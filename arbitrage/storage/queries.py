@@ -1,0 +1,78 @@
+"""Read-side helpers: totals and unfinished orders, read back from an arb database.
+
+They exist apart from the writer because their callers (reports, start-up reconciliation, the
+writer's end-of-run summary) only read, often from a file no writer has open.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import sqlite3
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+from arbitrage.storage.schema import TABLES
+
+__all__ = ["OPEN_ORDER_STATUSES", "run_totals", "unfinished_orders"]
+
+OPEN_ORDER_STATUSES = ("submitted", "open")
+"""Order states that are not final: such an order may still be live on its venue."""
+
+
+def _placeholders(run_ids: c.Sequence[str]) -> str:
+    return ", ".join("?" * len(run_ids))
+
+
+def run_totals(conn: sqlite3.Connection, run_ids: str | c.Sequence[str]) -> dict[str, t.Any]:
+    """Totals of one run (or several) with the meaning of the engine's summary.
+
+    ``opportunities`` = Opportunity rows, ``arbs_executed`` = ArbResult rows (``arbs_by_status``),
+    ``realized_pnl`` and ``fees`` = per quote currency sums of the results, added in the order the
+    results were written (as the engine adds them) and rounded to 10 places like the engine does.
+    ``rows`` counts every table.
+    """
+    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    marks = _placeholders(ids)
+    rows = {name: conn.execute(f"SELECT count(*) FROM {name} WHERE run_id IN ({marks})", ids).fetchone()[0]
+            for name in TABLES}
+    by_status: dict[str, int] = defaultdict(int)
+    pnl: dict[str, float] = defaultdict(float)
+    fees: dict[str, float] = defaultdict(float)
+    for status, quote, realized, fee in conn.execute(
+            f"SELECT status, quote, realized_profit, fees FROM arb_results WHERE run_id IN ({marks}) "
+            "ORDER BY rowid", ids):
+        by_status[status] += 1
+        pnl[quote] += realized
+        fees[quote] += fee
+    return {
+        "opportunities": rows["opportunities"],
+        "rejected": rows["rejections"],
+        "orders": rows["orders"],
+        "arbs_executed": rows["arb_results"],
+        "arbs_by_status": dict(by_status),
+        "realized_pnl": {k: round(v, 10) for k, v in pnl.items()},
+        "fees": {k: round(v, 10) for k, v in fees.items()},
+        "rows": rows,
+    }
+
+
+def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
+    """Orders of any run whose last known state is not final (``OPEN_ORDER_STATUSES``), oldest first.
+
+    These may still be live on their venue: start-up reconciliation asks the venue about each.
+    Returns an empty list when the database does not exist.
+    """
+    if not Path(path).exists():
+        return []
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        marks = _placeholders(OPEN_ORDER_STATUSES)
+        cursor = conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY ts_submitted",
+                              OPEN_ORDER_STATUSES)
+        return [dict(row) for row in cursor]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()

@@ -1,0 +1,133 @@
+"""The SQLite schema of an arb database, its migrations, and how a database file is opened.
+
+It exists so that every reader and writer agrees on one definition of the tables and opens files
+the same way (WAL, schema brought up to date, newer files refused). Tables (every one has a
+``run_id`` column and an index on it):
+
+* ``runs`` -- one row per run: times (ISO 8601 UTC), source, strategy, redacted settings JSON and
+  the end-of-run summary JSON;
+* ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
+* ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
+  updated by every ``OrderUpdate``;
+* ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only.
+
+Keys include ``run_id`` because simulated and replayed runs are deterministic and reuse the same
+opportunity and client order ids run after run. JSON columns hold msgspec-encoded structs.
+The schema version lives in ``PRAGMA user_version``; ``migrate`` brings an older file up to date
+and refuses a newer one.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from arbitrage.errors import DataError
+
+__all__ = ["SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
+
+SCHEMA_VERSION = 1
+"""Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
+
+_SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
+    "runs": ({
+        "run_id": str, "started_at": str, "ended_at": str, "source": str, "strategy": str, "live": int,
+        "settings": str, "summary": str,
+    }, "run_id"),
+    "opportunities": ({
+        "run_id": str, "id": str, "strategy": str, "quote": str, "profit": float, "profit_bps": float,
+        "notional": float, "legs": str, "book_ts": str, "ts_event": int, "ts_init": int,
+    }, ("run_id", "id")),
+    "rejections": ({
+        "id": int, "run_id": str, "opportunity_id": str, "reason": str, "ts_init": int,
+    }, "id"),
+    "orders": ({
+        "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
+        "side": str, "amount": float, "price": float, "purpose": str, "status": str, "filled": float,
+        "average_price": float, "fee": float, "reason": str, "venue_order_id": str, "ts_submitted": int,
+        "ts_updated": int,
+    }, ("run_id", "client_order_id")),
+    "fills": ({
+        "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
+        "side": str, "price": float, "amount": float, "fee": float, "fee_currency": str, "ts_event": int,
+        "ts_init": int,
+    }, "id"),
+    "arb_results": ({
+        "run_id": str, "opportunity_id": str, "strategy": str, "status": str, "quote": str,
+        "expected_profit": float, "realized_profit": float, "fees": float, "slippage": float, "legs": str,
+        "residual": str, "ts_init": int,
+    }, ("run_id", "opportunity_id")),
+    "alerts": ({
+        "id": int, "run_id": str, "key": str, "level": str, "message": str, "recovered": int, "ts_init": int,
+    }, "id"),
+    "books": ({
+        "id": int, "run_id": str, "venue": str, "symbol": str, "ts_event": int, "ts_init": int, "bids": str,
+        "asks": str,
+    }, "id"),
+}
+_EXTRA_INDEXES: dict[str, list[list[str]]] = {
+    "orders": [["opportunity_id"]],
+    "fills": [["client_order_id"]],
+    "books": [["venue", "symbol", "ts_event"]],
+}
+
+TABLES: tuple[str, ...] = tuple(_SCHEMA)
+"""Every table the schema defines, ``runs`` first."""
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    for name, (columns, pk) in _SCHEMA.items():
+        table = db.table(name)
+        table.create(columns, pk=pk, if_not_exists=True)
+        if not isinstance(pk, tuple) and name != "runs":  # a (run_id, ...) key already indexes run_id
+            table.create_index(["run_id"], if_not_exists=True)
+        for index in _EXTRA_INDEXES.get(name, []):
+            table.create_index(index, if_not_exists=True)
+
+
+_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+"""Version -> step that brings a database from ``version - 1`` to ``version``."""
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version found before.
+
+    :raises DataError: if the file was written by a newer arb (higher schema version).
+    """
+    found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise DataError(f"database schema version {found} is newer than this arb supports "
+                        f"({SCHEMA_VERSION}); upgrade arb")
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        with db.atomic():
+            _MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version = {version}")
+    return found
+
+
+def open_database(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating parent folders and the file) an arb database in WAL mode, schema up to date.
+
+    The connection may be used from any thread (``check_same_thread=False``); the caller serialises
+    access. Close it with ``db.close()``.
+
+    :raises DataError: if the file is not a database or has a newer schema.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
+    try:
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DataError(f"{path}: cannot use as an arb database ({exc})") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return db

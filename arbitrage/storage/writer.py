@@ -1,0 +1,251 @@
+"""The one writer that owns a run's database connection, and the event -> row mapping it writes.
+
+It exists so that a single object serialises every write to the file (the event loop's committed
+order inserts and the batch thread's transactions) under one lock. The schema it writes is in
+``storage.schema``; reading back is in ``storage.queries``.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import datetime as dt
+import threading
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+import sqlite_utils
+
+from arbitrage.errors import DataError
+from arbitrage.events import (
+    Alert,
+    ArbResult,
+    BookUpdate,
+    Event,
+    Fill,
+    Opportunity,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+)
+from arbitrage.redact import redact, redact_text
+from arbitrage.storage.queries import run_totals
+from arbitrage.storage.schema import open_database
+
+__all__ = ["BATCHED_TYPES", "Writer", "store_summary", "utc_now"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(value: t.Any) -> str:
+    return _encode(value).decode()
+
+
+def utc_now() -> str:
+    """Wall-clock time as ISO 8601 UTC with milliseconds (sorts as text)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- rows --------------------------------------------------------------------------------------------
+
+
+def _opportunity(run_id: str, e: Opportunity) -> dict[str, t.Any]:
+    return {"run_id": run_id, "id": e.id, "strategy": e.strategy, "quote": e.quote, "profit": e.profit,
+            "profit_bps": e.profit_bps, "notional": e.notional, "legs": _json(e.legs),
+            "book_ts": _json(e.book_ts), "ts_event": e.ts_event, "ts_init": e.ts_init}
+
+
+def _rejection(run_id: str, e: OpportunityRejected) -> dict[str, t.Any]:
+    return {"run_id": run_id, "opportunity_id": e.opportunity_id, "reason": e.reason, "ts_init": e.ts_init}
+
+
+def _order_update(run_id: str, e: OrderUpdate) -> dict[str, t.Any]:
+    return {"run_id": run_id, "client_order_id": e.client_order_id, "opportunity_id": e.opportunity_id,
+            "venue": e.venue, "symbol": e.symbol, "side": e.side, "amount": e.amount, "status": e.status,
+            "filled": e.filled, "average_price": e.average_price, "fee": e.fee,
+            "reason": redact_text(e.reason), "venue_order_id": e.venue_order_id, "ts_updated": e.ts_init}
+
+
+def _fill(run_id: str, e: Fill) -> dict[str, t.Any]:
+    return {"run_id": run_id, "client_order_id": e.client_order_id, "opportunity_id": e.opportunity_id,
+            "venue": e.venue, "symbol": e.symbol, "side": e.side, "price": e.price, "amount": e.amount,
+            "fee": e.fee, "fee_currency": e.fee_currency, "ts_event": e.ts_event, "ts_init": e.ts_init}
+
+
+def _arb_result(run_id: str, e: ArbResult) -> dict[str, t.Any]:
+    return {"run_id": run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy, "status": e.status,
+            "quote": e.quote, "expected_profit": e.expected_profit, "realized_profit": e.realized_profit,
+            "fees": e.fees, "slippage": e.slippage, "legs": _json(e.legs), "residual": _json(e.residual),
+            "ts_init": e.ts_init}
+
+
+def _alert(run_id: str, e: Alert) -> dict[str, t.Any]:
+    return {"run_id": run_id, "key": e.key, "level": e.level, "message": redact_text(e.message),
+            "recovered": int(e.recovered), "ts_init": e.ts_init}
+
+
+def _book(run_id: str, e: BookUpdate) -> dict[str, t.Any]:
+    return {"run_id": run_id, "venue": e.venue, "symbol": e.symbol, "ts_event": e.ts_event,
+            "ts_init": e.ts_init, "bids": _json(e.bids), "asks": _json(e.asks)}
+
+
+_ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]] = {
+    Opportunity: ("opportunities", _opportunity),
+    OpportunityRejected: ("rejections", _rejection),
+    OrderUpdate: ("orders", _order_update),
+    Fill: ("fills", _fill),
+    ArbResult: ("arb_results", _arb_result),
+    Alert: ("alerts", _alert),
+    BookUpdate: ("books", _book),
+}
+_REPLACE = frozenset({"opportunities", "arb_results"})
+"""Tables keyed by event id: a repeated id replaces the row instead of failing the whole batch."""
+BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)
+"""Event types ``Writer.write_batch`` accepts."""
+
+_INSERT_ORDER = (
+    "INSERT INTO orders (run_id, client_order_id, opportunity_id, venue, symbol, side, amount, price, "
+    "purpose, status, filled, fee, ts_submitted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?) "
+    "ON CONFLICT (run_id, client_order_id) DO UPDATE SET price = excluded.price, "
+    "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted"
+)
+"""The one hot-path statement; an update that somehow arrived first keeps its status and fills."""
+
+
+# -- the writer --------------------------------------------------------------------------------------
+
+
+class Writer:
+    """Owns one connection; every write takes its lock, so threads and the loop never collide.
+
+    ``write_order_submitted`` is called on the event loop and commits before it returns;
+    ``write_batch`` is meant for ``asyncio.to_thread`` and writes one transaction.
+    """
+
+    def __init__(self, path: str | Path, run_id: str, *, batch_size: int = 500) -> None:
+        """Open (or create) the database at ``path``.
+
+        :raises DataError: if the file cannot be used (see ``open_database``).
+        """
+        self.path = Path(path)
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.db = open_database(self.path)
+        self.rows: dict[str, int] = defaultdict(int)
+        """Rows written per table by this writer (``order_updates`` counts OrderUpdate upserts)."""
+        self.transactions = 0
+        """Committed batch transactions (one per ``write_batch`` call that had rows)."""
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"storage writer for {self.path} is closed")
+
+    def start_run(self, *, source: str, strategy: str, settings: dict[str, t.Any], live: bool = False,
+                  started_at: str | None = None) -> None:
+        """Insert this run's row; ``settings`` is redacted before it is stored."""
+        row = {"run_id": self.run_id, "started_at": started_at or utc_now(), "ended_at": None,
+               "source": source, "strategy": strategy, "live": int(live), "settings": _json(redact(settings)),
+               "summary": None}
+        with self._lock:
+            self._check_open()
+            with self.db.atomic():
+                self.db.table("runs").insert(row, replace=True)
+            self.rows["runs"] += 1
+
+    def write_order_submitted(self, event: OrderSubmitted) -> None:
+        """Insert one submitted order and commit before returning (the money rule)."""
+        with self._lock:
+            self._check_open()
+            conn = self.db.conn
+            try:
+                conn.execute(_INSERT_ORDER, (self.run_id, event.client_order_id, event.opportunity_id,
+                                             event.venue, event.symbol, event.side, event.amount, event.price,
+                                             event.purpose, event.ts_init))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            self.rows["orders"] += 1
+
+    def write_batch(self, events: c.Sequence[Event]) -> None:
+        """Write ``events`` (any mix of ``BATCHED_TYPES``) in one transaction, one ``insert_all`` per table.
+
+        On failure nothing of the batch is kept and the error propagates.
+        """
+        grouped: dict[str, list[dict[str, t.Any]]] = defaultdict(list)
+        run_id = self.run_id
+        for event in events:
+            table, row = _ROWS[type(event)]
+            grouped[table].append(row(run_id, event))
+        if not grouped:
+            return
+        with self._lock:
+            self._check_open()
+            with self.db.atomic():
+                for table, rows in grouped.items():
+                    if table == "orders":
+                        self.db.table("orders").upsert_all(rows, pk=("run_id", "client_order_id"),
+                                                           batch_size=self.batch_size)
+                    else:
+                        self.db.table(table).insert_all(rows, batch_size=self.batch_size,
+                                                        replace=table in _REPLACE)
+            self.transactions += 1
+            for table, rows in grouped.items():
+                self.rows["order_updates" if table == "orders" else table] += len(rows)
+
+    def end_run(self, *, ended_at: str | None = None) -> dict[str, t.Any]:
+        """Set ``ended_at`` and store the run's totals, counted from the database, as its summary."""
+        with self._lock:
+            self._check_open()
+            summary = run_totals(self.db.conn, self.run_id)
+            with self.db.atomic():
+                self.db.execute("UPDATE runs SET ended_at = ?, summary = ? WHERE run_id = ?",
+                                [ended_at or utc_now(), _json(summary), self.run_id])
+        return summary
+
+    def store_summary(self, summary: dict[str, t.Any]) -> None:
+        """Merge ``summary`` (e.g. the engine's) over the run's stored summary; redacted first."""
+        with self._lock:
+            self._check_open()
+            _merge_summary(self.db, self.run_id, summary)
+
+    def close(self) -> None:
+        """Close the connection (idempotent); later writes raise ``RuntimeError``."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.db.close()
+
+
+def _merge_summary(db: sqlite_utils.Database, run_id: str, summary: dict[str, t.Any]) -> None:
+    row = db.execute("SELECT summary FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        raise DataError(f"run {run_id} is not in the database")
+    merged = msgspec.json.decode(row[0]) if row[0] else {}
+    merged.update(redact(msgspec.to_builtins(summary, enc_hook=str)))
+    with db.atomic():
+        db.execute("UPDATE runs SET summary = ? WHERE run_id = ?", [_json(merged), run_id])
+
+
+def store_summary(path: str | Path, run_id: str, summary: dict[str, t.Any]) -> None:
+    """Merge ``summary`` into a run's stored summary in the database at ``path`` (after the run).
+
+    :raises DataError: if the database or the run does not exist.
+    """
+    if not Path(path).exists():
+        raise DataError(f"{path}: no such database")
+    db = open_database(path)
+    try:
+        _merge_summary(db, run_id, summary)
+    finally:
+        db.close()
