@@ -1,0 +1,56 @@
+"""Triangular arbitrage end to end on the simulated market: sim -> strategy -> trader, on a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import msgspec
+
+from arbitrage.engine import Engine
+from arbitrage.events import ArbResult, Opportunity
+from arbitrage.plugin import Plugin
+from arbitrage.settings import Settings
+from arbitrage.sources.sim import SimSource
+from arbitrage.strategies.triangular import TriangularStrategy
+from arbitrage.trading.plugin import Trader
+
+
+class Collect(Plugin):
+    name = "collect"
+    kind = "monitor"
+
+    def __init__(self) -> None:
+        self.opportunities: list[Opportunity] = []
+        self.results: list[ArbResult] = []
+
+    def setup(self, ctx: object) -> None:
+        super().setup(ctx)  # type: ignore[arg-type]
+        self.ctx.bus.subscribe(Opportunity, self.opportunities.append)
+        self.ctx.bus.subscribe(ArbResult, self.results.append)
+
+
+def test_triangular_on_the_simulator_trades_three_leg_cycles_on_one_venue_and_ends_flat() -> None:
+    base = Settings()
+    settings = msgspec.structs.replace(
+        base,
+        run=msgspec.structs.replace(base.run, strategy="triangular"),
+        sim=msgspec.structs.replace(base.sim, dislocations_per_minute=600.0),
+        trading=msgspec.structs.replace(base.trading, latency_ms=0.0),
+    )
+    collect = Collect()
+    plugins = [SimSource(realtime=False, max_events=6000), TriangularStrategy(), Trader(), collect]
+    summary = asyncio.run(Engine(settings, plugins=plugins).run(duration=120))
+    assert summary["stop_reason"] == "sim: max events"
+    assert collect.opportunities, "dislocated cross markets must open triangles"
+    for opp in collect.opportunities:
+        assert len(opp.legs) == 3
+        assert len({leg.venue for leg in opp.legs}) == 1
+        assert opp.profit_bps >= settings.strategy.min_profit_bps
+    assert collect.results
+    # the sim moves every book ~20 times a second, so legs limited at the exact touch often miss:
+    # what must hold is that every cycle ends flat (hedged/unwound to dust), never stuck
+    assert {r.status for r in collect.results} <= {"complete", "partial"}
+    for result in collect.results:
+        assert all(abs(amount) < 1e-3 for amount in result.residual.values()), result.residual
+        assert math.isfinite(result.realized_profit)
