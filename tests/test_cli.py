@@ -160,3 +160,13 @@ def test_help_does_not_import_ccxt_or_the_engine() -> None:
 def test_every_command_has_help_and_is_in_the_readme(command: typer.main.TyperGroup) -> None:
     assert command.help
     assert f"arb {command.name}" in (REPO / "README.md").read_text()
+
+
+def test_paper_balance_flags_override_the_files_balances_on_every_venue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from arbitrage.cli import load
+
+    monkeypatch.chdir(tmp_path)  # no settings.toml here: defaults
+    settings = load(None, {}, ["USDT=5000", "btc=0.5", "DOGE=100"])
+    assert settings.paper.balances == {"USDT": 5000.0, "BTC": 0.5, "ETH": 3.0, "SOL": 60.0, "DOGE": 100.0}
