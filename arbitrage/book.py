@@ -52,12 +52,6 @@ def walk(levels: t.Sequence[Level], amount: float, limit: float | None = None,
     return filled, notional, last
 
 
-def vwap(levels: t.Sequence[Level], amount: float) -> float:
-    """Average price of taking ``amount`` from ``levels`` (nan if they are too thin)."""
-    filled, notional, _ = walk(levels, amount)
-    return notional / filled if filled >= amount - 1e-12 and filled > 0 else math.nan
-
-
 def is_crossed(bids: t.Sequence[Level], asks: t.Sequence[Level]) -> bool:
     """True when the best bid is at or above the best ask: a broken book not to trade on."""
     return bool(bids) and bool(asks) and bids[0][0] >= asks[0][0]

@@ -272,7 +272,9 @@ def _sellable_for(bids: t.Sequence[Level], need: float, fee: float) -> float:
 
 
 def _floor(amount: float, step: float) -> float:
-    """``round_down`` that never returns more than ``amount``."""
+    """Like ``book.round_down`` (inlined for the sizing loop), but when float noise lifts a value onto
+    the next step it drops to the step below instead of returning ``amount``: each leg of a cycle
+    must be an exact multiple of its market's step."""
     if step <= 0.0:
         return amount
     value = round(math.floor(amount / step + 1e-9) * step, 12)  # book.round_down, inlined
