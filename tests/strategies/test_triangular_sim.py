@@ -48,9 +48,12 @@ def test_triangular_on_the_simulator_trades_three_leg_cycles_on_one_venue_and_en
         assert len({leg.venue for leg in opp.legs}) == 1
         assert opp.profit_bps >= settings.strategy.min_profit_bps
     assert collect.results
-    # the sim moves every book ~20 times a second, so legs limited at the exact touch often miss:
-    # what must hold is that every cycle ends flat (hedged/unwound to dust), never stuck
-    assert {r.status for r in collect.results} <= {"complete", "partial"}
+    # the sim moves every book ~20 times a second, so legs limited at the exact touch often miss
+    # (how often depends on how the loop interleaves fills with books): what must hold is that
+    # every cycle ends flat (hedged/unwound to dust), never stuck; "failed" only when nothing filled
+    assert any(r.status != "failed" for r in collect.results)
     for result in collect.results:
+        if result.status == "failed":
+            assert all(leg.filled == 0 for leg in result.legs), result
         assert all(abs(amount) < 1e-3 for amount in result.residual.values()), result.residual
         assert math.isfinite(result.realized_profit)
