@@ -7,6 +7,15 @@ refreshes M's two rates, then tests only the cycles through M: one product of tw
 against ``(1 + min_profit_bps) / rate of M``. Only a cycle that passes this necessary condition is
 sized by walking depth (``arbitrage.strategies.cycle_sizing``).
 
+Most updates skip even that loop. Every edge keeps a *ceiling* (``SLACK`` above its rate when the
+ceiling was set) and a *bound*: the largest product of the other edges' ceilings over the cycles
+through it. While every rate stays under its ceiling, ``rate of M * bound`` below the threshold
+proves that no cycle through M passes, in two multiplications. A rate that leaves the band
+``[ceiling / SLACK², ceiling]`` gets a new ceiling and resets the bounds of every edge that shares a
+cycle with it (recomputed by the next loop over their cycles): going up, because those bounds no
+longer hold; going down, so that they do not stay loose. The test never misses a cycle: it only
+decides when looping is needed.
+
 Profit is counted in the cycle's starting asset (``Found.cycle.start``): the first configured start
 asset it contains, else a dollar stablecoin, BTC, ETH, BNB (``DEFAULT_START_ASSETS``). The size is
 the amount of the starting asset spent. ``max_notional`` is in dollars: it caps the start amount
@@ -32,13 +41,19 @@ __all__ = ["TriangularDetector"]
 
 _INF = float("inf")
 _EMPTY: tuple[Found, ...] = ()
+SLACK = 1.001
+"""How far (10 bps) a rate may move from its value at the last reset of the bounds through it before
+they are reset again: wide enough that ordinary ticks do not, narrow enough that the bounds stay
+below the threshold on a venue where cycles lose ~30-40 bps to fees and spreads."""
+_SLACK2 = SLACK * SLACK
 
 
 class TriangularDetector:
     """Finds profitable cycles on one venue, incrementally on book updates or all at once.
 
     Not thread-safe; one detector per venue. Construction costs one pass over the venue's cycles;
-    ``update`` costs one multiplication pair per cycle through the updated market.
+    ``update`` costs a few multiplications, plus one multiplication pair per cycle through the updated
+    market when its bound does not rule them all out (see the module docstring).
 
     :param markets: the venue's markets (taker fee, amount step, minimums).
     :param min_profit_bps: emit only cycles whose profit after all fees reaches this.
@@ -78,14 +93,15 @@ class TriangularDetector:
         self._sell_mult = [shared.setdefault(1.0 - m.taker_fee, 1.0 - m.taker_fee) for m in self.markets]
         self._buy_mult = [shared.setdefault(1.0 / (1.0 + m.taker_fee), 1.0 / (1.0 + m.taker_fee))
                           for m in self.markets]
-        self._hot = {symbol: (mid, self._sell_mult[mid], self._buy_mult[mid], *index.through3[mid])
+        self._hot = {symbol: (mid, self._sell_mult[mid], self._buy_mult[mid], *index.through3[mid],
+                              *index.through4[mid])
                      for symbol, mid in self._mid.items()}
         """Per symbol, all an update reads, in one lookup: (market id, sell rate factor, buy rate
-        factor, 3-cycles crossing it as a sell, as a buy), the cycles as flat tuples ``edge, edge,
-        cycle id, ...``. Once the detector's data has left the CPU cache between updates, the
-        memory an update touches costs more than the interpreter's work: flat tuples of shared ints
-        touch the least per cycle."""
-        self._through4 = index.through4 if max_legs == 4 else None
+        factor, 3-cycles crossing it as a sell, as a buy, 4-cycles as a sell, as a buy), the cycles
+        as flat tuples ``edge, edge, [edge,] cycle id, ...``. Once the detector's data has left the
+        CPU cache between updates, the memory an update touches costs more than the interpreter's
+        work: flat tuples of shared ints touch the least per cycle."""
+        self._four = max_legs == 4
         self._all3 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 3)
         self._all4 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 4)
         self._edges_of = [c.edges for c in index.cycles]
@@ -99,6 +115,14 @@ class TriangularDetector:
         """The book the last ``update`` replaced (see ``update``)."""
         self.rate: list[float] = [0.0] * (2 * n)
         """Top-of-book rate per edge id, fee included; 0 when the side is empty or the book crossed."""
+        self.ceiling: list[float] = [0.0] * (2 * n)
+        """Per edge id, a rate its market's updates have not risen above since the bounds through it
+        were last reset: ``SLACK`` above its rate at that reset."""
+        self.bound: list[float] = [_INF] * (2 * n)
+        """Per edge id, at least the product of the other edges' rates of every cycle through it
+        (from their ceilings); infinite when it must be recomputed."""
+        self.scans = 0
+        """Updates whose bound did not rule out every cycle, so the cycles were looped over."""
         self.balances: dict[str, float] | None = None
         self._usd_routes: dict[str, list[tuple[int, bool]]] = {}
         for mid, m in enumerate(self.markets):
@@ -132,8 +156,18 @@ class TriangularDetector:
             rate[e] = rate[e + 1] = 0.0
             self.skipped_crossed += 1
             return -1
-        rate[e] = bid * self._sell_mult[mid]
-        rate[e + 1] = self._buy_mult[mid] / ask if ask > 0.0 else 0.0
+        rs = rate[e] = bid * self._sell_mult[mid]
+        rb = rate[e + 1] = self._buy_mult[mid] / ask if ask > 0.0 else 0.0
+        ceiling = self.ceiling
+        _, _, _, sells, buys, sells4, buys4 = self._hot[book.symbol]
+        high = ceiling[e]
+        if rs > high or rs * _SLACK2 < high:
+            self._reset_bounds(sells, sells4)
+            ceiling[e] = rs * SLACK
+        high = ceiling[e + 1]
+        if rb > high or rb * _SLACK2 < high:
+            self._reset_bounds(buys, buys4)
+            ceiling[e + 1] = rb * SLACK
         return mid
 
     def update(self, book: BookUpdate, now_ns: int) -> t.Sequence[Found]:
@@ -145,12 +179,11 @@ class TriangularDetector:
 
         :returns: the profitable cycles found (usually none), best first.
         """
-        # the hot path: store() inlined, locals only, no allocation but the loops' iterators
-        # unless a cycle passes
+        # the hot path: store() inlined, locals only, no allocation unless the bound test fails
         hot = self._hot.get(book.symbol)
         if hot is None:
             return _EMPTY
-        mid, sell_mult, buy_mult, sells, buys = hot
+        mid, sell_mult, buy_mult, sells, buys, sells4, buys4 = hot
         books = self.books
         self.retired = books[mid]
         books[mid] = book
@@ -168,50 +201,69 @@ class TriangularDetector:
         rb = buy_mult / ask if ask > 0.0 else 0.0
         rate[e] = rs
         rate[e + 1] = rb
+        ceiling = self.ceiling
+        high = ceiling[e]
+        if rs > high or rs * _SLACK2 < high:
+            self._reset_bounds(sells, sells4)
+            ceiling[e] = rs * SLACK
+        high = ceiling[e + 1]
+        if rb > high or rb * _SLACK2 < high:
+            self._reset_bounds(buys, buys4)
+            ceiling[e + 1] = rb * SLACK
         if now_ns - book.ts_event > self.staleness_ns:
             self.skipped_stale += 1
             return _EMPTY
-        hits: list[int] | None = None
-        # the flat tuples' lengths are multiples of 3 by construction: zip without strict= (faster)
-        if rs > 0.0:
-            limit = self._threshold_eps / rs
-            it = iter(sells)
-            for a, b, cid in zip(it, it, it):  # noqa: B905
-                if rate[a] * rate[b] > limit:
-                    if hits is None:
-                        hits = [cid]
-                    else:
-                        hits.append(cid)
-        if rb > 0.0:
-            limit = self._threshold_eps / rb
-            it = iter(buys)
-            for a, b, cid in zip(it, it, it):  # noqa: B905
-                if rate[a] * rate[b] > limit:
-                    if hits is None:
-                        hits = [cid]
-                    else:
-                        hits.append(cid)
-        if self._through4 is not None:
-            hits = self._check4(mid, rs, rb, hits)
-        if hits is None:
+        bound = self.bound
+        eps = self._threshold_eps
+        # rs * inf is nan for an empty side (rs == 0): nan > eps is False, so that side is skipped
+        if rs * bound[e] <= eps and rb * bound[e + 1] <= eps:
+            return _EMPTY
+        self.scans += 1
+        hits: list[int] = []
+        if rs * bound[e] > eps:
+            bound[e] = self._scan(rs, sells, sells4, hits)
+        if rb * bound[e + 1] > eps:
+            bound[e + 1] = self._scan(rb, buys, buys4, hits)
+        if not hits:
             return _EMPTY
         return self._size_all(hits, now_ns, self.max_candidates)
 
-    def _check4(self, mid: int, rs: float, rb: float, hits: list[int] | None) -> list[int] | None:
+    def _scan(self, r: float, cycles3: tuple[int, ...], cycles4: tuple[int, ...], hits: list[int]) -> float:
+        """Append to ``hits`` the cycles (flat tuples, see ``_hot``) through an edge of rate ``r``
+        that pass at top of book; return that edge's new bound."""
         rate = self.rate
-        assert self._through4 is not None
-        sells, buys = self._through4[mid]
-        for r, items in ((rs, sells), (rb, buys)):
-            if r <= 0.0:
-                continue
-            limit = self._threshold_eps / r
-            it = iter(items)
+        ceiling = self.ceiling
+        limit = self._threshold_eps / r
+        top = 0.0
+        # the flat tuples' lengths are multiples of 3 (4) by construction: zip without strict= (faster)
+        it = iter(cycles3)
+        for a, b, cid in zip(it, it, it):  # noqa: B905
+            if rate[a] * rate[b] > limit:
+                hits.append(cid)
+            high = ceiling[a] * ceiling[b]
+            if high > top:
+                top = high
+        if self._four:
+            it = iter(cycles4)
             for a, b, c, cid in zip(it, it, it, it):  # noqa: B905
                 if rate[a] * rate[b] * rate[c] > limit:
-                    if hits is None:
-                        hits = []
                     hits.append(cid)
-        return hits
+                high = ceiling[a] * ceiling[b] * ceiling[c]
+                if high > top:
+                    top = high
+        return top
+
+    def _reset_bounds(self, cycles3: tuple[int, ...], cycles4: tuple[int, ...]) -> None:
+        """An edge's rate rose above its ceiling: the bounds of the other edges of its cycles no
+        longer hold, so mark them for recomputation."""
+        bound = self.bound
+        it = iter(cycles3)
+        for a, b, _ in zip(it, it, it):  # noqa: B905
+            bound[a] = bound[b] = _INF
+        if self._four:
+            it = iter(cycles4)
+            for a, b, c, _ in zip(it, it, it, it):  # noqa: B905
+                bound[a] = bound[b] = bound[c] = _INF
 
     def evaluate_all(self, now_ns: int | None = None) -> list[Found]:
         """Size every cycle that pays at top of book, from the stored books (a full scan).
@@ -221,7 +273,7 @@ class TriangularDetector:
         rate = self.rate
         limit = self._threshold_eps
         hits = [cid for a, b, c, cid in self._all3 if rate[a] * rate[b] * rate[c] > limit]
-        if self._through4 is not None:
+        if self._four:
             hits += [cid for a, b, c, d, cid in self._all4 if rate[a] * rate[b] * rate[c] * rate[d] > limit]
         return self._size_all(hits, now_ns, None)
 
