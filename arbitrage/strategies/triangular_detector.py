@@ -1,20 +1,10 @@
 """The triangular detector: which cycles of one venue pay after fees, updated book by book.
 
-Per venue a ``CycleIndex`` is built once from its market list. Each market's latest book is kept in
-a list indexed by market id, and its top-of-book rate in each direction, fee included, in a flat
-list indexed by edge id (see ``arbitrage.strategies.cycles``). A ``BookUpdate`` for market M
-refreshes M's two rates, then tests only the cycles through M: one product of two floats per cycle
-against ``(1 + min_profit_bps) / rate of M``. Only a cycle that passes this necessary condition is
-sized by walking depth (``arbitrage.strategies.cycle_sizing``).
-
-Most updates skip even that loop. Every edge keeps a *ceiling* (``SLACK`` above its rate when the
-ceiling was set) and a *bound*: the largest product of the other edges' ceilings over the cycles
-through it. While every rate stays under its ceiling, ``rate of M * bound`` below the threshold
-proves that no cycle through M passes, in two multiplications. A rate that leaves the band
-``[ceiling / SLACK², ceiling]`` gets a new ceiling and resets the bounds of every edge that shares a
-cycle with it (recomputed by the next loop over their cycles): going up, because those bounds no
-longer hold; going down, so that they do not stay loose. The test never misses a cycle: it only
-decides when looping is needed.
+Per venue a ``CycleIndex`` is built once from its market list. A ``BookUpdate`` for market M goes
+to a ``CycleCheck`` (``arbitrage.strategies.cycle_check``; compiled when built), which keeps every
+market's latest book and top-of-book rates and returns the cycles through M that pass at top of
+book, usually ruling them all out in two multiplications. Only a cycle that passes this necessary
+condition is sized by walking depth (``arbitrage.strategies.cycle_sizing``).
 
 Profit is counted in the cycle's starting asset (``Found.cycle.start``): the first configured start
 asset it contains, else a dollar stablecoin, BTC, ETH, BNB (``DEFAULT_START_ASSETS``). The size is
@@ -37,15 +27,20 @@ from arbitrage.events import BookUpdate, Market
 from arbitrage.strategies.cycle_sizing import Found, LegRules, edge_rules, max_input, plan
 from arbitrage.strategies.cycles import USD_ASSETS, CycleIndex
 
+try:
+    from arbitrage.strategies._cycle_check import CycleCheck
+except ImportError:  # installed without a C compiler: the reference implementation, slower
+    from arbitrage.strategies.cycle_check import CycleCheck
+
 __all__ = ["TriangularDetector"]
 
 _INF = float("inf")
 _EMPTY: tuple[Found, ...] = ()
 SLACK = 1.001
 """How far (10 bps) a rate may move from its value at the last reset of the bounds through it before
-they are reset again: wide enough that ordinary ticks do not, narrow enough that the bounds stay
-below the threshold on a venue where cycles lose ~30-40 bps to fees and spreads."""
-_SLACK2 = SLACK * SLACK
+they are reset again (see ``cycle_check``): wide enough that ordinary ticks do not, narrow enough
+that the bounds stay below the threshold on a venue where cycles lose ~30-40 bps to fees and
+spreads."""
 
 
 class TriangularDetector:
@@ -53,7 +48,7 @@ class TriangularDetector:
 
     Not thread-safe; one detector per venue. Construction costs one pass over the venue's cycles;
     ``update`` costs a few multiplications, plus one multiplication pair per cycle through the updated
-    market when its bound does not rule them all out (see the module docstring).
+    market when its bound does not rule them all out (see ``cycle_check``).
 
     :param markets: the venue's markets (taker fee, amount step, minimums).
     :param min_profit_bps: emit only cycles whose profit after all fees reaches this.
@@ -93,14 +88,6 @@ class TriangularDetector:
         self._sell_mult = [shared.setdefault(1.0 - m.taker_fee, 1.0 - m.taker_fee) for m in self.markets]
         self._buy_mult = [shared.setdefault(1.0 / (1.0 + m.taker_fee), 1.0 / (1.0 + m.taker_fee))
                           for m in self.markets]
-        self._hot = {symbol: (mid, self._sell_mult[mid], self._buy_mult[mid], *index.through3[mid],
-                              *index.through4[mid])
-                     for symbol, mid in self._mid.items()}
-        """Per symbol, all an update reads, in one lookup: (market id, sell rate factor, buy rate
-        factor, 3-cycles crossing it as a sell, as a buy, 4-cycles as a sell, as a buy), the cycles
-        as flat tuples ``edge, edge, [edge,] cycle id, ...``. Once the detector's data has left the
-        CPU cache between updates, the memory an update touches costs more than the interpreter's
-        work: flat tuples of shared ints touch the least per cycle."""
         self._four = max_legs == 4
         self._all3 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 3)
         self._all4 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 4)
@@ -110,19 +97,10 @@ class TriangularDetector:
         self._legs: dict[int, tuple[LegRules, ...]] = {}
         """Cycle id -> its legs' rules, filled the first time the cycle is sized."""
         self.books: list[BookUpdate | None] = [None] * n
-        """Latest book per market id."""
-        self.retired: BookUpdate | None = None
-        """The book the last ``update`` replaced (see ``update``)."""
-        self.rate: list[float] = [0.0] * (2 * n)
-        """Top-of-book rate per edge id, fee included; 0 when the side is empty or the book crossed."""
-        self.ceiling: list[float] = [0.0] * (2 * n)
-        """Per edge id, a rate its market's updates have not risen above since the bounds through it
-        were last reset: ``SLACK`` above its rate at that reset."""
-        self.bound: list[float] = [_INF] * (2 * n)
-        """Per edge id, at least the product of the other edges' rates of every cycle through it
-        (from their ceilings); infinite when it must be recomputed."""
-        self.scans = 0
-        """Updates whose bound did not rule out every cycle, so the cycles were looped over."""
+        """Latest book per market id (kept by ``check``)."""
+        self.check = CycleCheck(self._mid, self.books, self._sell_mult, self._buy_mult, index.through3,
+                                index.through4, self._four, self._threshold_eps, self.staleness_ns, SLACK)
+        """Rates, bounds and the per-update test of the cycles through a market."""
         self.balances: dict[str, float] | None = None
         self._usd_routes: dict[str, list[tuple[int, bool]]] = {}
         for mid, m in enumerate(self.markets):
@@ -132,43 +110,40 @@ class TriangularDetector:
                 self._usd_routes.setdefault(m.quote, []).append((mid, False))
         self.passed = 0
         """Cycles that passed the top-of-book test and were sized."""
-        self.skipped_stale = 0
-        self.skipped_crossed = 0
+        self._stale_sizing = 0
         self.skipped_unvalued = 0
         self.skipped_cooldown = 0
 
     # -- books -----------------------------------------------------------------------------------
 
+    @property
+    def retired(self) -> BookUpdate | None:
+        """The book the last ``update`` replaced; set it to None once the update is acted on."""
+        return self.check.retired  # type: ignore[no-any-return]
+
+    @retired.setter
+    def retired(self, book: BookUpdate | None) -> None:
+        self.check.retired = book
+
+    @property
+    def scans(self) -> int:
+        """Updates whose bound did not rule out every cycle, so their cycles were looped over."""
+        return self.check.scans  # type: ignore[no-any-return]
+
+    @property
+    def skipped_crossed(self) -> int:
+        """Crossed books (their rates count as 0)."""
+        return self.check.skipped_crossed  # type: ignore[no-any-return]
+
+    @property
+    def skipped_stale(self) -> int:
+        """Stale updates, and cycles not sized because one of their books was stale."""
+        return self.check.skipped_stale + self._stale_sizing  # type: ignore[no-any-return]
+
     def store(self, book: BookUpdate) -> int:
         """Keep ``book`` as its market's latest and refresh its rates. Returns the market id, or -1
         for an unknown symbol or a crossed book (whose rates become 0)."""
-        mid = self._mid.get(book.symbol, -1)
-        if mid < 0:
-            return -1
-        self.books[mid] = book
-        bids = book.bids
-        asks = book.asks
-        e = mid + mid
-        rate = self.rate
-        bid = bids[0][0] if bids else 0.0
-        ask = asks[0][0] if asks else 0.0
-        if bid >= ask > 0.0:
-            rate[e] = rate[e + 1] = 0.0
-            self.skipped_crossed += 1
-            return -1
-        rs = rate[e] = bid * self._sell_mult[mid]
-        rb = rate[e + 1] = self._buy_mult[mid] / ask if ask > 0.0 else 0.0
-        ceiling = self.ceiling
-        _, _, _, sells, buys, sells4, buys4 = self._hot[book.symbol]
-        high = ceiling[e]
-        if rs > high or rs * _SLACK2 < high:
-            self._reset_bounds(sells, sells4)
-            ceiling[e] = rs * SLACK
-        high = ceiling[e + 1]
-        if rb > high or rb * _SLACK2 < high:
-            self._reset_bounds(buys, buys4)
-            ceiling[e + 1] = rb * SLACK
-        return mid
+        return self.check.store(book)  # type: ignore[no-any-return]
 
     def update(self, book: BookUpdate, now_ns: int) -> t.Sequence[Found]:
         """Store ``book`` and size the cycles through its market that pay at top of book.
@@ -179,98 +154,17 @@ class TriangularDetector:
 
         :returns: the profitable cycles found (usually none), best first.
         """
-        # the hot path: store() inlined, locals only, no allocation unless the bound test fails
-        hot = self._hot.get(book.symbol)
-        if hot is None:
-            return _EMPTY
-        mid, sell_mult, buy_mult, sells, buys, sells4, buys4 = hot
-        books = self.books
-        self.retired = books[mid]
-        books[mid] = book
-        bids = book.bids
-        asks = book.asks
-        rate = self.rate
-        e = mid + mid
-        rs = bids[0][0] if bids else 0.0
-        ask = asks[0][0] if asks else 0.0
-        if rs >= ask > 0.0:
-            rate[e] = rate[e + 1] = 0.0
-            self.skipped_crossed += 1
-            return _EMPTY
-        rs *= sell_mult
-        rb = buy_mult / ask if ask > 0.0 else 0.0
-        rate[e] = rs
-        rate[e + 1] = rb
-        ceiling = self.ceiling
-        high = ceiling[e]
-        if rs > high or rs * _SLACK2 < high:
-            self._reset_bounds(sells, sells4)
-            ceiling[e] = rs * SLACK
-        high = ceiling[e + 1]
-        if rb > high or rb * _SLACK2 < high:
-            self._reset_bounds(buys, buys4)
-            ceiling[e + 1] = rb * SLACK
-        if now_ns - book.ts_event > self.staleness_ns:
-            self.skipped_stale += 1
-            return _EMPTY
-        bound = self.bound
-        eps = self._threshold_eps
-        # rs * inf is nan for an empty side (rs == 0): nan > eps is False, so that side is skipped
-        if rs * bound[e] <= eps and rb * bound[e + 1] <= eps:
-            return _EMPTY
-        self.scans += 1
-        hits: list[int] = []
-        if rs * bound[e] > eps:
-            bound[e] = self._scan(rs, sells, sells4, hits)
-        if rb * bound[e + 1] > eps:
-            bound[e + 1] = self._scan(rb, buys, buys4, hits)
-        if not hits:
+        hits = self.check.update(book, now_ns)
+        if hits is None:
             return _EMPTY
         return self._size_all(hits, now_ns, self.max_candidates)
-
-    def _scan(self, r: float, cycles3: tuple[int, ...], cycles4: tuple[int, ...], hits: list[int]) -> float:
-        """Append to ``hits`` the cycles (flat tuples, see ``_hot``) through an edge of rate ``r``
-        that pass at top of book; return that edge's new bound."""
-        rate = self.rate
-        ceiling = self.ceiling
-        limit = self._threshold_eps / r
-        top = 0.0
-        # the flat tuples' lengths are multiples of 3 (4) by construction: zip without strict= (faster)
-        it = iter(cycles3)
-        for a, b, cid in zip(it, it, it):  # noqa: B905
-            if rate[a] * rate[b] > limit:
-                hits.append(cid)
-            high = ceiling[a] * ceiling[b]
-            if high > top:
-                top = high
-        if self._four:
-            it = iter(cycles4)
-            for a, b, c, cid in zip(it, it, it, it):  # noqa: B905
-                if rate[a] * rate[b] * rate[c] > limit:
-                    hits.append(cid)
-                high = ceiling[a] * ceiling[b] * ceiling[c]
-                if high > top:
-                    top = high
-        return top
-
-    def _reset_bounds(self, cycles3: tuple[int, ...], cycles4: tuple[int, ...]) -> None:
-        """An edge's rate rose above its ceiling: the bounds of the other edges of its cycles no
-        longer hold, so mark them for recomputation."""
-        bound = self.bound
-        it = iter(cycles3)
-        for a, b, _ in zip(it, it, it):  # noqa: B905
-            bound[a] = bound[b] = _INF
-        if self._four:
-            it = iter(cycles4)
-            for a, b, c, _ in zip(it, it, it, it):  # noqa: B905
-                bound[a] = bound[b] = bound[c] = _INF
 
     def evaluate_all(self, now_ns: int | None = None) -> list[Found]:
         """Size every cycle that pays at top of book, from the stored books (a full scan).
 
         :param now_ns: apply the staleness limit at this time; None = ignore staleness.
         """
-        rate = self.rate
+        rate = self.check.rates()
         limit = self._threshold_eps
         hits = [cid for a, b, c, cid in self._all3 if rate[a] * rate[b] * rate[c] > limit]
         if self._four:
@@ -291,7 +185,7 @@ class TriangularDetector:
         if limit is not None and len(hits) > limit:
             # best top-of-book product first (a stable sort: ties keep index order); the products
             # are math.prod over the cycle's rates in leg order, computed without a Python call each
-            products = list(map(math.prod, map(partial(map, self.rate.__getitem__),
+            products = list(map(math.prod, map(partial(map, self.check.rate),
                                                map(self._edges_of.__getitem__, hits))))
             best = sorted(range(len(hits)), key=products.__getitem__, reverse=True)
             hits = [hits[i] for i in best[:limit]]
@@ -346,7 +240,7 @@ class TriangularDetector:
                 return None
             ts = book.ts_event
             if now_ns is not None and now_ns - ts > self.staleness_ns:
-                self.skipped_stale += 1
+                self._stale_sizing += 1
                 return None
             levels.append(book.asks if e & 1 else book.bids)
             stamps.append(ts)

@@ -1,15 +1,19 @@
 """The detector's bounds only decide when to loop over cycles: on any stream of books, ``update``
-returns exactly what testing every cycle through the updated market returns."""
+returns exactly what testing every cycle through the updated market returns. Both implementations
+of ``CycleCheck`` (the compiled one, which the build must produce, and the Python reference) run."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import typing as t
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from arbitrage.events import BookUpdate, Market
+from arbitrage.strategies import _cycle_check, cycle_check, triangular_detector
 from arbitrage.strategies.triangular import TriangularDetector
 
 ASSETS = ("USDT", "BTC", "ETH", "SOL", "BNB")
@@ -45,6 +49,8 @@ def expected(detector: TriangularDetector, symbol: str, now: int) -> set[tuple[i
     return out
 
 
+CHECKS = [_cycle_check.CycleCheck, cycle_check.CycleCheck]
+
 # a move of a market's fair price, in bps: mostly ticks inside the detector's 10 bps slack, sometimes
 # jumps past it either way, sometimes an empty side
 moves = st.one_of(st.floats(-8.0, 8.0), st.floats(-150.0, 150.0))
@@ -53,12 +59,20 @@ updates = st.lists(st.tuples(st.integers(0, len(MARKETS) - 1), moves, st.floats(
                    min_size=1, max_size=60)
 
 
+def test_the_detector_uses_the_compiled_check_when_it_was_built() -> None:
+    assert triangular_detector.CycleCheck is _cycle_check.CycleCheck
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["compiled", "python"])
 @settings(max_examples=200, deadline=None)
-@given(updates, st.sampled_from([3, 4]), st.sampled_from([0.0, 10.0]))
+@given(stream=updates, max_legs=st.sampled_from([3, 4]), min_bps=st.sampled_from([0.0, 10.0]))
 def test_update_finds_exactly_the_cycles_a_full_test_of_the_market_finds(
-        stream: list[tuple[int, float, float, str]], max_legs: int, min_bps: float) -> None:
-    detector = TriangularDetector("v", MARKETS, min_profit_bps=min_bps, max_legs=max_legs,
-                                  max_candidates=10_000)
+        check: type, stream: list[tuple[int, float, float, str]], max_legs: int, min_bps: float) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(triangular_detector, "CycleCheck", check)
+        detector = TriangularDetector("v", MARKETS, min_profit_bps=min_bps, max_legs=max_legs,
+                                      max_candidates=10_000)
+    assert type(detector.check) is check
     fair = [PRICE[m.base] / PRICE[m.quote] for m in MARKETS]
     for ts, (i, move_bps, half_bps, sides) in enumerate(stream):
         fair[i] *= 1.0 + move_bps / 1e4
@@ -70,3 +84,28 @@ def test_update_finds_exactly_the_cycles_a_full_test_of_the_market_finds(
         assert got == expected(detector, b.symbol, ts)
         event(f"found: {min(len(got), 2)}")
     event("some updates ruled out by the bounds" if detector.scans < len(stream) else "every update looped")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["compiled", "python"])
+def test_both_checks_read_any_levels_keep_the_replaced_book_and_reject_bad_prices(check: type) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(triangular_detector, "CycleCheck", check)
+        detector = TriangularDetector("v", MARKETS[:3])
+    lists: t.Any = ([[99.0, 1.0]], [[100.0, 1.0]])  # levels as lists, not tuples
+    first = BookUpdate(venue="v", symbol="BTC/USDT", bids=lists[0], asks=lists[1], ts_event=0, ts_init=0)
+    assert detector.store(first) == 0
+    assert detector.check.rate(0) == pytest.approx(99.0 * 0.999)
+    assert detector.check.rate(1) == pytest.approx(1 / (100.0 * 1.001))
+    second = BookUpdate(venue="v", symbol="BTC/USDT", bids=((98.0, 1.0),), asks=(), ts_event=1, ts_init=1)
+    assert detector.update(second, 1) == ()
+    assert detector.retired is first
+    assert detector.books[0] is second
+    assert detector.check.rate(1) == 0.0
+    detector.retired = None
+    assert detector.retired is None
+    unknown = BookUpdate(venue="v", symbol="XRP/USDT", bids=((1.0, 1.0),), asks=(), ts_event=1, ts_init=1)
+    assert detector.store(unknown) == -1 and detector.update(unknown, 1) == ()
+    text: t.Any = (("x", 1.0),)
+    bad = BookUpdate(venue="v", symbol="BTC/USDT", bids=text, asks=(), ts_event=1, ts_init=1)
+    with pytest.raises(TypeError):
+        detector.update(bad, 1)
