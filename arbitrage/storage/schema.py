@@ -27,7 +27,7 @@ import sqlite_utils
 
 from arbitrage.errors import DataError
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
+__all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
 
 SCHEMA_VERSION = 1
 """Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
@@ -76,6 +76,11 @@ _EXTRA_INDEXES: dict[str, list[list[str]]] = {
 
 TABLES: tuple[str, ...] = tuple(_SCHEMA)
 """Every table the schema defines, ``runs`` first."""
+COLUMNS: dict[str, tuple[str, ...]] = {name: tuple(columns) for name, (columns, _) in _SCHEMA.items()}
+"""Table -> its columns, in schema order (the writer builds its statements from them)."""
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    name: (pk,) if isinstance(pk, str) else pk for name, (_, pk) in _SCHEMA.items()}
+"""Table -> its primary key columns; a lone integer ``id`` is the rowid, assigned by SQLite."""
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:

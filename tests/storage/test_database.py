@@ -5,19 +5,19 @@ import sqlite3
 import typing as t
 from pathlib import Path
 
+import msgspec
 import pytest
-import sqlite_utils
 
 from arbitrage.errors import DataError
 from arbitrage.storage.queries import run_totals, unfinished_orders
 from arbitrage.storage.schema import SCHEMA_VERSION, TABLES, open_database
-from arbitrage.storage.writer import Writer, store_summary
+from arbitrage.storage.writer import _ROWS, BATCHED_TYPES, Writer, _row_columns, store_summary
 from tests.storage import _factories as f
 
 
 @pytest.fixture
 def writer(tmp_path: Path) -> t.Iterator[Writer]:
-    w = Writer(tmp_path / "sub" / "arb.db", "run-1", batch_size=3)
+    w = Writer(tmp_path / "sub" / "arb.db", "run-1")
     w.start_run(source="sim", strategy="cross_exchange", settings={"run": {"seed": 7}})
     yield w
     w.close()
@@ -69,32 +69,33 @@ def test_open_database_twice_keeps_rows(tmp_path: Path) -> None:
 def test_write_batch_of_mixed_events_is_one_transaction(writer: Writer) -> None:
     statements: list[str] = []
     writer.db.conn.set_trace_callback(statements.append)
-    writer.write_batch([f.opportunity("o1"), f.rejected("o2"), f.fill("c1", "o1"), f.alert(),
-                        f.result("o1", realized=0.5), f.opportunity("o3"), f.opportunity("o4"),
-                        f.opportunity("o5")])
+    writer.write_batch([f.opportunity("o1"), f.rejected("o2"), f.update("c1", "o1"), f.fill("c1", "o1"),
+                        f.alert(), f.result("o1", realized=0.5), f.opportunity("o3"), f.opportunity("o4"),
+                        f.opportunity("o5"), f.book()])
     writer.db.conn.set_trace_callback(None)
-    assert [s for s in statements if s.upper().startswith("BEGIN")] == ["BEGIN"]
+    assert [s.strip() for s in statements if s.upper().startswith("BEGIN")] == ["BEGIN"]
     assert [s for s in statements if s.upper().startswith("COMMIT")] == ["COMMIT"]
     assert writer.transactions == 1
-    assert dict(writer.rows) == {"runs": 1, "opportunities": 4, "rejections": 1, "fills": 1, "alerts": 1,
-                                 "arb_results": 1}
+    assert dict(writer.rows) == {"runs": 1, "opportunities": 4, "rejections": 1, "order_updates": 1,
+                                 "fills": 1, "alerts": 1, "arb_results": 1, "books": 1}
 
 
-def test_write_batch_when_a_table_fails_keeps_nothing_of_the_batch(
-        writer: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = sqlite_utils.db.Table.insert_all
+def test_every_row_carries_exactly_its_table_columns() -> None:
+    samples = {type(e): e for e in (f.opportunity("o1"), f.rejected("o1"), f.update("c1", "o1"),
+                                     f.fill("c1", "o1"), f.result("o1", realized=0.1), f.alert(), f.book())}
+    assert set(samples) == set(BATCHED_TYPES)
+    for event_type, (table, row) in _ROWS.items():
+        assert tuple(row("r", samples[event_type])) == _row_columns(table), table
 
-    def insert_all(self: sqlite_utils.db.Table, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        if self.name == "alerts":
-            raise sqlite3.OperationalError("disk I/O error")
-        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(sqlite_utils.db.Table, "insert_all", insert_all)
-    with pytest.raises(sqlite3.OperationalError):
+def test_write_batch_when_a_table_fails_keeps_nothing_of_the_batch(writer: Writer) -> None:
+    writer.db.execute("CREATE TRIGGER fail BEFORE INSERT ON alerts "
+                      "BEGIN SELECT RAISE(ABORT, 'no alerts'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="no alerts"):
         writer.write_batch([f.opportunity("o1"), f.alert()])
     assert rows(writer.path, "SELECT * FROM opportunities") == []
     assert writer.transactions == 0 and "opportunities" not in writer.rows
-    monkeypatch.undo()
+    writer.db.execute("DROP TRIGGER fail")
     writer.write_batch([f.opportunity("o1")])  # the connection is usable afterwards
     assert len(rows(writer.path, "SELECT * FROM opportunities")) == 1
 
@@ -107,15 +108,18 @@ def test_order_submitted_is_committed_before_return(writer: Writer) -> None:
         "submitted", 101.5, "leg", "run-1")
 
 
-def test_order_update_updates_the_submitted_row_and_keeps_price(writer: Writer) -> None:
-    writer.write_order_submitted(f.submitted("c1", "o1", price=101.5))
-    writer.write_batch([f.update("c1", "o1", status="partially_filled", filled=0.004, average_price=101.0,
+def test_order_update_keeps_what_only_the_submitted_row_carries(writer: Writer) -> None:
+    hedge = msgspec.structs.replace(f.submitted("c1", "o1", price=101.5), purpose="hedge")
+    writer.write_order_submitted(hedge)
+    writer.write_batch([f.update("c1", "o1", status="open", filled=0.0),
+                        f.update("c1", "o1", status="partially_filled", filled=0.004, average_price=101.0,
                                  fee=0.0004)])
     [order] = rows(writer.path, "SELECT * FROM orders")
-    assert order["status"] == "partially_filled"
-    assert order["filled"] == 0.004
-    assert order["price"] == 101.5
-    assert order["ts_submitted"] == 10 and order["ts_updated"] == 20
+    assert (order["status"], order["filled"], order["average_price"], order["fee"]) == (
+        "partially_filled", 0.004, 101.0, 0.0004)
+    assert (order["price"], order["purpose"], order["ts_submitted"]) == (101.5, "hedge", 10)
+    assert order["ts_updated"] == 20
+    assert writer.rows["orders"] == 1 and writer.rows["order_updates"] == 2
 
 
 def test_order_update_before_submit_row_keeps_its_status(writer: Writer) -> None:

@@ -115,6 +115,34 @@ def test_queued_events_are_written_in_one_transaction_per_batch(tmp_path: Path) 
     asyncio.run(main())
 
 
+def test_events_of_every_stored_type_share_one_queue_and_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+
+    async def main() -> None:
+        bus, storage = await started(f.settings_for(path, store_books=True))
+        assert storage.writer is not None
+        commits: list[str] = []
+        storage.writer.db.conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.upper().startswith("COMMIT") else None)
+        bus.publish(f.opportunity("o1"))
+        bus.publish(f.submitted("c1", "o1"))  # inline: its own commit
+        for event in (f.update("c1", "o1", status="open", filled=0.0), f.fill("c1", "o1"),
+                      f.update("c1", "o1"), f.result("o1", realized=0.1), f.rejected("o2"), f.alert(),
+                      f.book()):
+            bus.publish(event)
+        await bus.drain()
+        storage.writer.db.conn.set_trace_callback(None)
+        assert len(commits) == 2 and storage.writer.transactions == 1
+        [order] = rows(path, "SELECT status, price FROM orders")
+        assert (order["status"], order["price"]) == ("filled", 100.0)  # updates applied in publish order
+        queued = [s for s in bus.queued() if s.name == "storage"]
+        assert len(queued) == 1 and queued[0].stats.delivered == 8
+        await storage.stop()
+        await bus.stop()
+
+    asyncio.run(main())
+
+
 def test_books_are_stored_when_store_books_is_on(tmp_path: Path) -> None:
     path = tmp_path / "arb.db"
 
