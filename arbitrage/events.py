@@ -10,6 +10,7 @@ precision is applied when an order is built. Never mutate an event: use
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -268,7 +269,19 @@ AnyEvent = (
 
 EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
 
-_json_encoder = msgspec.json.Encoder()
+
+
+def encode_hook(value: object) -> object:
+    """For msgspec encoders: any other sequence (a replay's lazily parsed book side) as an array.
+
+    :raises NotImplementedError: for anything else (msgspec then reports the unsupported type).
+    """
+    if isinstance(value, Sequence):
+        return tuple(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_json_encoder = msgspec.json.Encoder(enc_hook=encode_hook)
 _json_decoder = msgspec.json.Decoder(AnyEvent)
 
 

@@ -1,5 +1,10 @@
 """JSON-lines recordings (plain or ``.zst``): the exact form decodes straight to events, the minimal
-form (``ts`` in ms and any subset of fields) line by line. See ``docs/formats.md``."""
+form (``ts`` in ms and any subset of fields) line by line. See ``docs/formats.md``.
+
+Book sides of exact lines become ``RawLevels`` (``_levels.c``): validated at once, parsed past the
+best level only when something reads deeper, which most books never need. Built without a C
+compiler, they are decoded to tuples at once instead.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,13 @@ from arbitrage.backtest._reader import Item, Reader, Symbols, is_pair
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
 
+try:
+    from arbitrage.backtest._levels import RawLevels
+except ImportError:  # pragma: no cover - built without a C compiler
+    RawLevels = None
+else:
+    c.Sequence.register(RawLevels)  # what it is; ``events.encode_hook`` encodes it as an array
+
 CHUNK = 32 * 1024
 """Bytes decoded per step: small enough to stay in the CPU cache, large enough to amortise calls."""
 BLOCK = 64 * 1024
@@ -27,12 +39,12 @@ _Venue = t.Annotated[str, Meta(min_length=1)]
 
 
 class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
-    """A recorded ``BookUpdate`` line, levels checked (positive prices and amounts)."""
+    """A recorded ``BookUpdate`` line; its sides are checked when they are converted (``_side``)."""
 
     venue: _Venue
     symbol: str
-    bids: Levels
-    asks: Levels
+    bids: msgspec.Raw
+    asks: msgspec.Raw
     ts_event: int
     ts_init: int
 
@@ -62,6 +74,11 @@ _exact = msgspec.json.Decoder(_Book | MarketsLoaded)
 _loose = msgspec.json.Decoder(_Loose)
 _key = msgspec.json.Decoder(_Key)
 _DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
+_SideErrors = (ValueError, *_DecodeErrors)
+"""What ``_side`` raises for a malformed side (msgspec's errors are ValueErrors too)."""
+_side: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = (
+    RawLevels if RawLevels is not None else msgspec.json.Decoder(Levels).decode)
+"""One side of an exact line, checked: pairs of positive numbers, best first as recorded."""
 
 
 def _ms_to_ns(ms: float) -> int:
@@ -70,8 +87,9 @@ def _ms_to_ns(ms: float) -> int:
 
 
 def _from_exact(item: _Book | MarketsLoaded) -> Item:
+    """The event of an exact line. :raises ValueError: if a side is malformed."""
     if type(item) is _Book:
-        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids, asks=item.asks,
+        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids), asks=_side(item.asks),
                           ts_event=item.ts_event, ts_init=item.ts_init)
     return t.cast(MarketsLoaded, item)
 
@@ -172,7 +190,11 @@ class JsonLinesReader(Reader):
             item = BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids, asks=item.asks,
                               ts_event=ts_event, ts_init=ts_init)
         else:
-            item = _from_exact(item)
+            try:
+                item = _from_exact(item)
+            except _SideErrors as exc:
+                self.stats.bad(line, f"levels: {exc}")
+                return
         if type(item) is BookUpdate:
             if not self._symbol_ok(item.symbol):
                 self.stats.bad(line, f"symbol {item.symbol!r} is not BASE/QUOTE")
@@ -191,12 +213,21 @@ class JsonLinesReader(Reader):
             pass
         else:
             symbol_ok = self._symbol_ok
+            side = _side
             for i, item in enumerate(items):
-                if type(item) is _Book and item.bids and item.asks and symbol_ok(item.symbol):
-                    out.append(BookUpdate(venue=item.venue, symbol=item.symbol, bids=item.bids,
-                                          asks=item.asks, ts_event=item.ts_event, ts_init=item.ts_init))
-                else:  # rare: markets, one-sided or odd books (line number exact unless blank lines)
-                    self._convert(item, first_line + i, out)
+                if type(item) is _Book and symbol_ok(item.symbol):
+                    try:
+                        bids = side(item.bids)
+                        asks = side(item.asks)
+                    except _SideErrors as exc:
+                        self.stats.bad(first_line + i, f"levels: {exc}")
+                        continue
+                    if bids and asks:
+                        out.append(BookUpdate(venue=item.venue, symbol=item.symbol, bids=bids, asks=asks,
+                                              ts_event=item.ts_event, ts_init=item.ts_init))
+                        continue
+                # rare: markets, one-sided or odd books (line number exact unless blank lines)
+                self._convert(item, first_line + i, out)
             return out
         for number, line in enumerate(bytes(chunk).split(b"\n"), first_line):
             if not line.strip():

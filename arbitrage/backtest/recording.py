@@ -22,11 +22,11 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.errors import DataError
-from arbitrage.events import BookUpdate, Event, MarketsLoaded
+from arbitrage.events import BookUpdate, Event, MarketsLoaded, encode_hook
 
 __all__ = ["RecordingWriter", "encode_line", "is_compressed"]
 
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(enc_hook=encode_hook).encode
 ZSTD_LEVEL = 3
 
 

@@ -31,6 +31,7 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    encode_hook,
 )
 from arbitrage.redact import redact, redact_text
 from arbitrage.storage.queries import run_totals
@@ -38,7 +39,7 @@ from arbitrage.storage.schema import COLUMNS, PRIMARY_KEYS, open_database
 
 __all__ = ["BATCHED_TYPES", "Writer", "store_summary", "utc_now"]
 
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(enc_hook=encode_hook).encode
 
 
 def _json(value: t.Any) -> str:

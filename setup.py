@@ -1,0 +1,16 @@
+"""Builds the compiled hot paths; everything else is in pyproject.toml.
+
+Both extensions are optional: without a C compiler the install still succeeds and the pure-Python
+code paths run instead (see docs/dependencies.md).
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[
+    # the triangular detector's per-update test (reference: arbitrage/strategies/cycle_check.py)
+    Extension("arbitrage.strategies._cycle_check", ["arbitrage/strategies/_cycle_check.c"],
+              extra_compile_args=["-O2", "-ffp-contract=off"], optional=True),
+    # lazily parsed book sides of JSON-lines recordings
+    Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c"],
+              extra_compile_args=["-O2"], optional=True),
+])

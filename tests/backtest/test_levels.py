@@ -1,0 +1,108 @@
+"""RawLevels: a recorded book side kept as JSON text, checked at once, parsed past the top on demand.
+
+Oracle: msgspec decoding the same text. The backtest result must not depend on which is used.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbitrage.backtest import _jsonl
+from arbitrage.backtest._levels import RawLevels
+from arbitrage.backtest.readers import open_reader
+from arbitrage.backtest.runner import run_backtest
+from arbitrage.events import BookUpdate, encode_json
+from tests.backtest._data import settings as backtest_settings
+
+_decode = msgspec.json.Decoder(tuple[tuple[float, float], ...]).decode
+positive = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)
+
+
+def number_text(draw: st.DrawFn) -> str:
+    """A positive JSON number as recorders write it: repr, fixed decimals, integers, exponents."""
+    x = draw(positive)
+    style = draw(st.sampled_from(["repr", "fixed", "int", "exp"]))
+    if style == "fixed" and 1e-6 < x < 1e12:
+        return f"{x:.{draw(st.integers(6, 20))}f}"
+    if style == "int" and 1 <= x < 1e18:
+        return str(int(x))
+    if style == "exp":
+        return f"{x:.{draw(st.integers(0, 18))}e}"
+    return repr(x)
+
+
+@st.composite
+def side_text(draw: st.DrawFn) -> bytes:
+    """A JSON array of [price, amount] pairs with random spacing."""
+    space = st.sampled_from(["", "", " ", "\n", " \t"])
+    levels = []
+    for _ in range(draw(st.integers(0, 25))):
+        price, amount = number_text(draw), number_text(draw)
+        levels.append(f"[{draw(space)}{price}{draw(space)},{draw(space)}{amount}{draw(space)}]")
+    inside = (',' + draw(space)).join(levels)
+    return f"{draw(space)}[{draw(space)}{inside}{draw(space)}]{draw(space)}".encode()
+
+
+@settings(max_examples=500, deadline=None)
+@given(side_text())
+def test_same_levels_as_msgspec_for_any_recorded_text(text: bytes) -> None:
+    want = _decode(text)
+    got = RawLevels(text)
+    assert len(got) == len(want) and bool(got) == bool(want)
+    if want:
+        assert got[0] == want[0] and got[-1] == want[-1]  # the top before the rest is parsed
+    assert tuple(got) == want and got == want and list(got[1:]) == list(want[1:])
+    assert hash(got) == hash(want)
+
+
+@pytest.mark.parametrize("text", [
+    b"[[1,-2]]", b"[[0,1]]", b"[[0.0,1]]", b"[[1,0e5]]", b"[[1,2,3]]", b"[[1]]", b"[1,2]", b'[["1",2]]',
+    b"[[1,2]", b"[[1,2]]x", b"[[1,2],]", b"[[01,1]]", b"[[1.,1]]", b"[[.5,1]]", b"[[1,2]][]", b"",
+    b"[[1e-400,1]]", b"[[1e400,1]]", b"[[1,null]]", b"[[1,true]]", b"{}", b"[[1,2],[3,-4]]",
+])
+def test_anything_but_pairs_of_positive_numbers_is_rejected(text: bytes) -> None:
+    with pytest.raises(ValueError, match="pairs of positive numbers"):
+        RawLevels(text)
+
+
+def test_behaves_as_the_tuple_it_stands_for() -> None:
+    text = b"[[100.5, 2], [100.25, 0.5], [100, 3]]"
+    levels, plain = RawLevels(text), ((100.5, 2.0), (100.25, 0.5), (100.0, 3.0))
+    assert levels[0] == (100.5, 2.0) and levels[-1] == (100.0, 3.0) and levels[0:2] == plain[0:2]
+    assert (100.25, 0.5) in levels and dict(levels) == dict(plain) and list(levels) == list(plain)
+    assert levels == RawLevels(text) and levels != plain[:2] and repr(levels) == repr(plain)
+    assert pickle.loads(pickle.dumps(levels)) == plain and type(pickle.loads(pickle.dumps(levels))) is tuple
+    with pytest.raises(IndexError):
+        levels[3]
+    assert not RawLevels(b"[]") and len(RawLevels(b" [ ] ")) == 0
+    book = BookUpdate(venue="v", symbol="A/B", bids=levels, asks=RawLevels(b"[]"), ts_event=1, ts_init=1)
+    assert msgspec.json.decode(encode_json(book))["bids"] == [list(level) for level in plain]
+
+
+def test_a_malformed_level_deep_in_a_book_rejects_that_line_only(tmp_path: Path) -> None:
+    good = b'{"type":"BookUpdate","venue":"v","symbol":"A/B","bids":[[1.0,1.0],[0.9,2.0]],' \
+           b'"asks":[[1.1,1.0]],"ts_event":1,"ts_init":1}'
+    bad = good.replace(b"[0.9,2.0]", b"[0.9,-2.0]")
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\n".join([good, bad, good.replace(b'"ts_event":1', b'"ts_event":2')]) + b"\n")
+    reader = open_reader(path)
+    books = [e for batch in reader.batches() for e in batch]
+    assert [b.ts_event for b in books] == [1, 2]
+    assert reader.stats.malformed == 1 and reader.stats.examples[0][0] == 2
+    assert type(books[0].bids) is RawLevels and list(books[0].bids) == [(1.0, 1.0), (0.9, 2.0)]
+
+
+def test_backtest_results_do_not_depend_on_parsing_sides_lazily(
+        tmp_path: Path, sim_recording: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lazy = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
+    monkeypatch.setattr(_jsonl, "_side", msgspec.json.Decoder(_jsonl.Levels).decode)
+    eager = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
+    assert lazy["arbs_executed"] > 10
+    assert lazy["fingerprint"] == eager["fingerprint"]
+    assert lazy == eager
