@@ -103,6 +103,9 @@ class CrossExchangeStrategy(Plugin):
         self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
         self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
         self.markets: dict[tuple[str, str], Market] = {}
+        self._fees: dict[str, dict[str, float]] = {}
+        """symbol -> venue -> taker fee: what the per-book check reads, without building a key."""
+        self._now = ctx.clock.time_ns
         self.staleness_ns: dict[str, int] = {}
         self.books: dict[str, dict[str, BookUpdate]] = {}
         """symbol -> venue -> latest book (shared read-only with the dashboard)."""
@@ -123,6 +126,7 @@ class CrossExchangeStrategy(Plugin):
         self.staleness_ns[event.venue] = int(event.staleness_ms * 1e6)
         for market in event.markets:
             self.markets[(event.venue, market.symbol)] = market
+            self._fees.setdefault(market.symbol, {})[event.venue] = market.taker_fee
 
     def on_balances(self, event: BalanceUpdate) -> None:
         self.balances[event.venue] = event.balances
@@ -144,29 +148,38 @@ class CrossExchangeStrategy(Plugin):
         The top-of-book comparison (two multiplications) comes first: the other book is checked
         for staleness and sized only when one direction pays at the top.
         """
-        venues = self.books.get(book.symbol)
+        symbol = book.symbol
+        venues = self.books.get(symbol)
         if venues is None:
-            venues = self.books[book.symbol] = {}
+            venues = self.books[symbol] = {}
         venues[book.venue] = book
-        market = self.markets.get((book.venue, book.symbol))
-        if market is None:
+        fees = self._fees.get(symbol)
+        fee = fees.get(book.venue) if fees is not None else None
+        if fee is None:
             return
-        now = self.ctx.clock.time_ns()
-        if not self._usable(book, now):
+        # _usable(book), inlined: this runs for every book
+        bids, asks = book.bids, book.asks
+        if not bids or not asks:
             return
-        fee = market.taker_fee
-        cost = book.asks[0][0] * (1.0 + fee)  # buying here, per unit
-        gain = book.bids[0][0] * (1.0 - fee)  # selling here, per unit
-        markets = self.markets
-        for other in venues.values():
-            if other is book or not other.bids or not other.asks:
+        now = self._now()
+        if now - book.ts_event > self.staleness_ns.get(book.venue, 0):
+            self.skipped_stale += 1
+            return
+        bid, ask = bids[0][0], asks[0][0]
+        if bid >= ask:
+            self.skipped_crossed += 1
+            return
+        cost = ask * (1.0 + fee)  # buying here, per unit
+        gain = bid * (1.0 - fee)  # selling here, per unit
+        for venue, other in venues.items():
+            if other is book:
                 continue
-            other_market = markets.get((other.venue, other.symbol))
-            if other_market is None:
+            other_fee = fees.get(venue)
+            other_bids, other_asks = other.bids, other.asks
+            if other_fee is None or not other_bids or not other_asks:
                 continue
-            other_fee = other_market.taker_fee
-            buy_here = other.bids[0][0] * (1.0 - other_fee) > cost
-            sell_here = gain > other.asks[0][0] * (1.0 + other_fee)
+            buy_here = other_bids[0][0] * (1.0 - other_fee) > cost
+            sell_here = gain > other_asks[0][0] * (1.0 + other_fee)
             if not (buy_here or sell_here) or not self._usable(other, now):
                 continue
             self.evaluated += 1
