@@ -109,9 +109,8 @@ class JsonLinesReader(Reader):
             ok = self._symbols[symbol] = is_pair(symbol)
         return ok
 
-    def _chunks(self) -> c.Iterator[tuple[memoryview, int, int]]:
-        """Whole lines, about ``CHUNK`` bytes at a time, as views into ``BLOCK``-sized reads (no copy):
-        (chunk, number of its first line, lines in it)."""
+    def _chunks(self) -> c.Iterator[memoryview]:
+        """Whole lines, about ``CHUNK`` bytes at a time, as views into ``BLOCK``-sized reads (no copy)."""
         with open(self.path, "rb") as raw:
             source: t.Any = raw
             if self.path.name.endswith(".zst"):
@@ -120,7 +119,6 @@ class JsonLinesReader(Reader):
                 source = zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
             try:
                 rest = b""
-                line = 1
                 while True:
                     data = source.read(BLOCK)
                     if not data:
@@ -133,13 +131,11 @@ class JsonLinesReader(Reader):
                     pos = 0
                     while pos < end:
                         cut = data.rfind(b"\n", pos, pos + CHUNK) + 1 or data.find(b"\n", pos) + 1
-                        count = data.count(b"\n", pos, cut)
-                        yield view[pos:cut], line, count
-                        line += count
+                        yield view[pos:cut]
                         pos = cut
                     self.stats.done = raw.tell()
                 if rest.strip():
-                    yield memoryview(rest + b"\n"), line, 1
+                    yield memoryview(rest + b"\n")
                 self.stats.done = self.stats.size
             except _zstd_errors() as exc:
                 raise DataError(f"{self.path}: corrupt zstd stream ({exc})") from exc
@@ -153,7 +149,7 @@ class JsonLinesReader(Reader):
         found: Symbols = {}
         first = True
         with contextlib.closing(self._chunks()) as chunks:
-            for chunk, _, _ in chunks:
+            for chunk in chunks:
                 if first:
                     first = False
                     head = bytes(chunk[:400]).lstrip().split(b"\n", 1)[0].replace(b" ", b"")
@@ -204,8 +200,12 @@ class JsonLinesReader(Reader):
                 return
         out.append(item)
 
-    def _decode(self, chunk: memoryview, first_line: int) -> list[Item]:
-        """Decode a chunk of whole lines: the whole chunk at once, else line by line."""
+    def _decode(self, chunk: memoryview, first_line: int) -> tuple[list[Item], int]:
+        """Decode a chunk of whole lines: the whole chunk at once, else line by line.
+
+        :returns: the events and the number of lines read (the whole-chunk decoder skips blank
+            lines, so blank lines are not counted and later line numbers shift by them).
+        """
         out: list[Item] = []
         try:
             items = _exact.decode_lines(chunk)
@@ -228,8 +228,11 @@ class JsonLinesReader(Reader):
                         continue
                 # rare: markets, one-sided or odd books (line number exact unless blank lines)
                 self._convert(item, first_line + i, out)
-            return out
-        for number, line in enumerate(bytes(chunk).split(b"\n"), first_line):
+            return out, len(items)
+        lines = bytes(chunk).split(b"\n")
+        if not lines[-1]:
+            lines.pop()  # the chunk ends with a newline
+        for number, line in enumerate(lines, first_line):
             if not line.strip():
                 continue
             try:
@@ -241,13 +244,15 @@ class JsonLinesReader(Reader):
                     self.stats.bad(number, str(exc))
                     continue
             self._convert(item, number, out)
-        return out
+        return out, len(lines)
 
     def batches(self) -> c.Iterator[list[Item]]:
         stats = self.stats
         decode = self._decode
-        for chunk, line, count in self._chunks():
-            batch = decode(chunk, line)
+        line = 1
+        for chunk in self._chunks():
+            batch, count = decode(chunk, line)
+            line += count
             stats.lines += count
             stats.events += len(batch)
             if batch:

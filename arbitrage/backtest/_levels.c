@@ -134,6 +134,62 @@ to_double(const char *start, const Decimal *d, double *out)
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* Check one JSON number starting at p without reading its value (the levels below the best): the
+ * same acceptance as check_number, in a few instructions a character. Returns the position after
+ * it, or NULL. */
+static const char *
+skip_number(const char *p, const char *end)
+{
+    const char *start = p;
+    unsigned nonzero = 0;
+    long lead = 0; /* digits before the first nonzero one, point excluded */
+    if (p >= end || !IS_DIGIT(*p))
+        return NULL;
+    if (*p == '0') {
+        p++;
+        if (p < end && IS_DIGIT(*p))
+            return NULL;
+    }
+    else {
+        while (p < end && IS_DIGIT(*p))
+            p++;
+        nonzero = 1;
+    }
+    const char *whole = p; /* end of the integer part */
+    if (p < end && *p == '.') {
+        const char *digits = ++p;
+        if (!nonzero) {
+            while (p < end && *p == '0')
+                p++;
+            lead = p - digits;
+        }
+        while (p < end && IS_DIGIT(*p))
+            nonzero |= (unsigned)(*p++ - '0');
+        if (p == digits)
+            return NULL;
+    }
+    if (!nonzero)
+        return NULL; /* zero */
+    long magnitude = *start != '0' ? (whole - start) - 1 : -lead - 1;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int negative = 0;
+        if (p < end && (*p == '+' || *p == '-'))
+            negative = *p++ == '-';
+        const char *digits = p;
+        long exponent = 0;
+        while (p < end && IS_DIGIT(*p)) {
+            if (exponent < 100000)
+                exponent = exponent * 10 + (*p - '0');
+            p++;
+        }
+        if (p == digits)
+            return NULL;
+        magnitude += negative ? -exponent : exponent;
+    }
+    return magnitude < -300 || magnitude > 300 ? NULL : p;
+}
+
 /* Validate ``[[p, a], ...]`` filling the whole text; count the levels and read the best one. */
 static int
 scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
@@ -154,11 +210,15 @@ scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
             return -1;
         for (int k = 0; k < 2; k++) {
             p = skip_ws(p, end);
-            const char *start = p;
-            if (!(p = check_number(p, end, &d)))
+            if (n == 0) {
+                const char *start = p;
+                if (!(p = check_number(p, end, &d)))
+                    return -1;
+                if (to_double(start, &d, &top[k]) < 0)
+                    return -2;
+            }
+            else if (!(p = skip_number(p, end)))
                 return -1;
-            if (n == 0 && to_double(start, &d, &top[k]) < 0)
-                return -2;
             p = skip_ws(p, end);
             if (p >= end || *p++ != (k ? ']' : ','))
                 return -1;
