@@ -9,17 +9,15 @@
  * Per market m: st[6m + d] is the rate of edge 2m + d (d = 0 sell, 1 buy), st[6m + 2 + d] its
  * ceiling, st[6m + 4 + d] its bound.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 #include <math.h>
 #include <stdint.h>
-#include "structmember.h"
+#include "_book.h"
 
 #define RATE(st, e) ((st)[6 * ((e) >> 1) + ((e) & 1)])
 #define CEIL(st, e) ((st)[6 * ((e) >> 1) + 2 + ((e) & 1)])
 #define BOUND(st, e) ((st)[6 * ((e) >> 1) + 4 + ((e) & 1)])
 
-static PyObject *s_symbol, *s_bids, *s_asks, *s_ts_event;
+static BookFields fields;
 
 typedef struct {
     PyObject_HEAD
@@ -251,38 +249,6 @@ ready(CycleCheck *self)
     return 1;
 }
 
-/* Best price of a side (levels best first), 0 when empty: ``levels[0][0] if levels else 0.0``. */
-static int
-top_price(PyObject *levels, double *out)
-{
-    PyObject *level, *price;
-    int empty = PyObject_Not(levels);
-    if (empty < 0)
-        return -1;
-    if (empty) {
-        *out = 0.0;
-        return 0;
-    }
-    if (PyTuple_CheckExact(levels)) {
-        level = PyTuple_GET_ITEM(levels, 0);
-        Py_INCREF(level);
-    }
-    else if (!(level = PySequence_GetItem(levels, 0)))
-        return -1;
-    if (PyTuple_CheckExact(level) && PyTuple_GET_SIZE(level) > 0) {
-        price = PyTuple_GET_ITEM(level, 0);
-        Py_INCREF(price);
-    }
-    else if (!(price = PySequence_GetItem(level, 0))) {
-        Py_DECREF(level);
-        return -1;
-    }
-    *out = PyFloat_AsDouble(price);
-    Py_DECREF(price);
-    Py_DECREF(level);
-    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
-}
-
 /* Mark the bounds of the other edges of every cycle through ``edge`` for recomputation. */
 static void
 reset_bounds(CycleCheck *self, Py_ssize_t edge)
@@ -305,7 +271,7 @@ reset_bounds(CycleCheck *self, Py_ssize_t edge)
 static Py_ssize_t
 set_rates(CycleCheck *self, PyObject *book, double *rs_out, double *rb_out, int swap)
 {
-    PyObject *symbol = PyObject_GetAttr(book, s_symbol);
+    PyObject *symbol = book_get(&fields, book, fields.symbol, fields.n_symbol);
     if (!symbol)
         return -2;
     PyObject *id = PyDict_GetItemWithError(self->market_ids, symbol);
@@ -327,19 +293,7 @@ set_rates(CycleCheck *self, PyObject *book, double *rs_out, double *rb_out, int 
     else
         Py_XDECREF(old);
     double rs, ask;
-    PyObject *bids = PyObject_GetAttr(book, s_bids);
-    if (!bids)
-        return -2;
-    int err = top_price(bids, &rs);
-    Py_DECREF(bids);
-    if (err < 0)
-        return -2;
-    PyObject *asks = PyObject_GetAttr(book, s_asks);
-    if (!asks)
-        return -2;
-    err = top_price(asks, &ask);
-    Py_DECREF(asks);
-    if (err < 0)
+    if (book_tops(&fields, book, &rs, &ask) < 0)
         return -2;
     double *s = self->st + 6 * mid;
     if (rs >= ask && ask > 0.0) {
@@ -422,7 +376,7 @@ CycleCheck_update(CycleCheck *self, PyObject *const *args, Py_ssize_t nargs)
     long long now = PyLong_AsLongLong(args[1]);
     if (now == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *ts_obj = PyObject_GetAttr(args[0], s_ts_event);
+    PyObject *ts_obj = book_get(&fields, args[0], fields.ts_event, fields.n_ts_event);
     if (!ts_obj)
         return NULL;
     long long ts = PyLong_AsLongLong(ts_obj);
@@ -568,10 +522,21 @@ PyInit__cycle_check(void)
 {
     if (PyType_Ready(&CycleCheckType) < 0)
         return NULL;
-    if (!(s_symbol = PyUnicode_InternFromString("symbol")) || !(s_bids = PyUnicode_InternFromString("bids"))
-        || !(s_asks = PyUnicode_InternFromString("asks"))
-        || !(s_ts_event = PyUnicode_InternFromString("ts_event")))
+    PyObject *events = PyImport_ImportModule("arbitrage.events");
+    if (!events)
         return NULL;
+    PyObject *book_type = PyObject_GetAttrString(events, "BookUpdate");
+    Py_DECREF(events);
+    if (!book_type)
+        return NULL;
+    int err = PyType_Check(book_type) ? book_fields_init(&fields, (PyTypeObject *)book_type) : -1;
+    if (err < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "arbitrage.events.BookUpdate is not a type");
+        Py_DECREF(book_type);
+        return NULL;
+    }
+    /* the module keeps its reference to BookUpdate: fields.type stays valid */
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;

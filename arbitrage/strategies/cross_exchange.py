@@ -1,10 +1,11 @@
 """Cross-exchange arbitrage: buy a symbol on one venue, sell it on another, when that pays after fees.
 
 On every ``BookUpdate`` the book is compared with the same symbol on every other venue, in both
-directions. Size comes from walking both books level by level while the marginal unit still
-pays after both taker fees and the average stays at or above ``min_profit_bps``, capped by the
-buy venue's quote balance, the sell venue's base balance, ``max_notional``, and the markets'
-precision and minimums. Stale or crossed books are never used.
+directions, at top of book (``CrossCheck``: ``arbitrage.strategies.cross_check``, compiled when
+built); only a pair that pays there is sized. Size comes from walking both books level by level
+while the marginal unit still pays after both taker fees and the average stays at or above
+``min_profit_bps``, capped by the buy venue's quote balance, the sell venue's base balance,
+``max_notional``, and the markets' precision and minimums. Stale or crossed books are never used.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import is_crossed, round_down, walk
+from arbitrage.book import round_down, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
+
+try:
+    from arbitrage.strategies._cross_check import CrossCheck
+except ImportError:  # installed without a C compiler: the reference implementation, slower
+    from arbitrage.strategies.cross_check import CrossCheck
 
 _INF = float("inf")
 
@@ -103,90 +109,45 @@ class CrossExchangeStrategy(Plugin):
         self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
         self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
         self.markets: dict[tuple[str, str], Market] = {}
-        self._fees: dict[str, dict[str, float]] = {}
-        """symbol -> venue -> taker fee: what the per-book check reads, without building a key."""
-        self._now = ctx.clock.time_ns
-        self.staleness_ns: dict[str, int] = {}
         self.books: dict[str, dict[str, BookUpdate]] = {}
         """symbol -> venue -> latest book (shared read-only with the dashboard)."""
         ctx.state["books"] = self.books
+        self.check = CrossCheck(self.books)
+        """Keeps ``books`` and finds the pairs that pay at top of book."""
+        self._now = ctx.clock.time_ns
         self.balances: dict[str, dict[str, float]] = {}
         self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""
         self._ids = itertools.count(1)
-        self.evaluated = 0
         self.emitted = 0
-        self.skipped_stale = 0
-        self.skipped_crossed = 0
         ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
         ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
         ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
 
     def on_markets(self, event: MarketsLoaded) -> None:
-        self.staleness_ns[event.venue] = int(event.staleness_ms * 1e6)
+        self.check.set_staleness(event.venue, int(event.staleness_ms * 1e6))
         for market in event.markets:
             self.markets[(event.venue, market.symbol)] = market
-            self._fees.setdefault(market.symbol, {})[event.venue] = market.taker_fee
+            self.check.set_market(event.venue, market.symbol, market.taker_fee)
 
     def on_balances(self, event: BalanceUpdate) -> None:
         self.balances[event.venue] = event.balances
 
-    def _usable(self, book: BookUpdate, now: int) -> bool:
-        if not book.bids or not book.asks:
-            return False
-        if now - book.ts_event > self.staleness_ns.get(book.venue, 0):
-            self.skipped_stale += 1
-            return False
-        if is_crossed(book.bids, book.asks):
-            self.skipped_crossed += 1
-            return False
-        return True
+    @property
+    def skipped_stale(self) -> int:
+        return self.check.skipped_stale  # type: ignore[no-any-return]
+
+    @property
+    def skipped_crossed(self) -> int:
+        return self.check.skipped_crossed  # type: ignore[no-any-return]
 
     def on_book(self, book: BookUpdate) -> None:
-        """Store the book, then look for a profitable route against every other venue.
-
-        The top-of-book comparison (two multiplications) comes first: the other book is checked
-        for staleness and sized only when one direction pays at the top.
-        """
-        symbol = book.symbol
-        venues = self.books.get(symbol)
-        if venues is None:
-            venues = self.books[symbol] = {}
-        venues[book.venue] = book
-        fees = self._fees.get(symbol)
-        fee = fees.get(book.venue) if fees is not None else None
-        if fee is None:
-            return
-        # _usable(book), inlined: this runs for every book
-        bids, asks = book.bids, book.asks
-        if not bids or not asks:
-            return
+        """Store the book, then size every route against another venue that pays at top of book."""
         now = self._now()
-        if now - book.ts_event > self.staleness_ns.get(book.venue, 0):
-            self.skipped_stale += 1
-            return
-        bid, ask = bids[0][0], asks[0][0]
-        if bid >= ask:
-            self.skipped_crossed += 1
-            return
-        cost = ask * (1.0 + fee)  # buying here, per unit
-        gain = bid * (1.0 - fee)  # selling here, per unit
-        for venue, other in venues.items():
-            if other is book:
-                continue
-            other_fee = fees.get(venue)
-            other_bids, other_asks = other.bids, other.asks
-            if other_fee is None or not other_bids or not other_asks:
-                continue
-            buy_here = other_bids[0][0] * (1.0 - other_fee) > cost
-            sell_here = gain > other_asks[0][0] * (1.0 + other_fee)
-            if not (buy_here or sell_here) or not self._usable(other, now):
-                continue
-            self.evaluated += 1
-            if buy_here:
-                self._try(book, other, now)
-            if sell_here:
-                self._try(other, book, now)
+        pairs = self.check.update(book, now)
+        if pairs is not None:
+            for buy, sell in pairs:
+                self._try(buy, sell, now)
 
     def _try(self, buy: BookUpdate, sell: BookUpdate, now: int) -> None:
         buy_market = self.markets[(buy.venue, buy.symbol)]
@@ -235,5 +196,5 @@ class CrossExchangeStrategy(Plugin):
         ))
 
     def summary(self) -> dict[str, t.Any]:
-        return {"pairs_paying_at_top": self.evaluated, "opportunities": self.emitted,
+        return {"pairs_paying_at_top": self.check.evaluated, "opportunities": self.emitted,
                 "stale_books_skipped": self.skipped_stale, "crossed_books_skipped": self.skipped_crossed}
