@@ -157,17 +157,23 @@ class BookView:
     amounts are kept per level (price) together with the level's size when we took from it; when a
     new snapshot arrives, a level's taken amount survives only if that level is still there with
     exactly the same size, because any change means the venue has published a fresh state of it.
-    ``update`` costs one dict store unless we traded on that book since its last snapshot.
+    ``update`` runs for every book: two lookups and a store (books are kept per venue, then per
+    symbol, so no key is built) unless we traded on that book since its last snapshot.
     """
 
     def __init__(self) -> None:
-        self._books: dict[tuple[str, str], BookUpdate] = {}
+        self._books: dict[str, dict[str, BookUpdate]] = {}
         self._taken: dict[tuple[str, str], dict[tuple[BookSide, float], tuple[float, float]]] = {}
 
     def update(self, book: BookUpdate) -> None:
         """Store a new snapshot and forget what was taken from levels it changed."""
+        venue = self._books.get(book.venue)
+        if venue is None:
+            venue = self._books[book.venue] = {}
+        venue[book.symbol] = book
+        if not self._taken:
+            return
         key = (book.venue, book.symbol)
-        self._books[key] = book
         taken = self._taken.get(key)
         if taken:
             sizes = {"bids": dict(book.bids), "asks": dict(book.asks)}
@@ -179,11 +185,11 @@ class BookView:
 
     def get(self, venue: str, symbol: str) -> BookUpdate | None:
         """The latest snapshot as the venue published it, or None."""
-        return self._books.get((venue, symbol))
+        return self._books.get(venue, {}).get(symbol)
 
     def levels(self, venue: str, symbol: str, side: BookSide) -> list[Level]:
         """One side of the latest book, best first, with our taken amounts removed (empty levels dropped)."""
-        book = self._books.get((venue, symbol))
+        book = self._books.get(venue, {}).get(symbol)
         if book is None:
             return []
         raw = book.bids if side == "bids" else book.asks
@@ -200,7 +206,7 @@ class BookView:
 
     def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None:
         """Record that one of our fills took ``amount`` at ``price`` from the current snapshot."""
-        book = self._books.get((venue, symbol))
+        book = self._books.get(venue, {}).get(symbol)
         if book is None:
             return
         size = dict(book.bids if side == "bids" else book.asks).get(price)
