@@ -9,13 +9,14 @@ from setuptools import Extension, setup
 setup(ext_modules=[
     # the triangular detector's per-update test (reference: arbitrage/strategies/cycle_check.py)
     Extension("arbitrage.strategies._cycle_check", ["arbitrage/strategies/_cycle_check.c"],
-              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/strategies/_book.h"],
+              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], include_dirs=["arbitrage"],
               optional=True),
     # the cross-exchange strategy's per-book test (reference: arbitrage/strategies/cross_check.py)
     Extension("arbitrage.strategies._cross_check", ["arbitrage/strategies/_cross_check.c"],
-              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/strategies/_book.h"],
+              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], include_dirs=["arbitrage"],
               optional=True),
     # lazily parsed book sides of JSON-lines recordings
     Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c"],
-              extra_compile_args=["-O2"], optional=True),
+              extra_compile_args=["-O2"], depends=["arbitrage/_book.h"], include_dirs=["arbitrage"],
+              optional=True),
 ])

@@ -1,4 +1,5 @@
-/* Reading BookUpdate events from C, shared by the strategies' compiled checks.
+/* Reading BookUpdate events (and structs with the same fields) from C, shared by the compiled
+ * modules.
  *
  * Fields are read straight from the struct's slots when the object is exactly the BookUpdate type
  * whose member descriptors were looked up (``book_fields_init``), else through getattr: the slots
@@ -13,8 +14,8 @@
 
 typedef struct {
     PyTypeObject *type; /* BookUpdate (borrowed from the caller, who keeps it alive) */
-    Py_ssize_t venue, symbol, bids, asks, ts_event; /* slot offsets, or -1 */
-    PyObject *n_venue, *n_symbol, *n_bids, *n_asks, *n_ts_event; /* attribute names */
+    Py_ssize_t venue, symbol, bids, asks, ts_event, ts_init; /* slot offsets, or -1 */
+    PyObject *n_venue, *n_symbol, *n_bids, *n_asks, *n_ts_event, *n_ts_init; /* attribute names */
 } BookFields;
 
 static Py_ssize_t
@@ -39,9 +40,11 @@ book_fields_init(BookFields *f, PyTypeObject *type)
     f->bids = book_slot(type, "bids");
     f->asks = book_slot(type, "asks");
     f->ts_event = book_slot(type, "ts_event");
+    f->ts_init = book_slot(type, "ts_init");
     if (!(f->n_venue = PyUnicode_InternFromString("venue")) || !(f->n_symbol = PyUnicode_InternFromString("symbol"))
         || !(f->n_bids = PyUnicode_InternFromString("bids")) || !(f->n_asks = PyUnicode_InternFromString("asks"))
-        || !(f->n_ts_event = PyUnicode_InternFromString("ts_event")))
+        || !(f->n_ts_event = PyUnicode_InternFromString("ts_event"))
+        || !(f->n_ts_init = PyUnicode_InternFromString("ts_init")))
         return -1;
     return 0;
 }

@@ -1,0 +1,207 @@
+"""Decoding a JSON-lines recording in a second process, so that a replay uses two cores.
+
+The replaying process spends about half of each book on reading and checking JSON. For a large
+file a worker process does that instead (the same ``JsonLinesReader`` code, line numbers, and
+malformed-line accounting), and sends the books in byte messages (``_levels.c``: ``pack_book`` /
+``unpack``): fields, level counts, best levels and each side's checked JSON text, which becomes
+the ``RawLevels`` of the rebuilt ``BookUpdate`` without being checked or parsed again. Anything
+else (announcements, books of the minimal line form) travels msgpack-encoded. The events, their
+order and the statistics are the same as decoding in process; the pipe's small buffer keeps the
+worker at most a message or two ahead, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import multiprocessing
+import os
+import pickle
+import struct
+import typing as t
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import msgspec
+
+from arbitrage.backtest import _levels
+from arbitrage.backtest._jsonl import JsonLinesReader, _Book, _DecodeErrors, _exact
+from arbitrage.backtest._reader import FileStats, Item
+from arbitrage.errors import DataError
+from arbitrage.events import AnyEvent, BookUpdate, encode_hook
+
+__all__ = ["MIN_BYTES", "batches", "worth_it"]
+
+MIN_BYTES = 32 * 1024 * 1024
+"""Smaller files are decoded in the replaying process: starting the worker (~0.2 s) costs more."""
+MESSAGE_BYTES = 512 * 1024
+"""A message is sent once it holds this much."""
+_PROGRESS = struct.Struct("<qqqq")
+"""Each message starts with the worker's bytes done, lines, events and malformed lines so far."""
+_LENGTH = struct.Struct("<I")
+_LENGTH64 = struct.Struct("<Q")
+_DATA, _FINAL = b"D", b"F"
+"""The first byte of a message: events (then ``_PROGRESS`` and records), or the final statistics."""
+_ID = struct.Struct("<I")
+_encode = msgspec.msgpack.Encoder(enc_hook=encode_hook).encode
+_decode = msgspec.msgpack.Decoder(AnyEvent).decode
+_exact_lines = _exact.decode_lines
+
+
+def worth_it(reader: JsonLinesReader) -> bool:
+    """Whether to decode ``reader``'s file in a worker process: a large file and a spare core."""
+    return reader.stats.size >= MIN_BYTES and (os.cpu_count() or 1) > 1
+
+
+def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
+    """``reader.batches()``, decoded by a worker process; ``reader.stats`` follows the worker's.
+
+    :raises DataError: if the worker fails (a corrupt compressed file, an unreadable file).
+    """
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    receiver, sender = ctx.Pipe(duplex=False)
+    _widen(receiver)
+    worker = ctx.Process(target=_work, args=(str(reader.path), reader.stats.size, sender),
+                         name="arb-decode", daemon=True)
+    worker.start()
+    sender.close()
+    stats = reader.stats
+    names: list[str] = []
+    fd = receiver.fileno()
+    try:
+        while (message := _receive(fd, reader.path))[0] == _DATA[0]:
+            stats.done, stats.lines, stats.events, stats.malformed = _PROGRESS.unpack_from(message, 1)
+            events, others = _levels.unpack(message, 1 + _PROGRESS.size, names)
+            if others:
+                events = [_decode(e) if type(e) is bytes else e for e in events]
+            if events:
+                yield events
+        final: dict[str, t.Any] = pickle.loads(message[1:])
+        if "error" in final:
+            raise DataError(final["error"])
+        stats.done, stats.lines, stats.events = final["done"], final["lines"], final["events"]
+        stats.malformed, stats.examples = final["malformed"], [tuple(e) for e in final["examples"]]
+    finally:
+        receiver.close()
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+
+
+def _widen(pipe: Connection) -> None:
+    """Let the pipe hold a whole message where Linux allows it (the default 64 KiB makes the two
+    processes take turns for every 64 KiB)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), MESSAGE_BYTES)
+    except (ImportError, OSError):  # another OS, or a lower limit: the default works, slower
+        pass
+
+
+def _receive(fd: int, path: Path) -> bytearray:
+    """The next message, read straight into its own buffer (it stays the books' text)."""
+    size = _LENGTH64.unpack(_read(fd, _LENGTH64.size, path))[0]
+    return _read(fd, size, path)
+
+
+def _read(fd: int, size: int, path: Path) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = os.readv(fd, [view[got:]])
+        if not n:
+            raise DataError(f"{path}: the decoding process ended unexpectedly")
+        got += n
+    return buffer
+
+
+def _send(fd: int, kind: bytes, payload: bytes | bytearray) -> None:
+    """Write one message: its length, its kind byte (data or final), its payload."""
+    os.write(fd, _LENGTH64.pack(1 + len(payload)) + kind)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _work(path: str, size: int, sender: Connection) -> None:
+    """The worker: decode ``path`` as ``JsonLinesReader`` does and send the events.
+
+    Exact book lines are checked and packed by ``pack_lines`` straight from msgspec's decoding;
+    whatever it leaves (announcements, the first line of a new venue or symbol, one-sided or
+    malformed books, chunks that do not decode whole) goes through the reader's own code.
+    """
+    reader = JsonLinesReader(Path(path), size)
+    stats = reader.stats
+    ids: dict[str, int] = {}
+    out = bytearray(_PROGRESS.size)
+    pack_lines, pack_book = _levels.pack_lines, _levels.pack_book
+
+    def name_id(name: str) -> int:
+        found = ids.get(name)
+        if found is None:
+            found = ids[name] = len(ids)
+            data = name.encode()
+            out.extend(b"N" + _ID.pack(found) + _LENGTH.pack(len(data)) + data)
+        return found
+
+    def put(events: list[Item]) -> None:
+        """Append events the reader made, as book records where it can, else msgpack."""
+        stats.events += len(events)
+        for event in events:
+            if type(event) is BookUpdate and pack_book(out, name_id(event.venue), name_id(event.symbol),
+                                                       event):
+                continue
+            data = _encode(event)
+            out.extend(b"E" + _LENGTH.pack(len(data)) + data)
+
+    fd = sender.fileno()
+
+    def send() -> None:
+        _PROGRESS.pack_into(out, 0, stats.done, stats.lines, stats.events, stats.malformed)
+        _send(fd, _DATA, out)
+        del out[_PROGRESS.size:]
+
+    try:
+        line = 1
+        for chunk in reader._chunks():
+            try:
+                items = _exact_lines(chunk)
+            except _DecodeErrors:  # a bad line in the chunk: the reader goes line by line
+                events, count = reader._decode(chunk, line)
+                put(events)
+            else:
+                count, i = len(items), 0
+                while (done := pack_lines(out, ids, items, i, _Book)) < count:
+                    stats.events += done - i
+                    item = items[done]
+                    if type(item) is _Book and reader._symbol_ok(item.symbol):
+                        name_id(item.venue)
+                        name_id(item.symbol)
+                        packed = pack_lines(out, ids, items, done, _Book)
+                        if packed > done:  # it was the first of a new venue or symbol
+                            stats.events += packed - done
+                            i = packed
+                            continue
+                    converted: list[Item] = []
+                    reader._convert(item, line + done, converted)
+                    put(converted)
+                    i = done + 1
+                stats.events += count - i
+            line += count
+            stats.lines += count
+            if len(out) >= MESSAGE_BYTES:
+                send()
+        if len(out) > _PROGRESS.size:
+            send()
+        _send(fd, _FINAL, pickle.dumps(_final(stats)))
+    except BaseException as exc:  # the replaying process reports it
+        error = str(exc) if isinstance(exc, DataError) else f"{path}: decoding failed: {exc!r}"
+        _send(fd, _FINAL, pickle.dumps({"error": error}))
+    finally:
+        sender.close()
+
+
+def _final(stats: FileStats) -> dict[str, t.Any]:
+    return {"done": stats.size, "lines": stats.lines, "events": stats.events, "malformed": stats.malformed,
+            "examples": stats.examples}
