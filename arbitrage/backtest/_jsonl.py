@@ -36,6 +36,8 @@ _Positive = t.Annotated[float, Meta(gt=0)]
 Levels = tuple[tuple[_Positive, _Positive], ...]
 """Book levels as decoded: pairs of positive numbers."""
 _Venue = t.Annotated[str, Meta(min_length=1)]
+_Ns = t.Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""A timestamp in ns since the epoch, as the events carry it (int64)."""
 
 
 class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
@@ -45,8 +47,8 @@ class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
     symbol: str
     bids: msgspec.Raw
     asks: msgspec.Raw
-    ts_event: int
-    ts_init: int
+    ts_event: _Ns
+    ts_init: _Ns
 
 
 class _Loose(msgspec.Struct, frozen=True, gc=False):
@@ -57,8 +59,8 @@ class _Loose(msgspec.Struct, frozen=True, gc=False):
     bids: Levels = ()
     asks: Levels = ()
     ts: t.Annotated[int, Meta(ge=0)] | t.Annotated[float, Meta(ge=0)] | None = None
-    ts_event: int | None = None
-    ts_init: int | None = None
+    ts_event: _Ns | None = None
+    ts_init: _Ns | None = None
     type: str = "BookUpdate"
 
 

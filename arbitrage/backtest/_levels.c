@@ -192,9 +192,10 @@ skip_number(const char *p, const char *end)
     return magnitude < -300 || magnitude > 300 ? NULL : p;
 }
 
-/* Validate ``[[p, a], ...]`` filling the whole text; count the levels and read the best one. */
+/* Validate ``[[p, a], ...]`` at the start of the text; count the levels, read the best one, and set
+ * *stop past the closing bracket (and any whitespace after it). */
 static int
-scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
+scan_prefix(const char *p, const char *end, Py_ssize_t *count, double top[2], const char **stop)
 {
     Py_ssize_t n = 0;
     Decimal d;
@@ -203,9 +204,9 @@ scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
         return -1;
     p = skip_ws(p, end);
     if (p < end && *p == ']') {
-        p = skip_ws(p + 1, end);
+        *stop = skip_ws(p + 1, end);
         *count = 0;
-        return p == end ? 0 : -1;
+        return 0;
     }
     for (;;) {
         if (p >= end || *p++ != '[')
@@ -233,10 +234,19 @@ scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
         }
         if (p >= end || *p++ != ']')
             return -1;
-        p = skip_ws(p, end);
+        *stop = skip_ws(p, end);
         *count = n;
-        return p == end ? 0 : -1;
+        return 0;
     }
+}
+
+/* ``scan_prefix`` for a text that must hold the array and nothing else. */
+static int
+scan(const char *p, const char *end, Py_ssize_t *count, double top[2])
+{
+    const char *stop;
+    int err = scan_prefix(p, end, count, top, &stop);
+    return err < 0 ? err : stop == end ? 0 : -1;
 }
 
 static PyObject *
@@ -576,8 +586,11 @@ pack_lines(PyObject *module, PyObject *args)
             r.symbol = (uint32_t)PyLong_AsUnsignedLong(symbol_id);
             r.ts_event = PyLong_AsLongLong(values[4]);
             r.ts_init = PyLong_AsLongLong(values[5]);
-            failed = PyErr_Occurred() != NULL;
-            int ok = !failed;
+            int ok = !PyErr_Occurred();
+            if (!ok && PyErr_ExceptionMatches(PyExc_OverflowError))
+                PyErr_Clear(); /* not an int64: the caller's general path decides */
+            else
+                failed = !ok;
             for (int k = 0; k < 2 && ok; k++) {
                 if (PyObject_GetBuffer(values[2 + k], &views[k], PyBUF_SIMPLE) < 0) {
                     failed = 1;
@@ -621,6 +634,146 @@ pack_lines(PyObject *module, PyObject *args)
             break;
     }
     return PyLong_FromSsize_t(i);
+}
+
+/* -- the recorder's own line layout, without msgspec ---------------------------------------------
+ *
+ * ``arb record`` writes every book line with the same keys in the same order and no whitespace:
+ * {"ts":1,"type":"BookUpdate","venue":"v","symbol":"A/B","bids":[...],"asks":[...],"ts_event":1,"ts_init":1}
+ * (``ts`` optional). ``pack_chunk`` reads such lines in one pass. A chunk with any other line
+ * (announcements, another layout, escapes in a name, a new venue or symbol, a one-sided or
+ * malformed book, a blank line) is left whole to the general path, so counts and line numbers are
+ * exactly the general path's.
+ */
+
+static int
+expect(const char **p, const char *end, const char *literal, Py_ssize_t n)
+{
+    if (end - *p < n || memcmp(*p, literal, (size_t)n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+#define EXPECT(p, end, s) expect(&(p), (end), (s), (Py_ssize_t)sizeof(s) - 1)
+
+/* A JSON integer that fits int64, or 0 if it is not one. */
+static int
+read_int(const char **p, const char *end, int64_t *out)
+{
+    const char *q = *p;
+    int negative = q < end && *q == '-';
+    q += negative;
+    const char *digits = q;
+    uint64_t v = 0;
+    while (q < end && IS_DIGIT(*q) && q - digits < 19)
+        v = v * 10 + (uint64_t)(*q++ - '0');
+    if (q == digits || (q < end && IS_DIGIT(*q)) || (*digits == '0' && q - digits > 1)
+        || v > (uint64_t)INT64_MAX + (uint64_t)negative)
+        return 0;
+    *out = negative ? (int64_t)(0 - v) : (int64_t)v;
+    *p = q;
+    return 1;
+}
+
+/* The id of a name (a JSON string without escapes) already in ``ids``: -1 if it is not, -2 on error. */
+static long
+read_name(const char **p, const char *end, PyObject *ids)
+{
+    const char *q = *p, *start = q;
+    while (q < end && *q != '"') {
+        if (*q == '\\' || (unsigned char)*q < 0x20)
+            return -1;
+        q++;
+    }
+    if (q >= end)
+        return -1;
+    PyObject *name = PyUnicode_DecodeUTF8(start, q - start, "strict");
+    if (!name) {
+        PyErr_Clear(); /* msgspec reports it */
+        return -1;
+    }
+    PyObject *id = PyDict_GetItemWithError(ids, name);
+    Py_DECREF(name);
+    if (!id)
+        return PyErr_Occurred() ? -2 : -1;
+    *p = q + 1;
+    return PyLong_AsLong(id);
+}
+
+/* Read one line of the recorder's layout at p and append its record; 1 done, 0 not that layout,
+ * -1 on error. */
+static int
+pack_line(PyObject *out, PyObject *ids, const char **at, const char *end)
+{
+    const char *p = *at;
+    BookRecord r;
+    int64_t ts;
+    if (EXPECT(p, end, "{\"ts\":")) {
+        if (!read_int(&p, end, &ts) || !EXPECT(p, end, ","))
+            return 0;
+    }
+    else if (!EXPECT(p, end, "{"))
+        return 0;
+    if (!EXPECT(p, end, "\"type\":\"BookUpdate\",\"venue\":\""))
+        return 0;
+    long venue = read_name(&p, end, ids);
+    if (venue < 0 || !EXPECT(p, end, ",\"symbol\":\""))
+        return venue == -2 ? -1 : 0;
+    long symbol = read_name(&p, end, ids);
+    if (symbol < 0 || !EXPECT(p, end, ",\"bids\":"))
+        return symbol == -2 ? -1 : 0;
+    const char *sides[2], *ends[2];
+    for (int k = 0; k < 2; k++) {
+        if (k && !EXPECT(p, end, ",\"asks\":"))
+            return 0;
+        sides[k] = p;
+        Py_ssize_t count;
+        double top[2];
+        int err = scan_prefix(p, end, &count, top, &ends[k]);
+        if (err == -2)
+            return -1;
+        if (err < 0 || count == 0 || count > UINT32_MAX || ends[k] - sides[k] > UINT32_MAX)
+            return 0;
+        r.counts[k] = (uint32_t)count;
+        r.lens[k] = (uint32_t)(ends[k] - sides[k]);
+        r.tops[2 * k] = top[0];
+        r.tops[2 * k + 1] = top[1];
+        p = ends[k];
+    }
+    if (!EXPECT(p, end, ",\"ts_event\":") || !read_int(&p, end, &r.ts_event) || !EXPECT(p, end, ",\"ts_init\":")
+        || !read_int(&p, end, &r.ts_init) || !EXPECT(p, end, "}\n"))
+        return 0;
+    r.venue = (uint32_t)venue;
+    r.symbol = (uint32_t)symbol;
+    if (append_bytes(out, "B", 1) < 0 || append_bytes(out, &r, sizeof r) < 0
+        || append_bytes(out, sides[0], r.lens[0]) < 0 || append_bytes(out, sides[1], r.lens[1]) < 0)
+        return -1;
+    *at = p;
+    return 1;
+}
+
+/* pack_chunk(out: bytearray, ids: dict, chunk) -> int: the number of lines packed when every line of
+ * ``chunk`` (whole lines) has the recorder's layout and known names; else -1 with ``out`` as it was. */
+static PyObject *
+pack_chunk(PyObject *module, PyObject *args)
+{
+    PyObject *out, *ids, *chunk;
+    if (!PyArg_ParseTuple(args, "O!O!O:pack_chunk", &PyByteArray_Type, &out, &PyDict_Type, &ids, &chunk))
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t before = PyByteArray_GET_SIZE(out), lines = 0;
+    const char *p = view.buf, *end = p + view.len;
+    int status = 1;
+    while (p < end && (status = pack_line(out, ids, &p, end)) == 1)
+        lines++;
+    PyBuffer_Release(&view);
+    if (status == 1 && p == end)
+        return PyLong_FromSsize_t(lines);
+    if (status < 0 || PyByteArray_Resize(out, before) < 0)
+        return NULL;
+    return PyLong_FromLong(-1);
 }
 
 /* A RawLevels over text already checked by the sending process. */
@@ -739,6 +892,7 @@ fail:
 
 static PyMethodDef module_methods[] = {
     {"pack_book", pack_book, METH_VARARGS, "pack_book(out, venue_id, symbol_id, book) -> bool"},
+    {"pack_chunk", pack_chunk, METH_VARARGS, "pack_chunk(out, ids, chunk) -> lines packed, or -1"},
     {"pack_lines", pack_lines, METH_VARARGS, "pack_lines(out, ids, items, start, line_type) -> index"},
     {"unpack", unpack, METH_VARARGS, "unpack(message, start, names) -> (events, others)"},
     {NULL, NULL, 0, NULL},

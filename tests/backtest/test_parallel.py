@@ -33,7 +33,10 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     lines = [MARKETS]
     for i in range(3000):  # enough for several messages of several chunks
-        lines.append(BOOK % (b"v" if i % 3 else b"w", b"A/B" if i % 5 else b"C/D", i, i))
+        line = BOOK % (b"v" if i % 3 else b"w", b"A/B" if i % 5 else b"C/D", i, 1_700_000_000_000_000_000 + i)
+        if i % 2:  # the recorder's layout: "ts" (ms) first
+            line = b'{"ts":%d,' % (1_700_000_000_000 + i) + line[1:]
+        lines.append(line)
         if i == 100:
             lines += [b"", b"not json", BOOK.replace(b"[0.9,2.0]", b"[0.9,-2.0]") % (b"v", b"A/B", i, i),
                       BOOK.replace(b'"A/B"', b'"AB"') % (b"v", b"A/B", i, i),  # not BASE/QUOTE
@@ -41,7 +44,10 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
                       b'{"type":"BookUpdate","venue":"v","symbol":"A/B","bids":[],"asks":[],'
                       b'"ts_event":1,"ts_init":1}', MARKETS]
         if i == 2000:
-            lines.append(BOOK % (b"x\\u00e9", b"E/F", i, i))  # a new venue name with an escape
+            lines += [BOOK % (b"x\\u00e9", b"E/F", i, i),  # a new venue name with an escape
+                      BOOK.replace(b"[[1.0,1.0],", b"[ [1.0, 1.0] ,") % (b"v", b"A/B", i, i),  # spaces
+                      b'{"ts":1.5,' + (BOOK % (b"v", b"A/B", i, i))[1:],  # ts not an integer
+                      BOOK.replace(b'"ts_event":%d', b'"ts_event":99999999999999999999') % (b"v", b"A/B", i)]
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     inproc, stats = read(path, False, monkeypatch)
@@ -49,7 +55,7 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
     assert parallel == inproc
     assert [type(e).__name__ for e in parallel] == [type(e).__name__ for e in inproc]
     assert parallel_stats == stats
-    assert stats["malformed"] == 3 and stats["events"] == len(inproc)
+    assert stats["malformed"] == 4 and stats["events"] == len(inproc)  # + the int64 overflow
     assert type(parallel[-1].bids) is RawLevels and parallel[-1].bids[1] == (0.9, 2.0)
 
 
