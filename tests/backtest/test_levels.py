@@ -106,3 +106,7 @@ def test_backtest_results_do_not_depend_on_parsing_sides_lazily(
     assert lazy["arbs_executed"] > 10
     assert lazy["fingerprint"] == eager["fingerprint"]
     assert lazy == eager
+
+
+def test_the_reader_uses_raw_levels_when_they_were_built() -> None:
+    assert _jsonl.RawLevels is RawLevels

@@ -70,3 +70,9 @@ def test_an_unknown_symbol_is_stored_but_never_paired() -> None:
         dear = make("b", "XRP/USDT", 100.0, 1.0, "both", 0, now=0)
         assert check.update(cheap, 0) is None and check.update(dear, 0) is None
         assert check.books["XRP/USDT"] == {"a": cheap, "b": dear}
+
+
+def test_the_strategy_uses_the_compiled_check_when_it_was_built() -> None:
+    from arbitrage.strategies import cross_exchange
+
+    assert cross_exchange.CrossCheck is _cross_check.CrossCheck
