@@ -49,6 +49,26 @@ book_fields_init(BookFields *f, PyTypeObject *type)
     return 0;
 }
 
+/* ``book_fields_init`` for arbitrage.events.BookUpdate, at module initialisation. The type's
+ * reference is kept for the life of the process (``f->type`` stays valid). */
+static int
+book_fields_from_events(BookFields *f)
+{
+    PyObject *events = PyImport_ImportModule("arbitrage.events");
+    if (!events)
+        return -1;
+    PyObject *type = PyObject_GetAttrString(events, "BookUpdate");
+    Py_DECREF(events);
+    if (!type)
+        return -1;
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "arbitrage.events.BookUpdate is not a type");
+        Py_DECREF(type);
+        return -1;
+    }
+    return book_fields_init(f, (PyTypeObject *)type);
+}
+
 /* A new reference to a field of ``book`` (NULL with an exception on failure). */
 static inline PyObject *
 book_get(const BookFields *f, PyObject *book, Py_ssize_t offset, PyObject *name)

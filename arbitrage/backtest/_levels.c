@@ -42,6 +42,30 @@ skip_ws(const char *p, const char *end)
 static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* The exponent part of a JSON number at p, if any (``e`` or ``E``, a sign, digits): adds it to
+ * *exponent; returns the position after it, or NULL when it is malformed. */
+static const char *
+read_exponent(const char *p, const char *end, long *exponent)
+{
+    if (p >= end || (*p != 'e' && *p != 'E'))
+        return p;
+    p++;
+    int negative = 0;
+    if (p < end && (*p == '+' || *p == '-'))
+        negative = *p++ == '-';
+    const char *digits = p;
+    long value = 0;
+    while (p < end && IS_DIGIT(*p)) {
+        if (value < 100000)
+            value = value * 10 + (*p - '0');
+        p++;
+    }
+    if (p == digits)
+        return NULL;
+    *exponent += negative ? -value : value;
+    return p;
+}
+
 typedef struct {
     uint64_t digits; /* significant digits, while there are at most 15 */
     int count;       /* significant digits */
@@ -96,25 +120,11 @@ check_number(const char *p, const char *end, Decimal *d)
     }
     if (!count)
         return NULL; /* zero */
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int negative = 0;
-        if (p < end && (*p == '+' || *p == '-'))
-            negative = *p++ == '-';
-        const char *digits = p;
-        long exponent = 0;
-        while (p < end && IS_DIGIT(*p)) {
-            if (exponent < 100000)
-                exponent = exponent * 10 + (*p - '0');
-            p++;
-        }
-        if (p == digits)
-            return NULL;
-        if (negative)
-            exponent = -exponent;
-        magnitude += exponent;
-        e10 += exponent;
-    }
+    long exponent = 0;
+    if (!(p = read_exponent(p, end, &exponent)))
+        return NULL;
+    magnitude += exponent;
+    e10 += exponent;
     if (magnitude < -300 || magnitude > 300)
         return NULL;
     d->digits = w;
@@ -173,22 +183,8 @@ skip_number(const char *p, const char *end)
     if (!nonzero)
         return NULL; /* zero */
     long magnitude = *start != '0' ? (whole - start) - 1 : -lead - 1;
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int negative = 0;
-        if (p < end && (*p == '+' || *p == '-'))
-            negative = *p++ == '-';
-        const char *digits = p;
-        long exponent = 0;
-        while (p < end && IS_DIGIT(*p)) {
-            if (exponent < 100000)
-                exponent = exponent * 10 + (*p - '0');
-            p++;
-        }
-        if (p == digits)
-            return NULL;
-        magnitude += negative ? -exponent : exponent;
-    }
+    if (!(p = read_exponent(p, end, &magnitude)))
+        return NULL;
     return magnitude < -300 || magnitude > 300 ? NULL : p;
 }
 
@@ -948,13 +944,10 @@ PyInit__levels(void)
         return NULL;
     if (!(book_kwnames = PyTuple_Pack(6, s_venue, s_symbol, s_bids, s_asks, s_ts_event, s_ts_init)))
         return NULL;
-    PyObject *events = PyImport_ImportModule("arbitrage.events");
-    if (!events)
+    BookFields book_fields;
+    if (book_fields_from_events(&book_fields) < 0)
         return NULL;
-    book_type = PyObject_GetAttrString(events, "BookUpdate");
-    Py_DECREF(events);
-    if (!book_type)
-        return NULL;
+    book_type = (PyObject *)book_fields.type;
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;

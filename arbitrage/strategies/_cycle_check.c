@@ -522,21 +522,8 @@ PyInit__cycle_check(void)
 {
     if (PyType_Ready(&CycleCheckType) < 0)
         return NULL;
-    PyObject *events = PyImport_ImportModule("arbitrage.events");
-    if (!events)
+    if (book_fields_from_events(&fields) < 0)
         return NULL;
-    PyObject *book_type = PyObject_GetAttrString(events, "BookUpdate");
-    Py_DECREF(events);
-    if (!book_type)
-        return NULL;
-    int err = PyType_Check(book_type) ? book_fields_init(&fields, (PyTypeObject *)book_type) : -1;
-    if (err < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "arbitrage.events.BookUpdate is not a type");
-        Py_DECREF(book_type);
-        return NULL;
-    }
-    /* the module keeps its reference to BookUpdate: fields.type stays valid */
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
