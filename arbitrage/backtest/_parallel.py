@@ -13,9 +13,11 @@ worker at most a message or two ahead, so memory stays flat.
 from __future__ import annotations
 
 import collections.abc as c
+import contextlib
 import multiprocessing
 import os
 import pickle
+import signal
 import struct
 import typing as t
 from multiprocessing.connection import Connection
@@ -135,6 +137,7 @@ def _work(path: str, size: int, sender: Connection) -> None:
     one-sided or malformed books, chunks that do not decode whole) goes through the reader's own
     code. Any failure is sent as the final message.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replaying process's to handle
     reader = JsonLinesReader(Path(path), size)
     stats = reader.stats
     ids: dict[str, int] = {}
@@ -209,7 +212,8 @@ def _work(path: str, size: int, sender: Connection) -> None:
         _send(fd, _FINAL, pickle.dumps(_final(stats)))
     except BaseException as exc:  # the replaying process reports it
         error = str(exc) if isinstance(exc, DataError) else f"{path}: decoding failed: {exc!r}"
-        _send(fd, _FINAL, pickle.dumps({"error": error}))
+        with contextlib.suppress(OSError):  # unless it is gone already
+            _send(fd, _FINAL, pickle.dumps({"error": error}))
     finally:
         sender.close()
 
