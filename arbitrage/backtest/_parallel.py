@@ -53,7 +53,7 @@ def worth_it(reader: JsonLinesReader) -> bool:
     """Whether to decode ``reader``'s file in a worker process: a large file, a spare core, and
     not already in a worker process (``arb optimize --jobs`` spreads its backtests over the cores)."""
     return (reader.stats.size >= MIN_BYTES and (os.cpu_count() or 1) > 1
-            and multiprocessing.parent_process() is None)
+            and multiprocessing.parent_process() is None and hasattr(os, "readv"))  # POSIX pipes
 
 
 def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
