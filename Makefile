@@ -6,7 +6,7 @@ DURATION ?= 30
 
 .PHONY: install run test bench lint clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard arbitrage/*.h arbitrage/*/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard arbitrage/*.h arbitrage/*/*.c arbitrage/*/*.h)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"

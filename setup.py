@@ -15,8 +15,8 @@ setup(ext_modules=[
     Extension("arbitrage.strategies._cross_check", ["arbitrage/strategies/_cross_check.c"],
               extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], include_dirs=["arbitrage"],
               optional=True),
-    # lazily parsed book sides of JSON-lines recordings
-    Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c"],
-              extra_compile_args=["-O2"], depends=["arbitrage/_book.h"], include_dirs=["arbitrage"],
-              optional=True),
+    # lazily parsed book sides of JSON-lines recordings, and books sent by the decoding process
+    Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c", "arbitrage/backtest/_records.c"],
+              extra_compile_args=["-O2"], depends=["arbitrage/_book.h", "arbitrage/backtest/_levels.h"],
+              include_dirs=["arbitrage"], optional=True),
 ])

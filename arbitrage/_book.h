@@ -18,7 +18,7 @@ typedef struct {
     PyObject *n_venue, *n_symbol, *n_bids, *n_asks, *n_ts_event, *n_ts_init; /* attribute names */
 } BookFields;
 
-static Py_ssize_t
+static inline Py_ssize_t
 book_slot(PyTypeObject *type, const char *name)
 {
     PyObject *descr = PyDict_GetItemString(type->tp_dict, name);
@@ -31,7 +31,7 @@ book_slot(PyTypeObject *type, const char *name)
 }
 
 /* Look up the slots of ``type``'s fields (any field without one is read with getattr). */
-static int
+static inline int
 book_fields_init(BookFields *f, PyTypeObject *type)
 {
     f->type = type;
@@ -51,7 +51,7 @@ book_fields_init(BookFields *f, PyTypeObject *type)
 
 /* ``book_fields_init`` for arbitrage.events.BookUpdate, at module initialisation. The type's
  * reference is kept for the life of the process (``f->type`` stays valid). */
-static int
+static inline int
 book_fields_from_events(BookFields *f)
 {
     PyObject *events = PyImport_ImportModule("arbitrage.events");
@@ -84,7 +84,7 @@ book_get(const BookFields *f, PyObject *book, Py_ssize_t offset, PyObject *name)
 }
 
 /* Best price of a side (levels best first), 0 when empty: ``levels[0][0] if levels else 0.0``. */
-static int
+static inline int
 top_price(PyObject *levels, double *out)
 {
     PyObject *level, *price;
@@ -116,7 +116,7 @@ top_price(PyObject *levels, double *out)
 }
 
 /* Both best prices of a book, 0 for an empty side. */
-static int
+static inline int
 book_tops(const BookFields *f, PyObject *book, double *bid, double *ask)
 {
     PyObject *bids = book_get(f, book, f->bids, f->n_bids);
