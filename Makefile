@@ -24,7 +24,7 @@ bench: $(STAMP)  ## performance figures next to same-run baselines
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check arbitrage tests bench
+	$(VENV)/bin/ruff check arbitrage tests bench setup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
