@@ -250,11 +250,12 @@ class JsonLinesReader(Reader):
 
     def batches(self) -> c.Iterator[list[Item]]:
         """The events in file order; a large file is decoded in a second process (``_parallel``)."""
-        from arbitrage.backtest import _parallel  # it imports this module
+        if RawLevels is not None:  # the decoding process needs the compiled records
+            from arbitrage.backtest import _parallel  # it imports this module
 
-        if RawLevels is not None and _parallel.worth_it(self):
-            yield from _parallel.batches(self)
-            return
+            if _parallel.worth_it(self):
+                yield from _parallel.batches(self)
+                return
         stats = self.stats
         decode = self._decode
         line = 1
