@@ -38,6 +38,8 @@ Levels = tuple[tuple[_Positive, _Positive], ...]
 _Venue = t.Annotated[str, Meta(min_length=1)]
 _Ns = t.Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A timestamp in ns since the epoch, as the events carry it (int64)."""
+_MAX_MS = (2**63 - 1) // 1_000_000
+"""The largest ``ts`` (ms) whose ns fit in int64."""
 
 
 class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
@@ -58,7 +60,7 @@ class _Loose(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     bids: Levels = ()
     asks: Levels = ()
-    ts: t.Annotated[int, Meta(ge=0)] | t.Annotated[float, Meta(ge=0)] | None = None
+    ts: t.Annotated[int, Meta(ge=0, le=_MAX_MS)] | t.Annotated[float, Meta(ge=0, le=_MAX_MS)] | None = None
     ts_event: _Ns | None = None
     ts_init: _Ns | None = None
     type: str = "BookUpdate"

@@ -7,10 +7,11 @@
  * rest on the first access beyond it (iteration, an index > 0, a slice, comparison, hashing); after
  * that it behaves as the tuple of (price, amount) tuples it stands for.
  *
- * Accepted: JSON numbers that are > 0 and whose decimal magnitude is within 1e-300 .. 1e300 (so the
- * parsed float is positive and finite), in pairs, best level first as recorded. Numbers parse with
- * CPython's correctly rounded strtod, the same floats msgspec produces.
+ * Accepted: JSON numbers of at most 400 characters that are > 0 and whose decimal magnitude is
+ * within 1e-300 .. 1e300 (so the parsed float is positive and finite), in pairs, best level first as
+ * recorded. Numbers parse with CPython's correctly rounded strtod, the same floats msgspec produces.
  */
+#include <string.h>
 #include "_levels.h"
 
 
@@ -43,6 +44,10 @@ read_exponent(const char *p, const char *end, long *exponent)
     return p;
 }
 
+#define MAX_NUMBER 400
+/* Longest number accepted, in characters: it bounds the digits an exponent is read against, so the
+ * magnitude check holds (no market data comes near it). */
+
 typedef struct {
     uint64_t digits; /* significant digits, while there are at most 15 */
     int count;       /* significant digits */
@@ -54,6 +59,7 @@ typedef struct {
 static const char *
 check_number(const char *p, const char *end, Decimal *d)
 {
+    const char *first = p;
     uint64_t w = 0;
     int count = 0;
     long e10 = 0, magnitude = 0; /* magnitude: decimal exponent of the first nonzero digit */
@@ -102,7 +108,7 @@ check_number(const char *p, const char *end, Decimal *d)
         return NULL;
     magnitude += exponent;
     e10 += exponent;
-    if (magnitude < -300 || magnitude > 300)
+    if (magnitude < -300 || magnitude > 300 || p - first > MAX_NUMBER)
         return NULL;
     d->digits = w;
     d->count = count;
@@ -110,16 +116,26 @@ check_number(const char *p, const char *end, Decimal *d)
     return p;
 }
 
-/* The float of a checked number: the fast path when exact, else CPython's correctly rounded strtod. */
+/* The float of the checked number in [start, stop): the fast path when exact, else CPython's
+ * correctly rounded strtod on a NUL-terminated copy (it must not read past the text). */
 static int
-to_double(const char *start, const Decimal *d, double *out)
+to_double(const char *start, const char *stop, const Decimal *d, double *out)
 {
     if (d->count <= 15 && d->e10 >= -22 && d->e10 <= 22) {
         *out = d->e10 < 0 ? (double)d->digits / POW10[-d->e10] : (double)d->digits * POW10[d->e10];
         return 0;
     }
-    char *stop; /* the number ends at a delimiter the caller checked */
-    *out = PyOS_string_to_double(start, &stop, NULL);
+    char local[64], *copy = local;
+    size_t n = (size_t)(stop - start);
+    if (n >= sizeof local && !(copy = PyMem_Malloc(n + 1))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, start, n);
+    copy[n] = '\0';
+    *out = PyOS_string_to_double(copy, NULL, NULL);
+    if (copy != local)
+        PyMem_Free(copy);
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
@@ -162,7 +178,7 @@ skip_number(const char *p, const char *end)
     long magnitude = *start != '0' ? (whole - start) - 1 : -lead - 1;
     if (!(p = read_exponent(p, end, &magnitude)))
         return NULL;
-    return magnitude < -300 || magnitude > 300 ? NULL : p;
+    return magnitude < -300 || magnitude > 300 || p - start > MAX_NUMBER ? NULL : p;
 }
 
 /* Validate ``[[p, a], ...]`` at the start of the text; count the levels, read the best one, and set
@@ -190,7 +206,7 @@ levels_scan_prefix(const char *p, const char *end, Py_ssize_t *count, double top
                 const char *start = p;
                 if (!(p = check_number(p, end, &d)))
                     return -1;
-                if (to_double(start, &d, &top[k]) < 0)
+                if (to_double(start, p, &d, &top[k]) < 0)
                     return -2;
             }
             else if (!(p = skip_number(p, end)))
@@ -255,7 +271,7 @@ parse_level(const char *p, const char *end, const char **next)
         p = skip_ws(p, end);
         const char *start = p;
         p = check_number(p, end, &d);
-        if (!p || to_double(start, &d, &v[k]) < 0) {
+        if (!p || to_double(start, p, &d, &v[k]) < 0) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_ValueError, "malformed book level");
             return NULL;

@@ -10,7 +10,7 @@
 typedef struct {
     PyObject_HEAD
     Py_buffer view;    /* the buffer the text came from (a msgspec.Raw or bytes), when made from one */
-    PyObject *owner;   /* else the object holding the text: a message of the decoding process */
+    PyObject *owner;   /* else the bytes holding the text (a copy out of the decoding process's message) */
     const char *text;  /* the JSON text of the array, ``len`` bytes */
     Py_ssize_t len;
     Py_ssize_t count; /* levels */

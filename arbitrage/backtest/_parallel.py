@@ -19,8 +19,9 @@ import os
 import pickle
 import signal
 import struct
+import subprocess
+import sys
 import typing as t
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import msgspec
@@ -61,16 +62,20 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
 
     :raises DataError: if the worker fails (a corrupt compressed file, an unreadable file).
     """
-    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-    receiver, sender = ctx.Pipe(duplex=False)
-    _widen(receiver)
-    worker = ctx.Process(target=_work, args=(str(reader.path), reader.stats.size, sender),
-                         name="arb-decode", daemon=True)
-    worker.start()
-    sender.close()
+    fd, sender = os.pipe()
+    try:
+        _widen(fd)
+        # a fresh interpreter running this module (never a fork of a process that runs threads, and
+        # unlike multiprocessing's spawn it does not import the caller's __main__ again)
+        worker = subprocess.Popen([sys.executable, "-m", __name__, str(reader.path), str(reader.stats.size),
+                                   str(sender)], pass_fds=(sender,))
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        os.close(sender)
     stats = reader.stats
     names: list[str] = []
-    fd = receiver.fileno()
     try:
         while (message := _receive(fd, reader.path))[0] == _DATA[0]:
             stats.done, stats.lines, stats.events, stats.malformed = _PROGRESS.unpack_from(message, 1)
@@ -85,19 +90,19 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
         stats.done, stats.lines, stats.events = final["done"], final["lines"], final["events"]
         stats.malformed, stats.examples = final["malformed"], [tuple(e) for e in final["examples"]]
     finally:
-        receiver.close()
-        if worker.is_alive():
+        os.close(fd)
+        if worker.poll() is None:
             worker.terminate()
-        worker.join()
+        worker.wait()
 
 
-def _widen(pipe: Connection) -> None:
+def _widen(fd: int) -> None:
     """Let the pipe hold a whole message where Linux allows it (the default 64 KiB makes the two
     processes take turns for every 64 KiB)."""
     try:
         import fcntl
 
-        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), MESSAGE_BYTES)
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), MESSAGE_BYTES)
     except (ImportError, OSError):  # another OS, or a lower limit: the default works, slower
         pass
 
@@ -128,8 +133,8 @@ def _send(fd: int, kind: bytes, payload: bytes | bytearray) -> None:
         view = view[os.write(fd, view):]
 
 
-def _work(path: str, size: int, sender: Connection) -> None:
-    """The worker: decode ``path`` as ``JsonLinesReader`` does and send the events.
+def _work(path: str, size: int, fd: int) -> None:
+    """The worker: decode ``path`` as ``JsonLinesReader`` does and send the events to ``fd``.
 
     A chunk whose lines all have the recorder's own layout is read by ``pack_chunk`` in one pass;
     otherwise exact book lines are checked and packed by ``pack_lines`` straight from msgspec's
@@ -140,14 +145,17 @@ def _work(path: str, size: int, sender: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replaying process's to handle
     reader = JsonLinesReader(Path(path), size)
     stats = reader.stats
-    ids: dict[str, int] = {}
+    venues: dict[str, int] = {}
+    symbols: dict[str, int] = {}
+    """Ids of the names defined so far (one numbering): a symbol only once it passed the reader's
+    BASE/QUOTE check, so the compiled packers never take a line the reader would reject."""
     out = bytearray(_PROGRESS.size)
     pack_chunk, pack_lines, pack_book = _levels.pack_chunk, _levels.pack_lines, _levels.pack_book
 
-    def name_id(name: str) -> int:
+    def name_id(ids: dict[str, int], name: str) -> int:
         found = ids.get(name)
         if found is None:
-            found = ids[name] = len(ids)
+            found = ids[name] = len(venues) + len(symbols)
             data = name.encode()
             out.extend(b"N" + _ID.pack(found) + _LENGTH.pack(len(data)) + data)
         return found
@@ -156,13 +164,11 @@ def _work(path: str, size: int, sender: Connection) -> None:
         """Append events the reader made, as book records where it can, else msgpack."""
         stats.events += len(events)
         for event in events:
-            if type(event) is BookUpdate and pack_book(out, name_id(event.venue), name_id(event.symbol),
-                                                       event):
+            if type(event) is BookUpdate and pack_book(out, name_id(venues, event.venue),
+                                                       name_id(symbols, event.symbol), event):
                 continue
             data = _encode(event)
             out.extend(b"E" + _LENGTH.pack(len(data)) + data)
-
-    fd = sender.fileno()
 
     def send() -> None:
         _PROGRESS.pack_into(out, 0, stats.done, stats.lines, stats.events, stats.malformed)
@@ -172,37 +178,11 @@ def _work(path: str, size: int, sender: Connection) -> None:
     try:
         line = 1
         for chunk in reader._chunks():
-            count = pack_chunk(out, ids, chunk)
+            count = pack_chunk(out, venues, symbols, chunk)
             if count >= 0:  # every line in the recorder's own layout: read in one pass
                 stats.events += count
-                line += count
-                stats.lines += count
-                if len(out) >= MESSAGE_BYTES:
-                    send()
-                continue
-            try:
-                items = _exact_lines(chunk)
-            except _DecodeErrors:  # a bad line in the chunk: the reader goes line by line
-                events, count = reader._decode(chunk, line)
-                put(events)
             else:
-                count, i = len(items), 0
-                while (done := pack_lines(out, ids, items, i, _Book)) < count:
-                    stats.events += done - i
-                    item = items[done]
-                    if type(item) is _Book and reader._symbol_ok(item.symbol):
-                        name_id(item.venue)
-                        name_id(item.symbol)
-                        packed = pack_lines(out, ids, items, done, _Book)
-                        if packed > done:  # it was the first of a new venue or symbol
-                            stats.events += packed - done
-                            i = packed
-                            continue
-                    converted: list[Item] = []
-                    reader._convert(item, line + done, converted)
-                    put(converted)
-                    i = done + 1
-                stats.events += count - i
+                count = _pack_chunk_items(reader, chunk, line, venues, symbols, name_id, put, out, pack_lines)
             line += count
             stats.lines += count
             if len(out) >= MESSAGE_BYTES:
@@ -215,9 +195,46 @@ def _work(path: str, size: int, sender: Connection) -> None:
         with contextlib.suppress(OSError):  # unless it is gone already
             _send(fd, _FINAL, pickle.dumps({"error": error}))
     finally:
-        sender.close()
+        os.close(fd)
+
+
+def _pack_chunk_items(reader: JsonLinesReader, chunk: memoryview, line: int, venues: dict[str, int],
+                      symbols: dict[str, int], name_id: c.Callable[[dict[str, int], str], int],
+                      put: c.Callable[[list[Item]], None], out: bytearray,
+                      pack_lines: c.Callable[..., int]) -> int:
+    """A chunk in any other layout: msgspec decodes it, ``pack_lines`` packs what it can, the
+    reader's own code does the rest. Returns the lines read (as the reader counts them)."""
+    stats = reader.stats
+    try:
+        items = _exact_lines(chunk)
+    except _DecodeErrors:  # a bad line in the chunk: the reader goes line by line
+        events, count = reader._decode(chunk, line)
+        put(events)
+        return count
+    count, i = len(items), 0
+    while (done := pack_lines(out, venues, symbols, items, i, _Book)) < count:
+        stats.events += done - i
+        item = items[done]
+        if type(item) is _Book and reader._symbol_ok(item.symbol):
+            name_id(venues, item.venue)
+            name_id(symbols, item.symbol)
+            packed = pack_lines(out, venues, symbols, items, done, _Book)
+            if packed > done:  # it was the first of a new venue or symbol
+                stats.events += packed - done
+                i = packed
+                continue
+        converted: list[Item] = []
+        reader._convert(item, line + done, converted)
+        put(converted)
+        i = done + 1
+    stats.events += count - i
+    return count
 
 
 def _final(stats: FileStats) -> dict[str, t.Any]:
     return {"done": stats.size, "lines": stats.lines, "events": stats.events, "malformed": stats.malformed,
             "examples": stats.examples}
+
+
+if __name__ == "__main__":  # the worker: python -m arbitrage.backtest._parallel PATH SIZE FD
+    _work(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

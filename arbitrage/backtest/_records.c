@@ -80,9 +80,9 @@ done:
     return result;
 }
 
-/* pack_lines(out: bytearray, ids: dict, items: list, start: int, line_type) -> int: append a 'B'
- * record for each item from ``start`` on while it is a ``line_type`` (a decoded line: venue,
- * symbol, bids and asks as msgspec.Raw, ts_event, ts_init) whose venue and symbol have ids and
+/* pack_lines(out: bytearray, venues: dict, symbols: dict, items: list, start: int, line_type) -> int:
+ * append a 'B' record for each item from ``start`` on while it is a ``line_type`` (a decoded line:
+ * venue, symbol, bids and asks as msgspec.Raw, ts_event, ts_init) whose venue and symbol have ids and
  * whose sides are both non-empty and well formed; return the index of the first item it leaves to
  * the caller (announcements, new names, one-sided or malformed books), or len(items). The same
  * checks as RawLevels, without making the objects the worker would only take apart again. */
@@ -91,10 +91,10 @@ static BookFields line_fields; /* slots of the decoded line type (set on first u
 PyObject *
 records_pack_lines(PyObject *module, PyObject *args)
 {
-    PyObject *out, *ids, *items, *line_type;
+    PyObject *out, *venues, *symbols, *items, *line_type;
     Py_ssize_t i;
-    if (!PyArg_ParseTuple(args, "O!O!O!nO:pack_lines", &PyByteArray_Type, &out, &PyDict_Type, &ids,
-                          &PyList_Type, &items, &i, &line_type))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!nO:pack_lines", &PyByteArray_Type, &out, &PyDict_Type, &venues,
+                          &PyDict_Type, &symbols, &PyList_Type, &items, &i, &line_type))
         return NULL;
     for (; i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
@@ -112,8 +112,8 @@ records_pack_lines(PyObject *module, PyObject *args)
                                  line_fields.ts_event, line_fields.ts_init};
         for (int k = 0; k < 6 && !failed; k++)
             failed = !(values[k] = book_get(&line_fields, item, offsets[k], names[k]));
-        PyObject *venue_id = failed ? NULL : PyDict_GetItemWithError(ids, values[0]);
-        PyObject *symbol_id = venue_id ? PyDict_GetItemWithError(ids, values[1]) : NULL;
+        PyObject *venue_id = failed ? NULL : PyDict_GetItemWithError(venues, values[0]);
+        PyObject *symbol_id = venue_id ? PyDict_GetItemWithError(symbols, values[1]) : NULL;
         if (!failed && !PyErr_Occurred() && venue_id && symbol_id) {
             r.venue = (uint32_t)PyLong_AsUnsignedLong(venue_id);
             r.symbol = (uint32_t)PyLong_AsUnsignedLong(symbol_id);
@@ -134,12 +134,13 @@ records_pack_lines(PyObject *module, PyObject *args)
                 double top[2];
                 const char *text = views[k].buf;
                 int err = levels_scan(text, text + views[k].len, &count, top);
-                if (err == -2)
+                if (err == -2) { /* an error, not a malformed side */
                     failed = 1;
-                if (err < 0 || count == 0 || views[k].len > UINT32_MAX || count > UINT32_MAX) {
-                    PyErr_Clear(); /* the caller reports the line */
-                    failed = 0;
                     ok = 0;
+                    break;
+                }
+                if (err < 0 || count == 0 || views[k].len > UINT32_MAX || count > UINT32_MAX) {
+                    ok = 0; /* the caller's general path reports or converts the line */
                     break;
                 }
                 r.counts[k] = (uint32_t)count;
@@ -189,12 +190,14 @@ expect(const char **p, const char *end, const char *literal, Py_ssize_t n)
 }
 #define EXPECT(p, end, s) expect(&(p), (end), (s), (Py_ssize_t)sizeof(s) - 1)
 
-/* A JSON integer that fits int64, or 0 if it is not one. */
+/* A JSON integer that fits int64 (and is not negative unless ``signed_ok``), or 0 if it is not one. */
 static int
-read_int(const char **p, const char *end, int64_t *out)
+read_int(const char **p, const char *end, int64_t *out, int signed_ok)
 {
     const char *q = *p;
     int negative = q < end && *q == '-';
+    if (negative && !signed_ok)
+        return 0;
     q += negative;
     const char *digits = q;
     uint64_t v = 0;
@@ -208,7 +211,8 @@ read_int(const char **p, const char *end, int64_t *out)
     return 1;
 }
 
-/* The id of a name (a JSON string without escapes) already in ``ids``: -1 if it is not, -2 on error. */
+/* The id of a name (a JSON string without escapes) already in ``ids``: -1 if it is not, -2 on error.
+ * Venues and symbols have separate dicts: a symbol only counts once it passed the BASE/QUOTE check. */
 static long
 read_name(const char **p, const char *end, PyObject *ids)
 {
@@ -236,23 +240,23 @@ read_name(const char **p, const char *end, PyObject *ids)
 /* Read one line of the recorder's layout at p and append its record; 1 done, 0 not that layout,
  * -1 on error. */
 static int
-pack_line(PyObject *out, PyObject *ids, const char **at, const char *end)
+pack_line(PyObject *out, PyObject *venues, PyObject *symbols, const char **at, const char *end)
 {
     const char *p = *at;
     BookRecord r;
     int64_t ts;
     if (EXPECT(p, end, "{\"ts\":")) {
-        if (!read_int(&p, end, &ts) || !EXPECT(p, end, ","))
+        if (!read_int(&p, end, &ts, 1) || !EXPECT(p, end, ","))
             return 0;
     }
     else if (!EXPECT(p, end, "{"))
         return 0;
     if (!EXPECT(p, end, "\"type\":\"BookUpdate\",\"venue\":\""))
         return 0;
-    long venue = read_name(&p, end, ids);
+    long venue = read_name(&p, end, venues);
     if (venue < 0 || !EXPECT(p, end, ",\"symbol\":\""))
         return venue == -2 ? -1 : 0;
-    long symbol = read_name(&p, end, ids);
+    long symbol = read_name(&p, end, symbols);
     if (symbol < 0 || !EXPECT(p, end, ",\"bids\":"))
         return symbol == -2 ? -1 : 0;
     const char *sides[2], *ends[2];
@@ -273,8 +277,9 @@ pack_line(PyObject *out, PyObject *ids, const char **at, const char *end)
         r.tops[2 * k + 1] = top[1];
         p = ends[k];
     }
-    if (!EXPECT(p, end, ",\"ts_event\":") || !read_int(&p, end, &r.ts_event) || !EXPECT(p, end, ",\"ts_init\":")
-        || !read_int(&p, end, &r.ts_init) || !EXPECT(p, end, "}\n"))
+    /* timestamps are int64 ns >= 0, as the general path requires */
+    if (!EXPECT(p, end, ",\"ts_event\":") || !read_int(&p, end, &r.ts_event, 0)
+        || !EXPECT(p, end, ",\"ts_init\":") || !read_int(&p, end, &r.ts_init, 0) || !EXPECT(p, end, "}\n"))
         return 0;
     r.venue = (uint32_t)venue;
     r.symbol = (uint32_t)symbol;
@@ -285,13 +290,14 @@ pack_line(PyObject *out, PyObject *ids, const char **at, const char *end)
     return 1;
 }
 
-/* pack_chunk(out: bytearray, ids: dict, chunk) -> int: the number of lines packed when every line of
+/* pack_chunk(out: bytearray, venues: dict, symbols: dict, chunk) -> int: lines packed when every line of
  * ``chunk`` (whole lines) has the recorder's layout and known names; else -1 with ``out`` as it was. */
 PyObject *
 records_pack_chunk(PyObject *module, PyObject *args)
 {
-    PyObject *out, *ids, *chunk;
-    if (!PyArg_ParseTuple(args, "O!O!O:pack_chunk", &PyByteArray_Type, &out, &PyDict_Type, &ids, &chunk))
+    PyObject *out, *venues, *symbols, *chunk;
+    if (!PyArg_ParseTuple(args, "O!O!O!O:pack_chunk", &PyByteArray_Type, &out, &PyDict_Type, &venues,
+                          &PyDict_Type, &symbols, &chunk))
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0)
@@ -299,7 +305,7 @@ records_pack_chunk(PyObject *module, PyObject *args)
     Py_ssize_t before = PyByteArray_GET_SIZE(out), lines = 0;
     const char *p = view.buf, *end = p + view.len;
     int status = 1;
-    while (p < end && (status = pack_line(out, ids, &p, end)) == 1)
+    while (p < end && (status = pack_line(out, venues, symbols, &p, end)) == 1)
         lines++;
     PyBuffer_Release(&view);
     if (status == 1 && p == end)
@@ -309,16 +315,19 @@ records_pack_chunk(PyObject *module, PyObject *args)
     return PyLong_FromLong(-1);
 }
 
-/* A RawLevels over text already checked by the sending process. */
+/* A RawLevels over its own copy of text already checked by the sending process: a copy, so that a
+ * book kept for long (a rarely updated market) keeps ~1 KiB alive, not the whole message. */
 static PyObject *
-trusted_levels(PyObject *owner, const char *text, Py_ssize_t len, Py_ssize_t count, double price,
-               double amount)
+trusted_levels(const char *text, Py_ssize_t len, Py_ssize_t count, double price, double amount)
 {
     RawLevels *self = (RawLevels *)RawLevelsType.tp_alloc(&RawLevelsType, 0);
     if (!self)
         return NULL;
-    self->owner = Py_NewRef(owner);
-    self->text = text;
+    if (!(self->owner = PyBytes_FromStringAndSize(text, len))) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->text = PyBytes_AS_STRING(self->owner);
     self->len = len;
     self->count = count;
     if (count && !(self->top = levels_make_level(price, amount))) {
@@ -339,7 +348,6 @@ records_unpack(PyObject *module, PyObject *args)
     Py_ssize_t start, others = 0;
     if (!PyArg_ParseTuple(args, "O!nO!:unpack", &PyByteArray_Type, &msg, &start, &PyList_Type, &names))
         return NULL;
-    /* the books' sides point into the message: it must never be resized (it is the caller's own) */
     const char *p = PyByteArray_AS_STRING(msg), *end = p + PyByteArray_GET_SIZE(msg);
     if (start < 0 || start > end - p)
         goto corrupt;
@@ -359,8 +367,8 @@ records_unpack(PyObject *module, PyObject *args)
                 goto corrupt;
             PyObject *fields[6] = {PyList_GET_ITEM(names, r.venue), PyList_GET_ITEM(names, r.symbol), NULL, NULL,
                                    NULL, NULL};
-            fields[2] = trusted_levels(msg, p, r.lens[0], r.counts[0], r.tops[0], r.tops[1]);
-            fields[3] = trusted_levels(msg, p + r.lens[0], r.lens[1], r.counts[1], r.tops[2], r.tops[3]);
+            fields[2] = trusted_levels(p, r.lens[0], r.counts[0], r.tops[0], r.tops[1]);
+            fields[3] = trusted_levels(p + r.lens[0], r.lens[1], r.counts[1], r.tops[2], r.tops[3]);
             fields[4] = PyLong_FromLongLong(r.ts_event);
             fields[5] = PyLong_FromLongLong(r.ts_init);
             p += r.lens[0] + r.lens[1];

@@ -5,6 +5,7 @@
  * venue and is most of the strategy's cost per book; here a book's fields are read from its slots
  * and the comparison with the other venues runs without the interpreter.
  */
+#include <limits.h>
 #include "_book.h"
 
 static BookFields fields;
@@ -141,8 +142,11 @@ usable(CrossCheck *self, PyObject *book, PyObject *venue, long long now, double 
     long long limit = 0;
     PyObject *st = PyDict_GetItemWithError(self->staleness, venue);
     if (st) {
-        limit = PyLong_AsLongLong(st);
-        if (limit == -1 && PyErr_Occurred())
+        int overflow;
+        limit = PyLong_AsLongLongAndOverflow(st, &overflow);
+        if (overflow) /* beyond int64: never stale (or always, if negative), as in Python */
+            limit = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+        else if (limit == -1 && PyErr_Occurred())
             return -1;
     }
     else if (PyErr_Occurred())

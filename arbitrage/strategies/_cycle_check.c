@@ -112,16 +112,19 @@ fail:
 static int
 check_edges(CycleCheck *self, const int32_t *off, const int32_t *cyc, int width)
 {
-    /* every edge id in the cycles must name a market (cycle ids are free) */
-    for (int32_t i = 0; i < off[2 * self->n]; i += width)
-        for (int j = 0; j < width - 1; j++)
-            if (cyc[i + j] >= 2 * self->n) {
-                PyErr_SetString(PyExc_ValueError, "edge id out of range");
-                return -1;
-            }
-    if (off[2 * self->n] % width) {
-        PyErr_SetString(PyExc_ValueError, "flat cycle tuples have the wrong length");
-        return -1;
+    /* each edge's flat tuple holds whole cycles, and every edge id in them names a market (cycle
+     * ids are free): scan and reset_bounds walk each edge's own slice */
+    for (Py_ssize_t e = 0; e < 2 * self->n; e++) {
+        if ((off[e + 1] - off[e]) % width) {
+            PyErr_SetString(PyExc_ValueError, "flat cycle tuples have the wrong length");
+            return -1;
+        }
+        for (int32_t i = off[e]; i < off[e + 1]; i += width)
+            for (int j = 0; j < width - 1; j++)
+                if (cyc[i + j] >= 2 * self->n) {
+                    PyErr_SetString(PyExc_ValueError, "edge id out of range");
+                    return -1;
+                }
     }
     return 0;
 }

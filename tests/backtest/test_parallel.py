@@ -4,6 +4,8 @@ The size threshold is lowered so these small files take the parallel path."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -47,7 +49,10 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
             lines += [BOOK % (b"x\\u00e9", b"E/F", i, i),  # a new venue name with an escape
                       BOOK.replace(b"[[1.0,1.0],", b"[ [1.0, 1.0] ,") % (b"v", b"A/B", i, i),  # spaces
                       b'{"ts":1.5,' + (BOOK % (b"v", b"A/B", i, i))[1:],  # ts not an integer
-                      BOOK.replace(b'"ts_event":%d', b'"ts_event":99999999999999999999') % (b"v", b"A/B", i)]
+                      BOOK.replace(b'"ts_event":%d', b'"ts_event":99999999999999999999') % (b"v", b"A/B", i),
+                      BOOK.replace(b'"ts_event":%d', b'"ts_event":-5') % (b"v", b"A/B", i),  # negative
+                      BOOK % (b"v", b"v", i, i),  # a symbol named like a known venue: not BASE/QUOTE
+                      b'{"venue":"v","symbol":"A/B","bids":[[1,2]],"asks":[[3,4]],"ts":1e20}']  # ns > int64
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     inproc, stats = read(path, False, monkeypatch)
@@ -55,7 +60,7 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
     assert parallel == inproc
     assert [type(e).__name__ for e in parallel] == [type(e).__name__ for e in inproc]
     assert parallel_stats == stats
-    assert stats["malformed"] == 4 and stats["events"] == len(inproc)  # + the int64 overflow
+    assert stats["malformed"] == 7 and stats["events"] == len(inproc)
     assert type(parallel[-1].bids) is RawLevels and parallel[-1].bids[1] == (0.9, 2.0)
 
 
@@ -88,3 +93,26 @@ def test_stopping_early_ends_the_worker(tmp_path: Path, monkeypatch: pytest.Monk
     import multiprocessing
 
     assert not multiprocessing.active_children()
+
+
+SCRIPT = """
+from pathlib import Path
+import sys
+from arbitrage.backtest import _parallel
+from arbitrage.backtest.readers import open_reader
+_parallel.MIN_BYTES = 0
+reader = open_reader(Path(sys.argv[1]))
+print(sum(len(batch) for batch in reader.batches()), reader.stats.malformed)
+"""
+
+
+def test_a_script_without_a_main_guard_can_replay_a_large_file(tmp_path: Path) -> None:
+    """The decoding process is a fresh interpreter: it never runs the caller's script again."""
+    path = tmp_path / "books.jsonl"
+    path.write_bytes(b"\n".join(BOOK % (b"v", b"A/B", i, i) for i in range(1000)) + b"\n")
+    script = tmp_path / "replay_it.py"
+    script.write_text(SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1000", "0"]

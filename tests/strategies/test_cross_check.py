@@ -76,3 +76,15 @@ def test_the_strategy_uses_the_compiled_check_when_it_was_built() -> None:
     from arbitrage.strategies import cross_exchange
 
     assert cross_exchange.CrossCheck is _cross_check.CrossCheck
+
+
+
+def test_a_staleness_beyond_int64_means_never_stale_in_both() -> None:
+    for check in (_cross_check.CrossCheck({}), cross_check.CrossCheck({})):
+        for venue in ("a", "b"):
+            check.set_staleness(venue, 10**30)
+            check.set_market(venue, "BTC/USDT", 0.0)
+        cheap = make("a", "BTC/USDT", 0.0, 1.0, "both", 0, 0)
+        dear = make("b", "BTC/USDT", 50.0, 1.0, "both", 0, 0)
+        assert check.update(cheap, 10**18) is None
+        assert check.update(dear, 10**18) == [(cheap, dear)]

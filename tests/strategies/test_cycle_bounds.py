@@ -109,3 +109,12 @@ def test_both_checks_read_any_levels_keep_the_replaced_book_and_reject_bad_price
     bad = BookUpdate(venue="v", symbol="BTC/USDT", bids=text, asks=(), ts_event=1, ts_init=1)
     with pytest.raises(TypeError):
         detector.update(bad, 1)
+
+
+
+def test_the_compiled_check_refuses_cycle_tuples_that_do_not_hold_whole_cycles() -> None:
+    books: list[BookUpdate | None] = [None]
+    for through in ([((0,), (0, 10**8, 0, 0, 0))], [((1, 0, 5), (3, 0))]):
+        with pytest.raises(ValueError, match="wrong length|out of range"):
+            _cycle_check.CycleCheck({"A/B": 0}, books, [1.0], [1.0], through, [((), ())], False, 1.0, 1e18,
+                                    1.001)
