@@ -1,13 +1,14 @@
 """Decoding a JSON-lines recording in a second process, so that a replay uses two cores.
 
 The replaying process spends about half of each book on reading and checking JSON. For a large
-file a worker process does that instead (the same ``JsonLinesReader`` code, line numbers, and
-malformed-line accounting), and sends the books in byte messages (``_levels.c``: ``pack_book`` /
-``unpack``): fields, level counts, best levels and each side's checked JSON text, which becomes
-the ``RawLevels`` of the rebuilt ``BookUpdate`` without being checked or parsed again. Anything
-else (announcements, books of the minimal line form) travels msgpack-encoded. The events, their
-order and the statistics are the same as decoding in process; the pipe's small buffer keeps the
-worker at most a message or two ahead, so memory stays flat.
+file a worker process (a fresh interpreter running this module) does that instead, with the same
+``JsonLinesReader`` code, line numbers and malformed-line accounting, and sends the books in byte
+messages (``_records.c``: ``pack_chunk`` / ``pack_lines`` / ``pack_book`` / ``unpack``): fields,
+level counts, best levels and each side's checked JSON text, which becomes the ``RawLevels`` of the
+rebuilt ``BookUpdate`` without being checked or parsed again. Anything else (announcements, books
+of the minimal line form) travels msgpack-encoded. The events, their order and the statistics are
+the same as decoding in process; the pipe's buffer keeps the worker at most a message or two
+ahead, so memory stays flat.
 """
 
 from __future__ import annotations
