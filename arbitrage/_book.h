@@ -134,4 +134,22 @@ book_tops(const BookFields *f, PyObject *book, double *bid, double *ask)
     return err;
 }
 
+/* The module ``def`` with its one type, ``type``, added as ``name``. */
+static inline PyObject *
+module_with_type(PyModuleDef *def, PyTypeObject *type, const char *name)
+{
+    if (PyType_Ready(type) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(def);
+    if (!m)
+        return NULL;
+    Py_INCREF(type);
+    if (PyModule_AddObject(m, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
+
 #endif

@@ -505,18 +505,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__levels(void)
 {
-    if (PyType_Ready(&RawLevelsType) < 0)
-        return NULL;
     if (records_init() < 0)
         return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m)
-        return NULL;
-    Py_INCREF(&RawLevelsType);
-    if (PyModule_AddObject(m, "RawLevels", (PyObject *)&RawLevelsType) < 0) {
-        Py_DECREF(&RawLevelsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return module_with_type(&module, &RawLevelsType, "RawLevels");
 }

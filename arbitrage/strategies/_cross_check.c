@@ -310,18 +310,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__cross_check(void)
 {
-    if (PyType_Ready(&CrossCheckType) < 0)
-        return NULL;
     if (book_fields_from_events(&fields) < 0)
         return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m)
-        return NULL;
-    Py_INCREF(&CrossCheckType);
-    if (PyModule_AddObject(m, "CrossCheck", (PyObject *)&CrossCheckType) < 0) {
-        Py_DECREF(&CrossCheckType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return module_with_type(&module, &CrossCheckType, "CrossCheck");
 }

@@ -523,18 +523,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__cycle_check(void)
 {
-    if (PyType_Ready(&CycleCheckType) < 0)
-        return NULL;
     if (book_fields_from_events(&fields) < 0)
         return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m)
-        return NULL;
-    Py_INCREF(&CycleCheckType);
-    if (PyModule_AddObject(m, "CycleCheck", (PyObject *)&CycleCheckType) < 0) {
-        Py_DECREF(&CycleCheckType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return module_with_type(&module, &CycleCheckType, "CycleCheck");
 }
