@@ -67,9 +67,12 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
     try:
         _widen(fd)
         # a fresh interpreter running this module (never a fork of a process that runs threads, and
-        # unlike multiprocessing's spawn it does not import the caller's __main__ again)
-        worker = subprocess.Popen([sys.executable, "-m", __name__, str(reader.path), str(reader.stats.size),
-                                   str(sender)], pass_fds=(sender,))
+        # unlike multiprocessing's spawn it does not import the caller's __main__ again), importing
+        # the very package this process runs (-P: not one that the working directory holds)
+        path = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+        worker = subprocess.Popen([sys.executable, "-P", "-m", __name__, str(reader.path),
+                                   str(reader.stats.size), str(sender)], pass_fds=(sender,), env=env)
     except BaseException:
         os.close(fd)
         raise
