@@ -41,11 +41,11 @@ MESSAGE_BYTES = 512 * 1024
 """A message is sent once it holds this much."""
 _PROGRESS = struct.Struct("<qqqq")
 """Each message starts with the worker's bytes done, lines, events and malformed lines so far."""
-_LENGTH = struct.Struct("<I")
+_U32 = struct.Struct("<I")
+"""Name ids and record lengths inside a message."""
 _LENGTH64 = struct.Struct("<Q")
 _DATA, _FINAL = b"D", b"F"
 """The first byte of a message: events (then ``_PROGRESS`` and records), or the final statistics."""
-_ID = struct.Struct("<I")
 _encode = msgspec.msgpack.Encoder(enc_hook=encode_hook).encode
 _decode = msgspec.msgpack.Decoder(AnyEvent).decode
 _exact_lines = _exact.decode_lines
@@ -112,7 +112,7 @@ def _widen(fd: int) -> None:
 
 
 def _receive(fd: int, path: Path) -> bytearray:
-    """The next message, read straight into its own buffer (it stays the books' text)."""
+    """The next message, read straight into a buffer of its size."""
     size = _LENGTH64.unpack(_read(fd, _LENGTH64.size, path))[0]
     return _read(fd, size, path)
 
@@ -137,102 +137,107 @@ def _send(fd: int, kind: bytes, payload: bytes | bytearray) -> None:
         view = view[os.write(fd, view):]
 
 
-def _work(path: str, size: int, fd: int) -> None:
-    """The worker: decode ``path`` as ``JsonLinesReader`` does and send the events to ``fd``.
+class _Packer:
+    """The worker's side: the message being filled and the names it has defined."""
 
-    A chunk whose lines all have the recorder's own layout is read by ``pack_chunk`` in one pass;
-    otherwise exact book lines are checked and packed by ``pack_lines`` straight from msgspec's
-    decoding, and whatever that leaves (announcements, the first line of a new venue or symbol,
-    one-sided or malformed books, chunks that do not decode whole) goes through the reader's own
-    code. Any failure is sent as the final message.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replaying process's to handle
-    reader = JsonLinesReader(Path(path), size)
-    stats = reader.stats
-    venues: dict[str, int] = {}
-    symbols: dict[str, int] = {}
-    """Ids of the names defined so far (one numbering): a symbol only once it passed the reader's
-    BASE/QUOTE check, so the compiled packers never take a line the reader would reject."""
-    out = bytearray(_PROGRESS.size)
-    pack_chunk, pack_lines, pack_book = _levels.pack_chunk, _levels.pack_lines, _levels.pack_book
+    def __init__(self, reader: JsonLinesReader) -> None:
+        self.reader = reader
+        self.stats = reader.stats
+        self.out = bytearray(_PROGRESS.size)
+        self.venues: dict[str, int] = {}
+        self.symbols: dict[str, int] = {}
+        """Ids of the names defined so far (one numbering): a symbol only once it passed the
+        reader's BASE/QUOTE check, so the compiled packers never take a line the reader rejects."""
 
-    def name_id(ids: dict[str, int], name: str) -> int:
+    def chunk(self, chunk: memoryview, line: int) -> int:
+        """Pack one chunk of whole lines; returns the lines read (as the reader counts them).
+
+        Lines all in the recorder's own layout are read by ``pack_chunk`` in one pass; otherwise
+        msgspec decodes the chunk, ``pack_lines`` packs the exact book lines it can, and the
+        reader's own code does the rest (announcements, the first line of a new venue or symbol,
+        one-sided or malformed books; a chunk that does not decode whole goes line by line).
+        """
+        stats, out = self.stats, self.out
+        count = _levels.pack_chunk(out, self.venues, self.symbols, chunk)
+        if count >= 0:
+            stats.events += count
+            return count
+        try:
+            items = _exact_lines(chunk)
+        except _DecodeErrors:
+            events, count = self.reader._decode(chunk, line)
+            self.put(events)
+            return count
+        count, i = len(items), 0
+        while (done := _levels.pack_lines(out, self.venues, self.symbols, items, i, _Book)) < count:
+            stats.events += done - i
+            item = items[done]
+            if type(item) is _Book and self.reader._symbol_ok(item.symbol):
+                self.name_id(self.venues, item.venue)
+                self.name_id(self.symbols, item.symbol)
+                packed = _levels.pack_lines(out, self.venues, self.symbols, items, done, _Book)
+                if packed > done:  # it was the first of a new venue or symbol
+                    stats.events += packed - done
+                    i = packed
+                    continue
+            converted: list[Item] = []
+            self.reader._convert(item, line + done, converted)
+            self.put(converted)
+            i = done + 1
+        stats.events += count - i
+        return count
+
+    def name_id(self, ids: dict[str, int], name: str) -> int:
+        """The id of ``name`` in ``ids``, defined (an 'N' record) the first time."""
         found = ids.get(name)
         if found is None:
-            found = ids[name] = len(venues) + len(symbols)
+            found = ids[name] = len(self.venues) + len(self.symbols)
             data = name.encode()
-            out.extend(b"N" + _ID.pack(found) + _LENGTH.pack(len(data)) + data)
+            self.out.extend(b"N" + _U32.pack(found) + _U32.pack(len(data)) + data)
         return found
 
-    def put(events: list[Item]) -> None:
+    def put(self, events: list[Item]) -> None:
         """Append events the reader made, as book records where it can, else msgpack."""
-        stats.events += len(events)
+        self.stats.events += len(events)
         for event in events:
-            if type(event) is BookUpdate and pack_book(out, name_id(venues, event.venue),
-                                                       name_id(symbols, event.symbol), event):
-                continue
+            if type(event) is BookUpdate:
+                venue = self.name_id(self.venues, event.venue)
+                if _levels.pack_book(self.out, venue, self.name_id(self.symbols, event.symbol), event):
+                    continue
             data = _encode(event)
-            out.extend(b"E" + _LENGTH.pack(len(data)) + data)
+            self.out.extend(b"E" + _U32.pack(len(data)) + data)
 
-    def send() -> None:
-        _PROGRESS.pack_into(out, 0, stats.done, stats.lines, stats.events, stats.malformed)
-        _send(fd, _DATA, out)
-        del out[_PROGRESS.size:]
+    def send(self, fd: int) -> None:
+        """Send what is packed, with the progress so far, and start a new message."""
+        stats = self.stats
+        _PROGRESS.pack_into(self.out, 0, stats.done, stats.lines, stats.events, stats.malformed)
+        _send(fd, _DATA, self.out)
+        del self.out[_PROGRESS.size:]
 
+
+def _work(path: str, size: int, fd: int) -> None:
+    """The worker: decode ``path`` as ``JsonLinesReader`` does and send the events to ``fd``; any
+    failure is sent as the final message."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replaying process's to handle
+    reader = JsonLinesReader(Path(path), size)
+    packer = _Packer(reader)
     try:
         line = 1
         for chunk in reader._chunks():
-            count = pack_chunk(out, venues, symbols, chunk)
-            if count >= 0:  # every line in the recorder's own layout: read in one pass
-                stats.events += count
-            else:
-                count = _pack_chunk_items(reader, chunk, line, venues, symbols, name_id, put, out, pack_lines)
+            count = packer.chunk(chunk, line)
             line += count
-            stats.lines += count
-            if len(out) >= MESSAGE_BYTES:
-                send()
-        if len(out) > _PROGRESS.size:
-            send()
-        _send(fd, _FINAL, pickle.dumps(_final(stats)))
+            reader.stats.lines += count
+            if len(packer.out) >= MESSAGE_BYTES:
+                packer.send(fd)
+        if len(packer.out) > _PROGRESS.size:
+            packer.send(fd)
+        _send(fd, _FINAL, pickle.dumps(_final(reader.stats)))
     except BaseException as exc:  # the replaying process reports it
         error = str(exc) if isinstance(exc, DataError) else f"{path}: decoding failed: {exc!r}"
         with contextlib.suppress(OSError):  # unless it is gone already
             _send(fd, _FINAL, pickle.dumps({"error": error}))
     finally:
         os.close(fd)
-
-
-def _pack_chunk_items(reader: JsonLinesReader, chunk: memoryview, line: int, venues: dict[str, int],
-                      symbols: dict[str, int], name_id: c.Callable[[dict[str, int], str], int],
-                      put: c.Callable[[list[Item]], None], out: bytearray,
-                      pack_lines: c.Callable[..., int]) -> int:
-    """A chunk in any other layout: msgspec decodes it, ``pack_lines`` packs what it can, the
-    reader's own code does the rest. Returns the lines read (as the reader counts them)."""
-    stats = reader.stats
-    try:
-        items = _exact_lines(chunk)
-    except _DecodeErrors:  # a bad line in the chunk: the reader goes line by line
-        events, count = reader._decode(chunk, line)
-        put(events)
-        return count
-    count, i = len(items), 0
-    while (done := pack_lines(out, venues, symbols, items, i, _Book)) < count:
-        stats.events += done - i
-        item = items[done]
-        if type(item) is _Book and reader._symbol_ok(item.symbol):
-            name_id(venues, item.venue)
-            name_id(symbols, item.symbol)
-            packed = pack_lines(out, venues, symbols, items, done, _Book)
-            if packed > done:  # it was the first of a new venue or symbol
-                stats.events += packed - done
-                i = packed
-                continue
-        converted: list[Item] = []
-        reader._convert(item, line + done, converted)
-        put(converted)
-        i = done + 1
-    stats.events += count - i
-    return count
 
 
 def _final(stats: FileStats) -> dict[str, t.Any]:

@@ -27,6 +27,16 @@ append_bytes(PyObject *out, const void *data, Py_ssize_t n)
     return 0;
 }
 
+/* Append a 'B' record: the header, then the two sides' text (``r->lens`` bytes each). */
+static int
+append_record(PyObject *out, const BookRecord *r, const char *bids, const char *asks)
+{
+    return append_bytes(out, "B", 1) < 0 || append_bytes(out, r, sizeof *r) < 0
+                   || append_bytes(out, bids, r->lens[0]) < 0 || append_bytes(out, asks, r->lens[1]) < 0
+               ? -1
+               : 0;
+}
+
 static int
 get_i64(PyObject *obj, PyObject *name, int64_t *out)
 {
@@ -69,9 +79,7 @@ records_pack_book(PyObject *module, PyObject *args)
         r.tops[2 * k] = side->top ? PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(side->top, 0)) : 0.0;
         r.tops[2 * k + 1] = side->top ? PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(side->top, 1)) : 0.0;
     }
-    if (append_bytes(out, "B", 1) < 0 || append_bytes(out, &r, sizeof r) < 0
-        || append_bytes(out, ((RawLevels *)sides[0])->text, ((RawLevels *)sides[0])->len) < 0
-        || append_bytes(out, ((RawLevels *)sides[1])->text, ((RawLevels *)sides[1])->len) < 0)
+    if (append_record(out, &r, ((RawLevels *)sides[0])->text, ((RawLevels *)sides[1])->text) < 0)
         goto done;
     result = Py_NewRef(Py_True);
 done:
@@ -149,9 +157,7 @@ records_pack_lines(PyObject *module, PyObject *args)
                 r.tops[2 * k + 1] = top[1];
             }
             if (ok) {
-                failed = append_bytes(out, "B", 1) < 0 || append_bytes(out, &r, sizeof r) < 0
-                         || append_bytes(out, views[0].buf, views[0].len) < 0
-                         || append_bytes(out, views[1].buf, views[1].len) < 0;
+                failed = append_record(out, &r, views[0].buf, views[1].buf) < 0;
                 handled = !failed;
             }
         }
@@ -283,8 +289,7 @@ pack_line(PyObject *out, PyObject *venues, PyObject *symbols, const char **at, c
         return 0;
     r.venue = (uint32_t)venue;
     r.symbol = (uint32_t)symbol;
-    if (append_bytes(out, "B", 1) < 0 || append_bytes(out, &r, sizeof r) < 0
-        || append_bytes(out, sides[0], r.lens[0]) < 0 || append_bytes(out, sides[1], r.lens[1]) < 0)
+    if (append_record(out, &r, sides[0], sides[1]) < 0)
         return -1;
     *at = p;
     return 1;

@@ -245,30 +245,29 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
 
 # -- helpers -------------------------------------------------------------------------------------
 
-def _affordable(asks: t.Sequence[Level], budget: float, up: float) -> float:
-    """Base amount that ``budget`` quote buys from ``asks``, fee included (no rounding)."""
-    notional = budget / up
+def _base_for(levels: t.Sequence[Level], notional: float) -> float | None:
+    """Base amount traded on ``levels`` (best first) for ``notional`` quote; None if they hold less."""
     amount = 0.0
-    for price, size in asks:
-        cost = price * size
-        if cost >= notional:
-            return amount + notional / price
-        amount += size
-        notional -= cost
-    return amount
-
-
-def _sellable_for(bids: t.Sequence[Level], need: float, fee: float) -> float:
-    """Base amount whose sale on ``bids`` yields ``need`` quote after the fee (inf if too thin)."""
-    notional = need / (1.0 - fee) if fee < 1.0 else _INF
-    amount = 0.0
-    for price, size in bids:
+    for price, size in levels:
         value = price * size
         if value >= notional:
             return amount + notional / price
         amount += size
         notional -= value
-    return _INF
+    return None
+
+
+def _affordable(asks: t.Sequence[Level], budget: float, up: float) -> float:
+    """Base amount that ``budget`` quote buys from ``asks``, fee included (no rounding): all of
+    them if the budget exceeds the book."""
+    amount = _base_for(asks, budget / up)
+    return sum(size for _, size in asks) if amount is None else amount
+
+
+def _sellable_for(bids: t.Sequence[Level], need: float, fee: float) -> float:
+    """Base amount whose sale on ``bids`` yields ``need`` quote after the fee (inf if too thin)."""
+    amount = _base_for(bids, need / (1.0 - fee)) if fee < 1.0 else None
+    return _INF if amount is None else amount
 
 
 def _floor(amount: float, step: float) -> float:
