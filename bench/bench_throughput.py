@@ -47,7 +47,8 @@ def main() -> None:
         generate = N / (time.perf_counter() - start)
         strategy_only, _ = engine_rate(settings, with_trading=False)
         full, summary = engine_rate(settings, with_trading=True)
-    print(f"simulated-market throughput, {N:,} book updates, 3 venues x 3 symbols (updates/s)")
+    print(f"simulated-market throughput, {N:,} book updates, {len(settings.sim.venues)} venues x "
+          f"{len(settings.sim.symbols)} symbols (updates/s)")
     print(f"{'stage':>42} {'updates/s':>11} {'vs generator':>13}")
     for label, rate in (("sim generator alone (baseline)", generate),
                         ("sim -> bus -> strategy", strategy_only),
