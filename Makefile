@@ -6,7 +6,9 @@ DURATION ?= 30
 
 .PHONY: install run test bench lint clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard arbitrage/*.h arbitrage/*/*.c arbitrage/*/*.h)
+COMPILED_SOURCES := $(shell python3 arbitrage/compiled.py)
+
+$(STAMP): pyproject.toml setup.py arbitrage/compiled.py $(COMPILED_SOURCES) $(wildcard arbitrage/*.h arbitrage/*/*.c arbitrage/*/*.h)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
@@ -17,8 +19,9 @@ install: $(STAMP)
 run: $(STAMP)  ## ~30 s demo on the offline simulated market, live view, then a summary
 	$(VENV)/bin/arb run --source sim --duration $(DURATION)
 
-test: $(STAMP)  ## the whole suite
+test: $(STAMP)  ## the whole suite, on the compiled modules and again with them interpreted
 	$(VENV)/bin/pytest
+	ARB_INTERPRETED=1 $(VENV)/bin/pytest
 
 bench: $(STAMP)  ## performance figures next to same-run baselines
 	$(PY) bench/run_all.py

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from loguru import logger
 
+from arbitrage import compiled
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
@@ -124,6 +125,8 @@ class Engine:
             run = self.settings.run
             log.info("run {} started: source={} strategy={} plugins={}", self.run_id, run.source,
                      run.strategy, [p.name for p in ordered])
+            line, warn = compiled.describe()
+            (log.warning if warn else log.info)(line)
             waiter = asyncio.ensure_future(self.ctx.stop.event.wait())
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout=duration or None)
