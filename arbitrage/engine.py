@@ -13,6 +13,7 @@ from collections import defaultdict
 from loguru import logger
 
 from arbitrage import compiled
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
@@ -73,8 +74,10 @@ class Engine:
         self.bus = Bus()
         self.clock = clock or Clock()
         self.run_id = run_id or new_run_id()
+        self.books = BookStore()
+        self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first: before any plugin
         self.ctx = Context(bus=self.bus, settings=settings, clock=self.clock, run_id=self.run_id,
-                           log=logger.bind(run_id=self.run_id))
+                           log=logger.bind(run_id=self.run_id), books=self.books, liquidity=self.books)
         self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
         self.tally = Tally(self.bus)
         self.ctx.state["tally"] = self.tally
@@ -107,7 +110,8 @@ class Engine:
         for p in ordered:
             try:
                 p.setup(Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id,
-                                log=log.bind(plugin=p.name), state=self.ctx.state, stop=self.ctx.stop))
+                                log=log.bind(plugin=p.name), books=self.books, liquidity=self.books,
+                                state=self.ctx.state, stop=self.ctx.stop))
             except Exception as exc:
                 raise PluginError(f"plugin {p.name} failed to set up: {exc}") from exc
         await self.bus.start()

@@ -10,15 +10,18 @@ share only the events in ``arbitrage.events`` and what the context gives them.
 from __future__ import annotations
 
 import asyncio
+import collections.abc as c
 import typing as t
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from loguru import logger
 
+from arbitrage.book import BookSide, BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
+from arbitrage.events import BookUpdate, Level
 from arbitrage.settings import Settings
 
 GROUP = "arbitrage.plugins"
@@ -28,6 +31,30 @@ START_RANK: dict[str, int] = {
     "storage": 0, "monitor": 1, "notifier": 2, "bridge": 3, "trading": 4, "strategy": 5, "ui": 6, "source": 7,
 }
 """Default start order by kind: consumers first, market sources last (stop runs in reverse)."""
+
+
+class Books(t.Protocol):
+    """The run's latest books (read-only): per venue and symbol, with the liquidity our own fills
+    took removed by ``levels``. Updated by the engine before any plugin sees a ``BookUpdate``."""
+
+    def get(self, venue: str, symbol: str) -> BookUpdate | None:
+        """The latest snapshot as the venue published it, or None."""
+        ...
+
+    def venues(self, symbol: str) -> c.Mapping[str, BookUpdate]:
+        """venue -> latest book of ``symbol``."""
+        ...
+
+    def levels(self, venue: str, symbol: str, side: BookSide) -> list[Level]:
+        """One side of the latest book net of what our fills took, best first."""
+        ...
+
+
+class Liquidity(t.Protocol):
+    """Where a venue that fills our orders records the liquidity each fill took (paper venues), so
+    that no later plan or fill counts on it again."""
+
+    def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None: ...
 
 
 @dataclass
@@ -40,6 +67,10 @@ class Context:
     run_id: str
     log: t.Any = logger
     """loguru logger bound with ``run_id`` and the plugin name."""
+    books: Books = field(default_factory=BookStore)
+    """The one book store of the run (the engine's)."""
+    liquidity: Liquidity = field(default_factory=BookStore)
+    """The same store's overlay, for venues that fill our orders."""
     state: dict[str, t.Any] = field(default_factory=dict)
     """Read-only views plugins publish for the dashboard and monitor (name -> object)."""
     stop: StopFlag = field(default_factory=lambda: StopFlag())
