@@ -30,7 +30,7 @@ BalanceOpt = typer.Option(None, help="ASSET=AMOUNT on every paper venue (repeata
 
 def _overrides(params: list[str] | None, **flags: t.Any) -> dict[str, t.Any]:
     """``--param`` values first, then the named flags on top (a flag is more specific)."""
-    from arbitrage.backtest.profiles import parse_assignment, parse_value, set_value
+    from arbitrage.settings.profiles import parse_assignment, parse_value, set_value
 
     overrides: dict[str, t.Any] = {}
     try:
