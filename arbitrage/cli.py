@@ -248,7 +248,7 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report PnL, counts and per-venue and per-symbol tables from the database."""
-    from arbitrage.report import build_report, render_report
+    from arbitrage.storage.report import build_report, render_report
 
     settings = load(config, build_overrides(db=db))
     try:
