@@ -150,10 +150,34 @@ def test_report_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and "none.db" in result.stderr
 
 
-def test_help_does_not_import_ccxt_or_the_engine() -> None:
-    code = ("import sys, arbitrage.cli; "
-            "assert not [m for m in sys.modules if m.startswith(('ccxt', 'arbitrage.engine'))]")
-    subprocess.run([sys.executable, "-c", code], check=True)
+HEAVY = ("ccxt", "arbitrage.engine", "arbitrage.dashboard", "arbitrage.ui", "arbitrage.storage",
+         "arbitrage.backtest")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["backtest", "--help"],
+                                  ["notify", "test", "--help"]])
+def test_help_does_not_import_ccxt_the_engine_or_the_dashboard(args: list[str]) -> None:
+    code = ("import sys; from typer.testing import CliRunner; from arbitrage.cli import app; "
+            f"assert CliRunner().invoke(app, {args!r}).exit_code == 0; "
+            f"print([m for m in sys.modules if m.startswith({HEAVY!r})])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("plugins", "record", "ui", "expected"), [
+    (["trader", "storage"], False, False, ["trader", "storage"]),
+    (["trader", "storage"], True, True, ["trader", "storage", "recorder", "dashboard"]),
+    (["dashboard", "trader"], False, False, ["trader"]),  # no live view: the file's dashboard is taken out
+    (["dashboard", "recorder"], True, True, ["recorder", "dashboard"]),  # each once
+])
+def test_run_loads_the_recorder_and_the_dashboard_by_plugin_name(
+    plugins: list[str], record: bool, ui: bool, expected: list[str],
+) -> None:
+    from arbitrage.cli.run import run_plugins
+    from arbitrage.settings import RunSettings, Settings
+
+    settings = Settings(run=RunSettings(plugins=plugins))
+    assert run_plugins(settings, record=record, ui=ui) == expected
 
 
 @pytest.mark.parametrize("command", list(typer.main.get_command(app).commands.values()), ids=lambda c: c.name)
@@ -165,7 +189,7 @@ def test_every_command_has_help_and_is_in_the_readme(command: typer.main.TyperGr
 def test_paper_balance_flags_override_the_files_balances_on_every_venue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from arbitrage.cli import load
+    from arbitrage.cli.common import load
 
     monkeypatch.chdir(tmp_path)  # no settings.toml here: defaults
     settings = load(None, {}, ["USDT=5000", "btc=0.5", "DOGE=100"])

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.backtest.profiles import parse_assignment, parse_value, resolve_key, set_value, write_profile
 from arbitrage.errors import SettingsError
 from arbitrage.settings import Settings
+from arbitrage.settings.profiles import parse_assignment, parse_value, resolve_key, set_value, write_profile
 
 __all__ = ["Grid", "parse_grid", "rank", "run_grid", "save_profile"]
 

@@ -127,3 +127,15 @@ def test_help_lists_the_commands_without_loading_heavy_modules(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
     assert done.stdout.strip() == "True []"
+
+
+@pytest.mark.parametrize("command", [["backtest"], ["optimize", "--grid", "min_profit_bps=2,5"]])
+def test_backtests_pass_the_one_live_gate(recorded: tuple[Path, str], command: list[str]) -> None:
+    cwd, _ = recorded
+    for env, args in (({"ARB_RUN__LIVE": "true"}, []), ({}, ["--param", "run.live=true"])):
+        done = arb(*command, "--data", "rec.jsonl.zst", *args, cwd=cwd,
+                   env={"ARB_STORAGE__PATH": "live.db", **env})
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == ("settings error: --live: live trading is not available in this "
+                                       "version; paper trading only")
+    assert not (cwd / "live.db").exists()

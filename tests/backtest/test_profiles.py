@@ -9,9 +9,9 @@ import pytest
 
 from arbitrage.backtest.analysis import max_drawdown
 from arbitrage.backtest.optimize import apply, combinations, parse_grid, rank, save_profile
-from arbitrage.backtest.profiles import resolve_key, to_toml
 from arbitrage.errors import SettingsError
 from arbitrage.settings import Settings, load_settings
+from arbitrage.settings.profiles import resolve_key, to_toml
 
 
 def test_bare_keys_resolve_to_their_section() -> None:

@@ -14,9 +14,9 @@ from arbitrage.clock import Clock
 from arbitrage.engine import Engine
 from arbitrage.errors import DataError, PluginError
 from arbitrage.plugin import Context, Plugin, load_plugin
-from arbitrage.report import build_report
 from arbitrage.settings import Settings
 from arbitrage.storage.plugin import Storage
+from arbitrage.storage.report import build_report
 from tests.storage import _factories as f
 
 

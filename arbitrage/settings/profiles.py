@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.errors import SettingsError
+from arbitrage.settings.sections import Settings
 
 __all__ = ["PROFILE_DIR", "parse_assignment", "parse_value", "profile_path", "read_profile", "resolve_key",
            "set_value", "to_toml", "write_profile"]
@@ -58,8 +59,6 @@ def read_profile(name: str) -> dict[str, t.Any]:
 
 
 def _sections() -> dict[str, set[str]]:
-    from arbitrage.settings import Settings
-
     out: dict[str, set[str]] = {}
     for field in msgspec.structs.fields(Settings):
         if isinstance(field.default, msgspec.Struct):

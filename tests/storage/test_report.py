@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from arbitrage.errors import ArbError, DataError
-from arbitrage.report import build_report, list_runs, render_report
+from arbitrage.storage.report import build_report, list_runs, render_report
 from arbitrage.storage.writer import Writer
 from tests.storage import _factories as f
 

@@ -1,7 +1,8 @@
 """``arb record``, ``arb backtest`` and ``arb optimize``: thin commands over ``arbitrage.backtest``.
 
-Registered on ``arbitrage.cli.app`` when ``arbitrage.cli`` is imported. Everything heavy (engine,
-readers, matplotlib) is imported inside the commands, so ``arb --help`` stays fast.
+Everything heavy (engine, readers, matplotlib) is imported inside the commands, so ``arb --help``
+stays fast. Backtests trade on paper venues only, and still pass the one ``--live`` gate
+(``run.live`` in the settings is refused as ``arb run`` refuses it); ``arb record`` sends no order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli import ConfigOpt, app, build_overrides, fail, load
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, load, refuse_live
 from arbitrage.errors import ArbError, PluginError, SettingsError
 
 DataOpt = typer.Option(..., "--data", help="Recording to replay (repeatable): .jsonl or .jsonl.zst, "
@@ -23,14 +24,12 @@ DataOpt = typer.Option(..., "--data", help="Recording to replay (repeatable): .j
 FeeOpt = typer.Option(None, "--fee", help="Taker fee for every market, e.g. 0.001 (overrides recorded fees).")
 ParamOpt = typer.Option(None, "--param", help="KEY=VALUE setting, e.g. cooldown_ms=0 or trading.latency_ms=5 "
                         "(repeatable).", metavar="KEY=VALUE")
-ProfileOpt = typer.Option(None, "--profile", metavar="NAME",
-                          help="Settings profile profiles/NAME.toml (written by arb optimize --save).")
 BalanceOpt = typer.Option(None, help="ASSET=AMOUNT on every paper venue (repeatable).")
 
 
 def _overrides(params: list[str] | None, **flags: t.Any) -> dict[str, t.Any]:
     """``--param`` values first, then the named flags on top (a flag is more specific)."""
-    from arbitrage.backtest.profiles import parse_assignment, parse_value, set_value
+    from arbitrage.settings.profiles import parse_assignment, parse_value, set_value
 
     overrides: dict[str, t.Any] = {}
     try:
@@ -49,7 +48,6 @@ def _overrides(params: list[str] | None, **flags: t.Any) -> dict[str, t.Any]:
     return overrides
 
 
-@app.command()
 def record(
     out: Path = typer.Option(..., "--out", "-o", help="Recording to write (.jsonl; .zst = zstd-compressed).",
                              dir_okay=False),
@@ -89,7 +87,6 @@ def record(
                f"from {source} to {out} ({size / 1e6:.2f} MB) in {time.monotonic() - started:.1f}s")
 
 
-@app.command()
 def backtest(
     data: list[str] = DataOpt,
     strategy: str = typer.Option(None, help="Strategy plugin (see `arb strategies`)."),
@@ -110,6 +107,7 @@ def backtest(
     overrides = _overrides(param, strategy=strategy, db=db, min_profit_bps=min_profit_bps,
                            max_notional=max_notional, fee=fee, latency_ms=latency_ms)
     settings = load(config, overrides, paper_balance, profile)
+    refuse_live(settings)
     from rich.console import Console
 
     from arbitrage.backtest.runner import run_backtest
@@ -143,7 +141,6 @@ def backtest(
         typer.echo(f"plot written to {plot}")
 
 
-@app.command()
 def optimize(
     data: list[str] = DataOpt,
     grid: list[str] = typer.Option(..., "--grid", help="KEY=V1,V2,... to search (repeatable), e.g. "
@@ -164,6 +161,7 @@ def optimize(
 
     overrides = _overrides(param, strategy=strategy, fee=fee)
     settings = load(config, overrides, paper_balance, profile)
+    refuse_live(settings)
     try:
         parsed = parse_grid(grid)
         rows = run_grid(settings, data, parsed, jobs=jobs, quote=quote.upper() if quote else None)

@@ -1,0 +1,37 @@
+"""The ``arb`` command line: thin typer commands that build settings and call one package function.
+
+One module per command group (``run``, ``scan``, ``strategies``, ``report``, ``logs``,
+``backtest`` for record/backtest/optimize, ``halt`` for halt/resume, ``notify``), sharing
+``common`` (options, settings loading, errors, the ``--live`` gate). The commands are plain
+functions registered here, in the order ``arb --help`` lists them. Heavy modules (the engine,
+ccxt, storage) are imported inside the commands so ``arb --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from arbitrage.cli import backtest, halt, logs, notify, report, run, scan, strategies
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="arb",
+    help="Real-time crypto arbitrage: find trades that pay after fees, execute both legs at once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for command in (run.run, scan.scan, strategies.strategies, report.report, logs.logs,
+                backtest.record, backtest.backtest, backtest.optimize, halt.halt, halt.resume):
+    app.command()(command)
+
+notify_app = typer.Typer(help="Notifications: `arb notify test` sends a test message to every URL.",
+                         no_args_is_help=True)
+notify_app.command("test")(notify.send_test)
+app.add_typer(notify_app, name="notify")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
