@@ -35,10 +35,6 @@ SHARED = {"include_dirs": ["arbitrage"], "optional": True}
 setup(ext_modules=[
     *cythonize(extensions, compiler_directives=DIRECTIVES, build_dir="build/cython", quiet=True),
     # hand-written C still being replaced by the Cython modules above (issue 10)
-    Extension("arbitrage.strategies._cycle_check", ["arbitrage/strategies/_cycle_check.c"],
-              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], **SHARED),
-    Extension("arbitrage.strategies._cross_check", ["arbitrage/strategies/_cross_check.c"],
-              extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], **SHARED),
     Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c", "arbitrage/backtest/_records.c"],
               extra_compile_args=["-O2"], depends=["arbitrage/_book.h", "arbitrage/backtest/_levels.h"],
               **SHARED),

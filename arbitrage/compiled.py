@@ -21,7 +21,10 @@ import sys
 import typing as t
 from pathlib import Path
 
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "arbitrage.strategies.cross_check",
+    "arbitrage.strategies.triangular.check",
+)
 """Modules built from their ``.py`` source by Cython (pure-Python mode)."""
 
 ENV = "ARB_INTERPRETED"

@@ -37,6 +37,11 @@ class Books(t.Protocol):
     """The run's latest books (read-only): per venue and symbol, with the liquidity our own fills
     took removed by ``levels``. Updated by the engine before any plugin sees a ``BookUpdate``."""
 
+    @property
+    def by_symbol(self) -> c.Mapping[str, c.Mapping[str, BookUpdate]]:
+        """symbol -> venue -> latest book (hot paths read it directly; never write it)."""
+        ...
+
     def get(self, venue: str, symbol: str) -> BookUpdate | None:
         """The latest snapshot as the venue published it, or None."""
         ...

@@ -2,10 +2,11 @@
 
 Books come from the simulated market (frequent dislocations so opportunities are common; default
 strategy settings, 1,000 USDT max notional, except no cooldown so every chance is emitted). Each
-book is published on a real bus with the cross-exchange strategy subscribed inline; the time from
-``publish`` to the strategy's ``Opportunity`` reaching a subscriber is recorded. Baseline in the
-same run: the same books handed straight to the strategy's handler with no bus in between (and
-its publish going to a no-op), which isolates what the bus adds.
+book is published on a real bus with the engine's book store and then the cross-exchange strategy
+subscribed inline, as the engine wires them; the time from ``publish`` to the strategy's
+``Opportunity`` reaching a subscriber is recorded. Baseline in the same run: the same books handed
+straight to the store and the strategy's handler with no bus in between (and its publish going to
+a no-op), which isolates what the bus adds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 
 import msgspec
 
+from arbitrage import compiled
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
 from arbitrage.events import BookUpdate, Opportunity
@@ -45,8 +48,10 @@ def run(books: list[BookUpdate], through_bus: bool) -> tuple[list[int], list[int
     cfg = settings()
     bus = Bus()
     clock = SimClock(books[0].ts_init)
+    store = BookStore()
+    bus.subscribe(BookUpdate, store.update, name="books")  # first, as the engine does
     strategy = CrossExchangeStrategy()
-    strategy.setup(Context(bus=bus, settings=cfg, clock=clock, run_id="bench"))
+    strategy.setup(Context(bus=bus, settings=cfg, clock=clock, run_id="bench", books=store, liquidity=store))
     for event in SimMarket(cfg.sim, cfg.run.seed).markets_loaded(0):
         bus.publish(event)
     latencies: list[int] = []
@@ -54,7 +59,11 @@ def run(books: list[BookUpdate], through_bus: bool) -> tuple[list[int], list[int
     start = [0]
     perf = time.perf_counter_ns
     bus.subscribe(Opportunity, lambda _: latencies.append(perf() - start[0]))
-    deliver = bus.publish if through_bus else strategy.on_book
+    def handler_only(book: BookUpdate) -> None:
+        store.update(book)
+        strategy.on_book(book)
+
+    deliver = bus.publish if through_bus else handler_only
     for book in books:
         clock.advance_to(book.ts_init)
         start[0] = t0 = perf()
@@ -66,7 +75,8 @@ def run(books: list[BookUpdate], through_bus: bool) -> tuple[list[int], list[int
 def main() -> None:
     cfg = settings()
     books = list(SimMarket(cfg.sim, cfg.run.seed).events(N_BOOKS, start_ns=1_700_000_000_000_000_000))
-    print(f"tick-to-opportunity, 5 venues x 10 symbols, {len(books):,} book updates (µs)")
+    print(f"tick-to-opportunity, 5 venues x 10 symbols, {len(books):,} book updates (µs); "
+          f"{compiled.describe()[0]}")
     print(f"{'path':>22} {'opps':>6} {'p50':>7} {'p99':>7} {'update p50':>11} {'update p99':>11}")
     rows = {}
     for label, through_bus in (("strategy handler only", False), ("bus -> strategy -> bus", True)):

@@ -1,15 +1,24 @@
 """The per-book test of the cross-exchange strategy: which other venues' books pay against this one
 at top of book, after both taker fees.
 
-This is the reference implementation; ``_cross_check.c`` is the same class compiled (used when it
-was built), and the tests run both on the same streams. A book is stored as its venue's latest for
-its symbol; if it has both sides, is fresh and not crossed, every other venue's book of the symbol
-is compared with it in both directions: buying here pays when the other's bid after its fee beats
-this ask after this fee, selling here when this bid beats the other's ask. An other book that pays
-is checked for freshness and crossing only then (the common case costs two multiplications).
+Compiled by Cython where a compiler exists (pure-Python mode, listed in ``arbitrage.compiled``),
+run as it is where not; the same file either way. It runs for every book of every venue and is
+most of the strategy's cost per book.
+
+The books are the engine's ``BookStore``'s (read, never written here): when the strategy hands a
+book to ``update``, the store already holds it as its venue's latest. If the book has both sides,
+is fresh and not crossed, every other venue's book of the symbol is compared with it in both
+directions: buying here pays when the other's bid after its fee beats this ask after this fee,
+selling here when this bid beats the other's ask. An other book that pays is checked for freshness
+and crossing only then (the common case costs two multiplications). Sides may be any sequence of
+``(price, amount)`` levels, best first.
 """
 
 from __future__ import annotations
+
+import collections.abc as c
+
+import cython
 
 from arbitrage.events import BookUpdate
 
@@ -18,62 +27,104 @@ __all__ = ["CrossCheck"]
 Pair = tuple[BookUpdate, BookUpdate]
 """(the book to buy on, the book to sell on)."""
 
+_INT64 = (-(2**63), 2**63 - 1)
 
+
+@cython.final
+@cython.cclass
 class CrossCheck:
-    """Latest book per symbol and venue, with each market's taker fee and each venue's staleness.
+    """Each market's taker fee and each venue's staleness, and the per-book test against the others.
 
-    :param books: symbol -> venue -> latest book; kept up to date here (shared with the caller).
+    :param books: symbol -> venue -> latest book: the store's ``BookStore.by_symbol``.
     """
 
-    def __init__(self, books: dict[str, dict[str, BookUpdate]]) -> None:
-        self.books = books
-        self._fees: dict[str, dict[str, float]] = {}
-        self._staleness: dict[str, int] = {}
+    _books: dict[str, dict[str, BookUpdate]]
+    _fees: dict[str, dict[str, float]]
+    _staleness: dict[str, int]
+    evaluated = cython.declare(cython.Py_ssize_t, visibility="readonly")
+    """Other books that paid at top of book and were fresh and not crossed."""
+    skipped_stale = cython.declare(cython.Py_ssize_t, visibility="readonly")
+    skipped_crossed = cython.declare(cython.Py_ssize_t, visibility="readonly")
+
+    def __init__(self, books: c.Mapping[str, c.Mapping[str, BookUpdate]]) -> None:
+        self._books = books  # type: ignore[assignment]  # the store's dict, typed for the compiled reads
+        self._fees = {}
+        self._staleness = {}
         self.evaluated = 0
-        """Other books that paid at top of book and were fresh and not crossed."""
         self.skipped_stale = 0
         self.skipped_crossed = 0
 
     def set_market(self, venue: str, symbol: str, fee: float) -> None:
-        """Trade ``symbol`` on ``venue`` with this taker fee (books of unknown markets are only stored)."""
-        self._fees.setdefault(symbol, {})[venue] = fee
+        """Trade ``symbol`` on ``venue`` with this taker fee (books of other markets are never paired)."""
+        self._fees.setdefault(symbol, {})[venue] = float(fee)
 
     def set_staleness(self, venue: str, staleness_ns: int) -> None:
-        """Books of ``venue`` older than this are not traded on (unknown venue: 0, every book stale)."""
-        self._staleness[venue] = staleness_ns
+        """Books of ``venue`` older than this are not traded on (unknown venue: 0, every book stale).
+        A limit beyond the 64-bit range is clamped to it (no book is that old, or that young)."""
+        self._staleness[venue] = min(max(int(staleness_ns), _INT64[0]), _INT64[1])
 
-    def _usable(self, book: BookUpdate, now_ns: int) -> bool:
-        if now_ns - book.ts_event > self._staleness.get(book.venue, 0):
+    @cython.cfunc
+    @cython.locals(limit=cython.longlong, ts=cython.longlong)
+    def _usable(self, book: BookUpdate, venue: str, now: cython.longlong, bid: cython.double,
+                ask: cython.double) -> cython.bint:
+        """Fresh (by its venue's staleness) and not crossed; counts what it skips."""
+        limit = self._staleness.get(venue, 0)
+        ts = book.ts_event
+        if now - ts > limit:
             self.skipped_stale += 1
             return False
-        if book.bids[0][0] >= book.asks[0][0]:
+        if bid >= ask:
             self.skipped_crossed += 1
             return False
         return True
 
+    @cython.locals(fees=dict, venues=dict, now=cython.longlong, fee=cython.double, other_fee=cython.double,
+                   bid=cython.double, ask=cython.double, cost=cython.double, gain=cython.double,
+                   buy_here=cython.bint, sell_here=cython.bint)
     def update(self, book: BookUpdate, now_ns: int) -> list[Pair] | None:
-        """Store ``book``; return the (buy, sell) pairs that pay at top of book, in venue order
-        (buying here before selling here for the same other book), or None."""
-        venues = self.books.get(book.symbol)
-        if venues is None:
-            venues = self.books[book.symbol] = {}
-        venues[book.venue] = book
-        fees = self._fees.get(book.symbol)
-        fee = fees.get(book.venue) if fees is not None else None
-        if fee is None or not book.bids or not book.asks or not self._usable(book, now_ns):
+        """Return the (buy, sell) pairs of ``book`` (the store's latest of its venue) with the other
+        venues' books that pay at top of book, in venue order (buying here before selling here for
+        the same other book), or None."""
+        symbol = book.symbol
+        fees = self._fees.get(symbol)
+        if fees is None:
             return None
-        cost = book.asks[0][0] * (1.0 + fee)  # buying here, per unit
-        gain = book.bids[0][0] * (1.0 - fee)  # selling here, per unit
+        venue = book.venue
+        fee_obj = fees.get(venue)
+        if fee_obj is None:
+            return None
+        bids = book.bids
+        asks = book.asks
+        if not bids or not asks:
+            return None
+        now = now_ns
+        bid = bids[0][0]
+        ask = asks[0][0]
+        if not self._usable(book, venue, now, bid, ask):
+            return None
+        venues = self._books.get(symbol)
+        if venues is None:
+            return None
+        fee = fee_obj
+        cost = ask * (1.0 + fee)  # buying here, per unit
+        gain = bid * (1.0 - fee)  # selling here, per unit
         pairs: list[Pair] | None = None
-        for venue, other in venues.items():
+        for other_venue, other in venues.items():
             if other is book:
                 continue
-            other_fee = fees.get(venue)  # type: ignore[union-attr]
-            if other_fee is None or not other.bids or not other.asks:
+            fee_obj = fees.get(other_venue)
+            if fee_obj is None:
                 continue
-            buy_here = other.bids[0][0] * (1.0 - other_fee) > cost
-            sell_here = gain > other.asks[0][0] * (1.0 + other_fee)
-            if not (buy_here or sell_here) or not self._usable(other, now_ns):
+            bids = other.bids
+            asks = other.asks
+            if not bids or not asks:
+                continue
+            other_fee = fee_obj
+            bid = bids[0][0]
+            ask = asks[0][0]
+            buy_here = bid * (1.0 - other_fee) > cost
+            sell_here = gain > ask * (1.0 + other_fee)
+            if not (buy_here or sell_here) or not self._usable(other, other_venue, now, bid, ask):
                 continue
             self.evaluated += 1
             if pairs is None:

@@ -2,7 +2,8 @@
 
 On every ``BookUpdate`` the book is compared with the same symbol on every other venue, in both
 directions, at top of book (``CrossCheck``: ``arbitrage.strategies.cross_check``, compiled when
-built); only a pair that pays there is sized. Size comes from walking both books level by level
+built), on the engine's book store (``Context.books``), which already holds the book; only a pair
+that pays there is sized. Size comes from walking both books level by level
 while the marginal unit still pays after both taker fees and the average stays at or above
 ``min_profit_bps``, capped by the buy venue's quote balance, the sell venue's base balance,
 ``max_notional``, and the markets' precision and minimums. Stale or crossed books are never used.
@@ -13,14 +14,10 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import round_down, walk
+from arbitrage.book import EPS, round_down, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
-
-try:
-    from arbitrage.strategies._cross_check import CrossCheck
-except ImportError:  # installed without a C compiler: the reference implementation, slower
-    from arbitrage.strategies.cross_check import CrossCheck
+from arbitrage.strategies.cross_check import CrossCheck
 
 _INF = float("inf")
 
@@ -89,7 +86,7 @@ def price_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[fl
     """Exact cost, proceeds and limits of trading ``amount`` on both books, or None if too thin."""
     bought, buy_notional, buy_limit = walk(asks, amount, side="buy")
     sold, sell_notional, sell_limit = walk(bids, amount, side="sell")
-    if bought < amount - 1e-12 or sold < amount - 1e-12:
+    if bought < amount - EPS or sold < amount - EPS:
         return None
     profit = sell_notional * (1.0 - sell_fee) - buy_notional * (1.0 + buy_fee)
     return Sizing(amount, buy_notional, sell_notional, buy_limit, sell_limit, profit)
@@ -109,11 +106,8 @@ class CrossExchangeStrategy(Plugin):
         self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
         self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
         self.markets: dict[tuple[str, str], Market] = {}
-        self.books: dict[str, dict[str, BookUpdate]] = {}
-        """symbol -> venue -> latest book (shared read-only with the dashboard)."""
-        ctx.state["books"] = self.books
-        self.check = CrossCheck(self.books)
-        """Keeps ``books`` and finds the pairs that pay at top of book."""
+        self.check = CrossCheck(ctx.books.by_symbol)
+        """Finds the pairs that pay at top of book, on the store's books."""
         self._now = ctx.clock.time_ns
         self.balances: dict[str, dict[str, float]] = {}
         self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
@@ -135,14 +129,14 @@ class CrossExchangeStrategy(Plugin):
 
     @property
     def skipped_stale(self) -> int:
-        return self.check.skipped_stale  # type: ignore[no-any-return]
+        return self.check.skipped_stale
 
     @property
     def skipped_crossed(self) -> int:
-        return self.check.skipped_crossed  # type: ignore[no-any-return]
+        return self.check.skipped_crossed
 
     def on_book(self, book: BookUpdate) -> None:
-        """Store the book, then size every route against another venue that pays at top of book."""
+        """Size every route of this book against another venue's that pays at top of book."""
         now = self._now()
         pairs = self.check.update(book, now)
         if pairs is not None:

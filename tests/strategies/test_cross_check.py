@@ -1,20 +1,22 @@
-"""The cross-exchange per-book test: the compiled CrossCheck and the Python reference agree on any
-stream of books (pairs, their order, the counters). The backtest equivalence is in
-tests/backtest/test_compiled_checks.py."""
+"""The cross-exchange per-book test on the store's books: exactly the pairs that pay at top of book
+(a brute-force oracle over any stream of books), its counters by hand, and any sequence of levels."""
 
 from __future__ import annotations
 
+import collections.abc as c
 import typing as t
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from arbitrage.events import BookUpdate
-from arbitrage.strategies import _cross_check, cross_check
+from arbitrage.book import BookStore
+from arbitrage.events import BookUpdate, Level
+from arbitrage.strategies.cross_check import CrossCheck
 
 VENUES = ("a", "b", "c")
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 MS = 1_000_000
+STALENESS = 1_000 * MS
 
 books = st.lists(st.tuples(
     st.sampled_from(VENUES[:2] * 3 + VENUES[2:]), st.sampled_from(SYMBOLS),
@@ -37,54 +39,122 @@ def make(venue: str, symbol: str, bid_bps: float, spread_bps: float, sides: str,
     return BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts, ts_init=now)
 
 
+def checked(fee: float, staleness: int = STALENESS) -> tuple[BookStore, CrossCheck]:
+    """A store and a check on it, venues a and b trading both symbols (c: no markets, no staleness)."""
+    store = BookStore()
+    check = CrossCheck(store.by_symbol)
+    for venue in VENUES[:2]:
+        check.set_staleness(venue, staleness)
+        for symbol in SYMBOLS:
+            check.set_market(venue, symbol, fee)
+    return store, check
+
+
+def usable(book: BookUpdate, now: int) -> bool:
+    return bool(book.bids and book.asks) and now - book.ts_event <= STALENESS and \
+        book.bids[0][0] < book.asks[0][0]
+
+
+def oracle(store: BookStore, book: BookUpdate, fee: float, now: int) -> list[tuple[BookUpdate, BookUpdate]]:
+    """Every (buy, sell) pair of ``book`` with another venue's book that pays after both fees."""
+    if book.venue not in VENUES[:2] or not usable(book, now):
+        return []
+    pairs = []
+    for venue, other in store.venues(book.symbol).items():
+        if venue == book.venue or venue not in VENUES[:2] or not usable(other, now):
+            continue
+        if other.bids[0][0] * (1 - fee) > book.asks[0][0] * (1 + fee):
+            pairs.append((book, other))
+        if book.bids[0][0] * (1 - fee) > other.asks[0][0] * (1 + fee):
+            pairs.append((other, book))
+    return pairs
+
+
 @settings(max_examples=300, deadline=None)
 @given(books, st.sampled_from([0.0, 0.0005, 0.001]))
-def test_compiled_and_reference_checks_agree_book_by_book(stream: list[t.Any], fee: float) -> None:
-    checks = [_cross_check.CrossCheck({}), cross_check.CrossCheck({})]
-    for check in checks:
-        for venue in VENUES[:2]:  # venue c has neither markets nor a staleness limit
-            check.set_staleness(venue, 1_000 * MS)
-            for symbol in SYMBOLS:
-                check.set_market(venue, symbol, fee)
+def test_update_returns_exactly_the_pairs_that_pay_at_top_of_book(stream: list[t.Any], fee: float) -> None:
+    store, check = checked(fee)
     found = 0
     for i, spec in enumerate(stream):
         now = (10 + i) * 1_000 * MS
         book = make(*spec, now=now)
-        compiled, reference = (check.update(book, now) for check in checks)
-        assert compiled == reference
-        assert [(c.venue, c.ts_event) for pair in compiled or () for c in pair] == \
-               [(r.venue, r.ts_event) for pair in reference or () for r in pair]
-        found += len(compiled or ())
-        for name in ("evaluated", "skipped_stale", "skipped_crossed"):
-            assert getattr(checks[0], name) == getattr(checks[1], name), name
-        assert checks[0].books == checks[1].books
+        store.update(book)  # as the engine does before any strategy sees the book
+        pairs = check.update(book, now)
+        assert pairs is None or pairs  # None rather than an empty list
+        expected = oracle(store, book, fee, now)
+        assert [tuple(map(id, p)) for p in pairs or ()] == [tuple(map(id, p)) for p in expected]
+        found += len(pairs or ())
     event(f"pairs found: {min(found, 3)}")
 
 
-def test_an_unknown_symbol_is_stored_but_never_paired() -> None:
-    for check in (_cross_check.CrossCheck({}), cross_check.CrossCheck({})):
-        check.set_staleness("a", 10**12)
-        check.set_staleness("b", 10**12)
-        check.set_market("a", "BTC/USDT", 0.0)
-        cheap = make("a", "XRP/USDT", 0.0, 1.0, "both", 0, now=0)
-        dear = make("b", "XRP/USDT", 100.0, 1.0, "both", 0, now=0)
-        assert check.update(cheap, 0) is None and check.update(dear, 0) is None
-        assert check.books["XRP/USDT"] == {"a": cheap, "b": dear}
+def test_counters_count_the_books_that_paid_and_those_skipped_as_stale_or_crossed() -> None:
+    store, check = checked(0.0)
+    now = 10_000 * MS
+    books = [
+        make("a", "BTC/USDT", 0.0, 1.0, "both", 0, now),      # nothing else yet
+        make("b", "BTC/USDT", 50.0, 1.0, "both", 1_500, now),  # pays against a, but stale itself
+        make("b", "BTC/USDT", 50.0, -1.0, "both", 0, now),     # pays against a, but crossed itself
+        make("b", "BTC/USDT", 50.0, 1.0, "both", 0, now),      # pays: sell on b what a sells
+    ]
+    results = []
+    for book in books:
+        store.update(book)
+        results.append(check.update(book, now))
+    assert results[:3] == [None, None, None]
+    assert results[3] == [(books[0], books[3])]
+    assert (check.evaluated, check.skipped_stale, check.skipped_crossed) == (1, 1, 1)
+    late = make("a", "BTC/USDT", 0.0, 1.0, "both", 0, now + 1_200 * MS)  # b's book is now too old
+    store.update(late)
+    assert check.update(late, now + 1_200 * MS) is None
+    assert (check.evaluated, check.skipped_stale) == (1, 2)  # counted when it paid, then found stale
 
 
-def test_the_strategy_uses_the_compiled_check_when_it_was_built() -> None:
-    from arbitrage.strategies import cross_exchange
+def test_an_unknown_symbol_or_venue_is_never_paired() -> None:
+    store, check = checked(0.0)
+    specs = (("a", "XRP/USDT", 0.0), ("b", "XRP/USDT", 100.0), ("c", "BTC/USDT", -100.0),
+             ("a", "BTC/USDT", 0.0))
+    for venue, symbol, bid_bps in specs:
+        book = make(venue, symbol, bid_bps, 1.0, "both", 0, 0)
+        store.update(book)
+        assert check.update(book, 0) is None
 
-    assert cross_exchange.CrossCheck is _cross_check.CrossCheck
+
+def test_a_staleness_beyond_int64_means_never_stale() -> None:
+    store, check = checked(0.0, staleness=10**30)
+    cheap = make("a", "BTC/USDT", 0.0, 1.0, "both", 0, 0)
+    dear = make("b", "BTC/USDT", 50.0, 1.0, "both", 0, 0)
+    store.update(cheap)
+    assert check.update(cheap, 10**18) is None
+    store.update(dear)
+    assert check.update(dear, 10**18) == [(cheap, dear)]
 
 
+class LazySide(c.Sequence[Level]):
+    """A side parsed on demand, as a replay's: a Sequence that is not a tuple."""
 
-def test_a_staleness_beyond_int64_means_never_stale_in_both() -> None:
-    for check in (_cross_check.CrossCheck({}), cross_check.CrossCheck({})):
-        for venue in ("a", "b"):
-            check.set_staleness(venue, 10**30)
-            check.set_market(venue, "BTC/USDT", 0.0)
-        cheap = make("a", "BTC/USDT", 0.0, 1.0, "both", 0, 0)
-        dear = make("b", "BTC/USDT", 50.0, 1.0, "both", 0, 0)
-        assert check.update(cheap, 10**18) is None
-        assert check.update(dear, 10**18) == [(cheap, dear)]
+    def __init__(self, levels: list[Level]) -> None:
+        self._levels = levels
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    @t.overload
+    def __getitem__(self, i: int) -> Level: ...
+    @t.overload
+    def __getitem__(self, i: slice) -> c.Sequence[Level]: ...
+    def __getitem__(self, i: int | slice) -> Level | c.Sequence[Level]:
+        return self._levels[i]
+
+
+def test_sides_may_be_any_sequence_of_levels() -> None:
+    store, check = checked(0.0)
+    lazy: t.Any = LazySide([(99.0, 1.0)]), LazySide([(100.0, 1.0)])
+    cheap = BookUpdate(venue="a", symbol="BTC/USDT", bids=lazy[0], asks=lazy[1], ts_event=0, ts_init=0)
+    listed: t.Any = [[101.0, 1.0]], [[102.0, 1.0]]
+    dear = BookUpdate(venue="b", symbol="BTC/USDT", bids=listed[0], asks=listed[1], ts_event=0, ts_init=0)
+    store.update(cheap)
+    store.update(dear)
+    assert check.update(dear, 0) == [(cheap, dear)]
+    assert check.update(cheap, 0) == [(cheap, dear)]
+    assert check.update(BookUpdate(venue="a", symbol="BTC/USDT", bids=LazySide([]), asks=lazy[1],  # type: ignore[arg-type]
+                                   ts_event=0, ts_init=0), 0) is None

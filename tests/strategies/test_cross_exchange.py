@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
 from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
@@ -111,9 +112,10 @@ def make_strategy(**strategy: float) -> tuple[CrossExchangeStrategy, Bus, SimClo
     base = Settings()
     settings_ = msgspec.structs.replace(
         base, strategy=msgspec.structs.replace(base.strategy, **strategy))
-    bus, clock = Bus(), SimClock(start_ns=10_000_000_000)
+    bus, clock, store = Bus(), SimClock(start_ns=10_000_000_000), BookStore()
+    bus.subscribe(BookUpdate, store.update, name="books")  # first, as the engine does
     plugin = CrossExchangeStrategy()
-    plugin.setup(Context(bus=bus, settings=settings_, clock=clock, run_id="t"))
+    plugin.setup(Context(bus=bus, settings=settings_, clock=clock, run_id="t", books=store, liquidity=store))
     for venue in ("a", "b"):
         market = Market(symbol="BTC/USDT", base="BTC", quote="USDT", taker_fee=FEE, amount_step=0.001,
                         min_amount=0.001, min_cost=5.0)

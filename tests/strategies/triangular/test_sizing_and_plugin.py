@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import typing as t
 
 import msgspec
 import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
 from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
@@ -40,11 +42,25 @@ def detect(fee: float = 0.0, books: tuple[BookUpdate, ...] = BOOKS, balances: di
     rules = kwargs.pop("rules", {})
     assert isinstance(rules, dict)
     markets = [market(b.symbol, fee, **rules.get(b.symbol, {})) for b in books]
-    detector = TriangularDetector("v", markets, **kwargs)  # type: ignore[arg-type]
+    store = BookStore()
+    detector = TriangularDetector("v", markets, store, **kwargs)  # type: ignore[arg-type]
     detector.set_balances(balances)
     for b in books:
-        detector.store(b)
+        store.update(b)
+        detector.refresh(b)
     return detector.evaluate_all()
+
+
+class Fed:
+    """A detector with its own store, fed as the engine feeds the strategy: store first, then update."""
+
+    def __init__(self, markets: list[Market], **kwargs: t.Any) -> None:
+        self.store = BookStore()
+        self.detector = TriangularDetector("v", markets, self.store, **kwargs)
+
+    def update(self, b: BookUpdate, now: int) -> t.Sequence[Found]:
+        self.store.update(b)
+        return self.detector.update(b, now)
 
 
 def only(found: list[Found]) -> Found:
@@ -165,30 +181,30 @@ def test_empty_side_gives_nothing_through_that_side() -> None:
 
 def test_update_evaluates_only_cycles_through_the_updated_market() -> None:
     markets = [market(b.symbol) for b in BOOKS] + [market("SOL/USDT"), market("SOL/BTC")]
-    detector = TriangularDetector("v", markets)
-    assert [len(detector.update(b, 0)) for b in BOOKS] == [0, 0, 1]
-    assert detector.passed == 1  # sized once: when the last of the three books arrived
+    fed = Fed(markets)
+    assert [len(fed.update(b, 0)) for b in BOOKS] == [0, 0, 1]
+    assert fed.detector.passed == 1  # sized once: when the last of the three books arrived
     sol = book("SOL/USDT", ((10.0, 1.0),), ((10.1, 1.0),))
-    assert not detector.update(sol, 0)
-    assert detector.passed == 1
+    assert not fed.update(sol, 0)
+    assert fed.detector.passed == 1
 
 
 def test_update_ignores_a_stale_book_and_stale_partners() -> None:
     markets = [market(b.symbol) for b in BOOKS]
-    detector = TriangularDetector("v", markets, staleness_ms=1000.0)
-    detector.update(BTC_USDT, 0)
-    detector.update(ETH_BTC, 0)
-    assert not detector.update(ETH_USDT, 2_000_000_000)  # ETH/USDT itself is stale (ts 0)
+    fed = Fed(markets, staleness_ms=1000.0)
+    fed.update(BTC_USDT, 0)
+    fed.update(ETH_BTC, 0)
+    assert not fed.update(ETH_USDT, 2_000_000_000)  # ETH/USDT itself is stale (ts 0)
     fresh = msgspec.structs.replace(ETH_USDT, ts_event=2_000_000_000)
-    assert not detector.update(fresh, 2_000_000_000)  # its partners are stale
-    assert detector.skipped_stale == 2
-    assert len(detector.update(fresh, 900_000_000)) == 1
+    assert not fed.update(fresh, 2_000_000_000)  # its partners are stale
+    assert fed.detector.skipped_stale == 2
+    assert len(fed.update(fresh, 900_000_000)) == 1
 
 
 def test_update_sizes_at_most_max_candidates() -> None:
-    detector = TriangularDetector("v", [market(b.symbol) for b in BOOKS], max_candidates=0)
+    fed = Fed([market(b.symbol) for b in BOOKS], max_candidates=0)
     for b in BOOKS:
-        assert not detector.update(b, 0)
+        assert not fed.update(b, 0)
 
 
 def test_update_sizes_the_best_top_of_book_cycles_first_when_more_pass_than_max_candidates() -> None:
@@ -199,10 +215,10 @@ def test_update_sizes_the_best_top_of_book_cycles_first_when_more_pass_than_max_
     books = (ETH_BTC, ETH_USDT, sol_btc, sol_usdt, BTC_USDT)
     via_eth, via_sol = ("USDT", "BTC", "ETH"), ("USDT", "BTC", "SOL")
     for limit, expected in ((1, [via_eth]), (2, [via_eth, via_sol])):
-        detector = TriangularDetector("v", [market(b.symbol) for b in books], max_candidates=limit)
-        found = [detector.update(b, 0) for b in books][-1]
+        fed = Fed([market(b.symbol) for b in books], max_candidates=limit)
+        found = [fed.update(b, 0) for b in books][-1]
         assert [f.cycle.assets for f in found] == expected
-        assert detector.passed == limit
+        assert fed.detector.passed == limit
     assert found[1].profit_bps == pytest.approx(100.0)
 
 
@@ -285,11 +301,13 @@ def test_every_opportunity_is_profitable_when_replayed_and_fits_balances(
         venue: tuple[list[Market], list[BookUpdate]], min_bps: float, balances: dict[str, float] | None,
         max_notional: float | None, sequential: bool, max_legs: int) -> None:
     markets, books = venue
-    detector = TriangularDetector("v", markets, min_profit_bps=min_bps, max_notional=max_notional,
+    store = BookStore()
+    detector = TriangularDetector("v", markets, store, min_profit_bps=min_bps, max_notional=max_notional,
                                   sequential=sequential, max_legs=max_legs)
     detector.set_balances(balances)
     for b in books:
-        detector.store(b)
+        store.update(b)
+        detector.refresh(b)
     by_symbol = {b.symbol: b for b in books}
     by_market = {m.symbol: m for m in markets}
     found_all = detector.evaluate_all()
@@ -334,15 +352,17 @@ def test_size_is_the_best_on_a_grid_without_rounding(venue: tuple[list[Market], 
                                                       min_bps: float) -> None:
     markets, books = venue
     markets = [msgspec.structs.replace(m, amount_step=0.0, min_amount=0.0, min_cost=0.0) for m in markets]
-    detector = TriangularDetector("v", markets, min_profit_bps=min_bps)
+    store = BookStore()
+    detector = TriangularDetector("v", markets, store, min_profit_bps=min_bps)
     for b in books:
-        detector.store(b)
+        store.update(b)
+        detector.refresh(b)
     found = detector.evaluate_all()
     assume(found)
     for f in found:
         legs = []
         for leg in f.legs:
-            b = detector.books[detector.index.market_ids[leg.symbol]]
+            b = detector.book(detector.index.market_ids[leg.symbol])
             assert b is not None
             legs.append((b.asks if leg.side == "buy" else b.bids, leg.side == "buy", leg.fee_rate))
         for k in range(1, 201):
@@ -357,9 +377,10 @@ def test_size_is_the_best_on_a_grid_without_rounding(venue: tuple[list[Market], 
 def make_plugin(**strategy: object) -> tuple[TriangularStrategy, Bus, SimClock, list[Opportunity]]:
     settings = Settings(strategy=msgspec.convert({"min_profit_bps": 5.0, "cooldown_ms": 0.0, **strategy},
                                                  type(Settings().strategy)))
-    bus, clock = Bus(), SimClock(1_000)
+    bus, clock, store = Bus(), SimClock(1_000), BookStore()
+    bus.subscribe(BookUpdate, store.update, name="books")  # first, as the engine does
     plugin = TriangularStrategy()
-    plugin.setup(Context(bus=bus, settings=settings, clock=clock, run_id="t"))
+    plugin.setup(Context(bus=bus, settings=settings, clock=clock, run_id="t", books=store, liquidity=store))
     seen: list[Opportunity] = []
     bus.subscribe(Opportunity, seen.append)
     return plugin, bus, clock, seen

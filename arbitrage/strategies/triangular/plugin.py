@@ -1,10 +1,10 @@
-"""Triangular arbitrage: three markets on one venue whose rates multiply to more than 1 after fees.
+"""The ``triangular`` strategy plugin: one ``TriangularDetector`` per venue, opportunities out.
 
-The ``triangular`` strategy plugin keeps one ``TriangularDetector`` per venue, built from the
-venue's ``MarketsLoaded`` (``arbitrage.strategies.triangular_detector``): a ``BookUpdate`` tests
+Each detector is built from the venue's ``MarketsLoaded`` (``detector``): a ``BookUpdate`` tests
 only the cycles through its market at top of book, and sizes the few that pass by walking depth
-(``arbitrage.strategies.cycle_sizing``). Each profitable cycle becomes one ``Opportunity`` with a
-leg per market, its profit and notional in the cycle's starting asset (``Opportunity.quote``).
+(``sizing``) on the engine's book store (``Context.books``). Each profitable cycle becomes one
+``Opportunity`` with a leg per market, its profit and notional in the cycle's starting asset
+(``Opportunity.quote``).
 
 Balances: ``BalanceUpdate`` events cap every leg's input (legs go out concurrently from inventory);
 with ``trading.sequential_legs`` only the starting asset's balance limits the size. Without any
@@ -19,10 +19,10 @@ import typing as t
 
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
-from arbitrage.strategies.cycle_sizing import Found, PlannedLeg
-from arbitrage.strategies.triangular_detector import TriangularDetector
+from arbitrage.strategies.triangular.detector import TriangularDetector
+from arbitrage.strategies.triangular.sizing import Found
 
-__all__ = ["Found", "PlannedLeg", "TriangularDetector", "TriangularStrategy"]
+__all__ = ["TriangularStrategy"]
 
 
 class TriangularStrategy(Plugin):
@@ -52,11 +52,11 @@ class TriangularStrategy(Plugin):
         ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
 
     def on_markets(self, event: MarketsLoaded) -> None:
-        """Build the venue's cycle index (replacing any earlier one; its books are forgotten)."""
+        """Build the venue's cycle index (replacing any earlier one and its rates)."""
         detector = TriangularDetector(
-            event.venue, event.markets, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
-            staleness_ms=event.staleness_ms, max_legs=self.max_legs, start_assets=self.start_assets,
-            sequential=self.sequential, cooldown_ms=self.cooldown_ms)
+            event.venue, event.markets, self.ctx.books, min_profit_bps=self.min_profit_bps,
+            max_notional=self.max_notional, staleness_ms=event.staleness_ms, max_legs=self.max_legs,
+            start_assets=self.start_assets, sequential=self.sequential, cooldown_ms=self.cooldown_ms)
         detector.set_balances(self._balances.get(event.venue))
         self.detectors[event.venue] = detector
         self.ctx.log.info("triangular: {} cycles over {} markets on {}", len(detector.index),
@@ -76,10 +76,8 @@ class TriangularStrategy(Plugin):
         self.updates += 1
         now = self.ctx.clock.time_ns()
         found = detector.update(book, now)
-        if found:
-            for item in found:
-                self._emit(detector, item, now)
-        detector.retired = None  # free the replaced book only after the decision
+        for item in found:
+            self._emit(detector, item, now)
 
     def _emit(self, detector: TriangularDetector, found: Found, now: int) -> None:
         self.emitted += 1

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from arbitrage.events import Market
-from arbitrage.strategies.cycles import CycleIndex, edge_is_buy, edge_market
+from arbitrage.strategies.triangular.cycles import CycleIndex, edge_is_buy, edge_market
 
 
 def market(symbol: str, fee: float = 0.001) -> Market:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from arbitrage.events import BookUpdate, Market
-from arbitrage.scan import scan
 from arbitrage.sources.snapshot_csv import load_snapshot
+from arbitrage.strategies.scan import scan
 
-MOBOOK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mobook"
+MOBOOK = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mobook"
 needs_mobook = pytest.mark.skipif(not MOBOOK.is_dir(), reason=f"MO-book snapshots not found at {MOBOOK}")
 
 SNAPSHOTS = [  # 2022 layout (unnamed symbol column, bids/asks lists) and 2023 layout (symbol column)
@@ -185,6 +185,7 @@ def test_scan_agrees_with_brute_force_on_every_snapshot() -> None:
 def test_strategy_plugin_emits_what_scan_finds_on_a_snapshot() -> None:
     import msgspec
 
+    from arbitrage.book import BookStore
     from arbitrage.bus import Bus
     from arbitrage.clock import SimClock
     from arbitrage.events import Opportunity
@@ -196,10 +197,11 @@ def test_strategy_plugin_emits_what_scan_finds_on_a_snapshot() -> None:
     unlimited = float("inf")  # valuing a start asset depends on which books arrived first: no cap
     strategy = {"min_profit_bps": 1.0, "cooldown_ms": 0.0, "max_notional": unlimited}
     settings = msgspec.convert({"strategy": strategy, "trading": {"max_notional": unlimited}}, Settings)
-    bus = Bus()
+    bus, store = Bus(), BookStore()
+    bus.subscribe(BookUpdate, store.update, name="books")  # first, as the engine does
     plugin = TriangularStrategy()
     plugin.setup(Context(bus=bus, settings=settings, clock=SimClock(max(b.ts_event for b in snap.books)),
-                         run_id="t"))
+                         run_id="t", books=store, liquidity=store))
     with bus.collect(Opportunity) as seen:
         for loaded in snap.markets_loaded(staleness_ms=60_000.0):
             bus.publish(loaded)

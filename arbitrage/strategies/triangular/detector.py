@@ -1,10 +1,12 @@
 """The triangular detector: which cycles of one venue pay after fees, updated book by book.
 
 Per venue a ``CycleIndex`` is built once from its market list. A ``BookUpdate`` for market M goes
-to a ``CycleCheck`` (``arbitrage.strategies.cycle_check``; compiled when built), which keeps every
-market's latest book and top-of-book rates and returns the cycles through M that pass at top of
-book, usually ruling them all out in two multiplications. Only a cycle that passes this necessary
-condition is sized by walking depth (``arbitrage.strategies.cycle_sizing``).
+to a ``CycleCheck`` (``check``, compiled when built), which keeps every market's top-of-book rates
+and returns the cycles through M that pass at top of book, usually ruling them all out in two
+multiplications. Only a cycle that passes this necessary condition is sized by walking depth
+(``sizing``), on the books of the engine's ``BookStore``: the detector keeps no books of its own,
+so the store must already hold a book when it is handed to ``update`` (the engine updates it
+before any plugin).
 
 Profit is counted in the cycle's starting asset (``Found.cycle.start``): the first configured start
 asset it contains, else a dollar stablecoin, BTC, ETH, BNB (``DEFAULT_START_ASSETS``). The size is
@@ -24,13 +26,10 @@ import typing as t
 from functools import partial
 
 from arbitrage.events import BookUpdate, Market
-from arbitrage.strategies.cycle_sizing import Found, LegRules, edge_rules, max_input, plan
-from arbitrage.strategies.cycles import USD_ASSETS, CycleIndex
-
-try:
-    from arbitrage.strategies._cycle_check import CycleCheck
-except ImportError:  # installed without a C compiler: the reference implementation, slower
-    from arbitrage.strategies.cycle_check import CycleCheck
+from arbitrage.plugin import Books
+from arbitrage.strategies.triangular.check import CycleCheck
+from arbitrage.strategies.triangular.cycles import USD_ASSETS, CycleIndex
+from arbitrage.strategies.triangular.sizing import Found, LegRules, edge_rules, max_input, plan
 
 __all__ = ["TriangularDetector"]
 
@@ -38,7 +37,7 @@ _INF = float("inf")
 _EMPTY: tuple[Found, ...] = ()
 SLACK = 1.001
 """How far (10 bps) a rate may move from its value at the last reset of the bounds through it before
-they are reset again (see ``cycle_check``): wide enough that ordinary ticks do not, narrow enough
+they are reset again (see ``check``): wide enough that ordinary ticks do not, narrow enough
 that the bounds stay below the threshold on a venue where cycles lose ~30-40 bps to fees and
 spreads."""
 
@@ -48,9 +47,10 @@ class TriangularDetector:
 
     Not thread-safe; one detector per venue. Construction costs one pass over the venue's cycles;
     ``update`` costs a few multiplications, plus one multiplication pair per cycle through the updated
-    market when its bound does not rule them all out (see ``cycle_check``).
+    market when its bound does not rule them all out (see ``check``).
 
     :param markets: the venue's markets (taker fee, amount step, minimums).
+    :param books: the run's book store, read for sizing (the engine's ``Context.books``).
     :param min_profit_bps: emit only cycles whose profit after all fees reaches this.
     :param max_notional: largest start amount, in dollars (see the module docstring); None = no cap.
     :param staleness_ms: books older than this (``now - ts_event``) are not traded on.
@@ -63,7 +63,7 @@ class TriangularDetector:
         nor on the same books (same ``ts_event`` of every leg) after it; 0 = report every time.
     """
 
-    def __init__(self, venue: str, markets: t.Sequence[Market], *, min_profit_bps: float = 0.0,
+    def __init__(self, venue: str, markets: t.Sequence[Market], books: Books, *, min_profit_bps: float = 0.0,
                  max_notional: float | None = None, staleness_ms: float = _INF, max_legs: int = 3,
                  start_assets: t.Sequence[str] | None = None, sequential: bool = False,
                  max_candidates: int = 16, cooldown_ms: float = 0.0) -> None:
@@ -80,7 +80,6 @@ class TriangularDetector:
         self.max_notional = _INF if max_notional is None else max_notional
         self.staleness_ns = staleness_ms * 1e6
         self.sequential = sequential
-        n = len(self.markets)
         self._mid = index.market_ids
         # equal rate factors share one float object (one fee for the whole venue is common), so
         # every update reads the same few, already in the CPU cache
@@ -96,9 +95,9 @@ class TriangularDetector:
         """``LegRules`` per edge id."""
         self._legs: dict[int, tuple[LegRules, ...]] = {}
         """Cycle id -> its legs' rules, filled the first time the cycle is sized."""
-        self.books: list[BookUpdate | None] = [None] * n
-        """Latest book per market id (kept by ``check``)."""
-        self.check = CycleCheck(self._mid, self.books, self._sell_mult, self._buy_mult, index.through3,
+        self._books = books
+        self._symbols = [m.symbol for m in self.markets]
+        self.check = CycleCheck(self._mid, self._sell_mult, self._buy_mult, index.through3,
                                 index.through4, self._four, self._threshold_eps, self.staleness_ns, SLACK)
         """Rates, bounds and the per-update test of the cycles through a market."""
         self.balances: dict[str, float] | None = None
@@ -116,14 +115,9 @@ class TriangularDetector:
 
     # -- books -----------------------------------------------------------------------------------
 
-    @property
-    def retired(self) -> BookUpdate | None:
-        """The book the last ``update`` replaced; set it to None once the update is acted on."""
-        return self.check.retired  # type: ignore[no-any-return]
-
-    @retired.setter
-    def retired(self, book: BookUpdate | None) -> None:
-        self.check.retired = book
+    def book(self, mid: int) -> BookUpdate | None:
+        """The store's latest book of market ``mid`` on this venue, or None."""
+        return self._books.get(self.venue, self._symbols[mid])
 
     @property
     def scans(self) -> int:
@@ -140,17 +134,17 @@ class TriangularDetector:
         """Stale updates, and cycles not sized because one of their books was stale."""
         return self.check.skipped_stale + self._stale_sizing  # type: ignore[no-any-return]
 
-    def store(self, book: BookUpdate) -> int:
-        """Keep ``book`` as its market's latest and refresh its rates. Returns the market id, or -1
-        for an unknown symbol or a crossed book (whose rates become 0)."""
-        return self.check.store(book)  # type: ignore[no-any-return]
+    def refresh(self, book: BookUpdate) -> int:
+        """Refresh the rates of ``book``'s market (``book`` is the store's latest). Returns the market
+        id, or -1 for an unknown symbol or a crossed book (whose rates become 0)."""
+        return self.check.refresh(book)
 
     def update(self, book: BookUpdate, now_ns: int) -> t.Sequence[Found]:
-        """Store ``book`` and size the cycles through its market that pay at top of book.
+        """Refresh ``book``'s rates and size the cycles through its market that pay at top of book.
 
-        At most ``max_candidates`` cycles are sized per update, best top-of-book product first.
-        The book it replaces is kept in ``retired`` until the caller sets that to None (or the next
-        update), so freeing it does not delay the decision.
+        ``book`` must be the store's latest of its market (the engine stores it before any plugin
+        sees it). At most ``max_candidates`` cycles are sized per update, best top-of-book product
+        first.
 
         :returns: the profitable cycles found (usually none), best first.
         """
@@ -160,7 +154,7 @@ class TriangularDetector:
         return self._size_all(hits, now_ns, self.max_candidates)
 
     def evaluate_all(self, now_ns: int | None = None) -> list[Found]:
-        """Size every cycle that pays at top of book, from the stored books (a full scan).
+        """Size every cycle that pays at top of book, from the current rates (a full scan).
 
         :param now_ns: apply the staleness limit at this time; None = ignore staleness.
         """
@@ -205,8 +199,7 @@ class TriangularDetector:
         last = self._last_found.get(cid)
         if last is None:
             return False
-        books = self.books
-        same = last[1] == tuple(-1 if (b := books[e >> 1]) is None else b.ts_event
+        same = last[1] == tuple(-1 if (b := self.book(e >> 1)) is None else b.ts_event
                                 for e in self._edges_of[cid])
         if same or now_ns - last[0] < self.cooldown_ns:
             self.skipped_cooldown += 1
@@ -218,24 +211,23 @@ class TriangularDetector:
         if asset in USD_ASSETS:
             return 1.0
         for mid, is_base in self._usd_routes.get(asset, ()):
-            book = self.books[mid]
+            book = self.book(mid)
             if book is None or not book.bids or not book.asks:
                 continue
             return book.bids[0][0] if is_base else 1.0 / book.asks[0][0]
         return 0.0
 
     def size(self, cid: int, now_ns: int | None = None) -> Found | None:
-        """Size cycle ``cid`` on the stored books; None if it does not pay ``min_profit_bps``.
+        """Size cycle ``cid`` on the store's books; None if it does not pay ``min_profit_bps``.
 
         :param now_ns: skip the cycle (and count it in ``skipped_stale``) if one of its books is
             older than the staleness limit at this time; None = ignore staleness.
         """
         cycle = self.index.cycles[cid]
-        stored = self.books
         levels = []
         stamps = []
         for e in cycle.edges:
-            book = stored[e >> 1]
+            book = self.book(e >> 1)
             if book is None:
                 return None
             ts = book.ts_event

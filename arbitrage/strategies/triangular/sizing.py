@@ -24,9 +24,9 @@ import math
 import typing as t
 from operator import itemgetter
 
-from arbitrage.book import walk
+from arbitrage.book import floor_to_step, round_up, walk
 from arbitrage.events import Level, Market
-from arbitrage.strategies.cycles import Cycle
+from arbitrage.strategies.triangular.cycles import Cycle
 
 __all__ = ["Found", "LegRules", "PlannedLeg", "edge_rules", "max_input", "plan"]
 
@@ -195,12 +195,12 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
             budget = cap
         lv = levels[i]
         if buy:
-            amount = _floor(_affordable(lv, budget, up), step)
+            amount = floor_to_step(_affordable(lv, budget, up), step)
             amount, result = _fit_buy(lv, amount, budget, up, step)
             received = amount
         else:
             total = sum(map(_size_of, lv))
-            amount = _floor(total if total < budget else budget, step)
+            amount = floor_to_step(total if total < budget else budget, step)
             result = walk(lv, amount)
             received = result[1] * down
         if amount <= 0.0:
@@ -270,27 +270,6 @@ def _sellable_for(bids: t.Sequence[Level], need: float, fee: float) -> float:
     return _INF if amount is None else amount
 
 
-def _floor(amount: float, step: float) -> float:
-    """Like ``book.round_down`` (inlined for the sizing loop), but when float noise lifts a value onto
-    the next step it drops to the step below instead of returning ``amount``: each leg of a cycle
-    must be an exact multiple of its market's step."""
-    if step <= 0.0:
-        return amount
-    value = round(math.floor(amount / step + 1e-9) * step, 12)  # book.round_down, inlined
-    if value <= amount:
-        return value
-    value -= step
-    return round(math.floor(value / step + 1e-9) * step, 12)
-
-
-def _round_up(amount: float, step: float) -> float:
-    if step <= 0.0:
-        return amount
-    units = math.ceil(amount / step - 1e-9)
-    value = round(units * step, 12)
-    return value if value >= amount else round((units + 1) * step, 12)
-
-
 def _fit_buy(asks: t.Sequence[Level], amount: float, budget: float, up: float,
              step: float) -> tuple[float, tuple[float, float, float]]:
     """Shrink a buy until its cost with fee fits ``budget`` (guards float rounding); the amount
@@ -302,7 +281,7 @@ def _fit_buy(asks: t.Sequence[Level], amount: float, budget: float, up: float,
         cost = result[1] * up
         if cost <= budget:
             return amount, result
-        amount = _floor(amount - step, step) if step > 0.0 else math.nextafter(
+        amount = floor_to_step(amount - step, step) if step > 0.0 else math.nextafter(
             amount * min(budget / cost, 1.0), 0.0)
     return 0.0, (0.0, 0.0, 0.0)
 
@@ -322,11 +301,11 @@ def _trim(legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence[Level]], amo
         else:
             need = amounts[i + 1]
         if buy:
-            trimmed = _round_up(need, step)
+            trimmed = round_up(need, step)
             ok = trimmed >= need
             result = None
         else:
-            trimmed = _round_up(_sellable_for(levels[i], need, fee), step)
+            trimmed = round_up(_sellable_for(levels[i], need, fee), step)
             result = walk(levels[i], trimmed)
             ok = result[1] * down >= need
         if ok and trimmed < amounts[i]:

@@ -12,9 +12,9 @@ import typing as t
 
 import msgspec
 
+from arbitrage.book import BookStore
 from arbitrage.events import BookUpdate, Market
-from arbitrage.strategies.cycle_sizing import Found
-from arbitrage.strategies.triangular_detector import TriangularDetector
+from arbitrage.strategies.triangular import Found, TriangularDetector
 
 STRATEGY = "triangular"
 
@@ -44,16 +44,18 @@ def scan(books: t.Iterable[BookUpdate], markets: t.Sequence[Market], fee_overrid
     """
     if fee_override is not None:
         markets = [msgspec.structs.replace(m, taker_fee=fee_override) for m in markets]
+    store = BookStore()
     by_venue: dict[str, dict[str, BookUpdate]] = {}
     for book in books:
+        store.update(book)
         by_venue.setdefault(book.venue, {})[book.symbol] = book
     results: list[dict[str, t.Any]] = []
     for venue, latest in sorted(by_venue.items()):
-        detector = TriangularDetector(venue, markets, min_profit_bps=min_profit_bps,
+        detector = TriangularDetector(venue, markets, store, min_profit_bps=min_profit_bps,
                                       max_notional=max_notional, max_legs=max_legs, start_assets=start_assets)
         detector.set_balances(balances)
         for book in latest.values():
-            detector.store(book)
+            detector.refresh(book)
         results.extend(to_dict(venue, found) for found in detector.evaluate_all())
     results.sort(key=lambda item: (-item["profit_bps"], -item["profit"]))
     return results
