@@ -344,10 +344,10 @@ def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
         # another arbitrage in flight holds all but 0.3 BTC of beta's balance
         executor.risk.open["other"] = {(B, "BTC"): free - 0.3}
         executor.risk.reserved[(B, "BTC")] += free - 0.3
-        plan, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        plan, _ = executor.closer.plan("BTC", 1.0, "USDT", [B], "mine")
         executor.risk.open.pop("other")
         executor.risk.reserved.pop((B, "BTC"))
-        unconstrained, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        unconstrained, _ = executor.closer.plan("BTC", 1.0, "USDT", [B], "mine")
         return plan, unconstrained
 
     plan, unconstrained = run(scenario())
