@@ -4,5 +4,4 @@ Import names from their modules (``arbitrage.backtest.runner.run_backtest``); th
 its ``__init__`` empty of imports so that loading settings profiles stays cheap.
 """
 
-__all__ = ["analysis", "optimize", "profiles", "readers", "recorder", "recording", "replay", "report",
-           "runner"]
+__all__ = ["analysis", "optimize", "profiles", "readers", "recorder", "recording", "report", "runner"]
