@@ -111,7 +111,6 @@ class CrossExchangeStrategy(Plugin):
         self.markets: dict[tuple[str, str], Market] = {}
         self.books: dict[str, dict[str, BookUpdate]] = {}
         """symbol -> venue -> latest book (shared read-only with the dashboard)."""
-        ctx.state["books"] = self.books
         self.check = CrossCheck(self.books)
         """Keeps ``books`` and finds the pairs that pay at top of book."""
         self._now = ctx.clock.time_ns
