@@ -142,7 +142,7 @@ def run(
 
             engine.plugins.append(Recorder(record))
         if ui:
-            from arbitrage.dashboard import Dashboard
+            from arbitrage.ui.dashboard import Dashboard
 
             engine.plugins.append(Dashboard())
         summary = run_engine(engine)

@@ -12,9 +12,10 @@ The trader keeps no books: the paper venues fill against the run's book store (`
 the engine updates before any plugin sees a ``BookUpdate``) and record there what each fill took
 (``ctx.liquidity``); the executor hedges against the same store.
 
-``ctx.state["trader"]`` holds a ``TraderView`` for the dashboard (and ``ctx.state["halted"]`` the
-kill-switch reason while halted). ``--live`` is refused at setup until a live venue exists:
-silently paper trading when real orders were asked for would be worse.
+The trader provides ``ctx.views.trading``, a ``TraderView`` (the ``TradingState`` service of
+``arbitrage.plugin``: open arbitrages, balances, residual, halt reason), for the dashboard and any
+other reader. ``--live`` is refused at setup until a live venue exists: silently paper trading when
+real orders were asked for would be worse.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from arbitrage.trading.venue import Venue
 
 
 class TraderView:
-    """Read-only figures of the trader for the dashboard and monitor; every property returns a copy."""
+    """The trader's ``TradingState`` service (read-only); every property returns a copy."""
 
     def __init__(self, trader: Trader) -> None:
         self._trader = trader
@@ -94,7 +95,7 @@ class Trader(Plugin):
         ctx.bus.subscribe(TradingHalted, self._on_halted, name="trader")
         ctx.bus.subscribe(TradingResumed, self._on_resumed, name="trader")
         self._cancels: set[asyncio.Task[None]] = set()
-        ctx.state["trader"] = TraderView(self)
+        ctx.views.trading = TraderView(self)
 
     async def start(self) -> None:
         """Announce the balances of venues already known (normally none: sources start later)."""
@@ -116,16 +117,14 @@ class Trader(Plugin):
     def halt(self, reason: str) -> None:
         """Kill switch: refuse every new opportunity (running ones finish, hedges included).
 
-        Also sets ``ctx.state["halted"]`` to the reason, which the dashboard shows.
+        The reason is what ``TraderView.halted`` (the dashboard's banner) shows until ``resume``.
         """
         self.executor.risk.halt(reason)
-        self.ctx.state["halted"] = self.executor.risk.halted
         self.ctx.log.warning("trading halted: {}", reason)
 
     def resume(self) -> None:
         """Undo ``halt``."""
         self.executor.risk.resume()
-        self.ctx.state.pop("halted", None)
         self.ctx.log.info("trading resumed")
 
     async def cancel_open_orders(self) -> int:
