@@ -10,7 +10,6 @@ import time
 import typing as t
 
 from loguru import logger
-from prometheus_client import CollectorRegistry
 
 from arbitrage import compiled
 from arbitrage.book import BookStore
@@ -18,7 +17,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate
-from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, start_order
+from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
 
@@ -50,7 +49,7 @@ class Engine:
         self.books = BookStore()
         self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first: before any plugin
         self.tally = Tally(self.bus)
-        self.metrics = CollectorRegistry(auto_describe=False)
+        self.metrics = new_registry()
         """The run's own Prometheus registry (plugins register collectors; the monitor serves it)."""
         self.views = Views()
         self.stop_flag = StopFlag()

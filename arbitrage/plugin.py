@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from loguru import logger
-from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
 
 from arbitrage.book import BookSide, BookStore
 from arbitrage.bus import Bus
@@ -43,6 +41,9 @@ from arbitrage.errors import PluginError
 from arbitrage.events import Alert, BookUpdate, Level
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
+
+if t.TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 GROUP = "arbitrage.plugins"
 Kind = t.Literal["source", "strategy", "trading", "storage", "monitor", "notifier", "bridge", "ui"]
@@ -259,7 +260,10 @@ class Views:
     """The trader's state (open arbitrages, balances, residual, halt): set by the ``trader`` plugin."""
 
 
-def _registry() -> Metrics:
+def new_registry() -> Metrics:
+    """A fresh Prometheus registry for one run (prometheus_client is imported only when one is made)."""
+    from prometheus_client import CollectorRegistry
+
     return CollectorRegistry(auto_describe=False)
 
 
@@ -279,7 +283,7 @@ class Context:
     """The same store's overlay, for venues that fill our orders."""
     tally: RunTally = field(default_factory=Tally)
     """What the run did so far (the engine's counts; a fresh context's are all zero)."""
-    metrics: Metrics = field(default_factory=_registry)
+    metrics: Metrics = field(default_factory=new_registry)
     """The run's Prometheus registry."""
     views: Views = field(default_factory=Views)
     """Views plugins provide for each other (shared by every plugin of the run)."""
