@@ -8,7 +8,6 @@ import secrets
 import signal
 import time
 import typing as t
-from collections import defaultdict
 
 from loguru import logger
 
@@ -17,9 +16,12 @@ from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
-from arbitrage.events import ArbResult, BookUpdate, Opportunity, OpportunityRejected, OrderSubmitted
-from arbitrage.plugin import Context, Plugin, load_plugin, start_order
+from arbitrage.events import BookUpdate
+from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
 from arbitrage.settings import Settings
+from arbitrage.tally import Tally
+
+__all__ = ["Engine", "Tally", "new_run_id", "run_engine"]
 
 
 def new_run_id() -> str:
@@ -27,43 +29,13 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-class Tally:
-    """Counts what the run did; the numbers in the summary (and what storage must agree with)."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.books = 0
-        self.opportunities = 0
-        self.rejected = 0
-        self.orders = 0
-        self.arbs: dict[str, int] = defaultdict(int)
-        self.pnl: dict[str, float] = defaultdict(float)
-        self.fees: dict[str, float] = defaultdict(float)
-        bus.subscribe(BookUpdate, self._book, name="tally")
-        bus.subscribe(Opportunity, self._opportunity, name="tally")
-        bus.subscribe(OpportunityRejected, self._rejected, name="tally")
-        bus.subscribe(OrderSubmitted, self._order, name="tally")
-        bus.subscribe(ArbResult, self._arb, name="tally")
-
-    def _book(self, _: BookUpdate) -> None:
-        self.books += 1
-
-    def _opportunity(self, _: Opportunity) -> None:
-        self.opportunities += 1
-
-    def _rejected(self, _: OpportunityRejected) -> None:
-        self.rejected += 1
-
-    def _order(self, _: OrderSubmitted) -> None:
-        self.orders += 1
-
-    def _arb(self, result: ArbResult) -> None:
-        self.arbs[result.status] += 1
-        self.pnl[result.quote] += result.realized_profit
-        self.fees[result.quote] += result.fees
-
-
 class Engine:
-    """One run: a bus, a clock, plugins, and the lifecycle around them."""
+    """One run: a bus, a clock, plugins, and the lifecycle around them.
+
+    The engine owns what plugins share besides events (``arbitrage.plugin``'s services): the book
+    store, the run's ``Tally``, its Prometheus registry and the views plugins provide each other,
+    handed to every plugin through its own ``Context``.
+    """
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None, run_id: str | None = None,
                  plugins: t.Sequence[Plugin] | None = None) -> None:
@@ -76,14 +48,21 @@ class Engine:
         self.run_id = run_id or new_run_id()
         self.books = BookStore()
         self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first: before any plugin
-        self.ctx = Context(bus=self.bus, settings=settings, clock=self.clock, run_id=self.run_id,
-                           log=logger.bind(run_id=self.run_id), books=self.books, liquidity=self.books)
-        self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
         self.tally = Tally(self.bus)
-        self.ctx.state["tally"] = self.tally
+        self.metrics = new_registry()
+        """The run's own Prometheus registry (plugins register collectors; the monitor serves it)."""
+        self.views = Views()
+        self.stop_flag = StopFlag()
+        self.ctx = self._context(logger.bind(run_id=self.run_id))
+        self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
         self.started_at = 0.0
         self.elapsed = 0.0
         self.bus_stats: dict[str, dict[str, int]] = {}
+
+    def _context(self, log: t.Any) -> Context:
+        return Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id, log=log,
+                       books=self.books, liquidity=self.books, tally=self.tally, metrics=self.metrics,
+                       views=self.views, stop=self.stop_flag)
 
     def _load_from_settings(self) -> list[Plugin]:
         run = self.settings.run
@@ -109,9 +88,7 @@ class Engine:
         ordered = start_order(self.plugins)
         for p in ordered:
             try:
-                p.setup(Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id,
-                                log=log.bind(plugin=p.name), books=self.books, liquidity=self.books,
-                                state=self.ctx.state, stop=self.ctx.stop))
+                p.setup(self._context(log.bind(plugin=p.name)))
             except Exception as exc:
                 raise PluginError(f"plugin {p.name} failed to set up: {exc}") from exc
         await self.bus.start()

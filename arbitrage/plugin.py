@@ -5,6 +5,23 @@ creates it with no arguments, calls ``setup(ctx)`` (subscribe to the bus here: n
 published yet), then ``await start()`` in dependency order, and ``await stop()`` in reverse.
 A plugin that fails to set up or start aborts the run. Plugins never import each other: they
 share only the events in ``arbitrage.events`` and what the context gives them.
+
+Besides events, the context holds only typed, read-only services, each declared here as a
+``Protocol`` so that a reader depends on this module, never on the plugin behind the service:
+
+=================  ==================================  ========================================
+context            Protocol                            provided by
+=================  ==================================  ========================================
+``books``          ``Books``                           the engine's one book store
+``liquidity``      ``Liquidity``                       the same store (venues that fill orders)
+``tally``          ``RunTally``                        the engine: what the run did so far
+``metrics``        ``Metrics``                         the engine: the run's Prometheus registry
+``views.monitor``  ``MonitorReadings`` (or None)       the monitor, at its setup
+``views.trading``  ``TradingState`` (or None)          the trader, at its setup
+=================  ==================================  ========================================
+
+A view is None while no loaded plugin provides it, so a reader looks it up when it uses it (the
+provider may set up after the reader) and copes with its absence.
 """
 
 from __future__ import annotations
@@ -21,8 +38,12 @@ from arbitrage.book import BookSide, BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
-from arbitrage.events import BookUpdate, Level
+from arbitrage.events import Alert, BookUpdate, Level
 from arbitrage.settings import Settings
+from arbitrage.tally import Tally
+
+if t.TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 GROUP = "arbitrage.plugins"
 Kind = t.Literal["source", "strategy", "trading", "storage", "monitor", "notifier", "bridge", "ui"]
@@ -62,9 +83,193 @@ class Liquidity(t.Protocol):
     def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None: ...
 
 
+class RunTally(t.Protocol):
+    """What the run has done so far, as the engine counts it (the numbers of its summary)."""
+
+    @property
+    def books(self) -> int:
+        """``BookUpdate`` events published."""
+        ...
+
+    @property
+    def opportunities(self) -> int: ...
+
+    @property
+    def rejected(self) -> int:
+        """Opportunities the trader refused (``OpportunityRejected``)."""
+        ...
+
+    @property
+    def orders(self) -> int:
+        """Orders submitted, of every purpose."""
+        ...
+
+    @property
+    def arbs(self) -> c.Mapping[str, int]:
+        """Finished arbitrages by status."""
+        ...
+
+    @property
+    def pnl(self) -> c.Mapping[str, float]:
+        """Realized profit per quote currency."""
+        ...
+
+    @property
+    def fees(self) -> c.Mapping[str, float]:
+        """Fees per quote currency."""
+        ...
+
+
+class Metrics(t.Protocol):
+    """The run's own Prometheus registry (never the global one): plugins add the collectors of their
+    figures; the monitor serves it on ``/metrics``. Collectors are read when scraped, so the hot
+    path pays nothing."""
+
+    def register(self, collector: Collector) -> None: ...
+
+    def unregister(self, collector: Collector) -> None: ...
+
+    def collect(self) -> c.Iterable[t.Any]:
+        """Every metric of every registered collector (what ``generate_latest`` renders)."""
+        ...
+
+
+class FeedInfo(t.NamedTuple):
+    """One (venue, symbol) feed as the monitor sees it now."""
+
+    venue: str
+    symbol: str
+    status: str
+    """The venue's last ``FeedStatus`` ('' if none), or ``stale`` when the book is too old."""
+    age_s: float
+    """Since the newest book arrived."""
+    rate: float
+    """Books per second."""
+    latency_ms: float
+    """Venue timestamp to receipt of the newest book."""
+    bid: float | None
+    ask: float | None
+
+
+class LatencyInfo(t.NamedTuple):
+    """Summary of one latency histogram (recent samples), in milliseconds."""
+
+    count: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class MonitorReadings(t.Protocol):
+    """What the monitor shares of its figures (the monitor's ``MonitorView``). Every method returns
+    a fresh snapshot the reader may keep; call from the event loop's thread."""
+
+    @property
+    def halted(self) -> str:
+        """Why trading is halted ('' while it is not)."""
+        ...
+
+    @property
+    def halt_rule(self) -> str:
+        """Which kill-switch rule halted trading ('' while it is not halted)."""
+        ...
+
+    @property
+    def metrics_url(self) -> str:
+        """``http://host:port`` of the metrics server, '' when it is off."""
+        ...
+
+    @property
+    def loop_lag_ms(self) -> float:
+        """The latest event-loop lag sample."""
+        ...
+
+    def health(self) -> dict[str, t.Any]:
+        """``{"status": "ok" | "degraded" | "halted", "reasons": [...]}``."""
+        ...
+
+    def active_alerts(self) -> list[Alert]:
+        """Alerts firing now, most severe first, then oldest first."""
+        ...
+
+    def recent_alerts(self, n: int = 10) -> list[Alert]:
+        """The last ``n`` alerts published (recoveries included), oldest first."""
+        ...
+
+    def feeds(self) -> list[FeedInfo]:
+        """Every (venue, symbol) feed seen, sorted by venue then symbol."""
+        ...
+
+    def fees(self) -> dict[tuple[str, str], float]:
+        """(venue, symbol) -> taker fee."""
+        ...
+
+    def latency(self) -> dict[str, LatencyInfo]:
+        """Stage -> recent latency summary."""
+        ...
+
+    def pnl(self) -> dict[str, float]:
+        """Realized PnL per quote currency over the run."""
+        ...
+
+    def daily_pnl(self) -> dict[str, float]:
+        """Realized PnL per quote currency over the current UTC day."""
+        ...
+
+    def residual(self) -> dict[str, float]:
+        """Unhedged position per asset over the run (non-zero ones)."""
+        ...
+
+    def counts(self) -> dict[str, t.Any]:
+        """Opportunities, rejections by reason, orders by purpose, arbitrages by status."""
+        ...
+
+
+class TradingState(t.Protocol):
+    """What the trader shares of its state (the trader's ``TraderView``); each property a copy."""
+
+    @property
+    def open_arbs(self) -> tuple[str, ...]:
+        """Ids of the opportunities being executed."""
+        ...
+
+    @property
+    def balances(self) -> dict[str, dict[str, float]]:
+        """venue -> asset -> free balance."""
+        ...
+
+    @property
+    def residual(self) -> dict[str, float]:
+        """Unhedged position per asset over the run."""
+        ...
+
+    @property
+    def halted(self) -> str:
+        """Why trading is halted ('' while it is not)."""
+        ...
+
+
+@dataclass
+class Views:
+    """Read-only views that plugins provide for each other, one slot per service; one instance is
+    shared by every plugin of a run. The provider fills its slot at setup; a slot stays None while
+    no loaded plugin provides it."""
+
+    monitor: MonitorReadings | None = None
+    """The monitor's figures (feeds, latency, alerts, halt): set by the ``monitor`` plugin."""
+    trading: TradingState | None = None
+    """The trader's state (open arbitrages, balances, residual, halt): set by the ``trader`` plugin."""
+
+
+def new_registry() -> Metrics:
+    """A fresh Prometheus registry for one run (prometheus_client is imported only when one is made)."""
+    from prometheus_client import CollectorRegistry
+
+    return CollectorRegistry(auto_describe=False)
+
+
 @dataclass
 class Context:
-    """What a plugin gets at setup: the shared services of one run."""
+    """What a plugin gets at setup: the shared services of one run (module doc)."""
 
     bus: Bus
     settings: Settings
@@ -76,8 +281,12 @@ class Context:
     """The one book store of the run (the engine's)."""
     liquidity: Liquidity = field(default_factory=BookStore)
     """The same store's overlay, for venues that fill our orders."""
-    state: dict[str, t.Any] = field(default_factory=dict)
-    """Read-only views plugins publish for the dashboard and monitor (name -> object)."""
+    tally: RunTally = field(default_factory=Tally)
+    """What the run did so far (the engine's counts; a fresh context's are all zero)."""
+    metrics: Metrics = field(default_factory=new_registry)
+    """The run's Prometheus registry."""
+    views: Views = field(default_factory=Views)
+    """Views plugins provide for each other (shared by every plugin of the run)."""
     stop: StopFlag = field(default_factory=lambda: StopFlag())
     """Shared by every plugin of a run."""
 

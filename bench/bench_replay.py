@@ -118,11 +118,11 @@ def _replay(path: Path, stage: str) -> dict[str, float]:
     import msgspec
     from loguru import logger
 
-    from arbitrage.backtest.replay import ReplaySource
     from arbitrage.clock import SimClock
     from arbitrage.engine import Engine
     from arbitrage.plugin import load_plugin
     from arbitrage.settings import Settings
+    from arbitrage.sources.replay import ReplaySource
 
     logger.remove()  # measure the pipeline, not log output
     with tempfile.TemporaryDirectory() as tmp:

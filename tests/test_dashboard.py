@@ -1,4 +1,4 @@
-"""The live view renders what the monitor and other plugins share: venues, books, spreads, arbs, alerts."""
+"""The live view renders the run's shared services: books, the monitor's readings, the trader's state."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 from loguru import logger
 from rich.console import Console
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
-from arbitrage.dashboard import Dashboard, best_spread
 from arbitrage.events import BookUpdate, FeedStatus
-from arbitrage.plugin import Context
+from arbitrage.plugin import Context, TradingState
 from arbitrage.settings import Settings
+from arbitrage.ui.dashboard import Dashboard, best_spread
 from tests.monitor.helpers import (
     MS,
     T0,
@@ -78,18 +79,31 @@ def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: P
     assert "latency: book→opp p50 1.00 / p99 1.00 ms   opp→result p50 29 / p99 29 ms" in text
 
 
-def test_dashboard_without_a_monitor_reads_the_strategy_books_and_trader_halt() -> None:
-    bus, clock = Bus(), SimClock(T0)
-    ctx = Context(bus=bus, settings=Settings(), clock=clock, run_id="r1", log=logger)
-    ctx.state["books"] = {"BTC/USDT": {
-        v: BookUpdate(venue=v, symbol="BTC/USDT", bids=((b, 1.0),), asks=((a, 1.0),), ts_event=T0, ts_init=T0)
-        for v, b, a in (("alpha", 100.0, 100.2), ("beta", 100.1, 100.3))}}
-    ctx.state["halted"] = "manual halt"
+class _Trading:
+    """A trader's state as the ``TradingState`` service shows it."""
+
+    def __init__(self) -> None:
+        self.open_arbs = ("r1-9", "r1-10")
+        self.balances: dict[str, dict[str, float]] = {}
+        self.residual: dict[str, float] = {}
+        self.halted = "manual halt"
+
+
+def test_dashboard_without_a_monitor_reads_the_book_store_and_the_trading_state() -> None:
+    bus, clock, store = Bus(), SimClock(T0), BookStore()
+    trading: TradingState = _Trading()
+    ctx = Context(bus=bus, settings=Settings(), clock=clock, run_id="r1", log=logger, books=store,
+                  liquidity=store)
+    ctx.views.trading = trading
+    for v, b, a in (("alpha", 100.0, 100.2), ("beta", 100.1, 100.3)):
+        store.update(BookUpdate(venue=v, symbol="BTC/USDT", bids=((b, 1.0),), asks=((a, 1.0),), ts_event=T0,
+                                ts_init=T0))
     dashboard = Dashboard()
     dashboard.setup(ctx)
     clock.advance_to(T0 + 2 * S)
     text = rendered(dashboard)
     assert "TRADING HALTED: manual halt" in text
+    assert "open 2" in text
     # no fees known without MarketsLoaded: buy alpha at 100.2, sell beta at 100.1 = -10.0 bps
     assert row(text, "BTC/USDT") == ["BTC/USDT", "100 / 100.2", "100.1 / 100.3", "-10.0", "alpha→beta"]
     assert "Venues" not in text

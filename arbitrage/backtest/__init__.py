@@ -4,5 +4,4 @@ Import names from their modules (``arbitrage.backtest.runner.run_backtest``); th
 its ``__init__`` empty of imports so that importing one of them stays cheap.
 """
 
-__all__ = ["analysis", "optimize", "readers", "recorder", "recording", "replay", "report",
-           "runner"]
+__all__ = ["analysis", "optimize", "readers", "recorder", "recording", "report", "runner"]

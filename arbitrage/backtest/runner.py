@@ -24,12 +24,12 @@ import msgspec
 
 from arbitrage.backtest.analysis import analyse, arb_entry
 from arbitrage.backtest.readers import Reader, SqliteBooksReader, open_reader
-from arbitrage.backtest.replay import Progress, ReplaySource
 from arbitrage.clock import SimClock
 from arbitrage.errors import DataError
 from arbitrage.events import ArbResult, BookUpdate, encode_json
 from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.settings import Settings
+from arbitrage.sources.replay import Progress, ReplaySource
 
 __all__ = ["Collector", "backtest_run_id", "fingerprint", "run_backtest"]
 

@@ -3,7 +3,7 @@
 ``MonitorCollector`` is registered on the run's own ``CollectorRegistry`` (never the global one,
 so several engines -- or tests -- can live in one process). It reads plain counters at scrape
 time, so the hot path pays nothing for metrics. Other plugins may register their own collectors
-on the same registry (``ctx.state["metrics"]``), as the notifier does.
+on the same registry (``ctx.metrics``), as the notifier does.
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ the halt file and publishes a ``Heartbeat``. The kill switch (``KillSwitch``) is
 keyed ``kill_switch``, and writes the halt file; ``TradingResumed`` and the alert's recovery
 follow when the file is removed (``arb resume``).
 
-``ctx.state["monitor"]`` holds a ``MonitorView``; ``ctx.state["metrics"]`` the run's Prometheus
-``CollectorRegistry``. With ``monitor.metrics_port`` (``--metrics-port``) set, ``/metrics`` and
-``/health`` are served on ``monitor.metrics_host``.
+The monitor provides ``ctx.views.monitor``, a ``MonitorView`` (the ``MonitorReadings`` service of
+``arbitrage.plugin``), and registers its collector on the run's registry (``ctx.metrics``, which
+other plugins add theirs to). With ``monitor.metrics_port`` (``--metrics-port``) set, that
+registry is served on ``/metrics`` and the health on ``/health``, on ``monitor.metrics_host``.
 
 Alert keys: ``feed.stale:<venue>``, ``feed.status:<venue>``, ``loop.lag``,
 ``subscriber.errors:<name:Event>``, ``subscriber.drops:<name:Event>``, ``subscriber.stuck:<name:Event>``,
@@ -39,8 +40,6 @@ import collections.abc as c
 import contextlib
 import os
 import typing as t
-
-from prometheus_client import CollectorRegistry
 
 from arbitrage.events import (
     HALT_ALERT_KEY,
@@ -90,7 +89,7 @@ class Monitor(PeriodicChecks, Plugin):
         self._tasks: list[asyncio.Task[None]] = []
 
     def setup(self, ctx: Context) -> None:
-        """Create the figures, the registry and the view; subscribe inline to what is measured."""
+        """Create the figures and the view, register the collector; subscribe inline to what is measured."""
         super().setup(ctx)
         self.settings = ctx.settings.monitor
         self.alerts = AlertBook(ctx.bus.publish, ctx.clock, ctx.log)
@@ -124,11 +123,9 @@ class Monitor(PeriodicChecks, Plugin):
         self._legs: dict[str, str] = {}
         """Client order id of a leg not yet acknowledged -> opportunity id."""
         self._marks: dict[str, SubscriberMark] = {}
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(MonitorCollector(self))
+        ctx.metrics.register(MonitorCollector(self))
         self.view = MonitorView(self)
-        ctx.state["monitor"] = self.view
-        ctx.state["metrics"] = self.registry
+        ctx.views.monitor = self.view
         bus = ctx.bus
         for event_type, handler in (
             (BookUpdate, self._book_handler()), (MarketsLoaded, self._on_markets),
@@ -147,7 +144,7 @@ class Monitor(PeriodicChecks, Plugin):
         self._check_halt_file()
         port = self._port_override if self._port_override is not None else self.settings.metrics_port or None
         if port is not None:
-            self.server = MetricsServer(self.registry, self.view.health, host=self.settings.metrics_host,
+            self.server = MetricsServer(self.ctx.metrics, self.view.health, host=self.settings.metrics_host,
                                         port=port)
             await self.server.start()
             self.ctx.log.info("metrics on {}/metrics, health on {}/health", self.server.url, self.server.url)

@@ -23,7 +23,9 @@ import contextlib
 import json
 import typing as t
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from arbitrage.plugin import Metrics
 
 _READ_TIMEOUT_S = 5.0
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -31,13 +33,13 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
 
 
 class MetricsServer:
-    """Serves a ``CollectorRegistry`` and a health function over HTTP on ``host:port``.
+    """Serves a metrics registry and a health function over HTTP on ``host:port``.
 
     :param health: returns ``{"status": ..., "reasons": [...]}``; status ``halted`` answers 503.
     :param port: 0 picks a free port (read ``port`` after ``start``).
     """
 
-    def __init__(self, registry: CollectorRegistry, health: c.Callable[[], dict[str, t.Any]], *,
+    def __init__(self, registry: Metrics, health: c.Callable[[], dict[str, t.Any]], *,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.registry = registry
         self.health = health

@@ -1,43 +1,21 @@
 """``MonitorView``: what the dashboard, the health endpoint and other plugins may read of the monitor.
 
-Every method returns a fresh snapshot (lists, dicts, tuples of immutable events), so a reader
-can keep it without seeing it change. Call it from the event loop's thread.
+It implements the ``MonitorReadings`` service declared in ``arbitrage.plugin`` (readers depend on
+that Protocol, never on this module); the monitor provides it as ``ctx.views.monitor``. Every method
+returns a fresh snapshot (lists, dicts, tuples of immutable events), so a reader can keep it
+without seeing it change. Call it from the event loop's thread.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from arbitrage.events import HALT_ALERT_KEY, Alert, BookUpdate
+from arbitrage.events import HALT_ALERT_KEY, Alert
 from arbitrage.monitor.alerts import LEVELS
+from arbitrage.plugin import FeedInfo, LatencyInfo
 
 if t.TYPE_CHECKING:
     from arbitrage.monitor.plugin import Monitor
-
-
-class FeedInfo(t.NamedTuple):
-    """One (venue, symbol) feed as the monitor sees it now."""
-
-    venue: str
-    symbol: str
-    status: str
-    """The venue's last ``FeedStatus`` ('' if none), or ``stale`` when the book is too old."""
-    age_s: float
-    """Since the newest book arrived."""
-    rate: float
-    """Books per second."""
-    latency_ms: float
-    """Venue timestamp to receipt of the newest book."""
-    bid: float | None
-    ask: float | None
-
-
-class LatencyInfo(t.NamedTuple):
-    """Summary of one latency histogram (recent samples), in milliseconds."""
-
-    count: int
-    p50_ms: float | None
-    p99_ms: float | None
 
 
 class MonitorView:
@@ -103,13 +81,6 @@ class MonitorView:
             ask = book.asks[0][0] if book.asks else None
             out.append(FeedInfo(venue, symbol, status, feed.age_s(now), feed.rate, feed.latency_s * 1e3,
                                 bid, ask))
-        return out
-
-    def books(self) -> dict[str, dict[str, BookUpdate]]:
-        """symbol -> venue -> newest book."""
-        out: dict[str, dict[str, BookUpdate]] = {}
-        for (venue, symbol), feed in self._m.feeds.items():
-            out.setdefault(symbol, {})[venue] = feed.last
         return out
 
     def fees(self) -> dict[tuple[str, str], float]:

@@ -17,7 +17,8 @@ Nothing here can slow trading down:
    the loop's default executor that storage uses). A dead or hanging channel delays only itself.
 
 A failed send is logged with the channel's redacted label and counted (``summary``, and
-``arb_notifications_total{result="failed"}`` when the monitor's registry is present). At stop the
+``arb_notifications_total{result="failed"}`` on the run's registry, ``ctx.metrics``, which the
+monitor serves). The stop message reads the run's counts from ``ctx.tally``. At stop the
 outboxes get ``stop_timeout_s`` (wall time) to empty; what is left is counted as not sent.
 """
 
@@ -146,9 +147,7 @@ class Notifier(Plugin):
         self.lanes = [_Lane(channel, self.outbox_size) for channel in self.channels]
         self.ctx.log.info("notifier: {} channel(s): {}", len(self.channels),
                           ", ".join(ch.label for ch in self.channels))
-        registry = self.ctx.state.get("metrics")
-        if registry is not None:
-            registry.register(_NotifierCollector(self))
+        self.ctx.metrics.register(_NotifierCollector(self))
         now = self.ctx.clock.time_ns()
         self._day, self._batch_ns, self._heartbeat_ns = _utc_day(now), now, now
         if s.lifecycle:
@@ -315,16 +314,13 @@ class Notifier(Plugin):
             self.ctx.bus.publish(Heartbeat(source=self.name, ts_init=now))
 
     def _stopped_message(self) -> Message:
-        tally = self.ctx.state.get("tally")
+        tally = self.ctx.tally
         run_id, reason = self.ctx.run_id, self.ctx.stop.reason or "stopped"
-        body = ""
-        if tally is not None:
-            arbs = sum(tally.arbs.values())
-            body = f"{tally.books:,} books, {tally.opportunities:,} opportunities, {arbs:,} arbitrages"
-            if tally.pnl:
-                body += "; PnL " + ", ".join(f"{v:+,.6g} {q}" for q, v in sorted(tally.pnl.items()))
-        return Message("lifecycle", f"stopped:{run_id}", f"arb run {run_id} stopped: {reason}",
-                       body or reason)
+        arbs = sum(tally.arbs.values())
+        body = f"{tally.books:,} books, {tally.opportunities:,} opportunities, {arbs:,} arbitrages"
+        if tally.pnl:
+            body += "; PnL " + ", ".join(f"{v:+,.6g} {q}" for q, v in sorted(tally.pnl.items()))
+        return Message("lifecycle", f"stopped:{run_id}", f"arb run {run_id} stopped: {reason}", body)
 
 
 class _NotifierCollector(Collector):

@@ -5,7 +5,6 @@ from arbitrage.trading.paper import PaperVenue
 from arbitrage.trading.plugin import Trader, TraderView
 from arbitrage.trading.risk import Refusal, RiskGate
 from arbitrage.trading.venue import (
-    BookView,
     OrderRequest,
     OrderResult,
     Venue,
@@ -15,7 +14,6 @@ from arbitrage.trading.venue import (
 )
 
 __all__ = [
-    "BookView",
     "Executor",
     "OrderRequest",
     "OrderResult",

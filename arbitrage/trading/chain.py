@@ -1,60 +1,80 @@
 """Sequential legs: a chain of legs on one venue, sent one at a time, each sized from the last.
 
 It exists apart from the executor because a chain (``trading.sequential_legs``, see
-``risk.chained``) cannot go out like ordinary legs, all at once: each leg is published and sent
-only after the one before it ended, and its amount is what that leg delivered (its balance change
-in the asset this leg spends, net of fees), never more than the opportunity planned. A sell
-spends the delivered base rounded down to the market's step; a buy spends delivered quote,
-buying ``delivered / (limit * (1 + taker fee))`` base rounded down. The chain stops at the first
-leg that does not fill fully (or whose delivery buys nothing); later legs are never sent.
+``risk.chained``) cannot go out like ordinary legs, all at once: each leg is sent only after the
+one before it ended, and its amount is what that leg delivered (its balance change in the asset
+this leg spends, net of fees), never more than the opportunity planned. A sell spends the
+delivered base rounded down to the market's step; a buy spends delivered quote, buying
+``delivered / (limit * (1 + taker fee))`` base rounded down. The chain stops at the first leg
+that does not fill fully (or whose delivery buys nothing); later legs are never sent.
+
+``Chain`` is the plan the executor steps through: ``next_order`` gives the next leg's order (or
+None when the chain is over), the executor sends it, and ``filled`` takes its result and says what
+the arbitrage holds reserved from then on. The chain sends nothing itself.
 """
 
 from __future__ import annotations
 
-import collections.abc as c
 import math
 import typing as t
 
-from arbitrage.book import round_down
+from arbitrage.book import EPS, round_down
 from arbitrage.events import Leg, Market, Opportunity
-from arbitrage.trading.risk import Markets, RiskGate
-from arbitrage.trading.venue import Order, OrderRequest, balance_deltas
+from arbitrage.trading.risk import Markets
+from arbitrage.trading.venue import OrderRequest, OrderResult, balance_deltas
 
-__all__ = ["chained_amount", "leg_request", "send_chain"]
-
-_EPS = 1e-12
+__all__ = ["Chain", "chained_amount", "leg_request"]
 
 
-async def send_chain(opportunity: Opportunity, orders: list[Order], log: t.Any, *, markets: Markets,
-                     risk: RiskGate,
-                     send: c.Callable[[c.Sequence[OrderRequest], list[Order]], c.Awaitable[None]]) -> None:
-    """Send the legs one at a time, each sized from what the one before delivered (module doc).
+class Chain:
+    """The legs of one sequential opportunity, one order at a time (module doc)."""
 
-    ``send`` is the executor's ``_send``. Returns at the first leg that does not fill fully; what
-    the chain holds then is left for closing exposure. Each delivery becomes the arbitrage's
-    reservation until spent.
-    """
-    legs = opportunity.legs
-    delivered = 0.0
-    for i, leg in enumerate(legs):
-        market = markets[leg.venue][leg.symbol]
-        amount = leg.amount if i == 0 else chained_amount(leg, market, delivered)
-        if amount <= _EPS:
-            log.warning("chain stopped before leg {} ({} {}): {:.10g} delivered buys nothing at {:.10g}",
-                        i, leg.side, leg.symbol, delivered, leg.price)
-            return
-        await send([leg_request(opportunity, i, amount)], orders)
-        result = orders[-1][1]
+    def __init__(self, opportunity: Opportunity, markets: Markets, log: t.Any) -> None:
+        self.opportunity = opportunity
+        self._markets = markets
+        self._log = log
+        self._next = 0
+        """Index of the leg ``next_order`` sizes; ``len(legs)`` once the chain is over."""
+        self._delivered = 0.0
+
+    def next_order(self) -> OrderRequest | None:
+        """The next leg's order, sized from what the last leg delivered; None when the chain is over
+        (every leg sent, a leg did not fill fully, or the delivery buys nothing)."""
+        legs = self.opportunity.legs
+        i = self._next
+        if i >= len(legs):
+            return None
+        leg = legs[i]
+        amount = leg.amount if i == 0 else chained_amount(leg, self._market(leg), self._delivered)
+        if amount <= EPS:
+            self._log.warning("chain stopped before leg {} ({} {}): {:.10g} delivered buys nothing at "
+                              "{:.10g}", i, leg.side, leg.symbol, self._delivered, leg.price)
+            self._next = len(legs)
+            return None
+        return leg_request(self.opportunity, i, amount)
+
+    def filled(self, result: OrderResult) -> dict[tuple[str, str], float] | None:
+        """Take the result of the order ``next_order`` gave; return what the arbitrage holds reserved
+        from now on (what this leg delivered, for the next leg to spend), or None when nothing moves
+        on (this was the last leg, or it did not fill fully and the chain stops)."""
+        legs = self.opportunity.legs
+        i = self._next
+        leg = legs[i]
         if result.status != "filled":
-            log.warning("chain stopped at leg {} ({} {}): {} {}", i, leg.side, leg.symbol,
-                        result.status, result.reason)
-            return
+            self._log.warning("chain stopped at leg {} ({} {}): {} {}", i, leg.side, leg.symbol,
+                              result.status, result.reason)
+            self._next = len(legs)
+            return None
+        market = self._market(leg)
         output = market.base if leg.side == "buy" else market.quote
         deltas = balance_deltas(leg.side, market, result.filled, result.notional, result.fee,
                                 result.fee_currency)
-        delivered = deltas.get(output, 0.0)
-        if i + 1 < len(legs):
-            risk.reserve(opportunity.id, {(leg.venue, output): delivered})
+        self._delivered = deltas.get(output, 0.0)
+        self._next = i + 1
+        return {(leg.venue, output): self._delivered} if self._next < len(legs) else None
+
+    def _market(self, leg: Leg) -> Market:
+        return self._markets[leg.venue][leg.symbol]
 
 
 def leg_request(opportunity: Opportunity, index: int, amount: float) -> OrderRequest:
@@ -76,7 +96,7 @@ def chained_amount(leg: Leg, market: Market, delivered: float) -> float:
         amount = round_down(min(delivered / (leg.price * (1.0 + market.taker_fee)), leg.amount), step)
     for _ in range(4):  # round_down forgives float noise, so it may land a hair above the budget
         cost = amount if leg.side == "sell" else amount * leg.price * (1.0 + market.taker_fee)
-        if amount <= _EPS or cost <= delivered:
+        if amount <= EPS or cost <= delivered:
             return amount
         amount = round_down(amount - step, step) if step > 0 else math.nextafter(amount * delivered / cost, 0)
     return 0.0

@@ -1,8 +1,10 @@
 """Executor: turns an admitted opportunity into IOC orders, then closes what they left open.
 
 It exists as the one owner of an arbitrage's life: admission, sending, publishing every step,
-and the final accounting. Two parts of that life are their own modules: sequential legs in
-``trading.chain`` and closing exposure (hedge / unwind) in ``trading.hedging``.
+and the final accounting. Two rule sets of that life are collaborators it calls, each in its own
+module, neither of which sends anything: the plan of sequential legs (``trading.chain.Chain``,
+stepped through here) and the planning of the orders that close exposure (hedge / unwind,
+``trading.hedging.Closer``, whose rounds run here).
 
 One arbitrage runs as one asyncio task:
 
@@ -13,9 +15,10 @@ One arbitrage runs as one asyncio task:
    (``asyncio.gather``). Client order ids are ``{opportunity id}-L{i}``.
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
-   delivered (``trading.chain``).
+   delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
 3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
-   moved, a ``BalanceUpdate``.
+   moved, a ``BalanceUpdate``. The liquidity a fill took is recorded by the venue that filled it
+   (paper venues, in the run's book store), once; the executor reads the same store to hedge.
 4. Legs that filled unequally leave a position in some asset. It is closed against the
    opportunity's quote currency on the leg venue with the best price for it, with a limit
    ``hedge_slippage_bps`` past that price, in at most ``1 + hedge_retries`` rounds. Every
@@ -39,6 +42,7 @@ import collections.abc as c
 import typing as t
 from collections import Counter
 
+from arbitrage.book import EPS
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import (
@@ -51,12 +55,12 @@ from arbitrage.events import (
     OrderSubmitted,
     OrderUpdate,
 )
+from arbitrage.plugin import Books
 from arbitrage.settings import TradingSettings
-from arbitrage.trading.chain import leg_request, send_chain
-from arbitrage.trading.hedging import ExposureCloser, venues_of
+from arbitrage.trading.chain import Chain, leg_request
+from arbitrage.trading.hedging import Closer, market_for, venues_of
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
 from arbitrage.trading.venue import (
-    BookView,
     Order,
     OrderRequest,
     OrderResult,
@@ -65,29 +69,29 @@ from arbitrage.trading.venue import (
     net_by_asset,
 )
 
-_EPS = 1e-12
 
-
-class Executor(ExposureCloser):
+class Executor:
     """Executes admitted opportunities on a set of venues and publishes every step.
 
     :param venues: venue name -> account; may grow while running (venues appear with their markets).
     :param markets: venue -> symbol -> market, shared with whoever loads them.
-    :param books: latest books minus our own fills; fed by the owner's ``BookUpdate`` handler.
+    :param books: the run's book store (levels net of what our fills took), for hedging and valuing fees.
     :param staleness_ms: venue -> staleness limit, for choosing where to hedge.
     """
 
     def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
-                 markets: Markets, books: BookView, staleness_ms: c.Mapping[str, float], log: t.Any) -> None:
+                 markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any) -> None:
         self.bus = bus
         self.clock = clock
         self.settings = settings
         self.venues = venues
         self.markets = markets
         self.books = books
-        self.staleness_ms = staleness_ms
         self.log = log
         self.risk = RiskGate(settings)
+        self.closer = Closer(venues=venues, markets=markets, books=books, clock=clock,
+                             staleness_ms=staleness_ms, risk=self.risk,
+                             slippage_bps=settings.hedge_slippage_bps)
         self._tasks: set[asyncio.Task[None]] = set()
         self.orders: Counter[str] = Counter()
         """Orders sent, by purpose (leg, hedge, unwind)."""
@@ -158,8 +162,7 @@ class Executor(ExposureCloser):
                             symbol=_join(leg.symbol for leg in opportunity.legs))
         try:
             if sequential:
-                await send_chain(opportunity, orders, log, markets=self.markets, risk=self.risk,
-                                 send=self._send)
+                await self._send_chain(Chain(opportunity, self.markets, log), orders)
             else:
                 legs = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
                 await self._send(legs, orders)
@@ -171,6 +174,28 @@ class Executor(ExposureCloser):
             log.opt(exception=True).error("arbitrage failed unexpectedly; reporting what it did")
         finally:
             self._finish(opportunity, orders, log)
+
+    async def _send_chain(self, chain: Chain, orders: list[Order]) -> None:
+        """Send a chain's legs one at a time; what the chain holds then is left for closing exposure."""
+        opportunity_id = chain.opportunity.id
+        while (request := chain.next_order()) is not None:
+            await self._send([request], orders)
+            held = chain.filled(orders[-1][1])
+            if held is not None:
+                self.risk.reserve(opportunity_id, held)
+
+    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
+        """Hedge or unwind whatever the orders so far left in assets other than the quote currency,
+        in at most ``1 + hedge_retries`` rounds, each planned by the ``Closer`` from what is left."""
+        purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
+        sent = 0
+        for _ in range(1 + self.settings.hedge_retries):
+            exposure = self.exposure(opportunity.quote, orders)
+            requests = self.closer.orders(opportunity, exposure, purpose, sent)
+            if not requests:
+                return
+            sent += len(requests)
+            await self._send(requests, orders)
 
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
@@ -219,11 +244,9 @@ class Executor(ExposureCloser):
         self._record(r, result, log)
 
     def _record(self, r: OrderRequest, result: OrderResult, log: t.Any) -> None:
-        """Publish what one order did and remember the liquidity it took."""
+        """Publish what one order did (the venue recorded the liquidity its fills took)."""
         now = self.clock.time_ns()
-        side = "asks" if r.side == "buy" else "bids"
         for f in result.fills:
-            self.books.take(r.venue, r.symbol, side, f.price, f.amount)
             self.fills += 1
             self.bus.publish(Fill(client_order_id=r.client_order_id, opportunity_id=r.opportunity_id,
                                   venue=r.venue, symbol=r.symbol, side=r.side, price=f.price, amount=f.amount,
@@ -258,8 +281,9 @@ class Executor(ExposureCloser):
             realized = net_by_asset(self.ledger(orders)).get(quote, 0.0)
             residual = self.exposure(quote, orders)
             venues = venues_of(opportunity)
+            why_open = self.closer.why_open
             stuck = {asset: why for asset, amount in residual.items() if amount
-                     and (why := self._why_open(asset, amount, quote, venues, opportunity.id)) != "dust"}
+                     and (why := why_open(asset, amount, quote, venues, opportunity.id)) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
             corrected = len(orders) > len(legs)
             if not any(result.filled > 0 for _, result in orders) or stuck:
@@ -293,7 +317,7 @@ class Executor(ExposureCloser):
         if not amount or not asset or asset == quote:
             return amount
         for base, counter, invert in ((asset, quote, False), (quote, asset, True)):
-            market = self._market_for(venue, base, counter)
+            market = market_for(self.markets, venue, base, counter)
             book = self.books.get(venue, market.symbol) if market is not None else None
             if book is not None and (book.bids or book.asks):
                 tops = [side[0][0] for side in (book.bids, book.asks) if side]
@@ -310,5 +334,5 @@ def _join(names: c.Iterable[str]) -> str:
 
 def _clean(value: float) -> float:
     """Float noise (|x| < 1e-12) to exactly 0.0, and -0.0 to 0.0."""
-    return 0.0 if abs(value) < _EPS else value
+    return 0.0 if abs(value) < EPS else value
 

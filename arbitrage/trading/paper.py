@@ -2,10 +2,11 @@
 
 An order reaches the book ``latency_ms`` after it is sent (by the run's clock, so a backtest on a
 ``SimClock`` gets the same fills on any machine) and fills against the book *as it is then*,
-not as it was when the opportunity was seen. Liquidity it takes stays taken until the venue
-publishes that level again with a different size (see ``BookView``), so two orders cannot both
-fill against the same quantity. Balances move by ``balance_deltas``, the rule the executor's
-accounting uses too.
+not as it was when the opportunity was seen. It reads the run's one book store (levels net of
+what our fills took) and records each fill's liquidity there when it fills (``Liquidity.take``):
+that stays taken until the venue publishes the level again with a different size (see
+``arbitrage.book.BookStore``), so no later order -- nor the strategies' or the executor's plans --
+counts on it again. Balances move by ``balance_deltas``, the rule the executor's accounting uses too.
 
 Refusals mirror an exchange's: unknown market, amount or notional below the market minimum,
 no/stale/crossed book, and insufficient balance (a buy needs ``amount * limit * (1 + fee)`` quote
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import collections.abc as c
 
-from arbitrage.book import is_crossed, round_down
+from arbitrage.book import EPS, is_crossed, round_down
 from arbitrage.clock import Clock
-from arbitrage.events import BookUpdate, Market
+from arbitrage.events import Market
+from arbitrage.plugin import Books, Liquidity
 from arbitrage.trading.venue import (
     FILL_TOLERANCE,
-    BookView,
     OrderRequest,
     OrderResult,
     Venue,
@@ -29,27 +30,28 @@ from arbitrage.trading.venue import (
     balance_deltas,
 )
 
-_EPS = 1e-12
-
 
 class PaperVenue(Venue):
-    """A simulated exchange account: balances, markets and the books it fills against."""
+    """A simulated exchange account: balances and markets, filling against the run's books."""
 
-    def __init__(self, name: str, *, clock: Clock, markets: c.Iterable[Market], staleness_ms: float,
-                 balances: c.Mapping[str, float], latency_ms: float = 0.0) -> None:
+    def __init__(self, name: str, *, clock: Clock, books: Books, liquidity: Liquidity,
+                 markets: c.Iterable[Market], staleness_ms: float, balances: c.Mapping[str, float],
+                 latency_ms: float = 0.0) -> None:
         """
+        :param books: the run's book store, which this venue fills against.
+        :param liquidity: the same store's overlay, where each fill records what it took.
         :param balances: starting free balance per asset (missing assets start at 0).
         :param latency_ms: delay between ``submit`` and the order reaching the book, in clock time.
         """
         self.name = name
         self._clock = clock
+        self._books = books
+        self._liquidity = liquidity
         self._markets: dict[str, Market] = {}
         self._staleness_ns = 0
         self.update_markets(markets, staleness_ms)
         self._balances: dict[str, float] = {asset: float(v) for asset, v in balances.items()}
         self._latency_s = latency_ms / 1000.0
-        self.books = BookView()
-        """What this venue fills against, including what earlier orders took."""
 
     def update_markets(self, markets: c.Iterable[Market], staleness_ms: float) -> None:
         """Add or replace markets (a venue may announce its markets again after a reconnect)."""
@@ -60,10 +62,6 @@ class PaperVenue(Venue):
     @property
     def markets(self) -> c.Mapping[str, Market]:
         return self._markets
-
-    def on_book(self, book: BookUpdate) -> None:
-        """Take a new snapshot of one of this venue's books (cheap: called for every update)."""
-        self.books.update(book)
 
     def balances(self) -> dict[str, float]:
         return dict(self._balances)
@@ -85,13 +83,13 @@ class PaperVenue(Venue):
         if order.venue != self.name:
             return self._reject(order, now, f"order for venue {order.venue!r} sent to {self.name!r}")
         amount = round_down(order.amount, market.amount_step)
-        if amount <= _EPS or amount < market.min_amount - _EPS:
+        if amount <= EPS or amount < market.min_amount - EPS:
             return self._reject(order, now, "amount below market minimum")
         if order.price <= 0:
             return self._reject(order, now, "limit price must be positive")
-        if amount * order.price < market.min_cost - _EPS:
+        if amount * order.price < market.min_cost - EPS:
             return self._reject(order, now, "cost below market minimum")
-        book = self.books.get(self.name, order.symbol)
+        book = self._books.get(self.name, order.symbol)
         if book is None:
             return self._reject(order, now, "no book")
         if now - book.ts_event > self._staleness_ns:
@@ -104,8 +102,8 @@ class PaperVenue(Venue):
         fills: list[tuple[float, float]] = []
         filled = notional = fee = 0.0
         remaining = amount
-        for price, size in self.books.levels(self.name, order.symbol, side):
-            if remaining <= _EPS or (price > order.price + _EPS if buy else price < order.price - _EPS):
+        for price, size in self._books.levels(self.name, order.symbol, side):
+            if remaining <= EPS or (price > order.price + EPS if buy else price < order.price - EPS):
                 break
             take = size if size < remaining else remaining
             fills.append((price, take))
@@ -129,7 +127,7 @@ class PaperVenue(Venue):
         for asset, delta in balance_deltas(order.side, market, filled, notional, fee, market.quote).items():
             self._balances[asset] = self._balances.get(asset, 0.0) + delta
         for price, take in fills:
-            self.books.take(self.name, order.symbol, side, price, take)
+            self._liquidity.take(self.name, order.symbol, side, price, take)
         rate = market.taker_fee
         return OrderResult(
             client_order_id=order.client_order_id,

@@ -4,14 +4,18 @@ Wiring, all inline on the bus (trading starts before strategies, so its handlers
 
 * ``MarketsLoaded`` -> create the venue's paper account (balances from ``paper.balances`` with
   ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``;
-* ``BookUpdate`` -> the executor's book view and the paper venue's own (what orders fill against);
 * ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage);
 * ``TradingHalted`` / ``TradingResumed`` (the monitor's kill switch) -> ``halt`` and cancel every
   venue's open orders / ``resume``.
 
-``ctx.state["trader"]`` holds a ``TraderView`` for the dashboard (and ``ctx.state["halted"]`` the
-kill-switch reason while halted). ``--live`` is refused at setup until a live venue exists:
-silently paper trading when real orders were asked for would be worse.
+The trader keeps no books: the paper venues fill against the run's book store (``ctx.books``, which
+the engine updates before any plugin sees a ``BookUpdate``) and record there what each fill took
+(``ctx.liquidity``); the executor hedges against the same store.
+
+The trader provides ``ctx.views.trading``, a ``TraderView`` (the ``TradingState`` service of
+``arbitrage.plugin``: open arbitrages, balances, residual, halt reason), for the dashboard and any
+other reader. ``--live`` is refused at setup until a live venue exists: silently paper trading when
+real orders were asked for would be worse.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import typing as t
 from arbitrage.errors import PluginError
 from arbitrage.events import (
     BalanceUpdate,
-    BookUpdate,
     Market,
     MarketsLoaded,
     Opportunity,
@@ -32,11 +35,11 @@ from arbitrage.events import (
 from arbitrage.plugin import Context, Plugin
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.paper import PaperVenue, paper_balances
-from arbitrage.trading.venue import BookView, Venue
+from arbitrage.trading.venue import Venue
 
 
 class TraderView:
-    """Read-only figures of the trader for the dashboard and monitor; every property returns a copy."""
+    """The trader's ``TradingState`` service (read-only); every property returns a copy."""
 
     def __init__(self, trader: Trader) -> None:
         self._trader = trader
@@ -83,18 +86,16 @@ class Trader(Plugin):
         self.venues: dict[str, Venue] = {}
         self.markets: dict[str, dict[str, Market]] = {}
         self.staleness_ms: dict[str, float] = {}
-        self.books = BookView()
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
-                                 venues=self.venues, markets=self.markets, books=self.books,
+                                 venues=self.venues, markets=self.markets, books=ctx.books,
                                  staleness_ms=self.staleness_ms, log=ctx.log)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
-        ctx.bus.subscribe(BookUpdate, self._on_book, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
         ctx.bus.subscribe(TradingHalted, self._on_halted, name="trader")
         ctx.bus.subscribe(TradingResumed, self._on_resumed, name="trader")
         self._cancels: set[asyncio.Task[None]] = set()
-        ctx.state["trader"] = TraderView(self)
+        ctx.views.trading = TraderView(self)
 
     async def start(self) -> None:
         """Announce the balances of venues already known (normally none: sources start later)."""
@@ -116,16 +117,14 @@ class Trader(Plugin):
     def halt(self, reason: str) -> None:
         """Kill switch: refuse every new opportunity (running ones finish, hedges included).
 
-        Also sets ``ctx.state["halted"]`` to the reason, which the dashboard shows.
+        The reason is what ``TraderView.halted`` (the dashboard's banner) shows until ``resume``.
         """
         self.executor.risk.halt(reason)
-        self.ctx.state["halted"] = self.executor.risk.halted
         self.ctx.log.warning("trading halted: {}", reason)
 
     def resume(self) -> None:
         """Undo ``halt``."""
         self.executor.risk.resume()
-        self.ctx.state.pop("halted", None)
         self.ctx.log.info("trading resumed")
 
     async def cancel_open_orders(self) -> int:
@@ -158,7 +157,8 @@ class Trader(Plugin):
             venue.update_markets(event.markets, event.staleness_ms)
             return
         paper = self.ctx.settings.paper
-        venue = PaperVenue(event.venue, clock=self.ctx.clock, markets=event.markets,
+        venue = PaperVenue(event.venue, clock=self.ctx.clock, books=self.ctx.books,
+                           liquidity=self.ctx.liquidity, markets=event.markets,
                            staleness_ms=event.staleness_ms, latency_ms=self.ctx.settings.trading.latency_ms,
                            balances=paper_balances(event.venue, paper.balances, paper.venue_balances))
         self._paper[event.venue] = venue
@@ -167,12 +167,6 @@ class Trader(Plugin):
                                                   event.venue, len(event.markets), venue.balances())
         self.ctx.bus.publish(BalanceUpdate(venue=event.venue, balances=venue.balances(),
                                            ts_init=self.ctx.clock.time_ns()))
-
-    def _on_book(self, book: BookUpdate) -> None:
-        self.books.update(book)
-        venue = self._paper.get(book.venue)
-        if venue is not None:
-            venue.on_book(book)
 
     def summary(self) -> dict[str, t.Any]:
         """Orders by purpose and status, fills, refusals by reason, arbitrages by status, final balances."""

@@ -38,6 +38,7 @@ import collections.abc as c
 import typing as t
 from collections import OrderedDict, defaultdict
 
+from arbitrage.book import EPS
 from arbitrage.events import Market, Opportunity
 from arbitrage.settings import TradingSettings
 
@@ -189,6 +190,11 @@ class RiskGate:
             self.reserved[key] += amount
         self.open[opportunity_id] = dict(need)
 
+    def held_by_others(self, opportunity_id: str, venue: str, asset: str) -> float:
+        """What running arbitrages other than ``opportunity_id`` hold reserved of ``asset`` on ``venue``."""
+        mine = self.open.get(opportunity_id, {}).get((venue, asset), 0.0)
+        return max(self.reserved.get((venue, asset), 0.0) - mine, 0.0)
+
     def release(self, opportunity_id: str) -> None:
         """End an arbitrage: free its reservations and its open slot (idempotent)."""
         self._unreserve(self.open.pop(opportunity_id, {}))
@@ -196,7 +202,7 @@ class RiskGate:
     def _unreserve(self, need: c.Mapping[tuple[str, str], float]) -> None:
         for key, amount in need.items():
             left = self.reserved.get(key, 0.0) - amount
-            if left > 1e-12:
+            if left > EPS:
                 self.reserved[key] = left
             else:
                 self.reserved.pop(key, None)

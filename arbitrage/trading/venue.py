@@ -5,12 +5,11 @@ A venue takes IOC limit orders (``OrderRequest``) and answers with what happened
 results with ``status="rejected"`` and a ``reason``, never exceptions; an exception from
 ``submit`` means the venue itself failed and the order's fate is unknown.
 
-Two helpers live here because every venue and the executor must agree on them:
-
-* ``balance_deltas`` / ``ledger`` -- what filled orders do to balances (one rule, used by the
-  paper venue to move money and by the executor to account for it, so the two cannot drift apart);
-* ``BookView`` -- the latest books minus the liquidity we already took from them, so a second
-  order does not count on a level the first one emptied.
+``balance_deltas`` / ``ledger`` live here because every venue and the executor must agree on
+them: what filled orders do to balances (one rule, used by the paper venue to move money and by
+the executor to account for it, so the two cannot drift apart). The books every venue and the
+executor read, net of the liquidity our fills took, are the run's one book store
+(``arbitrage.book.BookStore``, ``Context.books``).
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from collections import defaultdict
 
 import msgspec
 
-from arbitrage.events import BookUpdate, Level, Market, Side
+from arbitrage.events import Market, Side
 
 OrderStatus = t.Literal["filled", "partially_filled", "canceled", "rejected"]
 """``canceled``: accepted but nothing matched before the IOC expired."""
 Purpose = t.Literal["leg", "hedge", "unwind"]
-BookSide = t.Literal["bids", "asks"]
 
 FILL_TOLERANCE = 1e-9
 """Relative shortfall below which an order counts as fully filled (float noise, not liquidity)."""
@@ -148,80 +146,3 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def cancel_all(self) -> None:
         """Cancel every open order of ours on this venue (IOC orders normally leave none)."""
-
-
-class BookView:
-    """Latest book per (venue, symbol), minus the liquidity our own fills took from it.
-
-    A venue's snapshot keeps showing a level we emptied until the venue sends a new one. Taken
-    amounts are kept per level (price) together with the level's size when we took from it; when a
-    new snapshot arrives, a level's taken amount survives only if that level is still there with
-    exactly the same size, because any change means the venue has published a fresh state of it.
-    ``update`` runs for every book: two lookups and a store (books are kept per venue, then per
-    symbol, so no key is built) unless we traded on that book since its last snapshot.
-    """
-
-    def __init__(self) -> None:
-        self._books: dict[str, dict[str, BookUpdate]] = {}
-        self._taken: dict[tuple[str, str], dict[tuple[BookSide, float], tuple[float, float]]] = {}
-
-    def update(self, book: BookUpdate) -> None:
-        """Store a new snapshot and forget what was taken from levels it changed."""
-        venue = self._books.get(book.venue)
-        if venue is None:
-            venue = self._books[book.venue] = {}
-        venue[book.symbol] = book
-        if not self._taken:
-            return
-        key = (book.venue, book.symbol)
-        taken = self._taken.get(key)
-        if taken:
-            sizes = {"bids": dict(book.bids), "asks": dict(book.asks)}
-            kept = {k: v for k, v in taken.items() if sizes[k[0]].get(k[1]) == v[0]}
-            if kept:
-                self._taken[key] = kept
-            else:
-                del self._taken[key]
-
-    def get(self, venue: str, symbol: str) -> BookUpdate | None:
-        """The latest snapshot as the venue published it, or None."""
-        return self._books.get(venue, {}).get(symbol)
-
-    def levels(self, venue: str, symbol: str, side: BookSide) -> list[Level]:
-        """One side of the latest book, best first, with our taken amounts removed (empty levels dropped)."""
-        book = self._books.get(venue, {}).get(symbol)
-        if book is None:
-            return []
-        raw = book.bids if side == "bids" else book.asks
-        taken = self._taken.get((venue, symbol))
-        if not taken:
-            return list(raw)
-        out: list[Level] = []
-        for price, size in raw:
-            used = taken.get((side, price))
-            left = size - used[1] if used is not None and used[0] == size else size
-            if left > 1e-12:
-                out.append((price, left))
-        return out
-
-    def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None:
-        """Record that one of our fills took ``amount`` at ``price`` from the current snapshot."""
-        book = self._books.get(venue, {}).get(symbol)
-        if book is None:
-            return
-        size = dict(book.bids if side == "bids" else book.asks).get(price)
-        if size is None:
-            return  # filled at a price the snapshot does not show: nothing visible to reduce
-        taken = self._taken.setdefault((venue, symbol), {})
-        level_size, used = taken.get((side, price), (size, 0.0))
-        if level_size != size:
-            used = 0.0
-        taken[(side, price)] = (size, min(size, used + amount))
-
-    def taken(self) -> dict[tuple[str, str], dict[str, float]]:
-        """Amounts currently taken, per (venue, symbol) and ``side@price``: for tests and debugging."""
-        out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-        for key, levels in self._taken.items():
-            for (side, price), (_, used) in levels.items():
-                out[key][f"{side}@{price}"] = used
-        return dict(out)

@@ -8,17 +8,19 @@ staleness 2,000 ms and paper latency 25 ms unless a test says otherwise.
 from __future__ import annotations
 
 import asyncio
+import typing as t
 from pathlib import Path
 
 import pytest
+import uvloop
 
-from arbitrage.backtest.replay import ReplaySource
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.clock import SimClock
 from arbitrage.engine import Engine
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate, MarketsLoaded
 from arbitrage.plugin import Context, Plugin
+from arbitrage.sources.replay import ReplaySource
 from tests.backtest._data import FLAT_ASKS, FLAT_BIDS, T, backtest, line, settings, write
 
 DISLOCATED_ASKS = [[99.0, 1.0], [99.5, 1.0], [100.1, 5.0]]
@@ -108,6 +110,46 @@ def test_order_arriving_with_a_book_fills_against_the_book_before_it(tmp_path: P
     # Timers due at a book's timestamp fire before that book is applied, so they still fill.
     result = backtest(tmp_path, dislocation(life_ms=50), trading={"latency_ms": 50.0})
     assert result["arbs"][0]["status"] == "complete"
+
+
+def on_loop(kind: str, call: t.Callable[[], t.Any]) -> t.Any:
+    """``call()`` with every ``asyncio.run`` inside it on a loop of ``kind`` (asyncio or uvloop)."""
+    if kind == "asyncio":
+        return call()
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        return call()
+    finally:
+        asyncio.set_event_loop_policy(policy)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_hedge_leaves_when_the_fill_that_needs_it_ends_even_with_books_arriving(tmp_path: Path,
+                                                                                  loop: str) -> None:
+    # Latency 100 ms: the legs leave at T+100 and arrive at T+200. A's cheap asks are gone (back to
+    # 100.1 since T+150, above the 99.5 limit): the buy fills nothing, the sell on B fills 2 @ 99.9.
+    # The hedge buying 2 BTC back leaves at T+200, when that fill ends, and arrives at T+300, although
+    # B publishes a book at T+250 in between: time moves on only once the hedge is on its way.
+    # sell 2 @ 99.9: +199.8 - 0.1998; hedge buy 2 @ 100.1: -200.2 - 0.2002; realized -0.8 USDT.
+    lines = [*dislocation(life_ms=50), line(T + 250, "B", FLAT_BIDS, FLAT_ASKS),
+             line(T + 400, "B", FLAT_BIDS, FLAT_ASKS)]
+    result = on_loop(loop, lambda: backtest(tmp_path, lines, trading={"latency_ms": 100.0}))
+    (arb,) = result["arbs"]
+    assert (arb["status"], arb["orders"], arb["ts"]) == ("partial", 3, T + 300)
+    assert arb["realized_profit"] == pytest.approx(-0.8, abs=1e-9)
+    assert result["stop_reason"] == "replay: end of data"
+
+
+def test_uvloop_and_asyncio_loops_give_the_same_trades(tmp_path: Path, sim_recording: Path) -> None:
+    # The replay learns what is in flight from events and the clock, not from a loop's internals.
+    for latency in (0.0, 25.0):
+        cfg = settings(tmp_path, trading={"latency_ms": latency})
+        results = [on_loop(loop, lambda cfg=cfg: run_backtest(cfg, [sim_recording], storage=False))
+                   for loop in ("asyncio", "uvloop")]
+        assert results[0]["arbs_executed"] > 10
+        assert results[0]["fingerprint"] == results[1]["fingerprint"]
+        assert results[0]["arbs"] == results[1]["arbs"]
 
 
 def test_files_are_merged_by_receive_time_and_out_of_order_books_counted(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 from loguru import logger
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
 from arbitrage.events import (
@@ -43,8 +44,12 @@ class MonitorHarness:
                  bus: Bus | None = None, ctx: Context | None = None) -> None:
         self.bus = bus or Bus()
         self.clock = clock or SimClock(T0)
-        self.ctx = ctx or Context(bus=self.bus, settings=settings, clock=self.clock, run_id="test-run",
-                                  log=logger.bind(run_id="test-run"))
+        if ctx is None:
+            books = BookStore()
+            self.bus.subscribe(BookUpdate, books.update, name="books")  # first, as the engine does
+            ctx = Context(bus=self.bus, settings=settings, clock=self.clock, run_id="test-run",
+                          log=logger.bind(run_id="test-run"), books=books, liquidity=books)
+        self.ctx = ctx
         self.monitor = Monitor(metrics_port=metrics_port)
         self.monitor.setup(self.ctx)
         self.alerts: list[Alert] = []

@@ -93,7 +93,7 @@ def test_rule_trips_halts_trading_cancels_open_orders_and_alerts(
     alert = next(e for e in seen if isinstance(e, Alert))
     assert (alert.key, alert.level) == ("kill_switch", "critical") and rule in alert.message
     assert rig.trading.trader.executor.risk.halted == halted[0].reason
-    assert rig.trading.ctx.state["halted"] == halted[0].reason
+    assert rig.trading.ctx.views.trading.halted == halted[0].reason
     assert [r.reason for r in refused] == ["halted"]
     assert sorted(cancels[:2]) == ["alpha", "beta"]  # cancel_all on halt (stop cancels again)
     assert rig.halt_file is not None and read_halt(rig.halt_file) == f"{rule}: {halted[0].reason}"
@@ -125,7 +125,7 @@ def test_halt_file_written_by_another_terminal_halts_and_resume_lifts_it(
     assert seen[0].rule == "halt_file" and seen[0].reason == "going to lunch"
     assert seen[3].recovered and seen[3].key == "kill_switch"
     assert rig.trading.trader.executor.risk.halted == ""
-    assert "halted" not in rig.trading.ctx.state
+    assert rig.trading.ctx.views.trading.halted == ""
     assert "alpha" in cancels
 
 

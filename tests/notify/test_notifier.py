@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
-from arbitrage.engine import Tally
 from arbitrage.errors import SettingsError
 from arbitrage.events import Alert, ArbResult, TradingHalted, TradingResumed
 from arbitrage.notify import Notifier, configured_urls
 from arbitrage.plugin import load_plugin
 from arbitrage.settings import NotifySettings
+from arbitrage.tally import Tally
 from tests.notify.helpers import T0, NotifierHarness, S, Sink, closed_port, notify_settings, run
 
 
@@ -209,7 +209,7 @@ def test_start_stop_and_daily_summary_messages() -> None:
     with Sink() as sink:
         async def scenario() -> None:
             h = NotifierHarness(notify_settings([sink.url()], lifecycle=True, arbs="off"))
-            h.ctx.state["tally"] = Tally(h.bus)
+            h.ctx.tally = Tally(h.bus)
             h.ctx.stop.request("duration reached")
             await h.start()
             h.bus.publish(arb("o1"))
@@ -235,7 +235,7 @@ def test_notification_counts_are_exported_on_the_run_registry() -> None:
     with Sink() as sink:
         async def scenario() -> bytes:
             h = NotifierHarness(notify_settings([sink.url()]))
-            h.ctx.state["metrics"] = registry = CollectorRegistry()
+            registry = h.ctx.metrics
             await h.start()
             h.bus.publish(alert("loop.lag"))
             h.bus.publish(alert("loop.lag"))

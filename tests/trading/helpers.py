@@ -8,6 +8,7 @@ import typing as t
 import msgspec
 from loguru import logger
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
 from arbitrage.events import BookUpdate, Leg, Level, Market, MarketsLoaded, Opportunity
@@ -59,8 +60,10 @@ class Harness:
     def __init__(self, settings: Settings) -> None:
         self.bus = Bus()
         self.clock = SimClock(T0)
+        self.books = BookStore()
+        self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first, as the engine does
         self.ctx = Context(bus=self.bus, settings=settings, clock=self.clock, run_id="test-run",
-                           log=logger.bind(run_id="test-run"))
+                           log=logger.bind(run_id="test-run"), books=self.books, liquidity=self.books)
         self.trader = Trader()
         self.trader.setup(self.ctx)
 

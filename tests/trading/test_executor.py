@@ -54,7 +54,7 @@ def test_complete_two_leg_arb_realizes_the_hand_computed_profit():
     assert [(lr.client_order_id, lr.status, lr.purpose) for lr in result.legs] == [
         ("x1-L0", "filled", "leg"), ("x1-L1", "filled", "leg")]
     # The accounting is the balances: both venues moved by exactly these amounts.
-    balances = h.ctx.state["trader"].balances
+    balances = h.ctx.views.trading.balances
     assert balances[A] == {"USDT": pytest.approx(1000 - 150.6505), "BTC": pytest.approx(3.5)}
     assert balances[B] == {"USDT": pytest.approx(1000 + 163.672), "BTC": pytest.approx(0.5)}
     assert sum(balances[v]["USDT"] for v in (A, B)) - 2000 == pytest.approx(result.realized_profit)
@@ -159,7 +159,7 @@ def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
     assert result.residual == {"BTC": pytest.approx(0.6)}
     assert len(result.legs) == 2
     assert (rejected.opportunity_id, rejected.reason) == ("x2", "exposure")
-    assert h.ctx.state["trader"].residual == {"BTC": pytest.approx(0.6)}
+    assert h.ctx.views.trading.residual == {"BTC": pytest.approx(0.6)}
 
 
 TRI = "tri"
@@ -203,7 +203,7 @@ def test_three_leg_cycle_on_one_venue_completes_with_exact_profit():
     assert result.residual == {"BTC": pytest.approx(0.001002), "ETH": 0.0}
     assert result.fees == pytest.approx(0.303093, abs=1e-9)
     assert len(result.legs) == 3
-    assert h.ctx.state["trader"].balances[TRI] == {
+    assert h.ctx.views.trading.balances[TRI] == {
         "USDT": pytest.approx(1003.588208), "BTC": pytest.approx(2.001002), "ETH": pytest.approx(50.0)}
 
 
@@ -231,7 +231,7 @@ def test_failed_middle_leg_unwinds_back_to_the_start_asset():
     assert result.status == "partial"
     assert result.realized_profit == pytest.approx(-3.40458, abs=1e-9)
     assert result.residual == {"BTC": 0.0, "ETH": 0.0}
-    assert h.ctx.state["trader"].balances[TRI] == {
+    assert h.ctx.views.trading.balances[TRI] == {
         "USDT": pytest.approx(1000 - 3.40458), "BTC": pytest.approx(2.0), "ETH": pytest.approx(50.0)}
     assert [s.purpose for s in seen if isinstance(s, OrderSubmitted)] == ["leg"] * 3 + ["unwind"] * 2
 
@@ -298,7 +298,7 @@ def test_halted_trader_rejects_until_resumed():
         await h.start()
         two_venues(h)
         h.trader.halt("manual")
-        assert h.ctx.state["halted"] == "manual"
+        assert h.ctx.views.trading.halted == "manual"
         with h.bus.collect(OpportunityRejected, ArbResult) as seen:
             h.bus.publish(opportunity("x1", leg(A, "buy", 0.5, 101.0), leg(B, "sell", 0.5, 109.0)))
             h.trader.resume()
@@ -309,8 +309,7 @@ def test_halted_trader_rejects_until_resumed():
     h, seen = run(scenario())
     assert [type(e).__name__ for e in seen] == ["OpportunityRejected", "ArbResult"]
     assert seen[0].reason == "halted"
-    assert h.ctx.state["trader"].halted == ""
-    assert "halted" not in h.ctx.state
+    assert h.ctx.views.trading.halted == ""
 
 
 def test_stopping_mid_flight_reports_every_submitted_order_as_abandoned():
@@ -331,7 +330,7 @@ def test_stopping_mid_flight_reports_every_submitted_order_as_abandoned():
     [result] = results(seen)
     assert (result.status, result.realized_profit, len(result.legs)) == ("failed", 0.0, 2)
     assert h.trader.executor.open_arbs == ()
-    assert h.ctx.state["trader"].balances[A] == {"USDT": 1000.0, "BTC": 2.0}
+    assert h.ctx.views.trading.balances[A] == {"USDT": 1000.0, "BTC": 2.0}
 
 
 def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
@@ -340,14 +339,14 @@ def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
         await h.start()
         two_venues(h)
         executor = h.trader.executor
-        free = h.ctx.state["trader"].balances[B]["BTC"]
+        free = h.ctx.views.trading.balances[B]["BTC"]
         # another arbitrage in flight holds all but 0.3 BTC of beta's balance
         executor.risk.open["other"] = {(B, "BTC"): free - 0.3}
         executor.risk.reserved[(B, "BTC")] += free - 0.3
-        plan, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        plan, _ = executor.closer.plan("BTC", 1.0, "USDT", [B], "mine")
         executor.risk.open.pop("other")
         executor.risk.reserved.pop((B, "BTC"))
-        unconstrained, _ = executor._plan("BTC", 1.0, "USDT", [B], "mine")
+        unconstrained, _ = executor.closer.plan("BTC", 1.0, "USDT", [B], "mine")
         return plan, unconstrained
 
     plan, unconstrained = run(scenario())

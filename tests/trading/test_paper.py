@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import typing as t
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arbitrage.book import BookStore
 from arbitrage.clock import SimClock
+from arbitrage.events import BookUpdate
 from arbitrage.trading.paper import PaperVenue, paper_balances
 from arbitrage.trading.venue import OrderRequest
 from tests.trading.helpers import T0, book, market, run
 
 
+class Paper(PaperVenue):
+    """A paper venue on its own book store (what the engine's store is to the trader's venues)."""
+
+    def __init__(self, store: BookStore, **kw: t.Any) -> None:
+        super().__init__("alpha", books=store, liquidity=store, **kw)
+        self.store = store
+
+    def on_book(self, book: BookUpdate) -> None:
+        self.store.update(book)
+
+
 def venue(balances: dict[str, float] | None = None, latency_ms: float = 0.0, clock: SimClock | None = None,
-          **market_kw: float) -> PaperVenue:
-    return PaperVenue("alpha", clock=clock or SimClock(T0), markets=[market(**market_kw)],
-                      staleness_ms=1000.0,
-                      balances=balances if balances is not None else {"USDT": 1000.0, "BTC": 2.0},
-                      latency_ms=latency_ms)
+          **market_kw: float) -> Paper:
+    return Paper(BookStore(), clock=clock or SimClock(T0), markets=[market(**market_kw)],
+                 staleness_ms=1000.0,
+                 balances=balances if balances is not None else {"USDT": 1000.0, "BTC": 2.0},
+                 latency_ms=latency_ms)
 
 
 def order(side: str, amount: float, price: float, cid: str = "o-1") -> OrderRequest:
@@ -31,7 +45,7 @@ ASKS = [(100.0, 1.0), (101.0, 2.0), (102.0, 5.0)]
 BIDS = [(99.0, 1.0), (98.0, 1.0), (97.0, 5.0)]
 
 
-def with_book(v: PaperVenue, bids=BIDS, asks=ASKS, ts: int = T0) -> PaperVenue:
+def with_book(v: Paper, bids=BIDS, asks=ASKS, ts: int = T0) -> Paper:
     v.on_book(book("alpha", "BTC/USDT", bids, asks, ts))
     return v
 
@@ -141,6 +155,8 @@ def test_liquidity_taken_stays_taken_until_the_level_changes():
     # The snapshot still shows 1.0 @ 100, but we took it: the next buy starts at 101.
     second = v.execute(order("buy", 1.0, 101.0, "b"))
     assert [(f.price, f.amount) for f in second.fills] == [(101.0, 1.0)]
+    # each fill recorded what it took in the run's store, once
+    assert v.store.taken() == {("alpha", "BTC/USDT"): {"asks@100.0": 1.0, "asks@101.0": 1.0}}
     # An identical new snapshot does not give it back (the venue has not changed those levels).
     with_book(v, ts=T0 + 1)
     third = v.execute(order("buy", 2.0, 101.0, "c"))

@@ -42,7 +42,7 @@ def test_each_announced_venue_gets_a_paper_account_with_its_balances():
         ("beta", {"USDT": 1000.0, "BTC": 3.0, "ETH": 5.0}),
     ]
     assert set(h.trader.markets["alpha"]) == {"BTC/USDT", "ETH/USDT"}
-    assert h.ctx.state["trader"].open_arbs == ()
+    assert h.ctx.views.trading.open_arbs == ()
 
 
 class ScriptedSource(Plugin):

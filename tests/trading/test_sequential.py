@@ -81,7 +81,7 @@ def test_cycle_completes_leg_by_leg_each_sized_from_the_previous_delivery():
     assert result.realized_profit == pytest.approx(3.692104, abs=1e-9)
     assert result.fees == pytest.approx(0.3032965, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.000001, abs=1e-12), "ETH": 0.0}
-    assert h.ctx.state["trader"].balances[TRI] == {"USDT": pytest.approx(1003.692104),
+    assert h.ctx.views.trading.balances[TRI] == {"USDT": pytest.approx(1003.692104),
                                                    "BTC": pytest.approx(0.000001, abs=1e-12),
                                                    "ETH": pytest.approx(0.0)}
     assert h.trader.executor.risk.reserved == {}
@@ -103,7 +103,7 @@ def test_sell_leg_spends_the_quote_delivered_net_of_fees_rounded_down_to_the_ste
     assert result.status == "complete"
     assert result.realized_profit == pytest.approx(2.487298, abs=1e-9)
     assert result.residual == {"ETH": 0.0, "BTC": pytest.approx(0.0009)}
-    assert h.ctx.state["trader"].balances[TRI]["USDT"] == pytest.approx(1002.487298)
+    assert h.ctx.views.trading.balances[TRI]["USDT"] == pytest.approx(1002.487298)
 
 
 def test_a_leg_never_exceeds_its_planned_amount_and_the_surplus_is_unwound():
@@ -137,7 +137,7 @@ def test_middle_leg_that_cannot_fill_stops_the_chain_and_unwinds_the_btc_to_usdt
     assert result.status == "partial"
     assert result.realized_profit == pytest.approx(-1.199, abs=1e-9)
     assert result.residual == {"BTC": 0.0}
-    assert h.ctx.state["trader"].balances[TRI] == {"USDT": pytest.approx(998.801), "BTC": pytest.approx(0.0)}
+    assert h.ctx.views.trading.balances[TRI] == {"USDT": pytest.approx(998.801), "BTC": pytest.approx(0.0)}
     assert h.trader.summary()["unwinds"] == 1
 
 

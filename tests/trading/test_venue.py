@@ -1,11 +1,10 @@
-"""The shared accounting rule and the book view with our own footprint."""
+"""The shared accounting rule of venues and the executor."""
 
 from __future__ import annotations
 
 import pytest
 
 from arbitrage.trading.venue import (
-    BookView,
     Order,
     OrderRequest,
     OrderResult,
@@ -13,7 +12,7 @@ from arbitrage.trading.venue import (
     ledger,
     net_by_asset,
 )
-from tests.trading.helpers import book, market
+from tests.trading.helpers import market
 
 BTC = market("BTC/USDT")
 
@@ -29,22 +28,6 @@ def test_sell_spends_base_and_yields_notional_minus_fee():
 def test_fee_charged_in_base_comes_off_the_base_amount():
     deltas = balance_deltas("buy", BTC, 2.0, 200.0, 0.002, "BTC")
     assert deltas == {"BTC": pytest.approx(1.998), "USDT": -200.0}
-
-
-def test_book_view_hides_what_we_took_until_the_level_changes():
-    view = BookView()
-    view.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 1))
-    view.take("a", "BTC/USDT", "asks", 100.0, 0.4)
-    assert view.levels("a", "BTC/USDT", "asks") == [(100.0, pytest.approx(0.6)), (101.0, 2.0)]
-    view.take("a", "BTC/USDT", "asks", 100.0, 0.6)
-    assert view.levels("a", "BTC/USDT", "asks") == [(101.0, 2.0)]
-    assert view.levels("a", "BTC/USDT", "bids") == [(99.0, 1.0)]
-    view.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 2))
-    assert view.levels("a", "BTC/USDT", "asks") == [(101.0, 2.0)]  # same level, same size: still ours
-    view.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(101.0, 2.0)], 3))
-    view.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 4))
-    assert view.levels("a", "BTC/USDT", "asks") == [(100.0, 1.0), (101.0, 2.0)]  # gone and back: fresh
-    assert view.taken() == {}
 
 
 def order(venue: str, side: str, filled: float, notional: float, fee: float) -> Order:

@@ -1,10 +1,12 @@
 """The live terminal view of ``arb run``: venues, books and spreads, opportunities, arbs, PnL, alerts, halt.
 
 It costs nothing on the hot path: it never subscribes to ``BookUpdate``. A few times a second it
-reads what other plugins share in ``ctx.state`` -- the monitor's view (``"monitor"``: feeds,
-books, latency, alerts, halt), falling back to the strategy's books (``"books"``), the trader's
-halt reason (``"halted"``) and the engine's tally (``"tally"``). Only rare events (markets,
-opportunities, results, alerts) are subscribed to, inline, each a deque append.
+reads the typed services of its context (``arbitrage.plugin``), never another plugin's objects:
+the run's book store (``ctx.books``), the engine's counts (``ctx.tally``), the monitor's readings
+(``ctx.views.monitor``: feeds, latency, alerts, halt) and the trader's state
+(``ctx.views.trading``: open arbitrages, halt), each view shown only when its plugin is loaded.
+Only rare events (markets, opportunities, results, alerts) are subscribed to, inline, each a
+deque append.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from arbitrage.events import Alert, ArbResult, BookUpdate, MarketsLoaded, Opportunity, OpportunityRejected
-from arbitrage.plugin import Context, Plugin
+from arbitrage.plugin import Context, FeedInfo, MonitorReadings, Plugin
 
 _LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "red", "critical": "bold red"}
 _STATUS_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow", "error": "red",
@@ -123,10 +125,10 @@ class Dashboard(Plugin):
         if halted:
             parts.append(Text(f" TRADING HALTED: {halted}  (arb resume lifts it) ",
                               style="bold white on red"))
-        monitor = self.ctx.state.get("monitor")
+        monitor = self.ctx.views.monitor
         if monitor is not None and monitor.feeds():
             parts.append(self._venues(monitor))
-        parts += [self._books(monitor), self._recent()]
+        parts += [self._books(), self._recent()]
         if monitor is not None:
             parts.append(self._latency(monitor))
         alerts = self._alerts(monitor)
@@ -135,33 +137,35 @@ class Dashboard(Plugin):
         return Group(*parts)
 
     def _halted(self) -> str:
-        monitor = self.ctx.state.get("monitor")
-        return t.cast(str, self.ctx.state.get("halted") or (monitor.halted if monitor is not None else ""))
+        trading, monitor = self.ctx.views.trading, self.ctx.views.monitor
+        halted = trading.halted if trading is not None else ""
+        return halted or (monitor.halted if monitor is not None else "")
 
     def _header(self) -> Text:
-        tally = self.ctx.state.get("tally")
-        monitor = self.ctx.state.get("monitor")
+        tally = self.ctx.tally
+        monitor, trading = self.ctx.views.monitor, self.ctx.views.trading
         elapsed = time.monotonic() - self._started if self._started else 0.0
-        books = getattr(tally, "books", 0)
-        rate = books / elapsed if elapsed > 0 else 0.0
+        rate = tally.books / elapsed if elapsed > 0 else 0.0
         pnl = ", ".join(f"{v:+.4f} {k}" for k, v in sorted(self.pnl.items())) or "0"
         line = Text.assemble(
             ("arb ", "bold"), f"run {self.ctx.run_id}  {elapsed:5.0f}s  ",
-            f"books {books:,} ({rate:,.0f}/s)  opportunities {getattr(tally, 'opportunities', 0)}  ",
-            f"rejected {self.rejected}  arbs {sum(getattr(tally, 'arbs', {}).values())}  ",
+            f"books {tally.books:,} ({rate:,.0f}/s)  opportunities {tally.opportunities}  ",
+            f"rejected {self.rejected}  arbs {sum(tally.arbs.values())}  ",
             ("PnL ", "bold"), pnl)
+        if trading is not None:
+            line.append(f"  open {len(trading.open_arbs)}")
         if monitor is not None:
             line.append(f"  loop lag {monitor.loop_lag_ms:.1f} ms")
             if monitor.metrics_url:
                 line.append(f"  {monitor.metrics_url}/metrics", style="dim")
         return line
 
-    def _venues(self, monitor: t.Any) -> Table:
+    def _venues(self, monitor: MonitorReadings) -> Table:
         table = Table(title="Venues", expand=False, show_edge=False)
         for column, justify in (("venue", "left"), ("feed", "left"), ("symbols", "right"),
                                 ("books/s", "right"), ("oldest ms", "right"), ("latency ms", "right")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        per_venue: dict[str, list[t.Any]] = collections.defaultdict(list)
+        per_venue: dict[str, list[FeedInfo]] = collections.defaultdict(list)
         for feed in monitor.feeds():
             per_venue[feed.venue].append(feed)
         for venue, feeds in sorted(per_venue.items()):
@@ -174,13 +178,12 @@ class Dashboard(Plugin):
                           _ms(latency))
         return table
 
-    def _books(self, monitor: t.Any) -> Table:
+    def _books(self) -> Table:
         table = Table(title="Books (best bid / ask) and best spread net of fees", expand=False,
                       show_edge=False)
         table.add_column("symbol")
-        books: dict[str, dict[str, BookUpdate]] = (monitor.books() if monitor is not None
-                                                   else self.ctx.state.get("books", {}))
-        fees = {**(monitor.fees() if monitor is not None else {}), **self.fees}
+        books = self.ctx.books.by_symbol
+        fees = self.fees
         venues = sorted({v for per in books.values() for v in per})
         for venue in venues:
             table.add_column(venue, justify="right")
@@ -220,12 +223,12 @@ class Dashboard(Plugin):
                           _money(result.realized_profit) if result else Text("…"))
         return table
 
-    def _latency(self, monitor: t.Any) -> Text:
+    def _latency(self, monitor: MonitorReadings) -> Text:
         parts = [f"{_STAGE_NAMES.get(stage, stage)} p50 {_ms(info.p50_ms)} / p99 {_ms(info.p99_ms)} ms"
                  for stage, info in monitor.latency().items() if info.count]
         return Text("latency: " + ("   ".join(parts) if parts else "no samples yet"), style="dim")
 
-    def _alerts(self, monitor: t.Any) -> Table:
+    def _alerts(self, monitor: MonitorReadings | None) -> Table:
         table = Table(title="Alerts", expand=False, show_edge=False)
         for col in ("level", "key", "message"):
             table.add_column(col)

@@ -4,8 +4,16 @@ Every book is published at its receive time (``ts_init``): before it goes out, t
 is moved to that time, so strategies, staleness checks and the paper venues' latency all run in
 event time and the same data gives the same trades on any machine. Timers that fall due before a
 book (an order's latency ending) fire first, at their own time: the woken order fills against
-the book as it was then, and time only moves on once everything woken has run (see ``_settle``).
-An order arriving at exactly a book's timestamp fills before that book is applied.
+the book as it was then, and time only moves on once the trading it released has settled (see
+``_settle``). An order arriving at exactly a book's timestamp fills before that book is applied.
+
+What is in flight is learnt from events and from the clock, never from another plugin's objects
+or the event loop's internals, so it works the same on any loop (asyncio, uvloop): an arbitrage
+is open from its first ``OrderSubmitted`` until its ``ArbResult``; an order is in flight from its
+``OrderSubmitted`` until its ``OrderUpdate``; ``SimClock.waking`` counts the sleepers released but
+not yet resumed. Trading has settled when nothing is waking, every open arbitrage has an order in
+flight (so it is waiting for a venue, not deciding what to do next) and one whole turn of the loop
+published no trading event.
 
 Markets: a recording whose first line is a ``MarketsLoaded`` (what ``arb record`` writes) carries
 its venues' fees, precision, minimums and staleness; those lines are published as they come. For
@@ -21,6 +29,10 @@ Several files are merged by ``ts_init`` (each file must be in time order). A boo
 the clock (out of order) is published at the current time and counted. At the end of the data,
 the clock keeps advancing from timer to timer until the arbitrages in flight have finished, then
 the source asks the engine to stop (``replay: end of data``).
+
+The replay source sits with the other market sources; what it replays is read by the backtest
+package's readers (``arbitrage.backtest.readers``), which ``arb record``'s files and the database
+share with the rest of the backtest tooling.
 """
 
 from __future__ import annotations
@@ -39,15 +51,23 @@ import msgspec
 from arbitrage.backtest.readers import BATCH, Item, Reader, open_reader
 from arbitrage.clock import SimClock
 from arbitrage.errors import PluginError
-from arbitrage.events import BookUpdate, FeedStatus, Market, MarketsLoaded, Opportunity
+from arbitrage.events import (
+    ArbResult,
+    BookUpdate,
+    FeedStatus,
+    Market,
+    MarketsLoaded,
+    Opportunity,
+    OpportunityRejected,
+    OrderSubmitted,
+    OrderUpdate,
+)
 from arbitrage.plugin import Context, Plugin
 
 __all__ = ["ReplaySource"]
 
 MAX_SETTLE_STEPS = 10_000
-"""Loop iterations ``_settle`` allows before moving on (storage threads can keep the loop busy)."""
-FALLBACK_SETTLE_STEPS = 64
-"""Iterations ``_settle`` gives woken tasks on a loop that does not expose its ready queue (uvloop)."""
+"""Loop turns ``_settle`` allows before moving on anyway (with a warning): trading that never settles."""
 YIELD_EVERY = 1024
 """Books published between two turns given to the rest of the loop (storage queues, progress)."""
 MAX_END_STEPS = 100_000
@@ -82,10 +102,13 @@ class ReplaySource(Plugin):
         """What stopped the replay before the end of its data, if anything did."""
         self._activity = False
         self._task: asyncio.Task[None] | None = None
-        self._ready: t.Any = None
+        self._in_flight: dict[str, int] = {}
+        """Open arbitrage (opportunity id) -> its orders submitted and not yet updated."""
+        self._trading_events = 0
+        """Trading events seen so far: ``_settle`` waits for a loop turn that adds none."""
 
     def setup(self, ctx: Context) -> None:
-        """Open every file's reader and subscribe to ``Opportunity`` (to settle after each).
+        """Open every file's reader and subscribe to the trading events that tell what is in flight.
 
         :raises PluginError: without a ``SimClock`` or without data.
         :raises DataError: if a file is missing or of an unknown format.
@@ -104,14 +127,37 @@ class ReplaySource(Plugin):
         self._markets: dict[str, dict[str, Market]] = {}
         """venue -> symbol -> market announced."""
         self._venue_staleness: dict[str, float] = {}
-        ctx.bus.subscribe(Opportunity, self._on_opportunity, name="replay")
+        self._clock = ctx.clock
+        bus = ctx.bus
+        bus.subscribe(Opportunity, self._on_opportunity, name="replay")
+        bus.subscribe(OpportunityRejected, self._on_trading, name="replay")
+        bus.subscribe(OrderSubmitted, self._on_submitted, name="replay")
+        bus.subscribe(OrderUpdate, self._on_update, name="replay")
+        bus.subscribe(ArbResult, self._on_result, name="replay")
 
     def _on_opportunity(self, _: Opportunity) -> None:
         self._activity = True
+        self._trading_events += 1
+
+    def _on_trading(self, _: OpportunityRejected) -> None:
+        self._trading_events += 1
+
+    def _on_submitted(self, order: OrderSubmitted) -> None:
+        self._trading_events += 1
+        self._in_flight[order.opportunity_id] = self._in_flight.get(order.opportunity_id, 0) + 1
+
+    def _on_update(self, order: OrderUpdate) -> None:
+        self._trading_events += 1
+        in_flight = self._in_flight.get(order.opportunity_id)
+        if in_flight:
+            self._in_flight[order.opportunity_id] = in_flight - 1
+
+    def _on_result(self, result: ArbResult) -> None:
+        self._trading_events += 1
+        self._in_flight.pop(result.opportunity_id, None)
 
     async def start(self) -> None:
         """Start replaying in a task; the engine is told to stop at the end of the data."""
-        self._ready = getattr(asyncio.get_running_loop(), "_ready", None)
         self._task = asyncio.get_running_loop().create_task(self._guard(), name="source:replay")
 
     async def stop(self) -> None:
@@ -265,36 +311,38 @@ class ReplaySource(Plugin):
             await self._settle()
 
     async def _settle(self) -> None:
-        """Let every task that can run now run, before time moves on.
+        """Give the loop turns until the trading released so far has settled, before time moves on.
 
-        asyncio's loop keeps runnable callbacks in ``loop._ready``: yield until nothing else is
-        runnable (woken orders have filled, new orders have reached their latency sleep). On a
-        loop without it (uvloop) a fixed number of iterations is given instead.
+        Settled (module doc): no sleeper is waking, every open arbitrage has an order in flight,
+        and the last whole turn published no trading event. The quiet turn covers the one step
+        between an ``OrderSubmitted`` and that order's task reaching its venue (its latency
+        sleep): callbacks run in the order they were scheduled, on asyncio and uvloop alike, so a
+        task scheduled by a step that published an event has run before the turn after next.
         """
-        ready = self._ready
-        if ready is None:
-            for _ in range(FALLBACK_SETTLE_STEPS):
-                await asyncio.sleep(0)
-            return
+        clock = t.cast(SimClock, self._clock)
+        in_flight = self._in_flight
+        seen = -1
         for _ in range(MAX_SETTLE_STEPS):
-            await asyncio.sleep(0)
-            if not ready:
+            if seen == self._trading_events and not clock.waking and all(in_flight.values()):
                 return
+            seen = self._trading_events
+            await asyncio.sleep(0)
+        self.ctx.log.warning("replay: trading did not settle within {} loop turns (open: {})",
+                             MAX_SETTLE_STEPS, list(in_flight))
 
     async def _finish_in_flight(self) -> None:
         """After the last book: advance time through pending timers until no arbitrage is open."""
         clock = t.cast(SimClock, self.ctx.clock)
         await self._settle()
-        trader = self.ctx.state.get("trader")
         for _ in range(MAX_END_STEPS):
-            if trader is None or not trader.open_arbs:
+            if not self._in_flight:
                 return
             due = clock.next_timer_ns()
             if due is None:
                 await self._settle()
-                if trader.open_arbs and clock.next_timer_ns() is None:
+                if self._in_flight and clock.next_timer_ns() is None:
                     self.ctx.log.warning("replay ended with arbitrages open and nothing to wait for: {}",
-                                         list(trader.open_arbs))
+                                         list(self._in_flight))
                     return
                 continue
             clock.advance_to(due)
