@@ -279,8 +279,8 @@ class Context:
     """loguru logger bound with ``run_id`` and the plugin name."""
     books: Books = field(default_factory=BookStore)
     """The one book store of the run (the engine's)."""
-    liquidity: Liquidity = field(default_factory=BookStore)
-    """The same store's overlay, for venues that fill our orders."""
+    liquidity: Liquidity = None  # type: ignore[assignment]  # set in __post_init__
+    """The same store's overlay, for venues that fill our orders (defaults to ``books``)."""
     tally: RunTally = field(default_factory=Tally)
     """What the run did so far (the engine's counts; a fresh context's are all zero)."""
     metrics: Metrics = field(default_factory=new_registry)
@@ -289,6 +289,10 @@ class Context:
     """Views plugins provide for each other (shared by every plugin of the run)."""
     stop: StopFlag = field(default_factory=lambda: StopFlag())
     """Shared by every plugin of a run."""
+
+    def __post_init__(self) -> None:
+        if self.liquidity is None:  # one store, as the engine gives: a test's context too
+            self.liquidity = t.cast(Liquidity, self.books)
 
     def request_stop(self, reason: str) -> None:
         """Ask the engine to end the run (e.g. a replay reached the end of its data)."""
