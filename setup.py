@@ -39,7 +39,4 @@ setup(ext_modules=[
               extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], **SHARED),
     Extension("arbitrage.strategies._cross_check", ["arbitrage/strategies/_cross_check.c"],
               extra_compile_args=["-O2", "-ffp-contract=off"], depends=["arbitrage/_book.h"], **SHARED),
-    Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c", "arbitrage/backtest/_records.c"],
-              extra_compile_args=["-O2"], depends=["arbitrage/_book.h", "arbitrage/backtest/_levels.h"],
-              **SHARED),
 ])

@@ -193,7 +193,7 @@ def scan(
     from arbitrage.errors import DataError
     from arbitrage.scan import STRATEGY
     from arbitrage.scan import scan as run_scan
-    from arbitrage.sources.snapshot_csv import load_snapshot
+    from arbitrage.readers.snapshot import load_snapshot
 
     settings = load(config, build_overrides(min_profit_bps=min_profit_bps, max_legs=max_legs))
     if strategy != STRATEGY:

@@ -21,7 +21,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("arbitrage.readers.levels",)
 """Modules built from their ``.py`` source by Cython (pure-Python mode)."""
 
 ENV = "ARB_INTERPRETED"

@@ -11,7 +11,7 @@ import pytest
 
 from arbitrage.events import BookUpdate, Market
 from arbitrage.scan import scan
-from arbitrage.sources.snapshot_csv import load_snapshot
+from arbitrage.readers.snapshot import load_snapshot
 
 MOBOOK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mobook"
 needs_mobook = pytest.mark.skipif(not MOBOOK.is_dir(), reason=f"MO-book snapshots not found at {MOBOOK}")

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.backtest.readers import BATCH, Item, Reader, open_reader
+from arbitrage.readers.contract import BATCH, Item, Reader
+from arbitrage.readers.formats import open_reader
 from arbitrage.clock import SimClock
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate, FeedStatus, Market, MarketsLoaded, Opportunity

@@ -23,7 +23,9 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.backtest.analysis import analyse, arb_entry
-from arbitrage.backtest.readers import Reader, SqliteBooksReader, open_reader
+from arbitrage.readers.contract import Reader
+from arbitrage.readers.formats import open_reader
+from arbitrage.readers.sqlite import SqliteBooksReader
 from arbitrage.backtest.replay import Progress, ReplaySource
 from arbitrage.clock import SimClock
 from arbitrage.errors import DataError

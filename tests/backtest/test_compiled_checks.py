@@ -26,14 +26,11 @@ def test_backtest_results_do_not_depend_on_the_compiled_check(
 
 FALLBACK = """
 import json, pathlib, sys
-for name in ("arbitrage.strategies._cycle_check", "arbitrage.strategies._cross_check",
-             "arbitrage.backtest._levels"):
+for name in ("arbitrage.strategies._cycle_check", "arbitrage.strategies._cross_check"):
     sys.modules[name] = None  # as if installed without a C compiler: importing them fails
-from arbitrage.backtest import _jsonl
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.strategies import cross_exchange, triangular_detector
 from tests.backtest._data import settings
-assert _jsonl.RawLevels is None
 result = run_backtest(settings(pathlib.Path(sys.argv[2])), [sys.argv[1]], storage=False)
 checks = [triangular_detector.CycleCheck.__module__, cross_exchange.CrossCheck.__module__]
 print(json.dumps({"checks": checks, "result": result}))

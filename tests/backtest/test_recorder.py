@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arbitrage.backtest.readers import open_reader
+from arbitrage.readers.formats import open_reader
 from arbitrage.backtest.recorder import Recorder
 from arbitrage.engine import Engine
 from arbitrage.errors import PluginError

@@ -2,13 +2,13 @@
 
 The replaying process spends about half of each book on reading and checking JSON. For a large
 file a worker process (a fresh interpreter running this module) does that instead, with the same
-``JsonLinesReader`` code, line numbers and malformed-line accounting, and sends the books in byte
-messages (``_records.c``: ``pack_chunk`` / ``pack_lines`` / ``pack_book`` / ``unpack``): fields,
-level counts, best levels and each side's checked JSON text, which becomes the ``RawLevels`` of the
-rebuilt ``BookUpdate`` without being checked or parsed again. Anything else (announcements, books
-of the minimal line form) travels msgpack-encoded. The events, their order and the statistics are
-the same as decoding in process; the pipe's buffer keeps the worker at most a message or two
-ahead, so memory stays flat.
+``JsonLinesReader`` code, line numbers and malformed-line accounting, and sends the books as
+msgpack messages (``Batch``): each book a ``levels.BookRecord`` (ids for venue and symbol, level
+counts, best levels and each side's checked JSON text), which ``levels.unpack`` turns into a
+``BookUpdate`` whose sides are ``RawLevels`` without checking or parsing them again. Anything else
+(announcements, books of the minimal line form) travels as ``Other`` items at their place. The
+events, their order and the statistics are the same as decoding in process; the pipe's buffer
+keeps the worker at most a message or two ahead, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import collections.abc as c
 import contextlib
 import multiprocessing
 import os
-import pickle
 import signal
 import struct
 import subprocess
@@ -27,28 +26,65 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.backtest import _levels
-from arbitrage.backtest._jsonl import JsonLinesReader, _Book, _DecodeErrors, _exact
-from arbitrage.backtest._reader import FileStats, Item
 from arbitrage.errors import DataError
-from arbitrage.events import AnyEvent, BookUpdate, encode_hook
+from arbitrage.events import BookUpdate, Level, MarketsLoaded
+from arbitrage.readers import levels
+from arbitrage.readers.contract import FileStats, Item
+from arbitrage.readers.jsonl import BookLine, DecodeErrors, JsonLinesReader, exact
 
 __all__ = ["MIN_BYTES", "batches", "worth_it"]
 
 MIN_BYTES = 32 * 1024 * 1024
 """Smaller files are decoded in the replaying process: starting the worker (~0.2 s) costs more."""
-MESSAGE_BYTES = 512 * 1024
-"""A message is sent once it holds this much."""
-_PROGRESS = struct.Struct("<qqqq")
-"""Each message starts with the worker's bytes done, lines, events and malformed lines so far."""
-_U32 = struct.Struct("<I")
-"""Name ids and record lengths inside a message."""
-_LENGTH64 = struct.Struct("<Q")
-_DATA, _FINAL = b"D", b"F"
-"""The first byte of a message: events (then ``_PROGRESS`` and records), or the final statistics."""
-_encode = msgspec.msgpack.Encoder(enc_hook=encode_hook).encode
-_decode = msgspec.msgpack.Decoder(AnyEvent).decode
-_exact_lines = _exact.decode_lines
+MESSAGE_BOOKS = 512
+"""A message is sent once it holds this many books (~0.5 MB of a 20-level recording)."""
+MESSAGE_BYTES = 1024 * 1024
+"""The pipe's buffer is widened to this where the OS allows it."""
+_LENGTH = struct.Struct("<Q")
+"""Each message is preceded by its length."""
+
+
+class PlainBook(msgspec.Struct, tag=True, gc=False):
+    """A book whose sides are tuples (a minimal-form line): sent as its levels."""
+
+    venue: str
+    symbol: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    ts_event: int
+    ts_init: int
+
+
+Other = MarketsLoaded | PlainBook
+
+
+class Batch(msgspec.Struct, tag=True, array_like=True, gc=False):
+    """One message of events, with the worker's progress when it was sent."""
+
+    done: int
+    lines: int
+    events: int
+    malformed: int
+    names: list[str]
+    """Venue and symbol names this message defines: ids from the count defined before it on."""
+    books: list[levels.BookRecord]
+    others: list[tuple[int, Other]]
+    """Other events and where each goes among the message's events (ascending)."""
+
+
+class Final(msgspec.Struct, tag=True, array_like=True, gc=False):
+    """The last message: the reader's final statistics, or why the worker failed."""
+
+    error: str = ""
+    done: int = 0
+    lines: int = 0
+    events: int = 0
+    malformed: int = 0
+    examples: list[tuple[int, str]] = []
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Batch | Final).decode
 
 
 def worth_it(reader: JsonLinesReader) -> bool:
@@ -81,23 +117,30 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
     stats = reader.stats
     names: list[str] = []
     try:
-        while (message := _receive(fd, reader.path))[0] == _DATA[0]:
-            stats.done, stats.lines, stats.events, stats.malformed = _PROGRESS.unpack_from(message, 1)
-            events, others = _levels.unpack(message, 1 + _PROGRESS.size, names)
-            if others:
-                events = [_decode(e) if type(e) is bytes else e for e in events]
+        while type(message := _decode(_receive(fd, reader.path))) is Batch:
+            stats.done, stats.lines, stats.events, stats.malformed = (
+                message.done, message.lines, message.events, message.malformed)
+            names += message.names
+            events: list[Item] = levels.unpack(message.books, names)
+            for at, other in message.others:
+                events.insert(at, _event(other) if type(other) is PlainBook else t.cast(MarketsLoaded, other))
             if events:
                 yield events
-        final: dict[str, t.Any] = pickle.loads(message[1:])
-        if "error" in final:
-            raise DataError(final["error"])
-        stats.done, stats.lines, stats.events = final["done"], final["lines"], final["events"]
-        stats.malformed, stats.examples = final["malformed"], [tuple(e) for e in final["examples"]]
+        final = t.cast(Final, message)
+        if final.error:
+            raise DataError(final.error)
+        stats.done, stats.lines, stats.events = final.done, final.lines, final.events
+        stats.malformed, stats.examples = final.malformed, list(final.examples)
     finally:
         os.close(fd)
         if worker.poll() is None:
             worker.terminate()
         worker.wait()
+
+
+def _event(book: PlainBook) -> BookUpdate:
+    return BookUpdate(venue=book.venue, symbol=book.symbol, bids=book.bids, asks=book.asks,
+                      ts_event=book.ts_event, ts_init=book.ts_init)
 
 
 def _widen(fd: int) -> None:
@@ -113,7 +156,7 @@ def _widen(fd: int) -> None:
 
 def _receive(fd: int, path: Path) -> bytearray:
     """The next message, read straight into a buffer of its size."""
-    size = _LENGTH64.unpack(_read(fd, _LENGTH64.size, path))[0]
+    size = _LENGTH.unpack(_read(fd, _LENGTH.size, path))[0]
     return _read(fd, size, path)
 
 
@@ -129,10 +172,11 @@ def _read(fd: int, size: int, path: Path) -> bytearray:
     return buffer
 
 
-def _send(fd: int, kind: bytes, payload: bytes | bytearray) -> None:
-    """Write one message: its length, its kind byte (data or final), its payload."""
-    os.write(fd, _LENGTH64.pack(1 + len(payload)) + kind)
-    view = memoryview(payload)
+def _send(fd: int, message: Batch | Final) -> None:
+    """Write one message, preceded by its length."""
+    data = _encode(message)
+    os.write(fd, _LENGTH.pack(len(data)))
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
@@ -143,76 +187,79 @@ class _Packer:
     def __init__(self, reader: JsonLinesReader) -> None:
         self.reader = reader
         self.stats = reader.stats
-        self.out = bytearray(_PROGRESS.size)
         self.venues: dict[str, int] = {}
         self.symbols: dict[str, int] = {}
         """Ids of the names defined so far (one numbering): a symbol only once it passed the
-        reader's BASE/QUOTE check, so the compiled packers never take a line the reader rejects."""
+        reader's BASE/QUOTE check, so ``levels.pack_lines`` never takes a line the reader rejects."""
+        self.names: list[str] = []
+        self.books: list[levels.BookRecord] = []
+        self.others: list[tuple[int, Other]] = []
 
     def chunk(self, chunk: memoryview, line: int) -> int:
         """Pack one chunk of whole lines; returns the lines read (as the reader counts them).
 
-        Lines all in the recorder's own layout are read by ``pack_chunk`` in one pass; otherwise
-        msgspec decodes the chunk, ``pack_lines`` packs the exact book lines it can, and the
+        msgspec decodes the chunk, ``levels.pack_lines`` packs the exact book lines it can, and the
         reader's own code does the rest (announcements, the first line of a new venue or symbol,
         one-sided or malformed books; a chunk that does not decode whole goes line by line).
         """
-        stats, out = self.stats, self.out
-        count = _levels.pack_chunk(out, self.venues, self.symbols, chunk)
-        if count >= 0:
-            stats.events += count
-            return count
+        stats, books, reader = self.stats, self.books, self.reader
         try:
-            items = _exact_lines(chunk)
-        except _DecodeErrors:
-            events, count = self.reader._decode(chunk, line)
+            items = exact.decode_lines(chunk)
+        except DecodeErrors:
+            events, count = reader.decode(chunk, line)
             self.put(events)
             return count
         count, i = len(items), 0
-        while (done := _levels.pack_lines(out, self.venues, self.symbols, items, i, _Book)) < count:
+        while (done := levels.pack_lines(books, self.venues, self.symbols, items, i, BookLine)) < count:
             stats.events += done - i
             item = items[done]
-            if type(item) is _Book and self.reader._symbol_ok(item.symbol):
+            if type(item) is BookLine and reader.symbol_ok(item.symbol):
                 self.name_id(self.venues, item.venue)
                 self.name_id(self.symbols, item.symbol)
-                packed = _levels.pack_lines(out, self.venues, self.symbols, items, done, _Book)
+                packed = levels.pack_lines(books, self.venues, self.symbols, items, done, BookLine)
                 if packed > done:  # it was the first of a new venue or symbol
                     stats.events += packed - done
                     i = packed
                     continue
             converted: list[Item] = []
-            self.reader._convert(item, line + done, converted)
+            reader.convert(item, line + done, converted)
             self.put(converted)
             i = done + 1
         stats.events += count - i
         return count
 
     def name_id(self, ids: dict[str, int], name: str) -> int:
-        """The id of ``name`` in ``ids``, defined (an 'N' record) the first time."""
+        """The id of ``name`` in ``ids``, defined (sent in ``Batch.names``) the first time."""
         found = ids.get(name)
         if found is None:
             found = ids[name] = len(self.venues) + len(self.symbols)
-            data = name.encode()
-            self.out.extend(b"N" + _U32.pack(found) + _U32.pack(len(data)) + data)
+            self.names.append(name)
         return found
 
     def put(self, events: list[Item]) -> None:
-        """Append events the reader made, as book records where it can, else msgpack."""
+        """Append events the reader made, as book records where it can, else as ``Other`` items."""
         self.stats.events += len(events)
         for event in events:
             if type(event) is BookUpdate:
-                venue = self.name_id(self.venues, event.venue)
-                if _levels.pack_book(self.out, venue, self.name_id(self.symbols, event.symbol), event):
+                book = t.cast(BookUpdate, event)
+                venue = self.name_id(self.venues, book.venue)
+                if levels.pack_book(self.books, venue, self.name_id(self.symbols, book.symbol), book):
                     continue
-            data = _encode(event)
-            self.out.extend(b"E" + _U32.pack(len(data)) + data)
+                event = PlainBook(venue=book.venue, symbol=book.symbol, bids=tuple(book.bids),
+                                  asks=tuple(book.asks), ts_event=book.ts_event, ts_init=book.ts_init)
+            self.others.append((len(self.books) + len(self.others), t.cast(Other, event)))
+
+    def full(self) -> bool:
+        return len(self.books) >= MESSAGE_BOOKS
 
     def send(self, fd: int) -> None:
         """Send what is packed, with the progress so far, and start a new message."""
         stats = self.stats
-        _PROGRESS.pack_into(self.out, 0, stats.done, stats.lines, stats.events, stats.malformed)
-        _send(fd, _DATA, self.out)
-        del self.out[_PROGRESS.size:]
+        if not (self.books or self.others or self.names):
+            return
+        _send(fd, Batch(done=stats.done, lines=stats.lines, events=stats.events, malformed=stats.malformed,
+                        names=self.names, books=self.books, others=self.others))
+        self.names, self.books, self.others = [], [], []
 
 
 def _work(path: str, size: int, fd: int) -> None:
@@ -223,27 +270,26 @@ def _work(path: str, size: int, fd: int) -> None:
     packer = _Packer(reader)
     try:
         line = 1
-        for chunk in reader._chunks():
+        for chunk in reader.chunks():
             count = packer.chunk(chunk, line)
             line += count
             reader.stats.lines += count
-            if len(packer.out) >= MESSAGE_BYTES:
+            if packer.full():
                 packer.send(fd)
-        if len(packer.out) > _PROGRESS.size:
-            packer.send(fd)
-        _send(fd, _FINAL, pickle.dumps(_final(reader.stats)))
+        packer.send(fd)
+        _send(fd, _final(reader.stats))
     except BaseException as exc:  # the replaying process reports it
         error = str(exc) if isinstance(exc, DataError) else f"{path}: decoding failed: {exc!r}"
         with contextlib.suppress(OSError):  # unless it is gone already
-            _send(fd, _FINAL, pickle.dumps({"error": error}))
+            _send(fd, Final(error=error))
     finally:
         os.close(fd)
 
 
-def _final(stats: FileStats) -> dict[str, t.Any]:
-    return {"done": stats.size, "lines": stats.lines, "events": stats.events, "malformed": stats.malformed,
-            "examples": stats.examples}
+def _final(stats: FileStats) -> Final:
+    return Final(done=stats.size, lines=stats.lines, events=stats.events, malformed=stats.malformed,
+                 examples=list(stats.examples))
 
 
-if __name__ == "__main__":  # the worker: python -m arbitrage.backtest._parallel PATH SIZE FD
+if __name__ == "__main__":  # the worker: python -m arbitrage.readers.parallel PATH SIZE FD
     _work(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

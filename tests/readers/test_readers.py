@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from arbitrage.backtest.readers import open_reader, split_symbol
+from arbitrage.readers.contract import split_symbol
+from arbitrage.readers.formats import open_reader
 from arbitrage.backtest.recording import RecordingWriter
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.errors import DataError
