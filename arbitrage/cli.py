@@ -191,9 +191,9 @@ def scan(
 ) -> None:
     """List every opportunity in one snapshot of books, best first (one shot, no trading)."""
     from arbitrage.errors import DataError
+    from arbitrage.readers.snapshot import load_snapshot
     from arbitrage.scan import STRATEGY
     from arbitrage.scan import scan as run_scan
-    from arbitrage.readers.snapshot import load_snapshot
 
     settings = load(config, build_overrides(min_profit_bps=min_profit_bps, max_legs=max_legs))
     if strategy != STRATEGY:

@@ -105,8 +105,8 @@ MOBOOK = REPO.parent / "shared" / "data" / "mobook" / "Binance_US_orderbook_save
 
 @pytest.mark.skipif(not MOBOOK.exists(), reason=f"MO-book snapshot not found at {MOBOOK}")
 def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Path) -> None:
-    from arbitrage.scan import scan
     from arbitrage.readers.snapshot import load_snapshot
+    from arbitrage.scan import scan
 
     result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",
                  "--min-profit-bps", "0", "--json", cwd=tmp_path)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from arbitrage.events import BookUpdate, Market
-from arbitrage.scan import scan
 from arbitrage.readers.snapshot import load_snapshot
+from arbitrage.scan import scan
 
 MOBOOK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mobook"
 needs_mobook = pytest.mark.skipif(not MOBOOK.is_dir(), reason=f"MO-book snapshots not found at {MOBOOK}")

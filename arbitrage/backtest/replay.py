@@ -36,12 +36,12 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.readers.contract import BATCH, Item, Reader
-from arbitrage.readers.formats import open_reader
 from arbitrage.clock import SimClock
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate, FeedStatus, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
+from arbitrage.readers.contract import BATCH, Item, Reader
+from arbitrage.readers.formats import open_reader
 
 __all__ = ["ReplaySource"]
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.backtest.analysis import analyse, arb_entry
-from arbitrage.readers.contract import Reader
-from arbitrage.readers.formats import open_reader
-from arbitrage.readers.sqlite import SqliteBooksReader
 from arbitrage.backtest.replay import Progress, ReplaySource
 from arbitrage.clock import SimClock
 from arbitrage.errors import DataError
 from arbitrage.events import ArbResult, BookUpdate, encode_json
 from arbitrage.plugin import Context, Plugin, load_plugin
+from arbitrage.readers.contract import Reader
+from arbitrage.readers.formats import open_reader
+from arbitrage.readers.sqlite import SqliteBooksReader
 from arbitrage.settings import Settings
 
 __all__ = ["Collector", "backtest_run_id", "fingerprint", "run_backtest"]

@@ -31,22 +31,23 @@ import msgspec
 
 from arbitrage.events import BookUpdate, Level
 
-__all__ = ["BookRecord", "RawLevels", "pack_book", "pack_lines", "unpack"]
+__all__ = ["BookRecord", "RawLevels", "pack_book", "pack_chunk", "pack_lines", "unpack"]
 
-MAX_NUMBER = 400
+MAX_NUMBER = cython.declare(cython.Py_ssize_t, 400)
 """Longest number accepted, in characters: it bounds the digits an exponent is read against, so the
 magnitude check holds (no market data comes near it)."""
-MAX_MAGNITUDE = 300
+MAX_MAGNITUDE = cython.declare(cython.Py_ssize_t, 300)
 """Largest decimal exponent (either sign) of a number's first significant digit."""
 
 _pairs = msgspec.json.Decoder(tuple[tuple[float, float], ...]).decode
 _pair = msgspec.json.Decoder(tuple[float, float]).decode
 _MALFORMED = "book levels must be a JSON array of [price, amount] pairs of positive numbers"
 
-BookRecord = tuple[int, int, int, int, int, int, int, Level | None, Level | None, bytes]
+BookRecord = tuple[int, int, int, int, int, int, int, int, Level | None, Level | None, bytes]
 """A book as the decoding process sends it: venue id, symbol id, ts_event, ts_init, bid levels,
-ask levels, length of the bids' text, best bid, best ask (None for an empty side), and the bids'
-JSON text followed by the asks'."""
+ask levels, where the bids' text ends and where the asks' starts in the text, best bid, best ask
+(None for an empty side), and the text: the bids' JSON array, then the asks' (with what the line
+had between them)."""
 
 
 @cython.cfunc
@@ -123,21 +124,41 @@ def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> 
     return i
 
 
+@cython.final
+@cython.cclass
+class _Found:
+    """What the last ``_side`` or ``_int`` found."""
+
+    count: cython.Py_ssize_t
+    """Levels of the side."""
+    best: cython.Py_ssize_t
+    """Where the best level's ``[`` is."""
+    best_stop: cython.Py_ssize_t
+    """Just past the best level's ``]``."""
+    value: cython.longlong
+    """The integer read."""
+
+
 @cython.cfunc
 @cython.exceptval(check=False)
-@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, k=cython.int, close=cython.uchar)
-def _count(p: cython.p_uchar, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
-    """The levels of ``p[:end]`` if it is ``[[p, a], ...]`` and nothing else (whitespace aside), else -1."""
+@cython.locals(n=cython.Py_ssize_t, k=cython.int, close=cython.uchar)
+def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+          found: _Found) -> cython.Py_ssize_t:
+    """Check ``[[p, a], ...]`` at ``i`` (after any whitespace): the position just past its closing
+    bracket, or -1; ``found`` gets its level count and where its best level is."""
     n = 0
-    i = _skip_ws(p, 0, end)
+    i = _skip_ws(p, i, end)
     if i >= end or p[i] != 91:  # '['
         return -1
     i = _skip_ws(p, i + 1, end)
     if i < end and p[i] == 93:  # ']'
-        return 0 if _skip_ws(p, i + 1, end) == end else -1
+        found.count = 0
+        return i + 1
     while True:
         if i >= end or p[i] != 91:
             return -1
+        if n == 0:
+            found.best = i
         i += 1
         for k in range(2):
             i = _number(p, _skip_ws(p, i, end), end)
@@ -148,6 +169,8 @@ def _count(p: cython.p_uchar, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
             if i >= end or p[i] != close:
                 return -1
             i += 1
+        if n == 0:
+            found.best_stop = i
         n += 1
         i = _skip_ws(p, i, end)
         if i < end and p[i] == 44:  # ','
@@ -155,14 +178,25 @@ def _count(p: cython.p_uchar, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
             continue
         if i >= end or p[i] != 93:
             return -1
-        return n if _skip_ws(p, i + 1, end) == end else -1
+        found.count = n
+        return i + 1
 
 
 @cython.cfunc
-def _best(text: bytes) -> object:
-    """The best level of a checked, non-empty side: its first ``[...]`` inside the outer one."""
-    first: cython.Py_ssize_t = text.find(b"[", text.find(b"[") + 1)
-    return _pair(text[first:text.find(b"]", first) + 1])
+def _checked(text: bytes, found: _Found) -> cython.bint:
+    """Whether the whole of ``text`` is one side (whitespace around it aside)."""
+    end: cython.Py_ssize_t = len(text)
+    stop: cython.Py_ssize_t = _side(text, 0, end, found)
+    return stop >= 0 and _skip_ws(text, stop, end) == end
+
+
+@cython.cfunc
+def _best(text: bytes, found: _Found, offset: cython.Py_ssize_t) -> object:
+    """The best level of a side ``_side`` found in ``text``, which starts ``offset`` bytes into what
+    was scanned; None when the side is empty."""
+    if found.count == 0:
+        return None
+    return _pair(text[found.best - offset:found.best_stop - offset])
 
 
 @cython.final
@@ -188,14 +222,14 @@ class RawLevels:
 
     def __init__(self, data: t.Any) -> None:
         text: bytes = bytes(data)
-        count: cython.Py_ssize_t = _count(text, len(text))
-        if count < 0:
+        found = _Found()
+        if not _checked(text, found):
             raise ValueError(_MALFORMED)
         self._text = text
         self._start = 0
         self._stop = len(text)
-        self._count = count
-        self._top = _best(text) if count else None
+        self._count = found.count
+        self._top = _best(text, found, 0)
         self._full = None
 
     @cython.cfunc
@@ -285,7 +319,7 @@ def pack_lines(out: list[BookRecord], venues: dict[str, int], symbols: dict[str,
     i: cython.Py_ssize_t = start
     n: cython.Py_ssize_t = len(items)
     bid_count: cython.Py_ssize_t
-    ask_count: cython.Py_ssize_t
+    found = _Found()
     while i < n:
         item = items[i]
         if type(item) is not line_type:
@@ -295,17 +329,170 @@ def pack_lines(out: list[BookRecord], venues: dict[str, int], symbols: dict[str,
         if venue is None or symbol is None:
             break
         bids: bytes = bytes(item.bids)
-        bid_count = _count(bids, len(bids))
-        if bid_count <= 0:
+        if not _checked(bids, found) or found.count == 0:
             break
+        bid_count = found.count
+        best_bid = _best(bids, found, 0)
         asks: bytes = bytes(item.asks)
-        ask_count = _count(asks, len(asks))
-        if ask_count <= 0:
+        if not _checked(asks, found) or found.count == 0:
             break
-        out.append((venue, symbol, item.ts_event, item.ts_init, bid_count, ask_count, len(bids), _best(bids),
-                    _best(asks), bids + asks))
+        out.append((venue, symbol, item.ts_event, item.ts_init, bid_count, found.count, len(bids), len(bids),
+                    best_bid, _best(asks, found, 0), bids + asks))
         i += 1
     return i
+
+
+# -- the recorder's own line layout, without msgspec ---------------------------------------------
+#
+# ``arb record`` writes every book line with the same keys in the same order and no whitespace:
+# {"ts":1,"type":"BookUpdate","venue":"v","symbol":"A/B","bids":[...],"asks":[...],"ts_event":1,"ts_init":1}
+# (``ts`` optional). ``pack_chunk`` reads such lines in one pass: the per-byte work of finding the
+# fields is the side check's anyway, so msgspec's own pass over the same bytes is saved. A chunk
+# with any other line (announcements, another layout, escapes in a name, a new venue or symbol, a
+# one-sided or malformed book, a blank line) is left whole to msgspec, so counts and line numbers
+# are exactly the general path's.
+
+_TS = cython.declare(bytes, b'{"ts":')
+_HEAD = cython.declare(bytes, b'"type":"BookUpdate","venue":"')
+_SYMBOL = cython.declare(bytes, b',"symbol":"')
+_BIDS = cython.declare(bytes, b',"bids":')
+_ASKS = cython.declare(bytes, b',"asks":')
+_TS_EVENT = cython.declare(bytes, b',"ts_event":')
+_TS_INIT = cython.declare(bytes, b',"ts_init":')
+_END = cython.declare(bytes, b"}\n")
+_INT64_MAX = cython.declare(cython.ulonglong, 9223372036854775807)
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(q=cython.p_uchar, n=cython.Py_ssize_t, k=cython.Py_ssize_t)
+def _expect(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+            literal: bytes) -> cython.Py_ssize_t:
+    """The position after ``literal`` if the text at ``i`` starts with it, else -1."""
+    q = literal
+    n = len(literal)
+    if i < 0 or end - i < n:
+        return -1
+    for k in range(n):
+        if p[i + k] != q[k]:
+            return -1
+    return i + n
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(start=cython.Py_ssize_t, v=cython.ulonglong, negative=cython.bint)
+def _int(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, signed: cython.bint,
+         found: _Found) -> cython.Py_ssize_t:
+    """A JSON integer at ``i`` that fits int64 (and is not negative unless ``signed``) into
+    ``found.value``: the position after it, or -1."""
+    if i < 0:
+        return -1
+    negative = i < end and p[i] == 45
+    if negative and not signed:
+        return -1
+    i += negative
+    start = i
+    v = 0
+    while i < end and _is_digit(p[i]) and i - start < 19:
+        v = v * 10 + (p[i] - 48)
+        i += 1
+    if i == start or (i < end and _is_digit(p[i])) or (p[start] == 48 and i - start > 1) or v > _INT64_MAX:
+        return -1
+    found.value = -cython.cast(cython.longlong, v) if negative else cython.cast(cython.longlong, v)
+    return i
+
+
+@cython.cfunc
+@cython.locals(start=cython.Py_ssize_t)
+def _name(data: bytes, i: cython.Py_ssize_t, end: cython.Py_ssize_t, ids: dict, found: _Found) -> object:
+    """The id of the name (a JSON string without escapes, ending at the next quote) at ``i`` if
+    ``ids`` has it, else None; ``found.value`` gets the position after its closing quote."""
+    p: cython.p_uchar = data
+    start = i
+    while i < end and p[i] != 34:  # '"'
+        if p[i] == 92 or p[i] < 32:  # an escape or a control character: msgspec decides
+            return None
+        i += 1
+    if i >= end:
+        return None
+    try:
+        name = data[start:i].decode()
+    except UnicodeDecodeError:  # msgspec reports it
+        return None
+    found.value = i + 1
+    return ids.get(name)
+
+
+@cython.cfunc
+@cython.locals(i=cython.Py_ssize_t, bids=cython.Py_ssize_t, bids_stop=cython.Py_ssize_t,
+               asks=cython.Py_ssize_t, bid_count=cython.Py_ssize_t, ask_count=cython.Py_ssize_t,
+               best=cython.Py_ssize_t, best_stop=cython.Py_ssize_t, ts_event=cython.longlong)
+def _line(out: list, venues: dict, symbols: dict, data: bytes, at: cython.Py_ssize_t, end: cython.Py_ssize_t,
+          found: _Found) -> cython.Py_ssize_t:
+    """Read one line of the recorder's layout at ``at`` and append its record: the position after
+    it, or -1 if it is not that layout (nothing appended)."""
+    p: cython.p_uchar = data
+    i = _expect(p, at, end, _TS)
+    i = _expect(p, _int(p, i, end, True, found), end, b",") if i >= 0 else _expect(p, at, end, b"{")
+    i = _expect(p, i, end, _HEAD)
+    if i < 0:
+        return -1
+    venue = _name(data, i, end, venues, found)
+    if venue is None:
+        return -1
+    i = _expect(p, found.value, end, _SYMBOL)
+    if i < 0:
+        return -1
+    symbol = _name(data, i, end, symbols, found)
+    if symbol is None:
+        return -1
+    i = _expect(p, found.value, end, _BIDS)
+    if i < 0:
+        return -1
+    bids = i
+    bids_stop = _side(p, i, end, found)
+    if bids_stop < 0 or found.count == 0:
+        return -1
+    bid_count = found.count
+    best = found.best - bids
+    best_stop = found.best_stop - bids
+    asks = _expect(p, bids_stop, end, _ASKS)
+    if asks < 0:
+        return -1
+    i = _side(p, asks, end, found)
+    if i < 0 or found.count == 0:
+        return -1
+    text: bytes = data[bids:i]
+    best_bid = _pair(text[best:best_stop])
+    best_ask = _best(text, found, bids)
+    ask_count = found.count
+    i = _int(p, _expect(p, i, end, _TS_EVENT), end, False, found)
+    ts_event = found.value
+    i = _expect(p, _int(p, _expect(p, i, end, _TS_INIT), end, False, found), end, _END)
+    if i < 0:
+        return -1
+    out.append((venue, symbol, ts_event, found.value, bid_count, ask_count, bids_stop - bids, asks - bids,
+                best_bid, best_ask, text))
+    return i
+
+
+def pack_chunk(out: list[BookRecord], venues: dict[str, int], symbols: dict[str, int], chunk: t.Any) -> int:
+    """Lines packed when every line of ``chunk`` (whole lines) has the recorder's layout and known
+    names, else -1 with ``out`` as it was."""
+    data: bytes = bytes(chunk)
+    end: cython.Py_ssize_t = len(data)
+    before: cython.Py_ssize_t = len(out)
+    at: cython.Py_ssize_t = 0
+    lines: cython.Py_ssize_t = 0
+    found = _Found()
+    while at < end:
+        at = _line(out, venues, symbols, data, at, end, found)
+        if at < 0:
+            del out[before:]
+            return -1
+        lines += 1
+    return lines
 
 
 def pack_book(out: list[BookRecord], venue: int, symbol: int, book: BookUpdate) -> bool:
@@ -315,9 +502,9 @@ def pack_book(out: list[BookRecord], venue: int, symbol: int, book: BookUpdate) 
         return False
     b: RawLevels = bids
     a: RawLevels = asks
-    bid_text = b._text[b._start:b._stop]
-    out.append((venue, symbol, book.ts_event, book.ts_init, b._count, a._count, len(bid_text), b._top, a._top,
-                bid_text + a._text[a._start:a._stop]))
+    split: cython.Py_ssize_t = b._stop - b._start
+    out.append((venue, symbol, book.ts_event, book.ts_init, b._count, a._count, split, split, b._top, a._top,
+                b._text[b._start:b._stop] + a._text[a._start:a._stop]))
     return True
 
 
@@ -331,17 +518,18 @@ def unpack(records: list[BookRecord], names: list[str]) -> list[BookUpdate]:
     known: cython.Py_ssize_t = len(names)
     venue: cython.Py_ssize_t
     symbol: cython.Py_ssize_t
-    split: cython.Py_ssize_t
+    bids_stop: cython.Py_ssize_t
+    asks: cython.Py_ssize_t
     size: cython.Py_ssize_t
     record: tuple
     for record in records:
-        venue, symbol, split = record[0], record[1], record[6]
-        text: bytes = record[9]
+        venue, symbol, bids_stop, asks = record[0], record[1], record[6], record[7]
+        text: bytes = record[10]
         size = len(text)
-        if not (0 <= venue < known and 0 <= symbol < known and 0 <= split <= size):
+        if not (0 <= venue < known and 0 <= symbol < known and 0 <= bids_stop <= asks <= size):
             raise ValueError("corrupt message from the decoding process")
         out.append(BookUpdate(venue=names[venue], symbol=names[symbol],
-                              bids=_trusted(text, 0, split, record[4], record[7]),
-                              asks=_trusted(text, split, size, record[5], record[8]),
+                              bids=_trusted(text, 0, bids_stop, record[4], record[8]),
+                              asks=_trusted(text, asks, size, record[5], record[9]),
                               ts_event=record[2], ts_init=record[3]))
     return out

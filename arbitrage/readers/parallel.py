@@ -198,11 +198,16 @@ class _Packer:
     def chunk(self, chunk: memoryview, line: int) -> int:
         """Pack one chunk of whole lines; returns the lines read (as the reader counts them).
 
-        msgspec decodes the chunk, ``levels.pack_lines`` packs the exact book lines it can, and the
-        reader's own code does the rest (announcements, the first line of a new venue or symbol,
-        one-sided or malformed books; a chunk that does not decode whole goes line by line).
+        Lines all in the recorder's own layout are read by ``levels.pack_chunk`` in one pass;
+        otherwise msgspec decodes the chunk, ``levels.pack_lines`` packs the exact book lines it
+        can, and the reader's own code does the rest (announcements, the first line of a new venue
+        or symbol, one-sided or malformed books; a chunk that does not decode whole goes line by line).
         """
         stats, books, reader = self.stats, self.books, self.reader
+        count = levels.pack_chunk(books, self.venues, self.symbols, chunk)
+        if count >= 0:
+            stats.events += count
+            return count
         try:
             items = exact.decode_lines(chunk)
         except DecodeErrors:

@@ -95,7 +95,8 @@ def test_behaves_as_the_tuple_it_stands_for() -> None:
     assert (100.25, 0.5) in levels and dict(levels) == dict(plain) and list(levels) == list(plain)
     assert levels == RawLevels(text) and levels != plain[:2] and repr(levels) == repr(plain)
     assert pickle.loads(pickle.dumps(levels)) == plain and type(pickle.loads(pickle.dumps(levels))) is tuple
-    assert isinstance(levels, c.Sequence) and levels.index((100.0, 3.0)) == 2 and levels.count((1.0, 1.0)) == 0
+    assert isinstance(levels, c.Sequence) and levels.index((100.0, 3.0)) == 2
+    assert levels.count((1.0, 1.0)) == 0 and levels.count((100.5, 2.0)) == 1
     with pytest.raises(IndexError):
         levels[3]
     assert not RawLevels(b"[]") and len(RawLevels(b" [ ] ")) == 0
