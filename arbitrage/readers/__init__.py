@@ -13,6 +13,7 @@ module             what it holds
 ``levels``         ``RawLevels``, a recorded book side parsed past the best level on demand, and the
                    book records the decoding process sends (compiled, see ``arbitrage.compiled``)
 ``parallel``       the decoding process: a large recording decoded on a second core
+                   (``ParallelJsonLinesReader``, what ``open_reader`` gives for JSON lines)
 ``snapshot``       the latest book per market of one file, for ``arb scan``
 =================  ==============================================================================
 

@@ -31,13 +31,13 @@ from pathlib import Path
 from arbitrage.errors import DataError
 from arbitrage.readers.contract import Reader
 from arbitrage.readers.csv import TardisCsvReader, TopOfBookCsvReader
-from arbitrage.readers.jsonl import JsonLinesReader
+from arbitrage.readers.parallel import ParallelJsonLinesReader
 from arbitrage.readers.sqlite import SqliteBooksReader
 
 __all__ = ["FORMATS", "open_reader"]
 
 FORMATS: dict[str, type[Reader]] = {
-    r.format: r for r in (JsonLinesReader, TopOfBookCsvReader, TardisCsvReader, SqliteBooksReader)}
+    r.format: r for r in (ParallelJsonLinesReader, TopOfBookCsvReader, TardisCsvReader, SqliteBooksReader)}
 _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -66,7 +66,7 @@ def open_reader(spec: str | Path) -> Reader:
         reader.select_run()
         return reader
     if plain.endswith(_JSON_SUFFIXES) or name.endswith(".zst") or head.lstrip()[:1] == b"{":
-        return JsonLinesReader(path, size)
+        return ParallelJsonLinesReader(path, size)
     if plain.endswith(".csv"):
         first = _first_line(path, head)
         if "local_timestamp" in first and ("asks[0].price" in first or "bids[0].price" in first):

@@ -249,12 +249,8 @@ class JsonLinesReader(Reader):
         return out, len(lines)
 
     def batches(self) -> c.Iterator[list[Item]]:
-        """The events in file order; a large file is decoded in a second process (``parallel``)."""
-        from arbitrage.readers import parallel  # it imports this module
-
-        if parallel.worth_it(self):
-            yield from parallel.batches(self)
-            return
+        """The events in file order, decoded in this process (``parallel.ParallelJsonLinesReader``
+        hands a large file to a second one)."""
         stats = self.stats
         decode = self.decode
         line = 1

@@ -32,7 +32,7 @@ from arbitrage.readers import levels
 from arbitrage.readers.contract import FileStats, Item
 from arbitrage.readers.jsonl import BookLine, DecodeErrors, JsonLinesReader, exact
 
-__all__ = ["MIN_BYTES", "batches", "worth_it"]
+__all__ = ["MIN_BYTES", "ParallelJsonLinesReader", "batches", "worth_it"]
 
 MIN_BYTES = 32 * 1024 * 1024
 """Smaller files are decoded in the replaying process: starting the worker (~0.2 s) costs more."""
@@ -85,6 +85,17 @@ class Final(msgspec.Struct, tag=True, array_like=True, gc=False):
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Batch | Final).decode
+
+
+class ParallelJsonLinesReader(JsonLinesReader):
+    """The JSON-lines reader replays use: a large file is decoded by a second process (``batches``),
+    a small one in this process."""
+
+    def batches(self) -> c.Iterator[list[Item]]:
+        if worth_it(self):
+            yield from batches(self)
+        else:
+            yield from super().batches()
 
 
 def worth_it(reader: JsonLinesReader) -> bool:

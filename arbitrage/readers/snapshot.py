@@ -9,11 +9,11 @@ row becomes a single-level book. A side whose price or volume is empty, ``nan`` 
 left out of that book and counted; a row with neither side gives no book. When the price columns
 are absent, the ``bids``/``asks`` list columns are read instead (every level they hold).
 
-JSON lines: read by ``JsonLinesReader`` exactly as a replay reads them (``docs/formats.md``: the
-minimal form ``{"ts": ms, "venue", "symbol", "bids": [[p, a], ...], "asks": ...}`` or encoded
-``BookUpdate`` events); the latest book per venue and symbol wins (by ``ts_event``, then by line
-order). Lines the reader skips as malformed, and lines that are not books (``MarketsLoaded``), are
-counted as skipped.
+JSON lines: read by the replay's own reader (``ParallelJsonLinesReader``) under the recording
+rules of ``docs/formats.md`` (the minimal form ``{"ts": ms, "venue", "symbol", "bids": [[p, a],
+...], "asks": ...}`` or encoded ``BookUpdate`` events); the latest book per venue and symbol wins
+(by ``ts_event``, then by line order). Lines the reader skips as malformed, and lines that are not
+books (``MarketsLoaded``), are counted as skipped.
 
 Timestamps without a zone are read as UTC. Markets get ``taker_fee`` (files carry no fees), no
 precision and no minimums.
@@ -30,7 +30,7 @@ import msgspec
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, Market, MarketsLoaded
 from arbitrage.readers.csv import DEFAULT_CSV_VENUE, market_of, parse_ts_ns, row_side
-from arbitrage.readers.jsonl import JsonLinesReader
+from arbitrage.readers.parallel import ParallelJsonLinesReader
 
 DEFAULT_TAKER_FEE = 0.001
 """Fee given to markets read from files, which carry none (Binance's base spot taker fee)."""
@@ -113,7 +113,7 @@ def load_snapshot_jsonl(path: str | Path, *, venue: str | None = None,
     markets: dict[str, Market] = {}
     order = not_books = 0
     try:
-        reader = JsonLinesReader(path, path.stat().st_size)
+        reader = ParallelJsonLinesReader(path, path.stat().st_size)
         for batch in reader.batches():
             for event in batch:
                 order += 1
