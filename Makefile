@@ -8,7 +8,7 @@ DURATION ?= 30
 
 COMPILED_SOURCES := $(shell python3 arbitrage/compiled.py)
 
-$(STAMP): pyproject.toml setup.py arbitrage/compiled.py $(COMPILED_SOURCES) $(wildcard arbitrage/*.h arbitrage/*/*.c arbitrage/*/*.h)
+$(STAMP): pyproject.toml setup.py arbitrage/compiled.py $(COMPILED_SOURCES)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"

@@ -30,12 +30,4 @@ extensions = [
 ]
 """``-ffp-contract=off``: no fused multiply-add, so compiled float results equal the interpreted ones."""
 
-SHARED = {"include_dirs": ["arbitrage"], "optional": True}
-
-setup(ext_modules=[
-    *cythonize(extensions, compiler_directives=DIRECTIVES, build_dir="build/cython", quiet=True),
-    # hand-written C still being replaced by the Cython modules above (issue 10)
-    Extension("arbitrage.backtest._levels", ["arbitrage/backtest/_levels.c", "arbitrage/backtest/_records.c"],
-              extra_compile_args=["-O2"], depends=["arbitrage/_book.h", "arbitrage/backtest/_levels.h"],
-              **SHARED),
-])
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, build_dir="build/cython", quiet=True))

@@ -18,6 +18,11 @@ import msgspec
 Side = Literal["buy", "sell"]
 Level = tuple[float, float]
 """One order-book level: (price, amount in base units)."""
+Levels = Sequence[Level]
+"""One side of a book, best level first: a tuple of levels where code builds a book, a
+``RawLevels`` (``arbitrage.readers.levels``: a registered ``Sequence`` parsed past the best level on
+demand) where a replay read it from a recording. Encoded as an array of ``[price, amount]`` either
+way; msgspec decodes it as a list of tuples."""
 
 
 class Event(msgspec.Struct, frozen=True, tag=True, gc=False, kw_only=True):
@@ -55,8 +60,8 @@ class BookUpdate(Event, frozen=True, kw_only=True):
 
     venue: str
     symbol: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: Levels
+    asks: Levels
     ts_event: int
     ts_init: int
 

@@ -7,7 +7,7 @@ so its peak RSS is its own. Figures:
 
 * decode only -- read + decode + validate every line into ``BookUpdate`` events (the baseline),
   as a replay does it: a recording of 32 MB or more is decoded by a second process
-  (``arbitrage/backtest/_parallel.py``), whose CPU time is reported separately;
+  (``arbitrage/readers/parallel.py``), whose CPU time is reported separately;
 * replay stages -- the replay source on the engine with: nothing subscribed (bus + clock), the
   strategy, the strategy and the trader (paper venues), and end to end (strategy + trader +
   SQLite storage = what ``arb backtest`` runs);
@@ -102,7 +102,7 @@ def _children_cpu() -> float:
 
 
 def _decode(path: Path) -> dict[str, float]:
-    from arbitrage.backtest.readers import open_reader
+    from arbitrage.readers.formats import open_reader
 
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     n = 0

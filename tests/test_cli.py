@@ -105,7 +105,7 @@ MOBOOK = REPO.parent / "shared" / "data" / "mobook" / "Binance_US_orderbook_save
 
 @pytest.mark.skipif(not MOBOOK.exists(), reason=f"MO-book snapshot not found at {MOBOOK}")
 def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Path) -> None:
-    from arbitrage.sources.snapshot_csv import load_snapshot
+    from arbitrage.readers.snapshot import load_snapshot
     from arbitrage.strategies.scan import scan
 
     result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",

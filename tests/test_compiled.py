@@ -7,15 +7,21 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from arbitrage import compiled
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_every_compiled_module_is_a_py_source() -> None:
+
+def test_every_compiled_module_is_a_py_source_and_no_c_is_committed() -> None:
     for name in compiled.MODULES:
         assert compiled.source_path(name).is_file(), name
+    tracked = subprocess.run(["git", "ls-files", "arbitrage"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode == 0:  # a git checkout (a source distribution has no history to ask)
+        assert [f for f in tracked.stdout.split() if f.endswith((".c", ".h", ".pyx", ".pxd"))] == []
 
 
 @pytest.mark.skipif(compiled.interpreted_requested(), reason="this run is the interpreted one")

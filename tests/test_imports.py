@@ -146,10 +146,6 @@ def describe(circle: list[str], graph: Edges, files: c.Mapping[str, Path],
     return " -> ".join([*steps, circle[-1]])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "one circle left, outside the CLI/settings/storage area: arbitrage.backtest._jsonl "
-    "(JsonLinesReader.batches imports _parallel) <-> arbitrage.backtest._parallel (imports _jsonl); "
-    "remove this mark once the reader rework breaks it"))
 def test_the_package_has_no_import_circle() -> None:
     files = module_files()
     graph = import_graph(files)

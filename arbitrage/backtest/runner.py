@@ -23,11 +23,13 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.backtest.analysis import analyse, arb_entry
-from arbitrage.backtest.readers import Reader, SqliteBooksReader, open_reader
 from arbitrage.clock import SimClock
 from arbitrage.errors import DataError
 from arbitrage.events import ArbResult, BookUpdate, encode_json
 from arbitrage.plugin import Context, Plugin, load_plugin
+from arbitrage.readers.contract import Reader
+from arbitrage.readers.formats import open_reader
+from arbitrage.readers.sqlite import SqliteBooksReader
 from arbitrage.settings import Settings
 from arbitrage.sources.replay import Progress, ReplaySource
 

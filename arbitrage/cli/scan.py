@@ -26,7 +26,7 @@ def scan(
 ) -> None:
     """List every opportunity in one snapshot of books, best first (one shot, no trading)."""
     from arbitrage.errors import DataError
-    from arbitrage.sources.snapshot_csv import load_snapshot
+    from arbitrage.readers.snapshot import load_snapshot
     from arbitrage.strategies.scan import STRATEGY
     from arbitrage.strategies.scan import scan as run_scan
 

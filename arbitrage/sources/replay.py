@@ -31,7 +31,7 @@ the clock keeps advancing from timer to timer until the arbitrages in flight hav
 the source asks the engine to stop (``replay: end of data``).
 
 The replay source sits with the other market sources; what it replays is read by the backtest
-package's readers (``arbitrage.backtest.readers``), which ``arb record``'s files and the database
+package's readers (``arbitrage.readers``), which ``arb record``'s files and the database
 share with the rest of the backtest tooling.
 """
 
@@ -48,7 +48,6 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.backtest.readers import BATCH, Item, Reader, open_reader
 from arbitrage.clock import SimClock
 from arbitrage.errors import PluginError
 from arbitrage.events import (
@@ -63,6 +62,8 @@ from arbitrage.events import (
     OrderUpdate,
 )
 from arbitrage.plugin import Context, Plugin
+from arbitrage.readers.contract import BATCH, Item, Reader
+from arbitrage.readers.formats import open_reader
 
 __all__ = ["ReplaySource"]
 

@@ -12,7 +12,10 @@
   the loop itself in a backtest, whose clock is simulated), one transaction per ``batch_size``
   events, in publish order: an arbitrage's rows usually land in
   one or two transactions, not one per event type (each a thread hop, a retry set-up, a commit).
-  Its bus statistics (``storage:Opportunity``) count the events of every type.
+  In a backtest the handler holds its events until ``batch_size`` are waiting (or ``flush``/
+  ``stop``): nobody reads the database before the end in simulated time, and one commit per turn
+  of the loop was the largest cost storage added to a replay. Its bus statistics
+  (``storage:Opportunity``) count the events of every type.
 
 A failed write is logged and counted by the bus, and storage asks the engine to stop the run:
 trading on without a record breaks the money rule. The order-journal subscriber is ``critical``:
@@ -77,6 +80,8 @@ class Storage(Plugin):
         """The totals stored at ``stop``, counted from the database."""
         self._rows: dict[str, int] = {}
         self._queue: QueuedSubscription | None = None
+        self._held: list[Event] = []
+        """Events a backtest's handler holds until a whole batch is waiting."""
 
     def setup(self, ctx: Context) -> None:
         """Subscribe: ``OrderSubmitted`` inline, the other stored events through one batched queue."""
@@ -126,6 +131,14 @@ class Storage(Plugin):
             raise
 
     async def _write(self, events: list[Event]) -> None:
+        if self._on_loop:
+            self._held += events
+            if len(self._held) < self._batch_size:
+                return
+            events, self._held = self._held, []
+        await self._store(events)
+
+    async def _store(self, events: list[Event]) -> None:
         writer = self.writer
         if writer is None:
             raise RuntimeError(f"storage is not open: {len(events)} events not written")
@@ -150,6 +163,9 @@ class Storage(Plugin):
         """Wait until every queued event has been written."""
         if self._queue is not None:
             await self._queue.join()
+        if self._held:
+            events, self._held = self._held, []
+            await self._store(events)
 
     async def stop(self) -> None:
         """Flush, set ``ended_at``, store the totals counted from the database, close.

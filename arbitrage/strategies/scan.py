@@ -1,6 +1,6 @@
 """One-shot scanner: every profitable triangular cycle in a set of books, best first.
 
-The library face of ``arb scan``: the command loads a snapshot (``arbitrage.sources.snapshot_csv``)
+The library face of ``arb scan``: the command loads a snapshot (``arbitrage.readers.snapshot``)
 and calls ``scan``. The scan uses the same detector as the ``triangular`` strategy, so what it
 lists is exactly what the strategy would emit on those books, except that staleness is not
 applied (a snapshot is taken over a few seconds by design).

@@ -14,12 +14,9 @@ from tests.backtest._data import settings as backtest_settings
 
 FALLBACK = """
 import json, pathlib, sys
-sys.modules["arbitrage.backtest._levels"] = None  # as if installed without a C compiler: importing it fails
 from arbitrage import compiled
-from arbitrage.backtest import _jsonl
 from arbitrage.backtest.runner import run_backtest
 from tests.backtest._data import settings
-assert _jsonl.RawLevels is None
 result = run_backtest(settings(pathlib.Path(sys.argv[2])), [sys.argv[1]], storage=False)
 print(json.dumps({"modules": compiled.status(), "result": result}))
 """

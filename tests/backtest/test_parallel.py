@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from arbitrage.backtest import _parallel
-from arbitrage.backtest._levels import RawLevels
-from arbitrage.backtest.readers import open_reader
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.errors import DataError
+from arbitrage.readers import parallel as decoding
+from arbitrage.readers.formats import open_reader
+from arbitrage.readers.levels import RawLevels
 from tests.backtest._data import settings as backtest_settings
 
 BOOK = (b'{"type":"BookUpdate","venue":"%s","symbol":"%s","bids":[[1.0,1.0],[0.9,2.0]],'
@@ -25,7 +25,7 @@ MARKETS = (b'{"type":"MarketsLoaded","venue":"v","markets":[{"symbol":"A/B","bas
 
 
 def read(path: Path, parallel: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[t.Any], dict[str, t.Any]]:
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(decoding, "MIN_BYTES", 0 if parallel else 1 << 62)
     reader = open_reader(path)
     events = [e for batch in reader.batches() for e in batch]
     return events, reader.stats.to_dict()
@@ -66,9 +66,9 @@ def test_every_kind_of_line_comes_out_the_same_as_in_process(tmp_path: Path,
 
 def test_a_backtest_gives_the_same_result_whichever_process_decodes(
         tmp_path: Path, sim_recording: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(decoding, "MIN_BYTES", 1 << 62)
     inproc = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(decoding, "MIN_BYTES", 0)
     parallel = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
     assert inproc["arbs_executed"] > 10
     assert parallel == inproc
@@ -86,7 +86,7 @@ def test_a_corrupt_compressed_file_fails_with_the_workers_reason(tmp_path: Path,
 def test_stopping_early_ends_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "long.jsonl"
     path.write_bytes(b"\n".join(BOOK % (b"v", b"A/B", i, i) for i in range(200_000)) + b"\n")
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(decoding, "MIN_BYTES", 0)
     batches = open_reader(path).batches()
     assert next(batches)
     batches.close()  # the worker is terminated and joined: nothing is left running
@@ -98,9 +98,9 @@ def test_stopping_early_ends_the_worker(tmp_path: Path, monkeypatch: pytest.Monk
 SCRIPT = """
 from pathlib import Path
 import sys
-from arbitrage.backtest import _parallel
-from arbitrage.backtest.readers import open_reader
-_parallel.MIN_BYTES = 0
+from arbitrage.readers import parallel
+from arbitrage.readers.formats import open_reader
+parallel.MIN_BYTES = 0
 reader = open_reader(Path(sys.argv[1]))
 print(sum(len(batch) for batch in reader.batches()), reader.stats.malformed)
 """

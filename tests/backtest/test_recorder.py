@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from arbitrage.backtest.readers import open_reader
 from arbitrage.backtest.recorder import Recorder
 from arbitrage.engine import Engine
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate, MarketsLoaded
 from arbitrage.plugin import Context, Plugin
+from arbitrage.readers.formats import open_reader
 from arbitrage.sources.sim import SimSource
 from tests.backtest._data import settings
 

@@ -10,7 +10,7 @@ import pytest
 from loguru import logger
 
 from arbitrage.bus import Bus
-from arbitrage.clock import Clock
+from arbitrage.clock import Clock, SimClock
 from arbitrage.engine import Engine
 from arbitrage.errors import DataError, PluginError
 from arbitrage.plugin import Context, Plugin, load_plugin
@@ -30,10 +30,11 @@ def count(path: Path, table: str) -> int:
     return int(rows(path, f"SELECT count(*) AS n FROM {table}")[0]["n"])
 
 
-async def started(settings: Settings, run_id: str = "run-1") -> tuple[Bus, Storage]:
+async def started(settings: Settings, run_id: str = "run-1",
+                  clock: Clock | None = None) -> tuple[Bus, Storage]:
     bus = Bus()
     storage = Storage()
-    storage.setup(Context(bus=bus, settings=settings, clock=Clock(), run_id=run_id, log=logger))
+    storage.setup(Context(bus=bus, settings=settings, clock=clock or Clock(), run_id=run_id, log=logger))
     await bus.start()
     await storage.start()
     return bus, storage
@@ -111,6 +112,34 @@ def test_queued_events_are_written_in_one_transaction_per_batch(tmp_path: Path) 
         assert count(path, "opportunities") == 13
         await storage.stop()
         await bus.stop()
+
+    asyncio.run(main())
+
+
+def test_a_backtest_writes_whole_batches_and_the_rest_when_it_stops(tmp_path: Path) -> None:
+    """On a simulated clock nobody reads the database before the end: one commit per batch_size
+    events, not one per turn of the loop; flush and stop write what is held."""
+    path = tmp_path / "arb.db"
+
+    async def main() -> None:
+        bus, storage = await started(f.settings_for(path, batch_size=4), clock=SimClock(0))
+        assert storage.writer is not None
+        for i in range(3):
+            bus.publish(f.opportunity(f"o{i}"))
+            await bus.drain()  # a turn of the loop for every event
+        assert count(path, "opportunities") == 0 and storage.writer.transactions == 0
+        bus.publish(f.opportunity("o3"))
+        await bus.drain()
+        assert count(path, "opportunities") == 4 and storage.writer.transactions == 1
+        bus.publish(f.opportunity("o4"))
+        await bus.drain()
+        await storage.flush()
+        assert count(path, "opportunities") == 5 and storage.writer.transactions == 2
+        bus.publish(f.opportunity("o5"))
+        await bus.drain()
+        await storage.stop()
+        await bus.stop()
+        assert count(path, "opportunities") == 6
 
     asyncio.run(main())
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arbitrage.events import BookUpdate, Market
-from arbitrage.sources.snapshot_csv import load_snapshot
+from arbitrage.readers.snapshot import load_snapshot
 from arbitrage.strategies.scan import scan
 
 MOBOOK = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mobook"

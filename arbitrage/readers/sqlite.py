@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.backtest._jsonl import Levels
-from arbitrage.backtest._reader import BATCH, Item, Reader, Symbols, is_pair
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate
+from arbitrage.readers.contract import BATCH, Item, Reader, Symbols, is_pair
+from arbitrage.readers.jsonl import Levels
 
 _levels = msgspec.json.Decoder(Levels)
 _DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError, TypeError, ValueError)

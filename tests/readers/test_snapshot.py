@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from arbitrage.errors import DataError
-from arbitrage.sources.snapshot_csv import load_snapshot, load_snapshot_csv, load_snapshot_jsonl
+from arbitrage.readers.snapshot import load_snapshot, load_snapshot_csv, load_snapshot_jsonl
 
 MOBOOK = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mobook"
 needs_mobook = pytest.mark.skipif(not MOBOOK.is_dir(), reason=f"MO-book snapshots not found at {MOBOOK}")
@@ -89,12 +89,13 @@ def test_every_mobook_snapshot_loads() -> None:
     assert skipped > 0  # the 2022 files have markets with empty books (UST, ...)
 
 
-def test_jsonl_keeps_the_latest_book_per_market(tmp_path: Path) -> None:
+def test_jsonl_keeps_the_latest_book_per_market_read_as_a_replay_reads_it(tmp_path: Path) -> None:
     lines = [
         {"ts": 2000, "venue": "a", "symbol": "BTC/USDT", "bids": [[101, 1]], "asks": [[102, 1]]},
         {"ts": 1000, "venue": "a", "symbol": "BTC/USDT", "bids": [[99, 1]], "asks": [[100, 1]]},
         {"ts": 1500, "venue": "b", "symbol": "BTC/USDT", "bids": [[98, 1]], "asks": [[99, 1]]},
-        {"ts": 1500, "venue": "a", "symbol": "ETH/USDT", "bids": [["5.0", "2"]], "asks": []},
+        {"ts": 1500, "venue": "a", "symbol": "ETH/USDT", "bids": [[5.0, 2]], "asks": []},
+        {"ts": 1600, "venue": "a", "symbol": "ETH/USDT", "bids": [["6.0", "2"]]},  # malformed, as in a replay
         {"type": "Heartbeat", "source": "x", "ts_init": 1},
     ]
     text = "\n".join(json.dumps(line) for line in lines) + "\nnot json\n"
@@ -104,7 +105,7 @@ def test_jsonl_keeps_the_latest_book_per_market(tmp_path: Path) -> None:
     assert books[("a", "BTC/USDT")].bids == ((101.0, 1.0),)
     assert books[("a", "BTC/USDT")].ts_event == 2_000_000_000
     assert books[("a", "ETH/USDT")].bids == ((5.0, 2.0),)
-    assert (snap.rows, snap.skipped_rows, snap.skipped_asks) == (6, 2, 1)
+    assert (snap.rows, snap.skipped_rows, snap.skipped_asks) == (7, 3, 1)
     only_b = load_snapshot_jsonl(path, venue="b")
     assert [(b.venue, b.symbol) for b in only_b.books] == [("b", "BTC/USDT")]
     assert {m.symbol for m in snap.markets} == {"BTC/USDT", "ETH/USDT"}

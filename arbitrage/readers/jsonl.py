@@ -1,9 +1,9 @@
 """JSON-lines recordings (plain or ``.zst``): the exact form decodes straight to events, the minimal
 form (``ts`` in ms and any subset of fields) line by line. See ``docs/formats.md``.
 
-Book sides of exact lines become ``RawLevels`` (``_levels.c``): validated at once, parsed past the
-best level only when something reads deeper, which most books never need. Built without a C
-compiler, they are decoded to tuples at once instead.
+msgspec decodes the lines; book sides of exact lines are kept as their JSON text and become
+``RawLevels`` (``arbitrage.readers.levels``): checked at once, parsed past the best level only
+when something reads deeper, which most books never need.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from pathlib import Path
 import msgspec
 from msgspec import Meta
 
-from arbitrage.backtest._reader import Item, Reader, Symbols, is_pair
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
-
-try:
-    from arbitrage.backtest._levels import RawLevels
-except ImportError:  # pragma: no cover - built without a C compiler
-    RawLevels = None
-else:
-    c.Sequence.register(RawLevels)  # what it is; ``events.encode_hook`` encodes it as an array
+from arbitrage.readers.contract import Item, Reader, Symbols, is_pair
+from arbitrage.readers.levels import RawLevels
 
 CHUNK = 32 * 1024
 """Bytes decoded per step: small enough to stay in the CPU cache, large enough to amortise calls."""
@@ -42,7 +36,7 @@ _MAX_MS = (2**63 - 1) // 1_000_000
 """The largest ``ts`` (ms) whose ns fit in int64."""
 
 
-class _Book(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
+class BookLine(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
     """A recorded ``BookUpdate`` line; its sides are checked when they are converted (``_side``)."""
 
     venue: _Venue
@@ -74,14 +68,15 @@ class _Key(msgspec.Struct, frozen=True, gc=False):
     type: str = "BookUpdate"
 
 
-_exact = msgspec.json.Decoder(_Book | MarketsLoaded)
+exact = msgspec.json.Decoder(BookLine | MarketsLoaded)
+"""Decodes the exact form: a ``BookLine`` or a ``MarketsLoaded`` per line."""
 _loose = msgspec.json.Decoder(_Loose)
 _key = msgspec.json.Decoder(_Key)
-_DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
-_SideErrors = (ValueError, *_DecodeErrors)
+DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
+"""What msgspec raises for a line that does not decode."""
+_SideErrors = (ValueError, *DecodeErrors)
 """What ``_side`` raises for a malformed side (msgspec's errors are ValueErrors too)."""
-_side: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = (
-    RawLevels if RawLevels is not None else msgspec.json.Decoder(Levels).decode)
+_side: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = RawLevels
 """One side of an exact line, checked: pairs of positive numbers, best first as recorded."""
 
 
@@ -90,9 +85,9 @@ def _ms_to_ns(ms: float) -> int:
     return whole * 1_000_000 + round((ms - whole) * 1_000_000)
 
 
-def _from_exact(item: _Book | MarketsLoaded) -> Item:
+def _from_exact(item: BookLine | MarketsLoaded) -> Item:
     """The event of an exact line. :raises ValueError: if a side is malformed."""
-    if type(item) is _Book:
+    if type(item) is BookLine:
         return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids), asks=_side(item.asks),
                           ts_event=item.ts_event, ts_init=item.ts_init)
     return t.cast(MarketsLoaded, item)
@@ -107,13 +102,14 @@ class JsonLinesReader(Reader):
         super().__init__(path, size)
         self._symbols: dict[str, bool] = {}
 
-    def _symbol_ok(self, symbol: str) -> bool:
+    def symbol_ok(self, symbol: str) -> bool:
+        """Whether ``symbol`` is ``BASE/QUOTE`` (remembered per name)."""
         ok = self._symbols.get(symbol)
         if ok is None:
             ok = self._symbols[symbol] = is_pair(symbol)
         return ok
 
-    def _chunks(self) -> c.Iterator[memoryview]:
+    def chunks(self) -> c.Iterator[memoryview]:
         """Whole lines, about ``CHUNK`` bytes at a time, as views into ``BLOCK``-sized reads (no copy)."""
         with open(self.path, "rb") as raw:
             source: t.Any = raw
@@ -152,7 +148,7 @@ class JsonLinesReader(Reader):
         ``venue`` and ``symbol`` of every line (decoded without converting the levels)."""
         found: Symbols = {}
         first = True
-        with contextlib.closing(self._chunks()) as chunks:
+        with contextlib.closing(self.chunks()) as chunks:
             for chunk in chunks:
                 if first:
                     first = False
@@ -166,18 +162,20 @@ class JsonLinesReader(Reader):
     def _scan(self, chunk: memoryview, found: Symbols) -> None:
         try:
             keys = _key.decode_lines(chunk)
-        except _DecodeErrors:
+        except DecodeErrors:
             keys = []
             for line in bytes(chunk).split(b"\n"):
                 try:
                     keys.append(_key.decode(line))
-                except _DecodeErrors:
+                except DecodeErrors:
                     continue
         for key in keys:
-            if key.type == "BookUpdate" and key.venue and self._symbol_ok(key.symbol):
+            if key.type == "BookUpdate" and key.venue and self.symbol_ok(key.symbol):
                 found.setdefault(key.venue, set()).add(key.symbol)
 
-    def _convert(self, item: t.Any, line: int, out: list[Item]) -> None:
+    def convert(self, item: t.Any, line: int, out: list[Item]) -> None:
+        """Append the event of one decoded line (exact or minimal form) to ``out``, or count it as
+        malformed: the general path of ``decode``, for everything but plain two-sided books."""
         if type(item) is _Loose:
             if item.type != "BookUpdate":
                 self.stats.bad(line, f"not a book ({item.type})")
@@ -196,7 +194,7 @@ class JsonLinesReader(Reader):
                 self.stats.bad(line, f"levels: {exc}")
                 return
         if type(item) is BookUpdate:
-            if not self._symbol_ok(item.symbol):
+            if not self.symbol_ok(item.symbol):
                 self.stats.bad(line, f"symbol {item.symbol!r} is not BASE/QUOTE")
                 return
             if not item.bids and not item.asks:
@@ -204,7 +202,7 @@ class JsonLinesReader(Reader):
                 return
         out.append(item)
 
-    def _decode(self, chunk: memoryview, first_line: int) -> tuple[list[Item], int]:
+    def decode(self, chunk: memoryview, first_line: int) -> tuple[list[Item], int]:
         """Decode a chunk of whole lines: the whole chunk at once, else line by line.
 
         :returns: the events and the number of lines read (the whole-chunk decoder skips blank
@@ -212,14 +210,14 @@ class JsonLinesReader(Reader):
         """
         out: list[Item] = []
         try:
-            items = _exact.decode_lines(chunk)
-        except _DecodeErrors:
+            items = exact.decode_lines(chunk)
+        except DecodeErrors:
             pass
         else:
-            symbol_ok = self._symbol_ok
+            symbol_ok = self.symbol_ok
             side = _side
             for i, item in enumerate(items):
-                if type(item) is _Book and symbol_ok(item.symbol):
+                if type(item) is BookLine and symbol_ok(item.symbol):
                     try:
                         bids = side(item.bids)
                         asks = side(item.asks)
@@ -231,7 +229,7 @@ class JsonLinesReader(Reader):
                                               ts_event=item.ts_event, ts_init=item.ts_init))
                         continue
                 # rare: markets, one-sided or odd books (line number exact unless blank lines)
-                self._convert(item, first_line + i, out)
+                self.convert(item, first_line + i, out)
             return out, len(items)
         lines = bytes(chunk).split(b"\n")
         if not lines[-1]:
@@ -240,28 +238,23 @@ class JsonLinesReader(Reader):
             if not line.strip():
                 continue
             try:
-                item: t.Any = _exact.decode(line)
-            except _DecodeErrors:
+                item: t.Any = exact.decode(line)
+            except DecodeErrors:
                 try:
                     item = _loose.decode(line)
-                except _DecodeErrors as exc:
+                except DecodeErrors as exc:
                     self.stats.bad(number, str(exc))
                     continue
-            self._convert(item, number, out)
+            self.convert(item, number, out)
         return out, len(lines)
 
     def batches(self) -> c.Iterator[list[Item]]:
-        """The events in file order; a large file is decoded in a second process (``_parallel``)."""
-        if RawLevels is not None:  # the decoding process needs the compiled records
-            from arbitrage.backtest import _parallel  # it imports this module
-
-            if _parallel.worth_it(self):
-                yield from _parallel.batches(self)
-                return
+        """The events in file order, decoded in this process (``parallel.ParallelJsonLinesReader``
+        hands a large file to a second one)."""
         stats = self.stats
-        decode = self._decode
+        decode = self.decode
         line = 1
-        for chunk in self._chunks():
+        for chunk in self.chunks():
             batch, count = decode(chunk, line)
             line += count
             stats.lines += count

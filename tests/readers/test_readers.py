@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from arbitrage.backtest.readers import open_reader, split_symbol
 from arbitrage.backtest.recording import RecordingWriter
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
+from arbitrage.readers.contract import split_symbol
+from arbitrage.readers.formats import open_reader
 from arbitrage.storage.writer import Writer
 from tests.backtest._data import T, line, settings, write
 

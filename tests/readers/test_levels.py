@@ -1,10 +1,12 @@
 """RawLevels: a recorded book side kept as JSON text, checked at once, parsed past the top on demand.
 
-Oracle: msgspec decoding the same text. The backtest result must not depend on which is used.
+Oracle: msgspec decoding the same text (``tests/backtest/test_decoding.py``: the backtest result
+does not depend on which is used, nor on whether the module runs compiled or interpreted).
 """
 
 from __future__ import annotations
 
+import collections.abc as c
 import pickle
 from pathlib import Path
 
@@ -13,12 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbitrage.backtest import _jsonl
-from arbitrage.backtest._levels import RawLevels
-from arbitrage.backtest.readers import open_reader
-from arbitrage.backtest.runner import run_backtest
 from arbitrage.events import BookUpdate, encode_json
-from tests.backtest._data import settings as backtest_settings
+from arbitrage.readers import levels
+from arbitrage.readers.formats import open_reader
+from arbitrage.readers.levels import RawLevels
 
 _decode = msgspec.json.Decoder(tuple[tuple[float, float], ...]).decode
 positive = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)
@@ -59,6 +59,23 @@ def test_same_levels_as_msgspec_for_any_recorded_text(text: bytes) -> None:
         assert got[0] == want[0] and got[-1] == want[-1]  # the top before the rest is parsed
     assert tuple(got) == want and got == want and list(got[1:]) == list(want[1:])
     assert hash(got) == hash(want)
+    assert list(reversed(got)) == list(reversed(want))
+    if want:
+        assert got.index(want[-1]) == want.index(want[-1]) and got.count(want[0]) == want.count(want[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(side_text(), side_text())
+def test_a_book_sent_by_the_decoding_process_comes_back_the_same(bids: bytes, asks: bytes) -> None:
+    book = BookUpdate(venue="v", symbol="A/B", bids=RawLevels(bids), asks=RawLevels(asks), ts_event=1,
+                      ts_init=2)
+    records: list[levels.BookRecord] = []
+    assert levels.pack_book(records, 0, 1, book)
+    (back,) = levels.unpack(records, ["v", "A/B"])
+    assert back == book and back.bids == _decode(bids) and back.asks == _decode(asks)
+    assert type(back.bids) is RawLevels and len(back.asks) == len(_decode(asks))
+    assert levels.pack_book(records, 0, 1, BookUpdate(venue="v", symbol="A/B", bids=((1.0, 1.0),),
+                                                      asks=book.asks, ts_event=1, ts_init=2)) is False
 
 
 @pytest.mark.parametrize("text", [
@@ -78,6 +95,8 @@ def test_behaves_as_the_tuple_it_stands_for() -> None:
     assert (100.25, 0.5) in levels and dict(levels) == dict(plain) and list(levels) == list(plain)
     assert levels == RawLevels(text) and levels != plain[:2] and repr(levels) == repr(plain)
     assert pickle.loads(pickle.dumps(levels)) == plain and type(pickle.loads(pickle.dumps(levels))) is tuple
+    assert isinstance(levels, c.Sequence) and levels.index((100.0, 3.0)) == 2
+    assert levels.count((1.0, 1.0)) == 0 and levels.count((100.5, 2.0)) == 1
     with pytest.raises(IndexError):
         levels[3]
     assert not RawLevels(b"[]") and len(RawLevels(b" [ ] ")) == 0
@@ -96,17 +115,3 @@ def test_a_malformed_level_deep_in_a_book_rejects_that_line_only(tmp_path: Path)
     assert [b.ts_event for b in books] == [1, 2]
     assert reader.stats.malformed == 1 and reader.stats.examples[0][0] == 2
     assert type(books[0].bids) is RawLevels and list(books[0].bids) == [(1.0, 1.0), (0.9, 2.0)]
-
-
-def test_backtest_results_do_not_depend_on_parsing_sides_lazily(
-        tmp_path: Path, sim_recording: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lazy = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
-    monkeypatch.setattr(_jsonl, "_side", msgspec.json.Decoder(_jsonl.Levels).decode)
-    eager = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
-    assert lazy["arbs_executed"] > 10
-    assert lazy["fingerprint"] == eager["fingerprint"]
-    assert lazy == eager
-
-
-def test_the_reader_uses_raw_levels_when_they_were_built() -> None:
-    assert _jsonl.RawLevels is RawLevels

@@ -1,4 +1,6 @@
-"""CSV replay formats: top-of-book tables (MO-book snapshots) and Tardis ``book_snapshot_N`` files."""
+"""CSV formats: top-of-book tables (MO-book snapshots) and Tardis ``book_snapshot_N`` files, and the
+row helpers the top-of-book table and ``arb scan``'s snapshots share (``row_side``, ``market_of``,
+``parse_ts_ns``)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,89 @@ import gzip
 import io
 import math
 import typing as t
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from arbitrage.backtest._reader import BATCH, Item, Reader, Symbols, split_symbol
+import msgspec
+
 from arbitrage.errors import DataError
-from arbitrage.events import BookUpdate
+from arbitrage.events import BookUpdate, Level, Market
+from arbitrage.readers.contract import BATCH, Item, Reader, Symbols, split_symbol
 
 DEFAULT_CSV_VENUE = "binanceus"
 """Venue of top-of-book CSV rows without a ``venue`` column (the MO-book files are Binance.US)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _float(text: str | None) -> float:
+    if text is None:
+        return math.nan
+    text = text.strip()
+    if not text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def parse_ts_ns(text: str | None) -> int:
+    """``2023-03-02 15:36:06.529`` (UTC) or epoch seconds/ms -> ns; 0 if absent or unreadable."""
+    if not text or not text.strip():
+        return 0
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return 0
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    return int(number * 1e6) * 1000 if number > 1e11 else int(number * 1e9)
+
+
+def _levels_text(text: str | None) -> tuple[Level, ...]:
+    if not text or not text.strip():
+        return ()
+    try:
+        raw = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return ()
+    return _levels(raw)
+
+
+def _levels(raw: t.Any) -> tuple[Level, ...]:
+    out = []
+    for item in raw or ():
+        try:
+            price, amount = float(item[0]), float(item[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if price > 0.0 and amount > 0.0 and math.isfinite(price) and math.isfinite(amount):
+            out.append((price, amount))
+    return tuple(out)
+
+
+def row_side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -> tuple[Level, ...]:
+    """One side of a CSV row as levels: the price/volume columns, else the list column; () if unusable."""
+    if price_col in row:
+        price, volume = _float(row.get(price_col)), _float(row.get(volume_col))
+        if price > 0.0 and volume > 0.0 and math.isfinite(price) and math.isfinite(volume):
+            return ((price, volume),)
+        return ()
+    return _levels_text(row.get(list_col))
+
+
+def market_of(symbol: str, base: str | None, quote: str | None, taker_fee: float) -> Market | None:
+    """The market of a row (base/quote from their columns or from ``BASE/QUOTE``); None if neither."""
+    if not base or not quote:
+        if symbol.count("/") != 1:
+            return None
+        base, quote = symbol.split("/")
+    return Market(symbol=symbol, base=base.strip(), quote=quote.strip(), taker_fee=taker_fee)
 
 
 def _open_text(path: Path, raw: t.BinaryIO) -> t.TextIO:
@@ -28,7 +105,7 @@ def _unzipped(path: Path, raw: t.BinaryIO) -> t.BinaryIO:
 
 
 class TopOfBookCsvReader(Reader):
-    """Top-of-book CSV rows (one single-level book each), via ``snapshot_csv``'s row helpers."""
+    """Top-of-book CSV rows (one single-level book each)."""
 
     format = "csv"
 
@@ -40,8 +117,6 @@ class TopOfBookCsvReader(Reader):
         return symbol_col
 
     def symbols(self) -> Symbols:
-        from arbitrage.sources import snapshot_csv as snap
-
         found: Symbols = {}
         with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
             reader = csv.DictReader(text)
@@ -49,14 +124,12 @@ class TopOfBookCsvReader(Reader):
             with contextlib.suppress(csv.Error, UnicodeDecodeError):
                 for row in reader:
                     symbol = (row.get(symbol_col) or "").strip()
-                    if symbol and snap.market_of(symbol, row.get("base"), row.get("quote"), 0.0) is not None:
+                    if symbol and market_of(symbol, row.get("base"), row.get("quote"), 0.0) is not None:
                         venue = (row.get("venue") or "").strip() or DEFAULT_CSV_VENUE
                         found.setdefault(venue, set()).add(symbol)
         return found
 
     def batches(self) -> c.Iterator[list[Item]]:
-        from arbitrage.sources import snapshot_csv as snap
-
         stats = self.stats
         with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
             reader = csv.DictReader(text)
@@ -67,17 +140,17 @@ class TopOfBookCsvReader(Reader):
                     stats.lines += 1
                     number = reader.line_num
                     symbol = (row.get(symbol_col) or "").strip()
-                    market = (snap.market_of(symbol, row.get("base"), row.get("quote"), 0.0)
+                    market = (market_of(symbol, row.get("base"), row.get("quote"), 0.0)
                               if symbol else None)
                     if market is None:
                         stats.bad(number, f"symbol {symbol!r} is not BASE/QUOTE")
                         continue
-                    ts = snap.parse_ts_ns(row.get("timestamp"))
+                    ts = parse_ts_ns(row.get("timestamp"))
                     if ts <= 0:
                         stats.bad(number, "no timestamp")
                         continue
-                    bids = snap.row_side(row, "bid_price", "bid_volume", "bids")
-                    asks = snap.row_side(row, "ask_price", "ask_volume", "asks")
+                    bids = row_side(row, "bid_price", "bid_volume", "bids")
+                    asks = row_side(row, "ask_price", "ask_volume", "asks")
                     if not bids and not asks:
                         stats.bad(number, "no usable bid or ask")
                         continue

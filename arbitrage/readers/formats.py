@@ -1,4 +1,4 @@
-"""Streaming readers of recorded market data, one class per format, all yielding batches of events.
+"""Which reader reads a data file: one class per format, all yielding batches of events.
 
 ===============  ==========================================================================
 format           what is read
@@ -7,7 +7,7 @@ format           what is read
                  book per line, at least ``{"ts", "venue", "symbol", "bids", "asks"}``;
                  ``MarketsLoaded`` lines are passed on (see ``docs/formats.md``)
 ``csv``          top-of-book CSV tables (the MO-book Binance.US snapshots, both layouts), parsed
-                 row by row with ``arbitrage.sources.snapshot_csv``'s helpers; venue
+                 row by row with the helpers ``arb scan``'s snapshots use too; venue
                  ``binanceus`` unless the file has a ``venue`` column
 ``tardis``       Tardis ``book_snapshot_N`` CSV (``.csv`` or ``.csv.gz``): ``exchange, symbol,
                  timestamp, local_timestamp, asks[0].price, asks[0].amount, bids[0].price, ...``
@@ -28,18 +28,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from arbitrage.backtest._csv import DEFAULT_CSV_VENUE, TardisCsvReader, TopOfBookCsvReader
-from arbitrage.backtest._jsonl import CHUNK, JsonLinesReader
-from arbitrage.backtest._reader import BATCH, FileStats, Item, Reader, Symbols, split_symbol
-from arbitrage.backtest._sqlite import SqliteBooksReader
 from arbitrage.errors import DataError
+from arbitrage.readers.contract import Reader
+from arbitrage.readers.csv import TardisCsvReader, TopOfBookCsvReader
+from arbitrage.readers.parallel import ParallelJsonLinesReader
+from arbitrage.readers.sqlite import SqliteBooksReader
 
-__all__ = ["BATCH", "CHUNK", "DEFAULT_CSV_VENUE", "FORMATS", "FileStats", "Item", "JsonLinesReader", "Reader",
-           "SqliteBooksReader", "Symbols", "TardisCsvReader", "TopOfBookCsvReader", "open_reader",
-           "split_symbol"]
+__all__ = ["FORMATS", "open_reader"]
 
 FORMATS: dict[str, type[Reader]] = {
-    r.format: r for r in (JsonLinesReader, TopOfBookCsvReader, TardisCsvReader, SqliteBooksReader)}
+    r.format: r for r in (ParallelJsonLinesReader, TopOfBookCsvReader, TardisCsvReader, SqliteBooksReader)}
 _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -68,7 +66,7 @@ def open_reader(spec: str | Path) -> Reader:
         reader.select_run()
         return reader
     if plain.endswith(_JSON_SUFFIXES) or name.endswith(".zst") or head.lstrip()[:1] == b"{":
-        return JsonLinesReader(path, size)
+        return ParallelJsonLinesReader(path, size)
     if plain.endswith(".csv"):
         first = _first_line(path, head)
         if "local_timestamp" in first and ("asks[0].price" in first or "bids[0].price" in first):
