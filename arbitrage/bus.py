@@ -330,8 +330,10 @@ class Bus:
         """Deliver ``event`` to every subscriber of its type (and of ``sender``, if given).
 
         Inline handlers run before this returns, in subscription order; queued ones get the event
-        appended to their queue. Safe to call from any thread. (Each bus replaces this method by
-        a closure over its caches, built by ``_make_publish``: same behaviour, fewer lookups.)
+        appended to their queue. Call it from the loop's thread only (every plugin does); another
+        thread uses ``publish_threadsafe``. Checking the thread here would cost the hot path ~45 ns
+        per event, a quarter of a publish. (Each bus replaces this method by a closure over its
+        caches, built by ``_make_publish``: same behaviour, fewer lookups.)
         """
         self._make_publish()(event, sender)
 
@@ -340,15 +342,9 @@ class Bus:
         sender_cache = self._sender_cache
         resolve = self._resolve
         failed = self._inline_failed
-        from_thread = self._publish_from_thread
-        get_ident = threading.get_ident
-        thread_id = self._thread_id
         any_sender = ANY
 
         def publish(event: Event, sender: t.Any = ANY) -> None:
-            if get_ident() != thread_id:
-                from_thread(event, sender)
-                return
             if sender is any_sender:
                 try:
                     delivers = cache[type(event)]
@@ -378,7 +374,15 @@ class Bus:
                 raise
         logger.opt(exception=True).error("subscriber {} failed on {}", name, type(event).__name__)
 
-    def _publish_from_thread(self, event: Event, sender: t.Any) -> None:
+    def publish_threadsafe(self, event: Event, sender: t.Any = ANY) -> None:
+        """``publish`` from any thread: handed to the bus's loop, so that each producer thread's
+        events arrive in order; on the loop's own thread it publishes at once.
+
+        :raises RuntimeError: if the bus has not been started (no loop to hand the event to).
+        """
+        if threading.get_ident() == self._thread_id:
+            self.publish(event, sender)
+            return
         if self._loop is None or self._loop.is_closed():
             raise RuntimeError("publish from another thread needs a running bus (await bus.start())")
         self._loop.call_soon_threadsafe(self.publish, event, sender)

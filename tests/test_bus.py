@@ -261,8 +261,11 @@ def test_publish_from_other_threads_is_delivered_on_the_loop_thread() -> None:
 
         def produce(base: int) -> None:
             for n in range(200):
-                bus.publish(beat(base + n))
+                bus.publish_threadsafe(beat(base + n))
 
+        bus.publish_threadsafe(beat(5000))  # on the loop's own thread: delivered at once
+        assert got == [5000]
+        got.clear()
         workers = [threading.Thread(target=produce, args=(k * 1000,)) for k in range(4)]
         for w in workers:
             w.start()
@@ -288,7 +291,7 @@ def test_publish_from_a_thread_before_start_is_an_error() -> None:
 
     def produce() -> None:
         try:
-            bus.publish(beat(1))
+            bus.publish_threadsafe(beat(1))
         except RuntimeError as exc:
             errors.append(exc)
 
