@@ -73,7 +73,7 @@ class Tally:
     def pnl(self) -> dict[str, float]:
         """Realized profit per quote currency."""
         out = dict(self._arb_pnl)
-        for update in self._positions.values():
+        for _, update in sorted(self._positions.items()):  # the order storage's totals add them in
             if update.realized:
                 quote = update.position.quote
                 out[quote] = out.get(quote, 0.0) + update.realized
@@ -83,7 +83,7 @@ class Tally:
     def unrealized(self) -> dict[str, float]:
         """Unrealized profit of the open positions per quote currency."""
         out: dict[str, float] = {}
-        for update in self._positions.values():
+        for _, update in sorted(self._positions.items()):
             p = update.position
             if p.amount:
                 out[p.quote] = out.get(p.quote, 0.0) + p.unrealized
