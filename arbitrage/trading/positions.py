@@ -70,8 +70,9 @@ class Positions:
         self._entries: dict[Key, _Entry] = {}
         self._watched: dict[str, dict[str, list[Key]]] = {}
         """symbol -> venue -> keys marked on that book (the re-mark's one lookup)."""
-        self._last: dict[tuple[str, str], float] = {}
-        """(venue, symbol) -> last known price: the last usable top we marked at, or our last fill."""
+        self._last: dict[tuple[str, str, bool], float] = {}
+        """(venue, symbol, bid side) -> last known price: the last usable top of that side we marked
+        at, or our last fill there (either side)."""
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -102,12 +103,13 @@ class Positions:
         last known price, ``stale`` True; (0.0, True) when no price of that market was ever seen.
         """
         for symbol, inverted in self._symbols(venue, asset, quote):
-            price = self._top(venue, symbol, sell=(amount > 0) != inverted)
+            sell = (amount > 0) != inverted
+            price = self._top(venue, symbol, sell=sell)
             if price is not None:
-                self._last[(venue, symbol)] = price
+                self._last[(venue, symbol, sell)] = price
                 return (1.0 / price if inverted else price), False
         for symbol, inverted in self._symbols(venue, asset, quote):
-            price = self._last.get((venue, symbol))
+            price = self._last.get((venue, symbol, (amount > 0) != inverted))
             if price:
                 return (1.0 / price if inverted else price), True
         return 0.0, True
@@ -175,7 +177,8 @@ class Positions:
 
     def on_fill(self, fill: Fill) -> None:
         """Remember the fill's price as its market's last known price (inline ``Fill`` handler)."""
-        self._last[(fill.venue, fill.symbol)] = fill.price
+        for bid_side in (True, False):
+            self._last[(fill.venue, fill.symbol, bid_side)] = fill.price
 
     def flush(self) -> None:
         """Publish every position re-marked since its last update (at stop)."""
