@@ -158,7 +158,8 @@ class Engine:
                 loop.remove_signal_handler(sig)
 
     def summary(self) -> dict[str, t.Any]:
-        """What the run did: counts, PnL and fees by quote currency, and each plugin's figures."""
+        """What the run did: counts, realized / unrealized / net PnL and fees by quote currency (net
+        = realized + unrealized, the open positions at their last marks), each plugin's figures."""
         tally = self.tally
         errors = sum(s["errors"] for s in self.bus_stats.values())
         return {
@@ -174,6 +175,8 @@ class Engine:
             "arbs_executed": sum(tally.arbs.values()),
             "arbs_by_status": dict(tally.arbs),
             "realized_pnl": {k: round(v, 10) for k, v in tally.pnl.items()},
+            "unrealized_pnl": {k: round(v, 10) for k, v in tally.unrealized.items()},
+            "net_pnl": {k: round(v, 10) for k, v in tally.net.items()},
             "fees": {k: round(v, 10) for k, v in tally.fees.items()},
             "handler_errors": errors,
             "plugins": {p.name: s for p in self.plugins if (s := p.summary())},

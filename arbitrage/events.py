@@ -192,8 +192,53 @@ class LegResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     purpose: str = "leg"
 
 
+class Position(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An amount of one asset held open on one venue, with what it cost and its mark.
+
+    ``cost`` and ``mark`` are in ``quote``; ``cost`` is what acquiring it paid (fees included), so
+    a short, which received money, has a negative cost. Value and unrealized profit follow:
+    ``value = amount * mark``, ``unrealized = value - cost``.
+    """
+
+    venue: str
+    asset: str
+    quote: str
+    amount: float
+    """Positive: long (held); negative: short (owed back)."""
+    cost: float
+    mark: float
+    """Price of one unit in ``quote``: a long at the venue's best bid, a short at its best ask
+    (what closing it would get, before the closing fee)."""
+    stale: bool = False
+    """No usable book: ``mark`` is the last known price (our last mark or fill there)."""
+
+    @property
+    def value(self) -> float:
+        return self.amount * self.mark
+
+    @property
+    def unrealized(self) -> float:
+        return self.amount * self.mark - self.cost
+
+
+class PositionUpdate(Event, frozen=True, kw_only=True):
+    """Represents a change of one open position of the trader's ledger: opened, added to, reduced
+    or closed by an arbitrage's residual, or re-marked on a new book (``amount`` 0 once closed).
+    """
+
+    position: Position
+    realized: float = 0.0
+    """Profit realized by reducing this position so far in the run, in ``position.quote``
+    (cumulative: the newest update per (venue, asset, quote) holds the whole figure)."""
+    ts_init: int
+
+
 class ArbResult(Event, frozen=True, kw_only=True):
-    """Represents a finished arbitrage attempt: fills of every leg, hedges, and realized profit."""
+    """Represents a finished arbitrage attempt: fills of every leg, hedges, and its profit.
+
+    Net profit is ``realized_profit + unrealized_profit``: what the quote balances changed by,
+    plus the mark-to-market value of what the arbitrage left open.
+    """
 
     opportunity_id: str
     strategy: str
@@ -204,13 +249,23 @@ class ArbResult(Event, frozen=True, kw_only=True):
     quote: str
     expected_profit: float
     realized_profit: float
-    """Net of all fees, hedges included, in ``quote`` currency."""
+    """Profit of what was closed, net of all fees, hedges included, in ``quote`` currency: the quote
+    balance change plus the cost of what stays open (``positions``)."""
     fees: float
     slippage: float
-    """``expected_profit - realized_profit``."""
+    """``expected_profit - net_profit``."""
     residual: dict[str, float] = {}
     """Unhedged exposure left per asset (0 when the executor closed it)."""
+    unrealized_profit: float = 0.0
+    """Mark-to-market profit of ``positions`` when the arbitrage finished, in ``quote``."""
+    positions: tuple[Position, ...] = ()
+    """The residual per venue holding it, with its cost and mark (sums to ``residual`` per asset)."""
     ts_init: int
+
+    @property
+    def net_profit(self) -> float:
+        """``realized_profit + unrealized_profit``."""
+        return self.realized_profit + self.unrealized_profit
 
 
 class Alert(Event, frozen=True, kw_only=True):
@@ -265,6 +320,7 @@ AnyEvent = (
     | OrderUpdate
     | Fill
     | ArbResult
+    | PositionUpdate
     | Alert
     | Heartbeat
     | TradingHalted

@@ -38,7 +38,7 @@ from arbitrage.book import BookSide, BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
-from arbitrage.events import Alert, BookUpdate, Level
+from arbitrage.events import Alert, BookUpdate, Level, Position
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
 
@@ -112,6 +112,16 @@ class RunTally(t.Protocol):
     @property
     def pnl(self) -> c.Mapping[str, float]:
         """Realized profit per quote currency."""
+        ...
+
+    @property
+    def unrealized(self) -> c.Mapping[str, float]:
+        """Unrealized profit of the open positions per quote currency, at their latest marks."""
+        ...
+
+    @property
+    def net(self) -> c.Mapping[str, float]:
+        """``pnl + unrealized`` per quote currency."""
         ...
 
     @property
@@ -240,6 +250,11 @@ class TradingState(t.Protocol):
     @property
     def residual(self) -> dict[str, float]:
         """Unhedged position per asset over the run."""
+        ...
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        """Open positions (venue, asset, quote, amount, cost, mark), re-marked while the run goes."""
         ...
 
     @property

@@ -51,8 +51,17 @@ def test_report_json_counts_match_the_run_summary(sim_run: tuple[Path, dict[str,
     report = json.loads(result.stdout)
     for key in ("opportunities", "arbs_executed", "arbs_by_status", "orders", "rejected"):
         assert report[key] == summary[key], key
-    for quote, pnl in summary["realized_pnl"].items():  # type: ignore[attr-defined]
-        assert report["realized_pnl"][quote] == pytest.approx(pnl, abs=1e-9)
+    for key in ("realized_pnl", "unrealized_pnl", "net_pnl"):
+        assert set(report[key]) == set(summary[key]), key  # type: ignore[arg-type]
+        for quote, pnl in summary[key].items():  # type: ignore[attr-defined]
+            assert report[key][quote] == pytest.approx(pnl, abs=1e-9), (key, quote)
+    for quote, net in summary["net_pnl"].items():  # type: ignore[attr-defined]
+        realized = summary["realized_pnl"].get(quote, 0.0)  # type: ignore[attr-defined]
+        unrealized = summary["unrealized_pnl"].get(quote, 0.0)  # type: ignore[attr-defined]
+        assert net == pytest.approx(realized + unrealized, abs=1e-9), quote
+    open_positions = summary["plugins"]["trader"]["positions"]  # type: ignore[index]
+    assert [(p["venue"], p["asset"], p["quote"]) for p in report["positions"]] == [
+        (p["venue"], p["asset"], p["quote"]) for p in open_positions]
 
 
 def test_logs_are_json_lines_with_run_id_and_trade_context(sim_run: tuple[Path, dict[str, object]]) -> None:

@@ -10,9 +10,10 @@ from rich.console import Console
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
-from arbitrage.events import BookUpdate, FeedStatus
+from arbitrage.events import BookUpdate, FeedStatus, Position, PositionUpdate
 from arbitrage.plugin import Context, TradingState
 from arbitrage.settings import Settings
+from arbitrage.tally import Tally
 from arbitrage.ui.dashboard import Dashboard, best_spread
 from tests.monitor.helpers import (
     MS,
@@ -43,6 +44,7 @@ def row(text: str, *needles: str) -> list[str]:
 def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: Path) -> None:
     async def scenario() -> str:
         h = MonitorHarness(settings_with(halt_file=halt_path(tmp_path)))
+        h.ctx.tally = Tally(h.bus)  # the engine's counts, as a run has them
         dashboard = Dashboard()
         dashboard.setup(h.ctx)
         await h.start()
@@ -55,6 +57,8 @@ def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: P
         h.book("alpha", "ETH/USDT", 10.0, 10.1)
         h.bus.publish(opportunity("run-7", book_ts=T0 - 2 * MS, ts_init=T0 + MS))
         h.bus.publish(result("run-7", realized=1.5, ts=T0 + 30 * MS))
+        held = Position(venue="alpha", asset="BTC", quote="USDT", amount=0.01, cost=1.001, mark=100.0)
+        h.bus.publish(PositionUpdate(position=held, ts_init=T0 + 30 * MS))
         h.bus.publish(FeedStatus(venue="gamma", status="error", detail="socket closed", ts_init=T0), "gamma")
         h.check_at(T0 + 500 * MS)
         h.monitor.halt("daily_loss", "daily realized loss 60 USDT reached the limit 50 USDT",
@@ -65,7 +69,8 @@ def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: P
 
     text = run(scenario())
     assert "TRADING HALTED: daily realized loss 60 USDT reached the limit 50 USDT" in text
-    assert "PnL +1.5000 USDT" in text and "loop lag" in text
+    # realized 1.5; 0.01 BTC that cost 1.001 marked at 100: 1 - 1.001 = -0.001; net 1.499
+    assert "net PnL +1.4990 USDT (realized +1.5000, unrealized -0.0010)" in text and "loop lag" in text
     assert row(text, "alpha", "connected")[:3] == ["alpha", "connected", "2"]  # two symbols
     assert row(text, "gamma", "error", "│       1")[:3] == ["gamma", "error", "1"]
     # buy gamma at 100.5, sell beta at 102, 0.1 % fees: (102 * 0.999 - 100.5 * 1.001) / 100.5 = +129.1 bps
@@ -86,6 +91,8 @@ class _Trading:
         self.open_arbs = ("r1-9", "r1-10")
         self.balances: dict[str, dict[str, float]] = {}
         self.residual: dict[str, float] = {}
+        self.positions = (Position(venue="beta", asset="BTC", quote="USDT", amount=-1.0, cost=-109.78,
+                                   mark=111.0, stale=True),)
         self.halted = "manual halt"
 
 
@@ -107,6 +114,8 @@ def test_dashboard_without_a_monitor_reads_the_book_store_and_the_trading_state(
     # no fees known without MarketsLoaded: buy alpha at 100.2, sell beta at 100.1 = -10.0 bps
     assert row(text, "BTC/USDT") == ["BTC/USDT", "100 / 100.2", "100.1 / 100.3", "-10.0", "alpha→beta"]
     assert "Venues" not in text
+    # the short: -111 + 109.78 = -1.22, at the last known price
+    assert row(text, "-109.78") == ["beta", "BTC", "-1", "-109.7800", "111 USDT (last known)", "-1.2200"]
 
 
 def test_best_spread_is_net_of_both_fees_and_needs_two_venues() -> None:

@@ -85,6 +85,7 @@ def _evaluate(settings_data: dict[str, t.Any], data: list[str], params: dict[str
         "arbs_by_status": result["arbs_by_status"],
         "fill_ratio": result["fill_ratio"],
         "realized_pnl": result["realized_pnl"],
+        "unrealized_pnl": result["unrealized_pnl"],
         "fees": result["fees"],
         "max_drawdown": result["max_drawdown"],
         "fingerprint": result["fingerprint"],
@@ -124,7 +125,8 @@ def main_quote(rows: c.Sequence[t.Mapping[str, t.Any]]) -> str:
 
 
 def rank(rows: c.Sequence[dict[str, t.Any]], quote: str | None = None) -> list[dict[str, t.Any]]:
-    """Rows best first: higher net PnL in ``quote``, then lower max drawdown, then grid order.
+    """Rows best first: higher net PnL (realized + unrealized) in ``quote``, then lower max
+    drawdown, then grid order.
 
     :param quote: the currency to rank in; None = ``main_quote(rows)``.
     Each row gets ``rank`` (1 = best), ``quote``, ``net_pnl`` and ``drawdown``.
@@ -132,7 +134,7 @@ def rank(rows: c.Sequence[dict[str, t.Any]], quote: str | None = None) -> list[d
     quote = quote or main_quote(rows)
     for i, row in enumerate(rows):
         row["quote"] = quote
-        row["net_pnl"] = row["realized_pnl"].get(quote, 0.0)
+        row["net_pnl"] = row["realized_pnl"].get(quote, 0.0) + row.get("unrealized_pnl", {}).get(quote, 0.0)
         row["drawdown"] = row["max_drawdown"].get(quote, 0.0)
         row["_order"] = i
     ordered = sorted(rows, key=lambda r: (-r["net_pnl"], r["drawdown"], r["_order"]))

@@ -35,11 +35,14 @@ def render_result(result: t.Mapping[str, t.Any], console: t.Any, elapsed_s: floa
     executed = f"{result['arbs_executed']:,}" + (f"  ({statuses})" if statuses else "")
     overview.add_row("arbs executed", executed)
     overview.add_row("fill ratio", f"{result['fill_ratio']:.1%}")
-    for quote in result["realized_pnl"]:
-        overview.add_row(f"net PnL ({quote})", _money(result["realized_pnl"][quote]))
-        overview.add_row(f"gross PnL ({quote})", _money(result["gross_pnl"][quote]))
-        overview.add_row(f"fees ({quote})", f"{result['fees'][quote]:,.6f}")
-        overview.add_row(f"max drawdown ({quote})", f"{result['max_drawdown'][quote]:,.6f}")
+    for quote in sorted(set(result["net_pnl"]) | set(result["gross_pnl"])):
+        overview.add_row(f"net PnL ({quote})", _money(result["net_pnl"].get(quote, 0.0)))
+        overview.add_row(f"realized PnL ({quote})", _money(result["realized_pnl"].get(quote, 0.0)))
+        overview.add_row(f"unrealized PnL ({quote})", _money(result["unrealized_pnl"].get(quote, 0.0)))
+        if quote in result["gross_pnl"]:
+            overview.add_row(f"gross PnL ({quote})", _money(result["gross_pnl"][quote]))
+            overview.add_row(f"fees ({quote})", f"{result['fees'][quote]:,.6f}")
+            overview.add_row(f"max drawdown ({quote})", f"{result['max_drawdown'][quote]:,.6f}")
     malformed = result["malformed"]["total"]
     overview.add_row("malformed lines", str(malformed), style="yellow" if malformed else None)
     if result["out_of_order"]:

@@ -140,7 +140,9 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
     """Replay ``data`` (default ``settings.backtest.data``) and return the result dict.
 
     Keys: ``run_id``, ``strategy``, ``data``, ``params``, ``events``, ``opportunities``,
-    ``rejected``, ``orders``, the figures of ``analysis.analyse``, ``arbs`` (every arbitrage),
+    ``rejected``, ``orders``, the figures of ``analysis.analyse``, ``realized_pnl``,
+    ``unrealized_pnl`` and ``net_pnl`` per quote currency (the engine summary's: net = realized +
+    unrealized, open positions at their last marks), ``arbs`` (every arbitrage),
     ``malformed`` (total and per file), ``out_of_order``, ``first_ts``/``last_ts`` (ms),
     ``handler_errors``, ``fingerprint``. Blocking: runs its own event loop.
 
@@ -186,6 +188,10 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
         "rejected": summary["rejected"],
         "orders": summary["orders"],
         **analyse(arbs, summary["opportunities"]),
+        # the engine's PnL: results plus the positions ledger (what stayed open, at its last marks)
+        "realized_pnl": summary["realized_pnl"],
+        "unrealized_pnl": summary["unrealized_pnl"],
+        "net_pnl": summary["net_pnl"],
         "arbs": arbs,
         "malformed": {"total": replay["malformed"],
                       "files": [{k: f[k] for k in ("path", "format", "lines", "malformed", "examples")}

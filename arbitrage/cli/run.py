@@ -100,8 +100,10 @@ def print_summary(summary: dict[str, t.Any]) -> None:
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     for status, count in sorted(summary["arbs_by_status"].items()):
         table.add_row(f"  {status}", f"{count:,}")
-    for quote, pnl in sorted(summary["realized_pnl"].items()):
-        table.add_row(f"realized PnL ({quote})", f"{pnl:+,.6f}")
+    for quote, pnl in sorted(summary["net_pnl"].items()):
+        table.add_row(f"net PnL ({quote})", f"{pnl:+,.6f}")
+        table.add_row(f"  realized ({quote})", f"{summary['realized_pnl'].get(quote, 0.0):+,.6f}")
+        table.add_row(f"  unrealized ({quote})", f"{summary['unrealized_pnl'].get(quote, 0.0):+,.6f}")
     for quote, fee in sorted(summary["fees"].items()):
         table.add_row(f"fees ({quote})", f"{fee:,.6f}")
     if summary["handler_errors"]:

@@ -1,12 +1,15 @@
 """The kill switch: rules that halt new trading, and the halt file another terminal can write.
 
-Rules, evaluated on every ``ArbResult`` (so a halt lands before the next opportunity):
+Rules, evaluated on every ``ArbResult`` and ``PositionUpdate`` (so a halt lands before the next
+opportunity, and a held position whose mark falls trips it too):
 
 =============  ===============================================================================
 rule           trips when
 =============  ===============================================================================
-daily_loss     realized PnL of one quote currency over the current UTC day (run clock) is at or
-               below ``-monitor.daily_loss_limit[quote]``
+daily_loss     net PnL of one quote currency over the current UTC day (run clock) is at or
+               below ``-monitor.daily_loss_limit[quote]``: the day's realized profit plus
+               how much the open positions' value less cost (and what reducing them
+               realized) moved since the day began
 failed_arbs    ``monitor.max_failed_arbs`` arbitrages in a row ended ``failed``
 residual       the unhedged position of an asset, summed over the run, exceeds
                ``monitor.max_residual[asset]`` in absolute value
@@ -27,7 +30,7 @@ import typing as t
 from collections import defaultdict
 from pathlib import Path
 
-from arbitrage.events import ArbResult
+from arbitrage.events import ArbResult, PositionUpdate
 from arbitrage.settings import MonitorSettings
 
 _DAY_NS = 86_400 * 1_000_000_000
@@ -87,7 +90,11 @@ class KillSwitch:
         """The UTC day ``daily_pnl`` covers."""
         self._day_ns = (0, -1)
         self.daily_pnl: dict[str, float] = defaultdict(float)
-        """Realized PnL per quote currency since the start of ``day``."""
+        """Realized PnL of the arbitrages per quote currency since the start of ``day``."""
+        self._positions: dict[tuple[str, str, str], tuple[str, float]] = {}
+        """(venue, asset, quote) -> (quote, realized + unrealized) of its newest update."""
+        self._day_start: dict[tuple[str, str, str], float] = {}
+        """The same figure of each position when ``day`` began."""
         self.failed_streak = 0
         """Arbitrages in a row that ended ``failed``."""
         self.residual: dict[str, float] = defaultdict(float)
@@ -104,7 +111,17 @@ class KillSwitch:
             return None
         ended, self.day = self.day, day
         self.daily_pnl.clear()
+        self._day_start = {key: value for key, (_, value) in self._positions.items()}
         return ended or None
+
+    @property
+    def daily_net(self) -> dict[str, float]:
+        """Net PnL per quote currency since the start of ``day``: ``daily_pnl`` plus the change of
+        the positions' realized + unrealized figure since then."""
+        out = dict(self.daily_pnl)
+        for key, (quote, value) in self._positions.items():
+            out[quote] = out.get(quote, 0.0) + value - self._day_start.get(key, 0.0)
+        return out
 
     def on_result(self, result: ArbResult, ts_ns: int) -> Trip | None:
         """Account for one finished arbitrage and return the first rule it trips, if any."""
@@ -115,13 +132,21 @@ class KillSwitch:
             self.residual[asset] += amount
         return self.check()
 
+    def on_position(self, update: PositionUpdate, ts_ns: int) -> Trip | None:
+        """Account for a position's new amount, cost or mark and return the first rule it trips."""
+        self.roll(ts_ns)
+        p = update.position
+        self._positions[(p.venue, p.asset, p.quote)] = (p.quote, update.realized + p.unrealized)
+        return self.check()
+
     def check(self) -> Trip | None:
         """The first rule the current figures break, or None."""
+        net = self.daily_net if self._loss_limits else {}
         for quote, limit in self._loss_limits:
-            pnl = self.daily_pnl.get(quote, 0.0)
+            pnl = net.get(quote, 0.0)
             if pnl <= -limit:
-                return Trip("daily_loss", f"daily realized loss {-pnl:.8g} {quote} reached the limit "
-                                          f"{limit:.8g} {quote}")
+                return Trip("daily_loss", f"daily net loss {-pnl:.8g} {quote} (open positions marked) "
+                                          f"reached the limit {limit:.8g} {quote}")
         if self._max_failed and self.failed_streak >= self._max_failed:
             return Trip("failed_arbs", f"{self.failed_streak} arbitrages in a row failed "
                                        f"(max_failed_arbs={self._max_failed})")

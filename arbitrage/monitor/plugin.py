@@ -52,6 +52,7 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    PositionUpdate,
     TradingHalted,
     TradingResumed,
 )
@@ -133,6 +134,7 @@ class Monitor(PeriodicChecks, Plugin):
             (Heartbeat, self._on_heartbeat), (Opportunity, self._on_opportunity),
             (OpportunityRejected, self._on_rejected), (OrderSubmitted, self._on_order_submitted),
             (OrderUpdate, self._on_order_update), (ArbResult, self._on_result),
+            (PositionUpdate, self._on_position),
         ):
             bus.subscribe(event_type, handler, name=self.name)
 
@@ -300,5 +302,10 @@ class Monitor(PeriodicChecks, Plugin):
         if pending is not None:
             self.latency["opportunity_to_result"].observe((result.ts_init - pending[0]) / _S)
         trip = self.kill.on_result(result, self.ctx.clock.time_ns())
+        if trip is not None:
+            self.halt(trip.rule, trip.reason)
+
+    def _on_position(self, update: PositionUpdate) -> None:
+        trip = self.kill.on_position(update, self.ctx.clock.time_ns())
         if trip is not None:
             self.halt(trip.rule, trip.reason)

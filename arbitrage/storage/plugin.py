@@ -5,7 +5,8 @@
   and ``synchronous=NORMAL`` that is one small insert and a commit without fsync (~0.03 ms), but
   it waits for a batch transaction that holds the writer's lock (~2 ms for 500 opportunities);
   batches are therefore cut to ``storage.batch_size`` events each.
-* ``Opportunity``, ``OpportunityRejected``, ``OrderUpdate``, ``Fill``, ``ArbResult``, ``Alert``
+* ``Opportunity``, ``OpportunityRejected``, ``OrderUpdate``, ``Fill``, ``ArbResult``,
+  ``PositionUpdate``, ``Alert``
   (and ``BookUpdate`` when ``storage.store_books``) share *one* queued subscriber (``block``
   policy: nothing is dropped): it is subscribed to the first of these types and the others are
   forwarded into its queue inline. Its handler writes everything waiting in a worker thread (on
@@ -50,13 +51,15 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    PositionUpdate,
 )
 from arbitrage.plugin import Context, Plugin
 from arbitrage.storage.writer import Writer, store_summary
 
 __all__ = ["Storage"]
 
-_QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult, Alert)
+_QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult,
+                                    PositionUpdate, Alert)
 
 
 def _transient(error: BaseException) -> bool:

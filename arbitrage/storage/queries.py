@@ -29,7 +29,10 @@ def run_totals(conn: sqlite3.Connection, run_ids: str | c.Sequence[str]) -> dict
 
     ``opportunities`` = Opportunity rows, ``arbs_executed`` = ArbResult rows (``arbs_by_status``),
     ``realized_pnl`` and ``fees`` = per quote currency sums of the results, added in the order the
-    results were written (as the engine adds them) and rounded to 10 places like the engine does.
+    results were written (as the engine adds them), plus what reducing positions realized
+    (positions in venue, asset, quote order, as the engine adds them);
+    ``unrealized_pnl`` = the open positions' ``amount * mark - cost`` at their newest update;
+    ``net_pnl`` = realized + unrealized; all rounded to 10 places like the engine does.
     ``rows`` counts every table.
     """
     ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
@@ -45,6 +48,17 @@ def run_totals(conn: sqlite3.Connection, run_ids: str | c.Sequence[str]) -> dict
         by_status[status] += 1
         pnl[quote] += realized
         fees[quote] += fee
+    unrealized: dict[str, float] = {}
+    for quote, realized, amount, value in conn.execute(
+            f"SELECT quote, realized, amount, amount * mark - cost FROM positions WHERE run_id IN ({marks}) "
+            "ORDER BY venue, asset, quote, run_id", ids):
+        if realized:
+            pnl[quote] += realized
+        if amount:
+            unrealized[quote] = unrealized.get(quote, 0.0) + value
+    net = dict(pnl)
+    for quote, value in unrealized.items():
+        net[quote] = net.get(quote, 0.0) + value
     return {
         "opportunities": rows["opportunities"],
         "rejected": rows["rejections"],
@@ -52,6 +66,8 @@ def run_totals(conn: sqlite3.Connection, run_ids: str | c.Sequence[str]) -> dict
         "arbs_executed": rows["arb_results"],
         "arbs_by_status": dict(by_status),
         "realized_pnl": {k: round(v, 10) for k, v in pnl.items()},
+        "unrealized_pnl": {k: round(v, 10) for k, v in unrealized.items()},
+        "net_pnl": {k: round(v, 10) for k, v in net.items()},
         "fees": {k: round(v, 10) for k, v in fees.items()},
         "rows": rows,
     }

@@ -1,10 +1,13 @@
 """Reports: what a stored run did, read back from its database.
 
 ``build_report`` returns plain JSON-ready data; ``render_report`` prints it as rich tables. The
-counts mean what the engine's end-of-run summary means (see ``arbitrage.engine.Tally``):
+counts mean what the engine's end-of-run summary means (see ``arbitrage.tally.Tally``):
 ``opportunities`` = Opportunity events, ``arbs_executed`` = ArbResult events (by status in
-``arbs_by_status``), ``realized_pnl`` and ``fees`` = per quote currency sums over the results.
-So ``arb run --json`` and ``arb report --json`` agree on those keys for the same run.
+``arbs_by_status``), ``fees`` = per quote currency sums over the results, ``realized_pnl``,
+``unrealized_pnl`` and ``net_pnl`` per quote currency as ``storage.queries.run_totals`` counts
+them (results plus the newest state of each position). So ``arb run --json`` and
+``arb report --json`` agree on those keys for the same run. ``positions`` lists the positions
+still open at the end, each with its cost, last mark and unrealized profit.
 
 Attribution: a venue's ``pnl_share`` is each arbitrage's realized profit split over its legs'
 venues in proportion to the notional they filled (hedges included); a result that filled nothing
@@ -186,6 +189,13 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
         f"SELECT reason, count(*) AS n FROM rejections WHERE run_id IN ({marks}) GROUP BY reason "
         "ORDER BY n DESC, reason", ids)}
 
+    positions = [
+        {"run_id": row["run_id"], "venue": row["venue"], "asset": row["asset"], "quote": row["quote"],
+         "amount": row["amount"], "cost": row["cost"], "mark": row["mark"], "stale": bool(row["stale"]),
+         "unrealized": round(row["amount"] * row["mark"] - row["cost"], 10)}
+        for row in conn.execute(f"SELECT * FROM positions WHERE run_id IN ({marks}) AND amount != 0 "
+                                "ORDER BY venue, asset, quote, run_id", ids)]
+
     first, last = runs[-1], runs[0]
     arbs = totals["arbs_executed"]
     summary = msgspec.json.decode(last["summary"]) if last["summary"] and not all_runs else {}
@@ -208,6 +218,9 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
         "arbs_by_status": totals["arbs_by_status"],
         "win_rate": round(wins / arbs, 4) if arbs else None,
         "realized_pnl": totals["realized_pnl"],
+        "unrealized_pnl": totals["unrealized_pnl"],
+        "net_pnl": totals["net_pnl"],
+        "positions": positions,
         "expected_pnl": {k: round(v, 10) for k, v in expected.items()},
         "fees": totals["fees"],
         "slippage": {k: round(v, 10) for k, v in slippage.items()},
@@ -279,6 +292,8 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
         overview.add_row("win rate", f"{report['win_rate']:.1%}")
     overview.add_row("orders", f"{report['orders']:,}")
     overview.add_row("realized PnL", _money(report["realized_pnl"]))
+    overview.add_row("unrealized PnL", _money(report["unrealized_pnl"]))
+    overview.add_row("net PnL", _money(report["net_pnl"]))
     overview.add_row("expected PnL", _money(report["expected_pnl"]))
     overview.add_row("fees", _money(report["fees"], signed=False))
     if report["residual"]:
@@ -289,6 +304,18 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
     overview.add_row("best trade", _trade_line(report["best_trade"]))
     overview.add_row("worst trade", _trade_line(report["worst_trade"]))
     console.print(overview)
+
+    if report["positions"]:
+        positions = Table(title="open positions", title_justify="left")
+        for name, justify in (("venue", "left"), ("asset", "left"), ("amount", "right"), ("cost", "right"),
+                              ("mark", "right"), ("unrealized", "right")):
+            positions.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for p in report["positions"]:
+            stale = "  [yellow]last known[/]" if p["stale"] else ""
+            mark = f"{p['mark']:,.8g} {escape(p['quote'])}{stale}"
+            positions.add_row(escape(p["venue"]), escape(p["asset"]), f"{p['amount']:+,.8g}",
+                              f"{p['cost']:,.4f}", mark, _signed(p["unrealized"]))
+        console.print(positions)
 
     if report["venues"]:
         venues = Table(title="venues", title_justify="left")

@@ -9,7 +9,9 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
 * ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
 * ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
   updated by every ``OrderUpdate``;
-* ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only.
+* ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
+* ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
+  newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
 
 Keys include ``run_id`` because simulated and replayed runs are deterministic and reuse the same
 opportunity and client order ids run after run. JSON columns hold msgspec-encoded structs.
@@ -29,7 +31,7 @@ from arbitrage.errors import DataError
 
 __all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
 
 _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
@@ -58,8 +60,12 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "arb_results": ({
         "run_id": str, "opportunity_id": str, "strategy": str, "status": str, "quote": str,
         "expected_profit": float, "realized_profit": float, "fees": float, "slippage": float, "legs": str,
-        "residual": str, "ts_init": int,
+        "residual": str, "ts_init": int, "unrealized_profit": float, "positions": str,
     }, ("run_id", "opportunity_id")),
+    "positions": ({
+        "run_id": str, "venue": str, "asset": str, "quote": str, "amount": float, "cost": float,
+        "mark": float, "stale": int, "realized": float, "ts_init": int,
+    }, ("run_id", "venue", "asset", "quote")),
     "alerts": ({
         "id": int, "run_id": str, "key": str, "level": str, "message": str, "recovered": int, "ts_init": int,
     }, "id"),
@@ -93,7 +99,17 @@ def _create_v1(db: sqlite_utils.Database) -> None:
             table.create_index(index, if_not_exists=True)
 
 
-_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+def _add_v2(db: sqlite_utils.Database) -> None:
+    """Version 2: the ``positions`` table and ``arb_results.unrealized_profit``/``positions`` (added
+    to a version 1 file; a new file has them from ``_create_v1``, which creates the whole schema)."""
+    _create_v1(db)
+    table = db.table("arb_results")
+    for name, kind in _SCHEMA["arb_results"][0].items():
+        if name not in table.columns_dict:
+            table.add_column(name, kind)
+
+
+_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _add_v2}
 """Version -> step that brings a database from ``version - 1`` to ``version``."""
 
 

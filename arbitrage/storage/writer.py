@@ -31,6 +31,7 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    PositionUpdate,
     encode_hook,
 )
 from arbitrage.redact import redact, redact_text
@@ -81,6 +82,13 @@ def _arb_result(run_id: str, e: ArbResult) -> dict[str, t.Any]:
     return {"run_id": run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy, "status": e.status,
             "quote": e.quote, "expected_profit": e.expected_profit, "realized_profit": e.realized_profit,
             "fees": e.fees, "slippage": e.slippage, "legs": _json(e.legs), "residual": _json(e.residual),
+            "ts_init": e.ts_init, "unrealized_profit": e.unrealized_profit, "positions": _json(e.positions)}
+
+
+def _position(run_id: str, e: PositionUpdate) -> dict[str, t.Any]:
+    p = e.position
+    return {"run_id": run_id, "venue": p.venue, "asset": p.asset, "quote": p.quote, "amount": p.amount,
+            "cost": p.cost, "mark": p.mark, "stale": int(p.stale), "realized": e.realized,
             "ts_init": e.ts_init}
 
 
@@ -100,11 +108,13 @@ _ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]]
     OrderUpdate: ("orders", _order_update),
     Fill: ("fills", _fill),
     ArbResult: ("arb_results", _arb_result),
+    PositionUpdate: ("positions", _position),
     Alert: ("alerts", _alert),
     BookUpdate: ("books", _book),
 }
-_REPLACE = frozenset({"opportunities", "arb_results"})
-"""Tables keyed by event id: a repeated id replaces the row instead of failing the whole batch."""
+_REPLACE = frozenset({"opportunities", "arb_results", "positions"})
+"""Tables keyed by event id (or position): a repeated key replaces the row instead of failing the
+whole batch (``positions`` keeps the newest update of each)."""
 _SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted"})
 """``orders`` columns only ``write_order_submitted`` writes: an ``OrderUpdate`` must not clobber them."""
 BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)

@@ -25,10 +25,16 @@ One arbitrage runs as one asyncio task:
    attempt is a new order with a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for
    unwinding a cycle of three or more legs or a sequential chain); a failed order is never resent
    (``trading.hedging``).
-5. ``ArbResult`` reports realized profit from the balance changes of every order of the
-   arbitrage (``venue.ledger``, the rule paper venues move money by): the sum of the quote
-   currency's change over all venues. Any other asset left over is valued at 0 and reported in
-   ``residual``. Fees paid in another currency are valued at that venue's mid for ``fees``.
+5. ``ArbResult`` accounts from the balance changes of every order of the arbitrage
+   (``venue.ledger``, the rule paper venues move money by). Any other asset left over is
+   ``residual`` and becomes ``positions``: the net amount per asset, attributed to the venue(s)
+   whose balance of it moved that way, with its cost (what the arbitrage paid per unit for that
+   asset against the quote, fees included: its buys for a long, its sells for a short; an asset
+   reached only through another market costs its mark) and its mark (``trading.positions``).
+   Realized profit is the quote currency's change over all venues plus the cost of those
+   positions; unrealized profit is their value at the mark less that cost; the trader's
+   positions ledger takes them over. Fees paid in another currency are valued at that venue's mid
+   for ``fees``.
 
 ``complete`` means every planned leg was sent and filled fully and nothing had to be hedged or
 unwound. Amounts too small to trade (below a market's minimum amount or cost) are dust: reported
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as c
+import math
 import typing as t
 from collections import Counter
 
@@ -54,17 +61,20 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    Position,
 )
 from arbitrage.plugin import Books
 from arbitrage.settings import TradingSettings
 from arbitrage.trading.chain import Chain, leg_request
 from arbitrage.trading.hedging import Closer, market_for, venues_of
+from arbitrage.trading.positions import Positions
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
 from arbitrage.trading.venue import (
     Order,
     OrderRequest,
     OrderResult,
     Venue,
+    balance_deltas,
     ledger,
     net_by_asset,
 )
@@ -77,10 +87,12 @@ class Executor:
     :param markets: venue -> symbol -> market, shared with whoever loads them.
     :param books: the run's book store (levels net of what our fills took), for hedging and valuing fees.
     :param staleness_ms: venue -> staleness limit, for choosing where to hedge.
+    :param positions: the ledger that values residuals and takes over what stays open.
     """
 
     def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
-                 markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any) -> None:
+                 markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any,
+                 positions: Positions | None = None) -> None:
         self.bus = bus
         self.clock = clock
         self.settings = settings
@@ -88,6 +100,8 @@ class Executor:
         self.markets = markets
         self.books = books
         self.log = log
+        self.positions = positions or Positions(bus=bus, clock=clock, books=books, markets=markets,
+                                                staleness_ms=staleness_ms)
         self.risk = RiskGate(settings)
         self.closer = Closer(venues=venues, markets=markets, books=books, clock=clock,
                              staleness_ms=staleness_ms, risk=self.risk,
@@ -278,8 +292,11 @@ class Executor:
         """Publish the ``ArbResult``, then free the arbitrage's reservations and slot."""
         try:
             quote = opportunity.quote
-            realized = net_by_asset(self.ledger(orders)).get(quote, 0.0)
+            changes = self.ledger(orders)
             residual = self.exposure(quote, orders)
+            positions = self._open_positions(quote, orders, changes, residual)
+            realized = _clean(net_by_asset(changes).get(quote, 0.0) + sum(p.cost for p in positions))
+            unrealized = sum(p.unrealized for p in positions)
             venues = venues_of(opportunity)
             why_open = self.closer.why_open
             stuck = {asset: why for asset, amount in residual.items() if amount
@@ -301,16 +318,61 @@ class Executor:
                                      average_price=res.average_price, fee=res.fee, status=res.status,
                                      purpose=r.purpose) for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
-                slippage=opportunity.profit - realized, residual=residual, ts_init=self.clock.time_ns())
+                slippage=opportunity.profit - realized - unrealized, residual=residual,
+                unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
             self.arbs[status] += 1
             self.risk.add_residual(residual)
             if stuck:
                 log.error("arb {}: exposure left open {} ({})", status, residual, stuck)
-            log.info("arb {}: realized {:.10g} {} (expected {:.10g}), fees {:.10g}, orders {}, residual {}",
-                     status, realized, quote, opportunity.profit, fees, len(orders), residual)
+            log.info("arb {}: realized {:.10g} {} unrealized {:.10g} (expected {:.10g}), fees {:.10g}, "
+                     "orders {}, residual {}", status, realized, quote, unrealized, opportunity.profit, fees,
+                     len(orders), residual)
+            self.positions.apply(positions)  # before the result: its readers see the ledger it made
             self.bus.publish(result)
         finally:
             self.risk.release(opportunity.id)
+
+    def _open_positions(self, quote: str, orders: c.Sequence[Order],
+                        changes: c.Mapping[tuple[str, str], float],
+                        residual: c.Mapping[str, float]) -> tuple[Position, ...]:
+        """The residual as positions: each asset's net amount on the venues whose balance of it
+        moved the same way (largest move first), with cost and mark (module doc, step 5)."""
+        out: list[Position] = []
+        for asset, net in residual.items():
+            if not net:
+                continue
+            unit_cost = self._unit_cost(asset, quote, orders, long=net > 0)
+            holders = sorted(((delta, venue) for (venue, a), delta in changes.items()
+                              if a == asset and delta * net > 0), key=lambda h: (-abs(h[0]), h[1]))
+            left = abs(net)
+            for delta, venue in holders:
+                amount = math.copysign(min(abs(delta), left), net)
+                left -= abs(amount)
+                mark, stale = self.positions.mark(venue, asset, quote, amount)
+                if stale:
+                    self.log.warning("no usable {} book on {} to mark {:.10g} {}: last known price {:.10g}",
+                                     quote, venue, amount, asset, mark)
+                cost = amount * (mark if unit_cost is None else unit_cost)
+                out.append(Position(venue=venue, asset=asset, quote=quote, amount=amount, cost=cost,
+                                    mark=mark, stale=stale))
+                if left <= EPS:
+                    break
+        return tuple(out)
+
+    def _unit_cost(self, asset: str, quote: str, orders: c.Sequence[Order], *, long: bool) -> float | None:
+        """Quote paid per unit of ``asset`` bought (``long``) or received per unit sold, fees
+        included, over the orders that traded it against ``quote``; None if none did."""
+        amount = money = 0.0
+        for r, result in orders:
+            market = self.markets.get(r.venue, {}).get(r.symbol)
+            if (market is None or result.filled <= 0 or (market.base, market.quote) != (asset, quote)
+                    or (r.side == "buy") != long):
+                continue
+            deltas = balance_deltas(r.side, market, result.filled, result.notional, result.fee,
+                                    result.fee_currency)
+            amount += deltas[asset]
+            money -= deltas.get(quote, 0.0)
+        return money / amount if amount else None
 
     def _value(self, venue: str, asset: str, amount: float, quote: str) -> float:
         """``amount`` of ``asset`` in ``quote`` at the venue's mid price (0 if no market links them)."""

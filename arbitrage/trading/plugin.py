@@ -6,14 +6,17 @@ Wiring, all inline on the bus (trading starts before strategies, so its handlers
   ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``;
 * ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage);
 * ``TradingHalted`` / ``TradingResumed`` (the monitor's kill switch) -> ``halt`` and cancel every
-  venue's open orders / ``resume``.
+  venue's open orders / ``resume``;
+* ``BookUpdate`` / ``Fill`` -> the positions ledger (``trading.positions``): re-mark what is held
+  in that market / remember the last price there.
 
 The trader keeps no books: the paper venues fill against the run's book store (``ctx.books``, which
 the engine updates before any plugin sees a ``BookUpdate``) and record there what each fill took
 (``ctx.liquidity``); the executor hedges against the same store.
 
 The trader provides ``ctx.views.trading``, a ``TraderView`` (the ``TradingState`` service of
-``arbitrage.plugin``: open arbitrages, balances, residual, halt reason), for the dashboard and any
+``arbitrage.plugin``: open arbitrages, balances, residual, open positions with their marks, halt
+reason), for the dashboard and any
 other reader. ``--live`` is refused at setup until a live venue exists: silently paper trading when
 real orders were asked for would be worse.
 """
@@ -23,18 +26,24 @@ from __future__ import annotations
 import asyncio
 import typing as t
 
+import msgspec
+
 from arbitrage.errors import PluginError
 from arbitrage.events import (
     BalanceUpdate,
+    BookUpdate,
+    Fill,
     Market,
     MarketsLoaded,
     Opportunity,
+    Position,
     TradingHalted,
     TradingResumed,
 )
 from arbitrage.plugin import Context, Plugin
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.paper import PaperVenue, paper_balances
+from arbitrage.trading.positions import Positions
 from arbitrage.trading.venue import Venue
 
 
@@ -58,6 +67,11 @@ class TraderView:
     def residual(self) -> dict[str, float]:
         """Unhedged position per asset over the run."""
         return dict(self._trader.executor.risk.residual)
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        """Open positions of the ledger, each with its cost and current mark."""
+        return self._trader.positions.open()
 
     @property
     def halted(self) -> str:
@@ -86,14 +100,19 @@ class Trader(Plugin):
         self.venues: dict[str, Venue] = {}
         self.markets: dict[str, dict[str, Market]] = {}
         self.staleness_ms: dict[str, float] = {}
+        self.positions = Positions(bus=ctx.bus, clock=ctx.clock, books=ctx.books, markets=self.markets,
+                                   staleness_ms=self.staleness_ms)
+        """The positions ledger: what arbitrages left open, marked to market."""
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
                                  venues=self.venues, markets=self.markets, books=ctx.books,
-                                 staleness_ms=self.staleness_ms, log=ctx.log)
+                                 staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
         ctx.bus.subscribe(TradingHalted, self._on_halted, name="trader")
         ctx.bus.subscribe(TradingResumed, self._on_resumed, name="trader")
+        ctx.bus.subscribe(BookUpdate, self.positions.on_book, name="trader:positions")
+        ctx.bus.subscribe(Fill, self.positions.on_fill, name="trader:positions")
         self._cancels: set[asyncio.Task[None]] = set()
         ctx.views.trading = TraderView(self)
 
@@ -113,6 +132,7 @@ class Trader(Plugin):
             await asyncio.gather(*self._cancels, return_exceptions=True)
         for venue in self.venues.values():
             await venue.cancel_all()
+        self.positions.flush()
 
     def halt(self, reason: str) -> None:
         """Kill switch: refuse every new opportunity (running ones finish, hedges included).
@@ -169,7 +189,8 @@ class Trader(Plugin):
                                            ts_init=self.ctx.clock.time_ns()))
 
     def summary(self) -> dict[str, t.Any]:
-        """Orders by purpose and status, fills, refusals by reason, arbitrages by status, final balances."""
+        """Orders by purpose and status, fills, refusals by reason, arbitrages by status, residual, open
+        positions, final balances."""
         ex = self.executor
         return {
             "orders": sum(ex.orders.values()),
@@ -181,5 +202,7 @@ class Trader(Plugin):
             "rejected": dict(ex.rejected),
             "arbs": dict(ex.arbs),
             "residual": {asset: v for asset, v in ex.risk.residual.items() if v},
+            "positions": [msgspec.to_builtins(p) | {"unrealized": p.unrealized}
+                          for p in self.positions.open()],
             "balances": {name: venue.balances() for name, venue in self.venues.items()},
         }

@@ -4,7 +4,9 @@ It costs nothing on the hot path: it never subscribes to ``BookUpdate``. A few t
 reads the typed services of its context (``arbitrage.plugin``), never another plugin's objects:
 the run's book store (``ctx.books``), the engine's counts (``ctx.tally``), the monitor's readings
 (``ctx.views.monitor``: feeds, latency, alerts, halt) and the trader's state
-(``ctx.views.trading``: open arbitrages, halt), each view shown only when its plugin is loaded.
+(``ctx.views.trading``: open arbitrages, open positions with their marks, halt), each view shown
+only when its plugin is loaded. PnL is realized, unrealized (open positions at their marks) and
+net, per quote currency, as the engine's tally counts it.
 Only rare events (markets, opportunities, results, alerts) are subscribed to, inline, each a
 deque append.
 """
@@ -23,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from arbitrage.events import Alert, ArbResult, BookUpdate, MarketsLoaded, Opportunity, OpportunityRejected
-from arbitrage.plugin import Context, FeedInfo, MonitorReadings, Plugin
+from arbitrage.plugin import Context, FeedInfo, MonitorReadings, Plugin, TradingState
 
 _LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "red", "critical": "bold red"}
 _STATUS_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow", "error": "red",
@@ -76,7 +78,6 @@ class Dashboard(Plugin):
         self.results: collections.deque[ArbResult] = collections.deque(maxlen=6)
         self.alerts: collections.deque[Alert] = collections.deque(maxlen=6)
         self.rejected = 0
-        self.pnl: dict[str, float] = collections.defaultdict(float)
         self._task: asyncio.Task[None] | None = None
         self._started = 0.0
 
@@ -84,17 +85,13 @@ class Dashboard(Plugin):
         super().setup(ctx)
         ctx.bus.subscribe(MarketsLoaded, self._markets, name=self.name)
         ctx.bus.subscribe(Opportunity, self.opportunities.append, name=self.name)
-        ctx.bus.subscribe(ArbResult, self._result, name=self.name)
+        ctx.bus.subscribe(ArbResult, self.results.append, name=self.name)
         ctx.bus.subscribe(Alert, self.alerts.append, name=self.name)
         ctx.bus.subscribe(OpportunityRejected, self._rejected, name=self.name)
 
     def _markets(self, event: MarketsLoaded) -> None:
         for market in event.markets:
             self.fees[(event.venue, market.symbol)] = market.taker_fee
-
-    def _result(self, result: ArbResult) -> None:
-        self.results.append(result)
-        self.pnl[result.quote] += result.realized_profit
 
     def _rejected(self, _: OpportunityRejected) -> None:
         self.rejected += 1
@@ -129,6 +126,9 @@ class Dashboard(Plugin):
         if monitor is not None and monitor.feeds():
             parts.append(self._venues(monitor))
         parts += [self._books(), self._recent()]
+        trading = self.ctx.views.trading
+        if trading is not None and trading.positions:
+            parts.append(self._positions(trading))
         if monitor is not None:
             parts.append(self._latency(monitor))
         alerts = self._alerts(monitor)
@@ -146,12 +146,14 @@ class Dashboard(Plugin):
         monitor, trading = self.ctx.views.monitor, self.ctx.views.trading
         elapsed = time.monotonic() - self._started if self._started else 0.0
         rate = tally.books / elapsed if elapsed > 0 else 0.0
-        pnl = ", ".join(f"{v:+.4f} {k}" for k, v in sorted(self.pnl.items())) or "0"
+        net, realized, unrealized = tally.net, tally.pnl, tally.unrealized
+        pnl = ", ".join(f"{v:+.4f} {k} (realized {realized.get(k, 0.0):+.4f}, unrealized "
+                        f"{unrealized.get(k, 0.0):+.4f})" for k, v in sorted(net.items())) or "0"
         line = Text.assemble(
             ("arb ", "bold"), f"run {self.ctx.run_id}  {elapsed:5.0f}s  ",
             f"books {tally.books:,} ({rate:,.0f}/s)  opportunities {tally.opportunities}  ",
             f"rejected {self.rejected}  arbs {sum(tally.arbs.values())}  ",
-            ("PnL ", "bold"), pnl)
+            ("net PnL ", "bold"), pnl)
         if trading is not None:
             line.append(f"  open {len(trading.open_arbs)}")
         if monitor is not None:
@@ -221,6 +223,17 @@ class Dashboard(Plugin):
             table.add_row(opp.id.rsplit("-", 1)[-1], route, f"{opp.legs[0].amount:g}" if opp.legs else "",
                           _money(opp.profit), result.status if result else "…",
                           _money(result.realized_profit) if result else Text("…"))
+        return table
+
+    def _positions(self, trading: TradingState) -> Table:
+        table = Table(title="Open positions (marked: long at best bid, short at best ask)", expand=False,
+                      show_edge=False)
+        for col in ("venue", "asset", "amount", "cost", "mark", "unrealized"):
+            table.add_column(col, justify="left" if col in ("venue", "asset") else "right")
+        for p in trading.positions:
+            mark = Text(f"{p.mark:,.8g} {p.quote}" + (" (last known)" if p.stale else ""),
+                        style="yellow" if p.stale else "")
+            table.add_row(p.venue, p.asset, f"{p.amount:+,.8g}", f"{p.cost:,.4f}", mark, _money(p.unrealized))
         return table
 
     def _latency(self, monitor: MonitorReadings) -> Text:

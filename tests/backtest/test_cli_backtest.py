@@ -47,7 +47,10 @@ def test_record_then_backtest_round_trip(recorded: tuple[Path, str]) -> None:
     assert again.stdout == first.stdout  # byte-identical
     report = json.loads(arb("report", "--db", "bt.db", "--run", result["run_id"], "--json", cwd=cwd).stdout)
     assert report["arbs_executed"] == result["arbs_executed"]
-    assert report["realized_pnl"]["USDT"] == pytest.approx(result["realized_pnl"]["USDT"], abs=1e-9)
+    for key in ("realized_pnl", "unrealized_pnl", "net_pnl"):
+        assert set(report[key]) == set(result[key]), key
+        for quote, pnl in result[key].items():
+            assert report[key][quote] == pytest.approx(pnl, abs=1e-9), (key, quote)
 
 
 def test_backtest_flags_reach_the_settings(recorded: tuple[Path, str]) -> None:

@@ -47,6 +47,16 @@ def test_rank_orders_by_net_pnl_then_lower_drawdown_then_grid_order() -> None:
     assert [r["rank"] for r in ranked] == [1, 2, 3, 4]
 
 
+def test_rank_counts_what_each_setting_left_open() -> None:
+    def row(n: int, realized: float, unrealized: float) -> dict[str, object]:
+        return {"params": {"n": n}, "realized_pnl": {"USDT": realized},
+                "unrealized_pnl": {"USDT": unrealized}, "max_drawdown": {"USDT": 0.0}}
+
+    # n=0 realized 7 but holds a position 3 under its cost: net 4 < n=1's 5 (nothing open)
+    ranked = rank([row(0, 7.0, -3.0), row(1, 5.0, 0.0)])
+    assert [(r["params"]["n"], r["net_pnl"]) for r in ranked] == [(1, 5.0), (0, 4.0)]
+
+
 def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
     # cumulative: 1, -1, -0.5, -1.5, 1.5 -> peak 1 before the fall to -1.5: drawdown 2.5
     assert max_drawdown([1.0, -2.0, 0.5, -1.0, 3.0]) == pytest.approx(2.5)

@@ -10,7 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from arbitrage.cli import app
-from arbitrage.events import Alert, OpportunityRejected, TradingHalted, TradingResumed
+from arbitrage.events import (
+    Alert,
+    OpportunityRejected,
+    Position,
+    PositionUpdate,
+    TradingHalted,
+    TradingResumed,
+)
 from arbitrage.monitor import KillSwitch, read_halt, write_halt
 from arbitrage.settings import MonitorSettings
 from arbitrage.trading.paper import PaperVenue
@@ -183,6 +190,55 @@ def test_daily_loss_counts_one_utc_day_at_a_time() -> None:
     assert kill.on_result(result("b", realized=-6.0), midnight + S) is None  # a new day: -6 only
     trip = kill.on_result(result("c", realized=-4.0), midnight + 2 * S)
     assert trip is not None and trip.rule == "daily_loss" and "10 USDT" in trip.reason
+
+
+def position(mark: float) -> PositionUpdate:
+    """beta's short of 1 BTC that received 109.78 USDT, marked at ``mark``."""
+    short = Position(venue="beta", asset="BTC", quote="USDT", amount=-1.0, cost=-109.78, mark=mark)
+    return PositionUpdate(position=short, ts_init=T0)
+
+
+def test_daily_loss_counts_open_positions_at_their_mark_and_from_the_start_of_the_day() -> None:
+    kill = KillSwitch(MonitorSettings(daily_loss_limit={"USDT": 10.0}))
+    day = 86_400 * S
+    midnight = (T0 // day + 1) * day
+    # a short of 1 BTC that received 109.78 (realized 0) marked at 111: -1.22 today
+    assert kill.on_result(result("a", realized=0.0), midnight - 2 * S) is None
+    assert kill.on_position(position(111.0), midnight - 2 * S) is None
+    assert kill.daily_net == {"USDT": pytest.approx(-1.22)}
+    # the ask rises to 115: -5.22; a new day starts from there, so 120 is -5 today, not -10.22
+    assert kill.on_position(position(115.0), midnight - S) is None
+    assert kill.on_position(position(120.0), midnight + S) is None
+    assert kill.daily_net == {"USDT": pytest.approx(-5.0)}
+    # 125: -10 since midnight reaches the 10 USDT limit
+    trip = kill.on_position(position(125.0), midnight + 2 * S)
+    assert trip is not None and trip.rule == "daily_loss" and "net loss 10 USDT" in trip.reason
+
+
+def test_an_unhedgeable_short_trips_the_daily_loss_rule_instead_of_showing_a_profit(tmp_path: Path) -> None:
+    async def scenario():
+        trading = Harness(settings_with(make_settings(venue_balances={"beta": {"USDT": 0.0, "BTC": 2.0}}),
+                                        daily_loss_limit={"USDT": 1.0}, halt_file=halt_path(tmp_path)))
+        watch = MonitorHarness(trading.ctx.settings, ctx=trading.ctx, bus=trading.bus, clock=trading.clock)
+        await trading.start()
+        await watch.monitor.start()
+        # the monitor's timers move the simulated clock: books stay usable for a minute
+        trading.markets("alpha", market(), staleness_ms=60_000)
+        trading.markets("beta", market(fee=0.002, step=1.0, min_amount=1.0), staleness_ms=60_000)
+        trading.book("alpha", "BTC/USDT", [(99.0, 5.0)], [])
+        trading.book("beta", "BTC/USDT", [(110.0, 1.0)], [(111.0, 5.0)])
+        trading.bus.publish(opportunity("x1", leg("alpha", "buy", 1.0, 100.0),
+                                        leg("beta", "sell", 1.0, 109.0)))
+        await trading.settle()
+        await watch.monitor.stop()
+        await trading.stop()
+        return watch.monitor
+
+    monitor = run(scenario())
+    # beta sold 1 BTC for 109.78 USDT and could not buy it back (see the executor's test): realized 0,
+    # marked at the ask 111: net -1.22 <= -1 -> halted (the quote change alone said +109.78)
+    assert monitor.halt_rule == "daily_loss"
+    assert "1.22 USDT" in monitor.halted
 
 
 def test_arb_halt_and_resume_commands_write_and_remove_the_halt_file(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    Position,
+    PositionUpdate,
 )
 from arbitrage.settings import Settings, StorageSettings
 
@@ -68,6 +70,13 @@ def result(oid: str, *, realized: float, expected: float = 1.0, fees: float = 0.
     return ArbResult(opportunity_id=oid, strategy="cross_exchange", status=status, legs=legs, quote=quote,
                      expected_profit=expected, realized_profit=realized, fees=fees,
                      slippage=expected - realized, residual=residual or {}, ts_init=ts)
+
+
+def position(*, venue: str = "alpha", asset: str = "BTC", quote: str = "USDT", amount: float = 0.6,
+             cost: float = 60.06, mark: float = 99.0, stale: bool = False, realized: float = 0.0,
+             ts: int = 31) -> PositionUpdate:
+    return PositionUpdate(position=Position(venue=venue, asset=asset, quote=quote, amount=amount, cost=cost,
+                                            mark=mark, stale=stale), realized=realized, ts_init=ts)
 
 
 def rejected(oid: str, reason: str = "busy") -> OpportunityRejected:

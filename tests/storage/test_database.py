@@ -82,7 +82,8 @@ def test_write_batch_of_mixed_events_is_one_transaction(writer: Writer) -> None:
 
 def test_every_row_carries_exactly_its_table_columns() -> None:
     samples = {type(e): e for e in (f.opportunity("o1"), f.rejected("o1"), f.update("c1", "o1"),
-                                     f.fill("c1", "o1"), f.result("o1", realized=0.1), f.alert(), f.book())}
+                                     f.fill("c1", "o1"), f.result("o1", realized=0.1), f.alert(), f.book(),
+                                     f.position())}
     assert set(samples) == set(BATCHED_TYPES)
     for event_type, (table, row) in _ROWS.items():
         assert tuple(row("r", samples[event_type])) == _row_columns(table), table
@@ -220,3 +221,40 @@ def test_unfinished_orders_lists_submitted_and_open_only(writer: Writer) -> None
 def test_run_totals_of_unknown_run_is_zero(writer: Writer) -> None:
     totals = run_totals(writer.db.conn, "nope")
     assert totals["opportunities"] == 0 and totals["realized_pnl"] == {}
+
+
+def test_open_database_when_file_is_version_1_adds_positions_and_keeps_old_results(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    v1_results = ("run_id TEXT, opportunity_id TEXT, strategy TEXT, status TEXT, quote TEXT, "
+                  "expected_profit FLOAT, realized_profit FLOAT, fees FLOAT, slippage FLOAT, legs TEXT, "
+                  "residual TEXT, ts_init INTEGER, PRIMARY KEY (run_id, opportunity_id)")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"CREATE TABLE arb_results ({v1_results})")
+        conn.execute("INSERT INTO arb_results VALUES ('r', 'o1', 'x', 'complete', 'USDT', 1, 0.5, 0.1, 0.5, "
+                     "'[]', '{}', 30)")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    open_database(path).close()
+    [old] = rows(path, "SELECT * FROM arb_results")
+    assert (old["realized_profit"], old["unrealized_profit"], old["positions"]) == (0.5, None, None)
+    assert rows(path, "SELECT * FROM positions") == []
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        totals = run_totals(conn, "r")
+    assert (totals["realized_pnl"], totals["unrealized_pnl"], totals["net_pnl"]) == (
+        {"USDT": 0.5}, {}, {"USDT": 0.5})
+
+
+def test_run_totals_count_open_positions_at_their_newest_mark(writer: Writer) -> None:
+    writer.write_batch([f.result("o1", realized=3.872), f.position(mark=100.0, stale=True),
+                        f.position(mark=99.0),
+                        f.position(venue="beta", amount=-1.0, cost=-109.78, mark=111.0),
+                        f.position(venue="gamma", amount=0.0, cost=0.0, realized=2.94)])
+    # realized 3.872 + 2.94 (gamma's closed position) = 6.812
+    # unrealized alpha 0.6 * 99 - 60.06 = -0.66 (its newest update replaced the stale one at 100);
+    # beta -111 + 109.78 = -1.22; total -1.88. net 6.812 - 1.88 = 4.932
+    [alpha] = rows(writer.path, "SELECT * FROM positions WHERE venue = 'alpha'")
+    assert (alpha["mark"], alpha["stale"]) == (99.0, 0)
+    totals = run_totals(writer.db.conn, "run-1")
+    assert totals["realized_pnl"] == {"USDT": 6.812}
+    assert totals["unrealized_pnl"] == {"USDT": -1.88}
+    assert totals["net_pnl"] == {"USDT": 4.932}

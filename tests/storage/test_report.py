@@ -171,3 +171,29 @@ def test_build_report_duration_from_run_times(tmp_path: Path) -> None:
         w.start_run(source="sim", strategy="x", settings={}, started_at="2024-01-01T00:00:00.000Z")
         w.end_run(ended_at="2024-01-01T00:01:30.500Z")
     assert build_report(tmp_path / "arb.db")["duration_s"] == 90.5
+
+
+def test_build_report_values_open_positions_and_renders_them(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="cross_exchange", settings={})
+        w.write_batch([f.result("o1", realized=3.872, residual={"BTC": 0.6}),
+                       f.position(mark=100.0, stale=True),
+                       f.result("o2", realized=0.0, residual={"BTC": -1.0}),
+                       f.position(venue="beta", amount=-1.0, cost=-109.78, mark=111.0)])
+        w.end_run()
+    report = build_report(path)
+    # alpha long 0.6 cost 60.06 marked (last known) at 100: 60 - 60.06 = -0.06
+    # beta short 1 cost -109.78 marked at its ask 111: -111 + 109.78 = -1.22
+    # realized 3.872 + 0 = 3.872; unrealized -1.28; net 2.592
+    assert report["realized_pnl"] == {"USDT": 3.872}
+    assert report["unrealized_pnl"] == {"USDT": -1.28}
+    assert report["net_pnl"] == {"USDT": 2.592}
+    assert [(p["venue"], p["amount"], p["stale"], p["unrealized"]) for p in report["positions"]] == [
+        ("alpha", 0.6, True, -0.06), ("beta", -1.0, False, -1.22)]
+    out = io.StringIO()
+    render_report(report, Console(file=out, width=160, color_system=None))
+    text = out.getvalue()
+    for expected in ("open positions", "net PnL", "+2.5920 USDT", "unrealized PnL", "-1.2800 USDT",
+                     "last known", "-1.2200"):
+        assert expected in text, expected

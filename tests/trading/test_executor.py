@@ -11,6 +11,7 @@ from arbitrage.events import (
     OpportunityRejected,
     OrderSubmitted,
     OrderUpdate,
+    PositionUpdate,
 )
 from tests.trading.helpers import T0, Harness, leg, make_settings, market, opportunity, run
 
@@ -153,13 +154,58 @@ def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
 
     h, seen = run(scenario())
     result, rejected = seen
-    # -100.1 + 43.912 = -56.188; 0.6 BTC bought and not sold: no bid anywhere to hedge into.
+    # Quote change -100.1 + 43.912 = -56.188, but 0.6 BTC bought and not sold (no bid anywhere to
+    # hedge into) is held on alpha, where it was bought at 100.1 USDT a BTC with the fee:
+    # cost 0.6 * 100.1 = 60.06. Realized = -56.188 + 60.06 = 3.872 (the 0.4 sold: 43.912 - 40.04).
+    # alpha has no bid, so the mark is the last known price there: our own fill at 100 (stale).
+    # Unrealized 0.6 * 100 - 60.06 = -0.06; net 3.872 - 0.06 = 3.812 = -56.188 + 0.6 * 100.
     assert result.status == "failed"
-    assert result.realized_profit == pytest.approx(-56.188, abs=1e-9)
+    assert result.realized_profit == pytest.approx(3.872, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-0.06, abs=1e-9)
+    assert result.net_profit == pytest.approx(3.812, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.6)}
+    [position] = result.positions
+    assert (position.venue, position.asset, position.quote, position.stale) == (A, "BTC", "USDT", True)
+    assert (position.amount, position.cost, position.mark) == (
+        pytest.approx(0.6), pytest.approx(60.06), 100.0)
     assert len(result.legs) == 2
     assert (rejected.opportunity_id, rejected.reason) == ("x2", "exposure")
     assert h.ctx.views.trading.residual == {"BTC": pytest.approx(0.6)}
+    # alpha's new book (bid 99) re-marked the ledger's position: 0.6 * 99 - 60.06 = -0.66
+    [held] = h.ctx.views.trading.positions
+    assert (held.mark, held.stale, held.unrealized) == (99.0, False, pytest.approx(-0.66, abs=1e-9))
+
+
+def test_a_short_that_cannot_be_bought_back_is_marked_at_the_best_ask_not_counted_as_profit():
+    async def scenario():
+        # alpha has no ask; beta trades whole BTC only and holds just the 109.78 USDT the sale
+        # brought, less than one BTC at 111 costs: the short cannot be bought back
+        h = Harness(make_settings(venue_balances={B: {"USDT": 0.0, "BTC": 2.0}}))
+        await h.start()
+        h.markets(A, market(fee=0.001))
+        h.markets(B, market(fee=0.002, step=1.0, min_amount=1.0))
+        h.book(A, "BTC/USDT", [(99.0, 5.0)], [])
+        h.book(B, "BTC/USDT", [(110.0, 1.0)], [(111.0, 5.0)])
+        with h.bus.collect(ArbResult, PositionUpdate) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    update, result = seen  # the ledger's update comes first: readers of the result see it
+    # beta sells 1 @ 110, fee 0.2 %: +109.78 USDT; alpha buys nothing. Short 1 BTC on beta, cost
+    # -109.78 (received). Realized 109.78 - 109.78 = 0; marked at beta's best ask 111:
+    # unrealized -111 + 109.78 = -1.22 = net (not +109.78 of "profit").
+    assert result.status == "failed"
+    assert result.realized_profit == pytest.approx(0.0, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-1.22, abs=1e-9)
+    assert result.net_profit == pytest.approx(-1.22, abs=1e-9)
+    assert result.slippage == pytest.approx(1.0 + 1.22, abs=1e-9)
+    [position] = result.positions
+    assert (position.venue, position.amount, position.cost, position.mark, position.stale) == (
+        B, pytest.approx(-1.0), pytest.approx(-109.78), 111.0, False)
+    assert update.position == position and update.realized == 0.0
+    assert h.ctx.views.trading.positions == (position,)
 
 
 TRI = "tri"
@@ -195,11 +241,16 @@ def test_three_leg_cycle_on_one_venue_completes_with_exact_profit():
     # USDT -> BTC: buy 1.0 @ 100, pay 100 + 0.1 = 100.1 USDT
     # BTC -> ETH: buy 19.96 @ 0.05 = 0.998 BTC + 0.000998 fee = 0.998998 BTC
     # ETH -> USDT: sell 19.96 @ 5.2 = 103.792 - 0.103792 = 103.688208 USDT
-    # realized 103.688208 - 100.1 = 3.588208 USDT; BTC dust 1 - 0.998998 = 0.001002 (worth ~0.1 USDT,
-    # below BTC/USDT's 1 USDT minimum cost: reported, not traded)
+    # USDT change 103.688208 - 100.1 = 3.588208; BTC dust 1 - 0.998998 = 0.001002 (worth ~0.1 USDT,
+    # below BTC/USDT's 1 USDT minimum cost: not traded, held): a position that cost what the
+    # cycle paid a BTC, 100.1 USDT: 0.001002 * 100.1 = 0.1003002; realized 3.588208 + 0.1003002
+    # = 3.6885082; marked at the bid 99: 0.099198 - 0.1003002 = -0.0011022 unrealized;
+    # net 3.588208 + 0.099198 = 3.687406
     # fees 0.1 + 0.000998 BTC at mid 99.5 (0.099301) + 0.103792 = 0.303093 USDT
     assert result.status == "complete"
-    assert result.realized_profit == pytest.approx(3.588208, abs=1e-9)
+    assert result.realized_profit == pytest.approx(3.6885082, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-0.0011022, abs=1e-9)
+    assert result.net_profit == pytest.approx(3.687406, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.001002), "ETH": 0.0}
     assert result.fees == pytest.approx(0.303093, abs=1e-9)
     assert len(result.legs) == 3

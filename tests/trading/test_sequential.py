@@ -63,7 +63,9 @@ def test_cycle_completes_leg_by_leg_each_sized_from_the_previous_delivery():
     # L1 buys ETH with that BTC at limit 0.05: 1.0 / (0.05 * 1.001) = 19.98002 -> 19.98 ETH (step 0.01,
     #    not the planned 20); costs 0.999 + 0.000999 fee = 0.999999 BTC, delivers 19.98 ETH.
     # L2 sells the 19.98 ETH @ 5.2: 103.896 - 0.103896 fee = 103.792104 USDT.
-    # realized 103.792104 - 100.1 = 3.692104 USDT; 0.000001 BTC left (dust, below BTC/USDT's 0.001).
+    # USDT change 103.792104 - 100.1 = 3.692104; 0.000001 BTC left (dust, below BTC/USDT's 0.001)
+    # is held at what the cycle paid a BTC (100.1): cost 0.0001001, so realized 3.6922041; marked at
+    # the bid 99: 0.000099 - 0.0001001 = -0.0000011 unrealized; net 3.692104 + 0.000099 = 3.692203.
     # fees 0.1 + 0.000999 BTC at mid 99.5 (0.0994005) + 0.103896 = 0.3032965 USDT
     orders = [(type(e).__name__, e.client_order_id, e.ts_init) for e in seen
               if isinstance(e, OrderSubmitted | OrderUpdate)]
@@ -78,7 +80,9 @@ def test_cycle_completes_leg_by_leg_each_sized_from_the_previous_delivery():
     assert result.status == "complete"
     assert [(lr.client_order_id, lr.status, lr.filled) for lr in result.legs] == [
         ("s1-L0", "filled", 1.0), ("s1-L1", "filled", 19.98), ("s1-L2", "filled", 19.98)]
-    assert result.realized_profit == pytest.approx(3.692104, abs=1e-9)
+    assert result.realized_profit == pytest.approx(3.6922041, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-0.0000011, abs=1e-12)
+    assert result.net_profit == pytest.approx(3.692203, abs=1e-9)
     assert result.fees == pytest.approx(0.3032965, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.000001, abs=1e-12), "ETH": 0.0}
     assert h.ctx.views.trading.balances[TRI] == {"USDT": pytest.approx(1003.692104),
@@ -97,11 +101,14 @@ def test_sell_leg_spends_the_quote_delivered_net_of_fees_rounded_down_to_the_ste
     # L0 buys 20 ETH @ 5.3: 106 + 0.106 = 106.106 USDT.
     # L1 sells the 20 ETH @ 0.055: 1.1 - 0.0011 fee = 1.0989 BTC delivered (net of the fee).
     # L2 sells 1.0989 -> 1.098 BTC (step 0.001; planned 1.1) @ 99: 108.702 - 0.108702 = 108.593298 USDT.
-    # realized 108.593298 - 106.106 = 2.487298 USDT; 0.0009 BTC left (dust, below min amount 0.001).
+    # USDT change 108.593298 - 106.106 = 2.487298; 0.0009 BTC left (dust, below min amount 0.001),
+    # reached through ETH/BTC, not bought for USDT: it costs its mark, the bid 99: 0.0891.
+    # realized 2.487298 + 0.0891 = 2.576398, unrealized 0, net 2.576398.
     assert [s.amount for s in seen if isinstance(s, OrderSubmitted)] == [20.0, 20.0, 1.098]
     result = arb_result(seen)
     assert result.status == "complete"
-    assert result.realized_profit == pytest.approx(2.487298, abs=1e-9)
+    assert result.realized_profit == pytest.approx(2.576398, abs=1e-9)
+    assert result.unrealized_profit == 0.0
     assert result.residual == {"ETH": 0.0, "BTC": pytest.approx(0.0009)}
     assert h.ctx.views.trading.balances[TRI]["USDT"] == pytest.approx(1002.487298)
 
@@ -111,12 +118,14 @@ def test_a_leg_never_exceeds_its_planned_amount_and_the_surplus_is_unwound():
     # L0, L1 as in the complete cycle: -100.1 USDT, 19.98 ETH delivered.
     # L2 sells only the planned 19.0 ETH @ 5.2: 98.8 - 0.0988 = 98.7012 USDT.
     # 0.98 ETH left (worth 5.1 USDT, tradeable): U0 sells it @ 5.2 (limit 5.2 * 0.995 = 5.174):
-    # 5.096 - 0.005096 = 5.090904. realized -100.1 + 98.7012 + 5.090904 = 3.692104 USDT.
+    # 5.096 - 0.005096 = 5.090904. USDT change -100.1 + 98.7012 + 5.090904 = 3.692104; the
+    # 0.000001 BTC dust is held as in the complete cycle: realized 3.6922041, net 3.692203.
     assert [(s.client_order_id, s.amount) for s in seen if isinstance(s, OrderSubmitted)] == [
         ("s1-L0", 1.0), ("s1-L1", 19.98), ("s1-L2", 19.0), ("s1-U0", pytest.approx(0.98))]
     result = arb_result(seen)
     assert result.status == "partial"  # every leg filled, but something had to be unwound
-    assert result.realized_profit == pytest.approx(3.692104, abs=1e-9)
+    assert result.realized_profit == pytest.approx(3.6922041, abs=1e-9)
+    assert result.net_profit == pytest.approx(3.692203, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.000001, abs=1e-12), "ETH": 0.0}
 
 
@@ -147,13 +156,17 @@ def test_middle_leg_that_fills_partly_stops_the_chain_and_unwinds_both_assets():
     # 0.5 + 0.0005 fee = 0.5005 BTC spent -> holding 0.4995 BTC and 10 ETH; L2 is never sent.
     # U0 sells 0.499 BTC (step 0.001) @ 99: 49.401 - 0.049401 = 49.351599 USDT
     # U1 sells 10 ETH @ 5.2: 52 - 0.052 = 51.948 USDT
-    # realized -100.1 + 49.351599 + 51.948 = 1.199599 USDT; 0.0005 BTC is dust (below min amount 0.001)
+    # USDT change -100.1 + 49.351599 + 51.948 = 1.199599; 0.0005 BTC is dust (below min amount
+    # 0.001), held at the 100.1 a BTC L0 paid: cost 0.05005, realized 1.249649; marked at the bid 99:
+    # 0.0495 - 0.05005 = -0.00055 unrealized; net 1.199599 + 0.0495 = 1.249099.
     assert [(s.client_order_id, s.amount) for s in seen if isinstance(s, OrderSubmitted)] == [
         ("s1-L0", 1.0), ("s1-L1", 19.98), ("s1-U0", pytest.approx(0.499)), ("s1-U1", pytest.approx(10.0))]
     result = arb_result(seen)
     assert [lr.status for lr in result.legs] == ["filled", "partially_filled", "filled", "filled"]
     assert result.status == "partial"
-    assert result.realized_profit == pytest.approx(1.199599, abs=1e-9)
+    assert result.realized_profit == pytest.approx(1.249649, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-0.00055, abs=1e-9)
+    assert result.net_profit == pytest.approx(1.249099, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.0005), "ETH": 0.0}
 
 
