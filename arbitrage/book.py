@@ -175,6 +175,8 @@ class BookStore:
         if book is None:
             return ()
         raw = book.bids if side == "bids" else book.asks
+        if not self._taken and not self._reserved:
+            return raw
         key = (venue, symbol)
         taken = self._taken.get(key)
         reserved = self._reserved.get(key)

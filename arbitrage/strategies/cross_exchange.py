@@ -113,6 +113,8 @@ class CrossExchangeStrategy(Plugin):
         self.check = CrossCheck(ctx.books.by_symbol)
         """Finds the pairs that pay at top of book, on the store's books."""
         self._now = ctx.clock.time_ns
+        self._levels = ctx.books.levels
+        """A book side net of what our orders took or have in flight: what sizing walks."""
         self.balances: dict[str, dict[str, float]] = {}
         self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""
@@ -158,9 +160,9 @@ class CrossExchangeStrategy(Plugin):
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
                                                                                              sell.ts_event)):
             return
-        books = self.ctx.books  # the raw books' own sides unless our overlay touches them
-        asks = books.levels(buy.venue, buy.symbol, "asks")
-        bids = books.levels(sell.venue, sell.symbol, "bids")
+        levels = self._levels  # the books' own sides unless our overlay touches them
+        asks = levels(buy.venue, buy.symbol, "asks")
+        bids = levels(sell.venue, sell.symbol, "bids")
         buy_bal = self.balances.get(buy.venue)
         sell_bal = self.balances.get(sell.venue)
         amount = size_route(
