@@ -4,7 +4,8 @@ Levels are ``(price, amount)`` pairs, best first: bids descending, asks ascendin
 
 ``BookStore`` is the engine's single book cache (``Context.books``): the latest book per venue and
 symbol, updated once per ``BookUpdate`` before any plugin sees it, with an overlay of the liquidity
-our own fills took. Strategies, the executor and the paper venues read it; nobody else keeps books.
+our own orders took (fills) or may be taking (orders in flight). Strategies, the executor and the
+paper venues read it; nobody else keeps books.
 The arithmetic -- the depth walk, rounding to a market's grid and the float tolerance -- lives here
 once, so that sizing, venues and hedging cannot disagree on it.
 """
@@ -102,23 +103,38 @@ def is_crossed(bids: t.Sequence[Level], asks: t.Sequence[Level]) -> bool:
 
 
 class BookStore:
-    """The latest book per venue and symbol, minus the liquidity our own fills took from it.
+    """The latest book per venue and symbol, minus the liquidity our own orders took or may take.
 
     ``update`` is the engine's first inline ``BookUpdate`` subscriber, so every plugin sees the store
     already holding the book it is handed. Books are kept per symbol, then per venue
     (``by_symbol``): what the cross-exchange check compares, with no key tuple built per book.
 
-    The overlay: a venue's snapshot keeps showing a level we emptied until the venue sends a new
-    one. Taken amounts are kept per level (price) with the level's size when we took from it; when a
-    new snapshot arrives, a level's taken amount survives only if that level is still there with
-    exactly the same size, because any change means the venue has published a fresh state of it.
-    ``update`` costs two lookups and a store unless we traded on that book since its last snapshot.
+    The overlay has two parts, both kept per (venue, symbol) and level (side, price):
+
+    * *taken* (``take``): a venue's snapshot keeps showing a level we emptied until the venue sends
+      a new one. Taken amounts are kept with the level's size when we took from it; when a new
+      snapshot arrives, a level's taken amount survives only if that level is still there with
+      exactly the same size, because any change means the venue has published a fresh state of it.
+    * *in flight* (``reserve``/``release``): the levels an IOC order we sent may take, from the
+      moment it is sent until its result is known; then the venue's fills (``take``) say what it
+      really took. Reservations apply to whatever level sits at their price in the latest snapshot
+      (the venue has not seen our order yet), so they outlive snapshots until released.
+
+    ``levels`` (what a plan may count on) is net of both; ``fillable`` (what the venue would still
+    fill) only of what was taken. Net levels only ever lose liquidity, so a check on the raw best
+    prices never misses a route the net levels would pay on: hot paths test raw books and ask for
+    net levels only to size. ``update`` costs two lookups and a store unless we traded on that book
+    since its last snapshot; ``levels`` of a book we never touched is the snapshot's own side.
     """
 
     def __init__(self) -> None:
         self.by_symbol: dict[str, dict[str, BookUpdate]] = {}
         """symbol -> venue -> latest book, as the venue published it (read it, never write it)."""
         self._taken: dict[tuple[str, str], dict[tuple[BookSide, float], tuple[float, float]]] = {}
+        self._reserved: dict[tuple[str, str], dict[tuple[BookSide, float], float]] = {}
+        """(venue, symbol) -> (side, price) -> amount our orders in flight may take there."""
+        self._orders: dict[str, tuple[tuple[str, str], tuple[tuple[BookSide, float, float], ...]]] = {}
+        """client order id -> its (venue, symbol) and the (side, price, amount) it reserved."""
 
     def update(self, book: BookUpdate) -> None:
         """Store a new snapshot and forget what was taken from levels it changed."""
@@ -147,22 +163,36 @@ class BookStore:
         """Every venue's latest book of ``symbol`` (venue -> book), in the order they first arrived."""
         return self.by_symbol.get(symbol, {})
 
-    def levels(self, venue: str, symbol: str, side: BookSide) -> list[Level]:
-        """One side of the latest book, best first, with our taken amounts removed (empty levels dropped)."""
+    def touched(self, venue: str, symbol: str) -> bool:
+        """True while our overlay (taken or in flight) changes this book's levels."""
+        key = (venue, symbol)
+        return key in self._taken or key in self._reserved
+
+    def levels(self, venue: str, symbol: str, side: BookSide) -> c.Sequence[Level]:
+        """One side of the latest book, best first, net of what our orders took or have in flight
+        (empty levels dropped): the snapshot's own sequence while nothing of ours touches it."""
         book = self.get(venue, symbol)
         if book is None:
-            return []
+            return ()
+        raw = book.bids if side == "bids" else book.asks
+        if not self._taken and not self._reserved:
+            return raw
+        key = (venue, symbol)
+        taken = self._taken.get(key)
+        reserved = self._reserved.get(key)
+        if not taken and not reserved:
+            return raw
+        return _net(raw, side, taken, reserved)
+
+    def fillable(self, venue: str, symbol: str, side: BookSide) -> c.Sequence[Level]:
+        """One side of the latest book net of what our fills took only: what the venue would still
+        fill (our reservations are our own plans, which the venue does not know)."""
+        book = self.get(venue, symbol)
+        if book is None:
+            return ()
         raw = book.bids if side == "bids" else book.asks
         taken = self._taken.get((venue, symbol))
-        if not taken:
-            return list(raw)
-        out: list[Level] = []
-        for price, size in raw:
-            used = taken.get((side, price))
-            left = size - used[1] if used is not None and used[0] == size else size
-            if left > EPS:
-                out.append((price, left))
-        return out
+        return _net(raw, side, taken, None) if taken else raw
 
     def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None:
         """Record that one of our fills took ``amount`` at ``price`` from the current snapshot."""
@@ -178,6 +208,55 @@ class BookStore:
             used = 0.0
         taken[(side, price)] = (size, min(size, used + amount))
 
+    def reserve(self, order_id: str, venue: str, symbol: str, side: BookSide, limit: float,
+                amount: float) -> float:
+        """Mark the levels an order in flight may take: ``amount`` from the net levels of ``side``
+        (asks for a buy, bids for a sell), best first, not past ``limit``. Replaces what
+        ``order_id`` had reserved before.
+
+        :returns: how much of ``amount`` the snapshot shows within the limit but our own orders
+            already took or hold: 0.0 when nothing of ours stands in the way (a thin book alone is
+            not counted; that is for the venue to answer).
+        """
+        self.release(order_id)
+        book = self.get(venue, symbol)
+        if book is None:
+            return 0.0
+        shown = walk(book.asks if side == "asks" else book.bids, amount, limit,
+                     "buy" if side == "asks" else "sell")[0]
+        buy = side == "asks"
+        marks: list[tuple[BookSide, float, float]] = []
+        remaining = amount
+        for price, size in self.levels(venue, symbol, side):
+            if remaining <= EPS or (price > limit + EPS if buy else price < limit - EPS):
+                break
+            take = size if size < remaining else remaining
+            marks.append((side, price, take))
+            remaining -= take
+        if marks:
+            key = (venue, symbol)
+            reserved = self._reserved.setdefault(key, {})
+            for mark_side, price, take in marks:
+                reserved[(mark_side, price)] = reserved.get((mark_side, price), 0.0) + take
+            self._orders[order_id] = (key, tuple(marks))
+        return max(shown - (amount - remaining), 0.0)
+
+    def release(self, order_id: str) -> None:
+        """Forget what ``order_id`` reserved (its result is known; idempotent)."""
+        entry = self._orders.pop(order_id, None)
+        if entry is None:
+            return
+        key, marks = entry
+        reserved = self._reserved[key]
+        for side, price, take in marks:
+            left = reserved[(side, price)] - take
+            if left > EPS:
+                reserved[(side, price)] = left
+            else:
+                del reserved[(side, price)]
+        if not reserved:
+            del self._reserved[key]
+
     def taken(self) -> dict[tuple[str, str], dict[str, float]]:
         """Amounts currently taken, per (venue, symbol) and ``side@price``: for tests and debugging."""
         out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
@@ -185,3 +264,26 @@ class BookStore:
             for (side, price), (_, used) in levels.items():
                 out[key][f"{side}@{price}"] = used
         return dict(out)
+
+    def reserved(self) -> dict[tuple[str, str], dict[str, float]]:
+        """Amounts our orders in flight hold, per (venue, symbol) and ``side@price``: for tests."""
+        return {key: {f"{side}@{price}": v for (side, price), v in levels.items()}
+                for key, levels in self._reserved.items()}
+
+
+def _net(raw: t.Sequence[Level], side: BookSide,
+         taken: c.Mapping[tuple[BookSide, float], tuple[float, float]] | None,
+         reserved: c.Mapping[tuple[BookSide, float], float] | None) -> list[Level]:
+    """``raw`` minus what was taken from unchanged levels and what orders in flight hold."""
+    out: list[Level] = []
+    for price, size in raw:
+        left = size
+        if taken:
+            used = taken.get((side, price))
+            if used is not None and used[0] == size:
+                left -= used[1]
+        if reserved:
+            left -= reserved.get((side, price), 0.0)
+        if left > EPS:
+            out.append((price, left))
+    return out

@@ -55,8 +55,9 @@ START_RANK: dict[str, int] = {
 
 
 class Books(t.Protocol):
-    """The run's latest books (read-only): per venue and symbol, with the liquidity our own fills
-    took removed by ``levels``. Updated by the engine before any plugin sees a ``BookUpdate``."""
+    """The run's latest books (read-only): per venue and symbol, with the liquidity our own orders
+    took or have in flight removed by ``levels``. Updated by the engine before any plugin sees a
+    ``BookUpdate``."""
 
     @property
     def by_symbol(self) -> c.Mapping[str, c.Mapping[str, BookUpdate]]:
@@ -71,16 +72,38 @@ class Books(t.Protocol):
         """venue -> latest book of ``symbol``."""
         ...
 
-    def levels(self, venue: str, symbol: str, side: BookSide) -> list[Level]:
-        """One side of the latest book net of what our fills took, best first."""
+    def levels(self, venue: str, symbol: str, side: BookSide) -> c.Sequence[Level]:
+        """One side of the latest book net of what our orders took or have in flight, best first
+        (what a plan may count on; the snapshot's own side while nothing of ours touches it)."""
+        ...
+
+    def touched(self, venue: str, symbol: str) -> bool:
+        """True while our overlay changes this book's levels (cheap: hot paths read raw books
+        otherwise)."""
         ...
 
 
 class Liquidity(t.Protocol):
-    """Where a venue that fills our orders records the liquidity each fill took (paper venues), so
-    that no later plan or fill counts on it again."""
+    """The overlay's writers: a venue that fills our orders records the liquidity each fill took
+    (paper venues), and the executor marks what an order in flight may take, so that no later plan
+    or fill counts on it again."""
 
     def take(self, venue: str, symbol: str, side: BookSide, price: float, amount: float) -> None: ...
+
+    def fillable(self, venue: str, symbol: str, side: BookSide) -> c.Sequence[Level]:
+        """One side of the latest book net of what our fills took (not of orders in flight): what
+        the venue would still fill."""
+        ...
+
+    def reserve(self, order_id: str, venue: str, symbol: str, side: BookSide, limit: float,
+                amount: float) -> float:
+        """Hold up to ``amount`` of the net levels within ``limit`` for an order in flight; returns
+        how much of it the snapshot shows there but our own orders already took or hold."""
+        ...
+
+    def release(self, order_id: str) -> None:
+        """The order's result is known: drop what it held (its fills were recorded by ``take``)."""
+        ...
 
 
 class RunTally(t.Protocol):

@@ -1,4 +1,4 @@
-"""The one book store: latest book per venue and symbol, minus what our own fills took."""
+"""The one book store: latest book per venue and symbol, minus what our own orders took or have in flight."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ def test_store_hides_what_we_took_until_the_level_changes():
     store = BookStore()
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 1))
     store.take("a", "BTC/USDT", "asks", 100.0, 0.4)
-    assert store.levels("a", "BTC/USDT", "asks") == [(100.0, pytest.approx(0.6)), (101.0, 2.0)]
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(100.0, pytest.approx(0.6)), (101.0, 2.0)]
     store.take("a", "BTC/USDT", "asks", 100.0, 0.6)
-    assert store.levels("a", "BTC/USDT", "asks") == [(101.0, 2.0)]
-    assert store.levels("a", "BTC/USDT", "bids") == [(99.0, 1.0)]
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(101.0, 2.0)]
+    assert list(store.levels("a", "BTC/USDT", "bids")) == [(99.0, 1.0)]
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 2))
-    assert store.levels("a", "BTC/USDT", "asks") == [(101.0, 2.0)]  # same level, same size: still ours
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(101.0, 2.0)]  # same level, same size: still ours
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(101.0, 2.0)], 3))
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0)], 4))
-    assert store.levels("a", "BTC/USDT", "asks") == [(100.0, 1.0), (101.0, 2.0)]  # gone and back: fresh
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(100.0, 1.0), (101.0, 2.0)]  # gone and back: fresh
     assert store.taken() == {}
 
 
@@ -31,8 +31,8 @@ def test_taking_is_kept_per_venue_and_symbol_and_the_raw_snapshot_is_untouched()
     for snapshot in (a, b):
         store.update(snapshot)
     store.take("a", "BTC/USDT", "bids", 99.0, 0.25)
-    assert store.levels("a", "BTC/USDT", "bids") == [(99.0, 0.75)]
-    assert store.levels("b", "BTC/USDT", "bids") == [(99.5, 2.0)]
+    assert list(store.levels("a", "BTC/USDT", "bids")) == [(99.0, 0.75)]
+    assert list(store.levels("b", "BTC/USDT", "bids")) == [(99.5, 2.0)]
     assert store.get("a", "BTC/USDT") is a  # the snapshot as the venue published it
     assert dict(store.venues("BTC/USDT")) == {"a": a, "b": b}
     assert store.by_symbol == {"BTC/USDT": {"a": a, "b": b}}
@@ -41,11 +41,50 @@ def test_taking_is_kept_per_venue_and_symbol_and_the_raw_snapshot_is_untouched()
 def test_a_take_never_exceeds_the_level_and_unknown_books_or_prices_are_ignored():
     store = BookStore()
     store.take("a", "BTC/USDT", "asks", 100.0, 1.0)  # no book yet: nothing to reduce
-    assert store.taken() == {} and store.levels("a", "BTC/USDT", "asks") == []
+    assert store.taken() == {} and list(store.levels("a", "BTC/USDT", "asks")) == []
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0)], 1))
     store.take("a", "BTC/USDT", "asks", 100.5, 1.0)  # a price the snapshot does not show
     assert store.taken() == {}
     store.take("a", "BTC/USDT", "asks", 100.0, 0.7)
     store.take("a", "BTC/USDT", "asks", 100.0, 0.7)
     assert store.taken() == {("a", "BTC/USDT"): {"asks@100.0": 1.0}}
-    assert store.levels("a", "BTC/USDT", "asks") == []
+    assert list(store.levels("a", "BTC/USDT", "asks")) == []
+
+
+def test_an_order_in_flight_holds_its_levels_until_released_and_the_venue_still_fills_them():
+    store = BookStore()
+    snapshot = book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 1.0), (101.0, 2.0), (102.0, 5.0)], 1)
+    store.update(snapshot)
+    assert not store.touched("a", "BTC/USDT")
+    assert store.levels("a", "BTC/USDT", "asks") is snapshot.asks  # untouched: the snapshot's own side
+    # a buy of 2.5 limited at 101 may take 1 @ 100 and 1.5 @ 101 (102 is past its limit)
+    assert store.reserve("o1", "a", "BTC/USDT", "asks", 101.0, 2.5) == 0.0  # nothing of ours in the way
+    assert store.touched("a", "BTC/USDT")
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(101.0, 0.5), (102.0, 5.0)]
+    assert list(store.fillable("a", "BTC/USDT", "asks")) == list(snapshot.asks)  # unknown to the venue
+    # a second order of 1 limited at 101 finds only 0.5 left: the other 0.5 is held by o1
+    assert store.reserve("o2", "a", "BTC/USDT", "asks", 101.0, 1.0) == pytest.approx(0.5)
+    assert store.reserve("o2", "a", "BTC/USDT", "asks", 103.0, 1.0) == 0.0  # 102 is free
+    store.release("o2")
+    # a new snapshot does not free what an order still in flight may take
+    store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(100.0, 3.0), (101.0, 2.0), (102.0, 5.0)], 2))
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(100.0, 2.0), (101.0, 0.5), (102.0, 5.0)]
+    # the result is known: the fill is taken, the reservation gone
+    store.take("a", "BTC/USDT", "asks", 100.0, 1.0)
+    store.release("o1")
+    store.release("o1")  # idempotent
+    assert store.reserved() == {}
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(100.0, 2.0), (101.0, 2.0), (102.0, 5.0)]
+    assert list(store.levels("a", "BTC/USDT", "bids")) == [(99.0, 1.0)]
+
+
+def test_reserving_again_under_the_same_id_replaces_the_first_reservation():
+    store = BookStore()
+    store.update(book("a", "BTC/USDT", [(99.0, 1.0), (98.0, 1.0)], [(100.0, 1.0)], 1))
+    assert store.reserve("o1", "a", "BTC/USDT", "bids", 98.0, 1.5) == 0.0
+    assert store.reserve("o1", "a", "BTC/USDT", "bids", 98.0, 1.5) == 0.0  # not in its own way
+    assert store.reserved() == {("a", "BTC/USDT"): {"bids@99.0": 1.0, "bids@98.0": pytest.approx(0.5)}}
+    assert store.reserve("o2", "a", "BTC/USDT", "bids", 99.0, 1.0) == 1.0  # all of 99 is o1's
+    assert store.reserve("o3", "a", "BTC/USDT", "bids", 99.5, 1.0) == 0.0  # thin, but not by us
+    assert store.reserve("o4", "b", "BTC/USDT", "bids", 99.0, 1.0) == 0.0  # no book
+    assert store.reserved() == {("a", "BTC/USDT"): {"bids@99.0": 1.0, "bids@98.0": pytest.approx(0.5)}}

@@ -7,9 +7,16 @@ ETH/BTC stay consistent and one dislocated book opens both cross-exchange and tr
 arbitrage. Each venue quotes every symbol around the fair price with its own slow, mean-reverting
 noise; at Poisson times one venue's book jumps by ``dislocation_bps`` for ``dislocation_ms``.
 
+The venues are exchanges: our fills (``Fill`` events, learnt from the bus like any plugin, not from
+trading's objects) take that liquidity out of the venue's book. A fill of ``a`` at price ``p``
+removes ``a`` from the levels at ``p`` or better on that side of every later snapshot of the book
+(best first), and the simulated market replenishes it with a half-life of ``REFILL_HALF_LIFE_S``.
+Every new snapshot therefore shows what is left after our trades instead of handing the
+liquidity back, so one dislocation is not arbitraged again and again into the same thin levels.
+
 Determinism: every random draw comes from one ``random.Random(seed)`` in simulated-time order, so
 for a seed the sequence of books (venue, symbol, bids, asks) never depends on wall-clock timing;
-only the timestamps do.
+only the timestamps do, and our fills (which draw nothing: they only reduce amounts).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from arbitrage.events import BookUpdate, FeedStatus, Level, Market, MarketsLoaded
+from arbitrage.events import BookUpdate, FeedStatus, Fill, Level, Market, MarketsLoaded
 from arbitrage.plugin import Context, Plugin
 from arbitrage.settings import SimSettings
 
@@ -40,6 +47,9 @@ THIN_LEVELS = 5
 THIN_FACTOR = 0.25
 """A dislocated book shows only this share of the usual amount on its top levels, so the arbitrage
 it opens has a realistic size instead of the whole book's depth."""
+REFILL_HALF_LIFE_S = 1.0
+"""How fast the simulated market replenishes the liquidity our fills took: half of it is back after
+this many simulated seconds (a taken amount below half an amount step is forgotten)."""
 LATENCY_MS = (1.0, 5.0)
 """Simulated exchange-to-us latency: ``ts_event`` lies this far before ``ts_init``."""
 MIN_COST = 5.0
@@ -157,6 +167,18 @@ class SimMarket:
         self._next_dislocation = rng.expovariate(rate) if rate > 0 and n_books else math.inf
         self._schedule = [(self._interval * self._random(), b) for b in range(n_books)]
         heapq.heapify(self._schedule)
+        self._book_ids = {name: b for b, name in enumerate(self._book_names)}
+        self._taken: dict[int, tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]] = {}
+        """Book id -> (taken from bids, taken from asks): (price, amount, simulated time) per fill."""
+
+    def take(self, venue: str, symbol: str, side: t.Literal["bids", "asks"], price: float,
+             amount: float) -> None:
+        """Our fill took ``amount`` at ``price`` from ``side`` of a book: later snapshots of it show
+        that much less at ``price`` or better until the market replenishes it (unknown books: no-op)."""
+        b = self._book_ids.get((venue, symbol))
+        if b is None or amount <= 0.0:
+            return
+        self._taken.setdefault(b, ([], []))[side == "asks"].append((price, amount, self.time))
 
     def next_due(self) -> float | None:
         """Simulated seconds at which the next book is due, or None when there are no books."""
@@ -187,6 +209,9 @@ class SimMarket:
         m = self._book_market[b]
         base, quote = self._legs[m]
         bids, asks = self._quote(b, m, prices[base] / prices[quote] * (1.0 + noise + shift), bool(shift))
+        taken = self._taken.get(b)
+        if taken is not None:
+            bids, asks = self._deplete(b, m, taken, bids, asks, now)
         heapq.heappush(self._schedule, (now + self._interval * (0.5 + rand()), b))
         latency_ns = int((LATENCY_MS[0] + (LATENCY_MS[1] - LATENCY_MS[0]) * rand()) * 1e6)
         venue, symbol = self._book_names[b]
@@ -202,6 +227,35 @@ class SimMarket:
         bids = tuple(zip([floor(mid * f) / p_dec for f in self._bid_k[b]], amounts, strict=False))
         asks = tuple(zip([math.ceil(mid * f) / p_dec for f in self._ask_k[b]], amounts, strict=False))
         return bids, asks
+
+    def _deplete(self, b: int, m: int,
+                 taken: tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]],
+                 bids: tuple[Level, ...], asks: tuple[Level, ...], now: float,
+                 ) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """The quoted sides minus what our fills took and the market has not replenished yet."""
+        a_inv = self._amount_inv[m]
+        sides = []
+        for i, levels in enumerate((bids, asks)):
+            fills = taken[i]
+            left = [(p, a * 0.5 ** ((now - t) / REFILL_HALF_LIFE_S), t) for p, a, t in fills]
+            fills[:] = [f for f in left if f[1] * a_inv >= 0.5]
+            if not fills:
+                sides.append(levels)
+                continue
+            asks_side = i == 1
+            amounts = [a for _, a in levels]
+            for price, amount, _ in sorted(fills, key=lambda f: f[0] if asks_side else -f[0]):
+                for j, (p, _) in enumerate(levels):  # best first, up to the fill's price
+                    if amount <= 0.0 or (p > price if asks_side else p < price):
+                        break
+                    cut = min(amounts[j], amount)
+                    amounts[j] -= cut
+                    amount -= cut
+            steps = [(p, round(a * a_inv)) for (p, _), a in zip(levels, amounts, strict=True)]
+            sides.append(tuple((p, n / a_inv) for p, n in steps if n > 0))
+        if not taken[0] and not taken[1]:
+            del self._taken[b]
+        return sides[0], sides[1]
 
     def events(self, n: int | None = None, start_ns: int = 0) -> Iterator[BookUpdate]:
         """Yield the next ``n`` books (forever if None), stamped in simulated time from ``start_ns``."""
@@ -239,6 +293,12 @@ class SimSource(Plugin):
     def setup(self, ctx: Context) -> None:
         self.ctx = ctx
         self.market = SimMarket(ctx.settings.sim, ctx.settings.run.seed)
+        ctx.bus.subscribe(Fill, self._on_fill, name=self.name)
+
+    def _on_fill(self, fill: Fill) -> None:
+        """One of our orders took liquidity on a simulated venue: the venue's book loses it."""
+        self.market.take(fill.venue, fill.symbol, "asks" if fill.side == "buy" else "bids", fill.price,
+                         fill.amount)
 
     async def start(self) -> None:
         """Announce every venue's markets and connection, then start publishing books."""

@@ -3,7 +3,11 @@
 On every ``BookUpdate`` the book is compared with the same symbol on every other venue, in both
 directions, at top of book (``CrossCheck``: ``arbitrage.strategies.cross_check``, compiled when
 built), on the engine's book store (``Context.books``), which already holds the book; only a pair
-that pays there is sized. Size comes from walking both books level by level
+that pays there is sized. The check reads the books as published; sizing reads them net of what our
+own orders took or have in flight (``Books.levels``) whenever that overlay touches them, so a book
+we swept, or one an order of ours is still on its way to, is not counted on twice (removing
+liquidity only makes the best prices worse, so the raw check never misses a net route). Size
+comes from walking both books level by level
 while the marginal unit still pays after both taker fees and the average stays at or above
 ``min_profit_bps``, capped by the buy venue's quote balance, the sell venue's base balance,
 ``max_notional``, and the markets' precision and minimums. Stale or crossed books are never used.
@@ -109,6 +113,8 @@ class CrossExchangeStrategy(Plugin):
         self.check = CrossCheck(ctx.books.by_symbol)
         """Finds the pairs that pay at top of book, on the store's books."""
         self._now = ctx.clock.time_ns
+        self._levels = ctx.books.levels
+        """A book side net of what our orders took or have in flight: what sizing walks."""
         self.balances: dict[str, dict[str, float]] = {}
         self._last_emit: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""
@@ -154,16 +160,19 @@ class CrossExchangeStrategy(Plugin):
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
                                                                                              sell.ts_event)):
             return
+        levels = self._levels  # the books' own sides unless our overlay touches them
+        asks = levels(buy.venue, buy.symbol, "asks")
+        bids = levels(sell.venue, sell.symbol, "bids")
         buy_bal = self.balances.get(buy.venue)
         sell_bal = self.balances.get(sell.venue)
         amount = size_route(
-            buy.asks, sell.bids, bf, sf, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
+            asks, bids, bf, sf, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
             quote_balance=buy_bal.get(buy_market.quote, 0.0) if buy_bal is not None else _INF,
             base_balance=sell_bal.get(sell_market.base, 0.0) if sell_bal is not None else _INF)
         amount = round_down(round_down(amount, buy_market.amount_step), sell_market.amount_step)
         if amount <= 0.0 or amount < buy_market.min_amount or amount < sell_market.min_amount:
             return
-        sized = price_route(buy.asks, sell.bids, amount, bf, sf)
+        sized = price_route(asks, bids, amount, bf, sf)
         if sized is None or sized.buy_notional < max(buy_market.min_cost, sell_market.min_cost):
             return
         profit_bps = sized.profit / sized.buy_notional * 1e4

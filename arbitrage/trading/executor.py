@@ -16,6 +16,9 @@ One arbitrage runs as one asyncio task:
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
    delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
+   From admission until its result is known, each leg holds the levels its limit order may take
+   in the run's book store (``Liquidity.reserve``), so no plan made meanwhile counts on them: an
+   opportunity whose legs find their levels already held or taken is refused (``liquidity``).
 3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
    moved, a ``BalanceUpdate``. The liquidity a fill took is recorded by the venue that filled it
    (paper venues, in the run's book store), once; the executor reads the same store to hedge.
@@ -49,7 +52,7 @@ import math
 import typing as t
 from collections import Counter
 
-from arbitrage.book import EPS
+from arbitrage.book import EPS, BookSide
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import (
@@ -63,13 +66,14 @@ from arbitrage.events import (
     OrderUpdate,
     Position,
 )
-from arbitrage.plugin import Books
+from arbitrage.plugin import Books, Liquidity
 from arbitrage.settings import TradingSettings
 from arbitrage.trading.chain import Chain, leg_request
 from arbitrage.trading.hedging import Closer, market_for, venues_of
 from arbitrage.trading.positions import Positions
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
 from arbitrage.trading.venue import (
+    FILL_TOLERANCE,
     Order,
     OrderRequest,
     OrderResult,
@@ -88,17 +92,20 @@ class Executor:
     :param books: the run's book store (levels net of what our fills took), for hedging and valuing fees.
     :param staleness_ms: venue -> staleness limit, for choosing where to hedge.
     :param positions: the ledger that values residuals and takes over what stays open.
+    :param liquidity: the same store's overlay, where orders in flight hold the levels they may
+        take; None = hold nothing.
     """
 
     def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
                  markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any,
-                 positions: Positions | None = None) -> None:
+                 positions: Positions | None = None, liquidity: Liquidity | None = None) -> None:
         self.bus = bus
         self.clock = clock
         self.settings = settings
         self.venues = venues
         self.markets = markets
         self.books = books
+        self.liquidity = liquidity
         self.log = log
         self.positions = positions or Positions(bus=bus, clock=clock, books=books, markets=markets,
                                                 staleness_ms=staleness_ms)
@@ -131,9 +138,36 @@ class Executor:
             self._refuse(opportunity, refusal)
             return
         sequential = self.risk.sequential(opportunity, self.markets)
+        first = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
+        refusal = self._hold(first[:1] if sequential else first)
+        if refusal is not None:
+            self.risk.release(opportunity.id)
+            self._refuse(opportunity, refusal)
+            return
         task = loop.create_task(self._execute(opportunity, sequential), name=f"arb:{opportunity.id}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        task.add_done_callback(lambda _: self._unhold(first))  # also if it never reached a send
+
+    def _hold(self, requests: c.Sequence[OrderRequest]) -> Refusal | None:
+        """Hold the levels each order may take; if another order of ours holds or took part of what
+        one needs within its limit, hold nothing and say why."""
+        if self.liquidity is None:
+            return None
+        for r in requests:
+            side: BookSide = "asks" if r.side == "buy" else "bids"
+            contested = self.liquidity.reserve(r.client_order_id, r.venue, r.symbol, side, r.price, r.amount)
+            if contested > r.amount * FILL_TOLERANCE + EPS:
+                self._unhold(requests)
+                return Refusal("liquidity", f"{r.venue} {r.symbol} {r.side}: {contested:.10g} of "
+                                            f"{r.amount:.10g} within {r.price:.10g} already held or taken "
+                                            "by our orders")
+        return None
+
+    def _unhold(self, requests: c.Iterable[OrderRequest]) -> None:
+        if self.liquidity is not None:
+            for r in requests:
+                self.liquidity.release(r.client_order_id)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -216,6 +250,10 @@ class Executor:
         append each (request, result) to ``orders`` in request order -- also when cancelled, so
         every submitted order ends with an ``OrderUpdate`` and a place in the ``ArbResult``.
         """
+        if self.liquidity is not None:  # in flight from here until its result is known (_submit)
+            for r in requests:
+                side: BookSide = "asks" if r.side == "buy" else "bids"
+                self.liquidity.reserve(r.client_order_id, r.venue, r.symbol, side, r.price, r.amount)
         now = self.clock.time_ns()
         for r in requests:
             self.orders[r.purpose] += 1
@@ -247,6 +285,7 @@ class Executor:
                 result = OrderResult(client_order_id=r.client_order_id, status="canceled",
                                      reason="abandoned: executor stopped while in flight")
                 results[index] = result
+                self._unhold((r,))
                 self._record(r, result, log)
                 raise
             except Exception as exc:  # the venue broke: the order's fate is unknown, never resend it
@@ -255,6 +294,7 @@ class Executor:
                 result = OrderResult(client_order_id=r.client_order_id, status="rejected",
                                      reason=f"venue error: {exc!r}")
         results[index] = result
+        self._unhold((r,))  # the result is known: what it took is in the store's taken levels now
         self._record(r, result, log)
 
     def _record(self, r: OrderRequest, result: OrderResult, log: t.Any) -> None:

@@ -2,11 +2,13 @@
 
 An order reaches the book ``latency_ms`` after it is sent (by the run's clock, so a backtest on a
 ``SimClock`` gets the same fills on any machine) and fills against the book *as it is then*,
-not as it was when the opportunity was seen. It reads the run's one book store (levels net of
-what our fills took) and records each fill's liquidity there when it fills (``Liquidity.take``):
-that stays taken until the venue publishes the level again with a different size (see
-``arbitrage.book.BookStore``), so no later order -- nor the strategies' or the executor's plans --
-counts on it again. Balances move by ``balance_deltas``, the rule the executor's accounting uses too.
+not as it was when the opportunity was seen. It fills against the run's one book store net of what
+our fills took (``Liquidity.fillable``: an exchange knows nothing of our orders still in flight,
+which the store also holds for planning) and records each fill's liquidity there when it fills
+(``Liquidity.take``): that stays taken until the venue publishes the level again with a different
+size (see ``arbitrage.book.BookStore``), so no later order -- nor the strategies' or the
+executor's plans -- counts on it again. Balances move by ``balance_deltas``, the rule the
+executor's accounting uses too.
 
 Refusals mirror an exchange's: unknown market, amount or notional below the market minimum,
 no/stale/crossed book, and insufficient balance (a buy needs ``amount * limit * (1 + fee)`` quote
@@ -102,7 +104,7 @@ class PaperVenue(Venue):
         fills: list[tuple[float, float]] = []
         filled = notional = fee = 0.0
         remaining = amount
-        for price, size in self._books.levels(self.name, order.symbol, side):
+        for price, size in self._liquidity.fillable(self.name, order.symbol, side):
             if remaining <= EPS or (price > order.price + EPS if buy else price < order.price - EPS):
                 break
             take = size if size < remaining else remaining

@@ -105,7 +105,8 @@ class Trader(Plugin):
         """The positions ledger: what arbitrages left open, marked to market."""
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
                                  venues=self.venues, markets=self.markets, books=ctx.books,
-                                 staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions)
+                                 staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions,
+                                 liquidity=ctx.liquidity)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")

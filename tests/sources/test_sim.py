@@ -13,7 +13,7 @@ import pytest
 from arbitrage.book import is_crossed
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.events import BookUpdate, FeedStatus, MarketsLoaded
+from arbitrage.events import BookUpdate, FeedStatus, Fill, MarketsLoaded
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings, SimVenue
 from arbitrage.sources.sim import SimMarket, SimSource, asset_prices
@@ -179,3 +179,59 @@ def test_realtime_mode_updates_each_book_near_update_hz_with_fresh_timestamps() 
     assert all(0 < b.ts_init - b.ts_event < 10_000_000 for b in books)  # a few ms of exchange latency
     assert source.summary()["books_published"] == len(books)
     assert [e.status for e in seen if isinstance(e, FeedStatus)] == ["connected"] * 3 + ["stopped"] * 3
+
+
+def _next_of(market: SimMarket, name: tuple[str, str]) -> BookUpdate:
+    """Step ``market`` until the book ``name`` (venue, symbol) comes up again."""
+    while True:
+        book = market.step(0)
+        if (book.venue, book.symbol) == name:
+            return book
+
+
+def test_our_fills_take_liquidity_out_of_the_simulated_book_until_the_market_replenishes_it() -> None:
+    settings = make_settings(dislocations_per_minute=0.0)
+    ours, untouched = SimMarket(settings.sim, 7), SimMarket(settings.sim, 7)
+    first = ours.step(0)
+    assert untouched.step(0) == first
+    name = (first.venue, first.symbol)
+    (p0, a0), (p1, a1) = first.asks[:2]
+    # we bought all of the best ask and half of the second: the next snapshots of this book show that
+    # much less at those prices or better (the same seed without our fills shows it all)
+    ours.take(*name, "asks", p0, a0)
+    ours.take(*name, "asks", p1, a1 / 2)
+    ours.take("nowhere", first.symbol, "asks", p0, a0)  # not a simulated book: ignored
+    step = 10.0 ** -math.floor(-math.log10(min(a for _, a in first.asks)))  # one amount step or finer
+    mine, theirs = _next_of(ours, name), _next_of(untouched, name)
+    assert ours.time == untouched.time and mine.bids == theirs.bids
+    cheap = [a for p, a in theirs.asks if p <= p1]
+    left = [a for p, a in mine.asks if p <= p1]
+    decay = 0.5 ** (ours.time / 1.0)  # REFILL_HALF_LIFE_S = 1: a little has come back already
+    assert sum(cheap) - sum(left) == pytest.approx((a0 + a1 / 2) * decay, abs=2 * step + 1e-9)
+    assert [x for x in mine.asks if x[0] > p1] == [x for x in theirs.asks if x[0] > p1]
+    # the rest of the world is the same: fills draw no random numbers
+    while ours.time < 30.0:  # 30 half-lives: less than half an amount step is still missing
+        ours.step(0)
+        untouched.step(0)
+    assert content(_next_of(ours, name)) == content(_next_of(untouched, name))
+
+
+def test_sim_source_learns_our_fills_from_fill_events() -> None:
+    async def scenario() -> tuple[BookUpdate, BookUpdate]:
+        settings = make_settings(dislocations_per_minute=0.0)
+        bus = Bus()
+        source = SimSource(realtime=False)
+        source.setup(Context(bus=bus, settings=settings, clock=Clock(), run_id="t"))
+        first = source.market.step(0)
+        bought = sum(a for _, a in first.asks[:3])
+        bus.publish(Fill(client_order_id="o-L0", opportunity_id="o", venue=first.venue, symbol=first.symbol,
+                         side="buy", price=first.asks[2][0], amount=bought, fee=0.0, fee_currency="USDT",
+                         ts_event=0, ts_init=0))
+        return first, _next_of(source.market, (first.venue, first.symbol))
+
+    first, after = asyncio.run(scenario())
+    untouched = SimMarket(make_settings(dislocations_per_minute=0.0).sim, 7)
+    untouched.step(0)
+    theirs = _next_of(untouched, (first.venue, first.symbol))
+    limit = first.asks[2][0]
+    assert sum(a for p, a in after.asks if p <= limit) < sum(a for p, a in theirs.asks if p <= limit)

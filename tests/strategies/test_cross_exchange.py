@@ -206,3 +206,26 @@ def test_round_down_never_returns_more_than_it_was_given(amount: float, step: fl
     rounded = round_down(amount, step)
     assert 0 <= rounded <= amount
     assert amount - rounded < step + 1e-9
+
+
+def test_plugin_sizes_on_the_books_net_of_what_our_orders_took() -> None:
+    plugin, bus, clock = make_strategy(min_profit_bps=0.0, max_notional=1e9, cooldown_ms=0.0)
+    now = clock.time_ns()
+    publish_book(bus, "a", ((99.0, 1.0),), ASKS_A, now)
+    publish_book(bus, "b", BIDS_B, ((103.0, 1.0),), now)
+    # our fill took all of a's 100 level; a republishes the same levels (a new snapshot, same sizes)
+    plugin.ctx.liquidity.take("a", "BTC/USDT", "asks", 100.0, 1.0)
+    with bus.collect(Opportunity) as seen:
+        publish_book(bus, "a", ((99.0, 1.0),), ASKS_A, now + 1)
+    # Net asks of a: 101 x 2 only. Per BTC after fees, buying at 101 costs 101.101; selling at 102
+    # nets 101.898 (+0.797), at 101.5 nets 101.3985 (+0.2975), at 100.5 loses -> 1.5 BTC, all at 101:
+    # 152.5 * 0.999 - 151.5 * 1.001 = 152.3475 - 151.6515 = 0.696 (1.697 on the raw book).
+    [opp] = seen
+    buy = opp.legs[0]
+    assert buy.amount == pytest.approx(1.5) and buy.price == 101.0 and buy.expected_price == 101.0
+    assert opp.profit == pytest.approx(0.696)
+    # an order in flight holding the rest of a's asks within 101: nothing left to plan on
+    plugin.ctx.liquidity.reserve("o-L0", "a", "BTC/USDT", "asks", 101.0, 2.0)
+    with bus.collect(Opportunity) as seen:
+        publish_book(bus, "b", BIDS_B, ((103.0, 1.0),), now + 2)
+    assert seen == []

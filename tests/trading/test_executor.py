@@ -404,3 +404,37 @@ def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
     assert plan is not None and plan.side == "sell"
     assert plan.amount == pytest.approx(0.3)
     assert unconstrained is not None and unconstrained.amount == pytest.approx(1.0)
+
+
+def test_a_second_opportunity_on_levels_an_order_in_flight_holds_is_refused_until_its_result():
+    async def scenario():
+        h = Harness(make_settings({"USDT": 10_000.0, "BTC": 10.0}, latency_ms=25.0, max_open_arbs=5))
+        await h.start()
+        two_venues(h)
+        with h.bus.collect(ArbResult, OpportunityRejected, OrderSubmitted) as seen:
+            # x1 buys alpha's 100 level (1.0) and sells into beta's 110 (0.5) and 109 levels
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            held = h.books.reserved()
+            # x2 needs the same 100 level while x1 is in flight: refused, nothing sent
+            h.bus.publish(opportunity("x2", leg(A, "buy", 0.5, 100.0), leg(B, "sell", 0.5, 109.0)))
+            # x3 buys at 101 only: alpha's 101 level is free, beta's 109 still has 1.5 -> admitted
+            h.bus.publish(opportunity("x3", leg(A, "buy", 1.0, 101.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+            taken, reserved = h.books.taken(), h.books.reserved()
+            # the same opportunity once its levels are taken: refused too (not sent to fill nothing)
+            h.bus.publish(opportunity("x4", leg(A, "buy", 1.0, 101.0), leg(B, "sell", 1.0, 109.0)))
+        return h, seen, held, taken, reserved
+
+    h, seen, held, taken, reserved = run(scenario())
+    assert held == {(A, "BTC/USDT"): {"asks@100.0": 1.0},
+                    (B, "BTC/USDT"): {"bids@110.0": 0.5, "bids@109.0": 0.5}}
+    refused = [(e.opportunity_id, e.reason) for e in seen if isinstance(e, OpportunityRejected)]
+    assert refused == [("x2", "liquidity"), ("x4", "liquidity")]
+    assert sorted(e.client_order_id for e in seen if isinstance(e, OrderSubmitted)) == [
+        "x1-L0", "x1-L1", "x3-L0", "x3-L1"]
+    assert {r.opportunity_id: r.status for r in results(seen)} == {"x1": "complete", "x3": "complete"}
+    assert reserved == {}  # every result known: nothing held any more
+    # what the fills took stays taken until the venues publish those levels again
+    assert taken == {(A, "BTC/USDT"): {"asks@100.0": 1.0, "asks@101.0": 1.0},
+                     (B, "BTC/USDT"): {"bids@110.0": 0.5, "bids@109.0": 1.5}}
+    assert h.books.reserved() == {} and "x4" not in h.trader.executor.risk.open  # nothing kept for x4

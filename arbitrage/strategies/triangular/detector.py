@@ -234,7 +234,8 @@ class TriangularDetector:
             if now_ns is not None and now_ns - ts > self.staleness_ns:
                 self._stale_sizing += 1
                 return None
-            levels.append(book.asks if e & 1 else book.bids)
+            # net of what our orders took or have in flight (the book's own side if untouched)
+            levels.append(self._books.levels(self.venue, book.symbol, "asks" if e & 1 else "bids"))
             stamps.append(ts)
         x_cap = _INF
         if self.max_notional < _INF:

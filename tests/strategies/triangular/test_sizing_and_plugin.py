@@ -441,3 +441,25 @@ def test_plugin_repeats_a_cycle_only_after_cooldown_and_on_new_books() -> None:
     clock.advance_to(600_000_000)
     bus.publish(newer)
     assert len(seen) == 2  # the same books as the last emission
+
+
+def test_plugin_sizes_on_the_books_net_of_what_our_orders_took() -> None:
+    plugin, bus, _, seen = make_plugin()
+    load(bus)
+    for b in BOOKS:
+        bus.publish(msgspec.structs.replace(b, ts_event=900))
+    assert len(seen) == 1  # sells 15 ETH into the 5.1 bid (the first test of the plugin)
+    # our fill took all of the 5.1 bid; the venue republishes the same levels
+    plugin.ctx.liquidity.take("v", "ETH/USDT", "bids", 5.1, 15.0)
+    bus.publish(msgspec.structs.replace(ETH_USDT, ts_event=950))
+    # left: the 5.0 bid. 75.40057525 USDT spent for 15 ETH would come back as 15 * 5.0 * 0.999 =
+    # 74.925: no cycle pays any more (on the raw book it would be emitted again)
+    assert len(seen) == 1
+    # the venue publishes the 5.1 level with another size: it is the venue's again
+    bids = ((5.1, 16.0), (5.0, 100.0))
+    bus.publish(msgspec.structs.replace(ETH_USDT, bids=bids, ts_event=990))
+    assert len(seen) == 2
+    # an order in flight holding that level is not counted on either
+    plugin.ctx.liquidity.reserve("v-L2", "v", "ETH/USDT", "bids", 5.1, 16.0)
+    bus.publish(msgspec.structs.replace(ETH_USDT, bids=bids, ts_event=995))
+    assert len(seen) == 2
