@@ -88,7 +88,8 @@ class Trader(Plugin):
         self.staleness_ms: dict[str, float] = {}
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
                                  venues=self.venues, markets=self.markets, books=ctx.books,
-                                 staleness_ms=self.staleness_ms, log=ctx.log)
+                                 staleness_ms=self.staleness_ms, log=ctx.log,
+                                 currency=ctx.settings.risk.currency)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arbitrage.events import (
+    Alert,
     ArbResult,
     BalanceUpdate,
     Fill,
@@ -140,10 +141,11 @@ def test_a_partly_filled_hedge_is_retried_as_a_new_order_elsewhere():
 
 def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
     async def scenario():
-        h = Harness(make_settings(hedge_retries=1, max_exposure={"BTC": 0.5}))
+        # max_exposure in USDT: x1 risks 1 BTC at B's mid (110 + 111) / 2 = 110.5 USDT <= 150
+        h = Harness(make_settings(hedge_retries=1, max_exposure={"BTC": 150.0}))
         await h.start()
         two_venues(h, a_bids=(), a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4),))
-        with h.bus.collect(ArbResult, OpportunityRejected) as seen:
+        with h.bus.collect(ArbResult, OpportunityRejected, Alert) as seen:
             h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
             await h.settle()
             h.book(A, "BTC/USDT", [(99.0, 5.0)], [(100.0, 5.0)])
@@ -152,8 +154,12 @@ def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
         return h, seen
 
     h, seen = run(scenario())
-    result, rejected = seen
-    # -100.1 + 43.912 = -56.188; 0.6 BTC bought and not sold: no bid anywhere to hedge into.
+    alert, result, rejected = seen
+    # -100.1 + 43.912 = -56.188; 0.6 BTC bought and not sold: no bid anywhere to hedge into
+    # (A has none, B's 0.4 were taken) until hedge_timeout_s, then a critical alert; x2 would add
+    # 1 BTC to the 0.6 open: 1.6 BTC at A's new mid 99.5 = 159.2 USDT > 150.
+    assert (alert.level, alert.key) == ("critical", "position.open:alpha:BTC")
+    assert "+0.6 BTC left open on alpha, marked at 100 USDT (entry price, no book)" in alert.message
     assert result.status == "failed"
     assert result.realized_profit == pytest.approx(-56.188, abs=1e-9)
     assert result.residual == {"BTC": pytest.approx(0.6)}
