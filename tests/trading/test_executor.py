@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from arbitrage.events import (
@@ -359,3 +361,82 @@ def test_hedge_is_capped_by_what_other_running_arbitrages_hold_reserved():
     assert plan is not None and plan.side == "sell"
     assert plan.amount == pytest.approx(0.3)
     assert unconstrained is not None and unconstrained.amount == pytest.approx(1.0)
+
+
+async def _run_until(h: Harness, ts_ns: int) -> None:
+    """Step the simulated clock through sleepers until ``ts_ns`` (an arbitrage still running)."""
+    for _ in range(10_000):
+        for _ in range(20):  # let every woken task run on to its next sleep
+            await asyncio.sleep(0)
+        wake = h.clock.next_timer_ns()
+        if wake is None or wake > ts_ns:
+            h.clock.advance_to(ts_ns)
+            return
+        h.clock.advance_to(wake)
+
+
+def test_hedge_never_pays_more_than_the_loss_cap_from_the_entry_and_waits_for_a_better_book():
+    async def scenario():
+        h = Harness(make_settings(hedge_max_loss_bps=50.0, hedge_timeout_s=2.0))
+        await h.start()
+        # the buy on alpha finds the ask gone to 200; the sell on beta fills 1 BTC at 110
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((200.0, 5.0),), b_bids=((110.0, 1.0),),
+                   b_asks=((200.0, 5.0),))
+        with h.bus.collect(ArbResult, Alert) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await _run_until(h, T0 + 300_000_000)
+            h.book(A, "BTC/USDT", [(109.0, 5.0)], [(110.3, 5.0)])  # 0.3 s later alpha asks 110.3
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    # Before: H0 bought at 200 (limit 200 * 1.005), -90.62 USDT. Now the buy-back may not pay more
+    # than 110 * (1 + 0.005) = 110.55: nothing is sent against 200, the 110.3 book 0.3 s later is
+    # taken. Realized: +110 * 0.998 = 109.78 on beta, -110.3 * 1.001 = -110.4103 on alpha = -0.6303.
+    hedges = [lr for lr in result.legs if lr.purpose == "hedge"]
+    assert [(lr.venue, lr.average_price, lr.status) for lr in hedges] == [(A, 110.3, "filled")]
+    assert result.realized_profit == pytest.approx(-0.6303, abs=1e-9)
+    assert (result.status, result.residual) == ("partial", {"BTC": 0.0})
+
+
+def test_what_the_loss_cap_keeps_open_stays_open_with_a_critical_alert_after_the_timeout():
+    async def scenario():
+        h = Harness(make_settings(hedge_max_loss_bps=50.0, hedge_timeout_s=0.5))
+        await h.start()
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((200.0, 5.0),), b_bids=((110.0, 1.0),),
+                   b_asks=((200.0, 5.0),))
+        with h.bus.collect(ArbResult, Alert, OrderSubmitted) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    submitted = [e for e in seen if isinstance(e, OrderSubmitted)]
+    alert, result = [e for e in seen if not isinstance(e, OrderSubmitted)]
+    assert [o.purpose for o in submitted] == ["leg", "leg"]  # no hedge into the 200 ask
+    assert h.clock.time_ns() - T0 >= 500_000_000  # it kept looking until hedge_timeout_s
+    # short 1 BTC on beta, marked at beta's best ask 200
+    assert (alert.level, alert.key) == ("critical", "position.open:beta:BTC")
+    assert "-1 BTC left open on beta, marked at 200 USDT (best price): loss cap" in alert.message
+    assert result.status == "failed" and result.residual == {"BTC": pytest.approx(-1.0)}
+
+
+def test_reservation_ends_when_the_balance_shows_the_fill_so_money_is_not_counted_twice():
+    async def scenario():
+        h = Harness(make_settings({"USDT": 1000.0, "BTC": 10.0}, latency_ms=100.0, max_open_arbs=2))
+        await h.start()
+        # x1's buy fills on alpha (500.5 USDT of 1000), its sell finds no bid: a hedge follows
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((100.0, 5.0),), b_bids=(), b_asks=((111.0, 5.0),))
+        with h.bus.collect(ArbResult, OpportunityRejected) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 5.0, 100.0), leg(B, "sell", 5.0, 109.0)))
+            await _run_until(h, T0 + 150_000_000)  # legs done (100 ms), hedge in flight
+            h.book(B, "BTC/USDT", [(98.0, 5.0)], [(111.0, 5.0)])
+            # x2 needs 4.9 * 100 * 1.001 = 490.49 USDT on alpha: 499.5 are there. Counting x1's
+            # 500.5 reservation on top of its spend left -1 free and refused it as "balance".
+            h.bus.publish(opportunity("x2", leg(A, "buy", 4.9, 100.0), leg(B, "sell", 0.1, 98.0)))
+            await h.settle()
+        return seen
+
+    seen = run(scenario())
+    assert [e.opportunity_id for e in seen if isinstance(e, OpportunityRejected)] == []
+    assert sorted(e.opportunity_id for e in seen if isinstance(e, ArbResult)) == ["x1", "x2"]
