@@ -448,3 +448,24 @@ def test_plugin_repeats_a_cycle_only_after_cooldown_and_on_new_books() -> None:
     clock.advance_to(600_000_000)
     bus.publish(newer)
     assert len(seen) == 2  # the same books as the last emission
+
+
+def test_leg_limits_reach_the_tolerance_past_the_last_level_while_the_worst_case_clears_min_profit() -> None:
+    def worst_bps(f: Found) -> float:  # every leg filling wholly at its limit, fees included
+        rate = 1.0
+        for leg in f.legs:
+            sell = leg.side == "sell"
+            rate *= leg.price * (1 - leg.fee_rate) if sell else 1 / (leg.price * (1 + leg.fee_rate))
+        return (rate - 1) * 1e4
+
+    # BTC/USDT ask 100, ETH/BTC's second ask 0.0505, ETH/USDT bid 5.1 are the last levels walked:
+    # at those limits the cycle still makes 68.8 bps after 0.1 % fees on each leg
+    tight = only(detect(fee=0.001, min_profit_bps=10.0))
+    assert worst_bps(tight) == pytest.approx(68.763, abs=1e-3)
+    loose = only(detect(fee=0.001, min_profit_bps=10.0, limit_slippage_bps=15.0))
+    for a, b in zip(tight.legs, loose.legs, strict=True):
+        # buys 15 bps above the last ask walked, sells 15 bps below the last bid
+        assert b.price == pytest.approx(a.price * (1.0015 if a.side == "buy" else 0.9985))
+    assert worst_bps(loose) >= 10.0  # about 68.8 - 3 * 15
+    # 3 * 25 bps is more than the 58.8 bps margin: the cycle is not reported
+    assert detect(fee=0.001, min_profit_bps=10.0, limit_slippage_bps=25.0) == []
