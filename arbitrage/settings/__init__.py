@@ -17,6 +17,7 @@ from arbitrage.settings.sections import (
     NotifySettings,
     PaperSettings,
     Positive,
+    RiskSettings,
     RunSettings,
     Section,
     Settings,
@@ -28,6 +29,7 @@ from arbitrage.settings.sections import (
 )
 
 __all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "Count", "Fraction", "LogSettings",
-           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RunSettings",
+           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RiskSettings",
+           "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
            "TradingSettings", "env_overrides", "from_dict", "load_settings"]

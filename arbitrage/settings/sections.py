@@ -74,7 +74,7 @@ class StrategySettings(Section, frozen=True, kw_only=True):
     min_profit_bps: float = 5.0
     """Emit an opportunity only when net profit after all taker fees reaches this."""
     max_notional: Positive = 1000.0
-    """Largest trade, in quote currency, per opportunity."""
+    """Largest trade per opportunity, in ``risk.currency`` (valued from the books)."""
     cooldown_ms: NonNegative = 250.0
     """Do not emit the same route again within this time unless its books changed."""
     max_legs: t.Literal[3, 4] = 3
@@ -82,6 +82,10 @@ class StrategySettings(Section, frozen=True, kw_only=True):
     start_assets: list[str] = []
     """Triangular: assets a cycle may start and end in, in order of preference ([] = stablecoins,
     then BTC, ETH, BNB)."""
+    limit_slippage_bps: NonNegative = 1.0
+    """Triangular: how far past the last level walked each leg's limit may reach, so a book that
+    moves during the order's latency still fills it; cut so that every leg filling at its limit
+    still clears ``min_profit_bps`` after fees."""
 
 
 class TradingSettings(Section, frozen=True, kw_only=True):
@@ -89,15 +93,29 @@ class TradingSettings(Section, frozen=True, kw_only=True):
     """Paper: delay between sending an order and it reaching the book."""
     max_open_arbs: Count = 2
     max_notional: Positive = 1000.0
-    """Risk limit: largest notional per arbitrage, in quote currency."""
+    """Risk limit: largest notional per arbitrage, in ``risk.currency``."""
     max_exposure: dict[str, NonNegative] = {}
-    """Asset -> largest absolute residual (unhedged) position allowed before trading stops."""
+    """Asset -> largest absolute residual (unhedged) position, valued in ``risk.currency``, that
+    an arbitrage may leave if it fails: one that could breach it is refused."""
     hedge_retries: t.Annotated[int, Meta(ge=0)] = 3
+    """Hedge or unwind orders sent per asset after the legs, at most (besides ``hedge_timeout_s``)."""
     hedge_slippage_bps: NonNegative = 50.0
     """How far past the book a hedge or unwind order may reach."""
+    hedge_max_loss_bps: NonNegative = 50.0
+    """How far a hedge or unwind price may be worse than the entry price of the position it
+    closes; a book beyond that is waited out (up to ``hedge_timeout_s``), never traded into."""
+    hedge_timeout_s: NonNegative = 2.0
+    """How long (run clock) a hedge or unwind keeps retrying on fresh books; what is still open
+    then stays open, with a critical alert."""
     sequential_legs: bool = False
     """Send a cycle's legs one after another, each leg's fill feeding the next (needs only the
     start asset); default: all at once from inventory held on the venue."""
+
+
+class RiskSettings(Section, frozen=True, kw_only=True):
+    currency: str = "USDT"
+    """The currency every risk limit is an amount of (``strategy.max_notional``,
+    ``trading.max_notional``, ``trading.max_exposure``); other assets are valued from the books."""
 
 
 class PaperSettings(Section, frozen=True, kw_only=True):
@@ -194,6 +212,7 @@ class Settings(Section, frozen=True, kw_only=True):
     sim: SimSettings = SimSettings()
     strategy: StrategySettings = StrategySettings()
     trading: TradingSettings = TradingSettings()
+    risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     log: LogSettings = LogSettings()

@@ -11,6 +11,9 @@ comes from walking both books level by level
 while the marginal unit still pays after both taker fees and the average stays at or above
 ``min_profit_bps``, capped by the buy venue's quote balance, the sell venue's base balance,
 ``max_notional``, and the markets' precision and minimums. Stale or crossed books are never used.
+``max_notional`` is an amount of ``risk.currency``: the quote currency is valued from the books
+(``arbitrage.valuation``, the risk gate's rule), so on ETH/BTC it caps the BTC spent at
+``max_notional`` USDT's worth; a route whose quote cannot be valued is not traded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from arbitrage.book import EPS, round_down, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cross_check import CrossCheck
+from arbitrage.valuation import Valuer
 
 _INF = float("inf")
 
@@ -108,6 +112,8 @@ class CrossExchangeStrategy(Plugin):
         cfg = ctx.settings.strategy
         self.min_profit_bps = cfg.min_profit_bps
         self.max_notional = min(cfg.max_notional, ctx.settings.trading.max_notional)
+        """In ``risk.currency``; converted to each route's quote currency when it is sized."""
+        self.valuer = Valuer(ctx.books.by_symbol, ctx.settings.risk.currency)
         self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
         self.markets: dict[tuple[str, str], Market] = {}
         self.check = CrossCheck(ctx.books.by_symbol)
@@ -160,13 +166,17 @@ class CrossExchangeStrategy(Plugin):
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
                                                                                              sell.ts_event)):
             return
+        quote_value = self.valuer.price(buy_market.quote)
+        if quote_value is None or quote_value <= 0.0:
+            return  # no price: the risk gate would refuse it
         levels = self._levels  # the books' own sides unless our overlay touches them
         asks = levels(buy.venue, buy.symbol, "asks")
         bids = levels(sell.venue, sell.symbol, "bids")
         buy_bal = self.balances.get(buy.venue)
         sell_bal = self.balances.get(sell.venue)
         amount = size_route(
-            asks, bids, bf, sf, min_profit_bps=self.min_profit_bps, max_notional=self.max_notional,
+            asks, bids, bf, sf, min_profit_bps=self.min_profit_bps,
+            max_notional=self.max_notional / quote_value,
             quote_balance=buy_bal.get(buy_market.quote, 0.0) if buy_bal is not None else _INF,
             base_balance=sell_bal.get(sell_market.base, 0.0) if sell_bal is not None else _INF)
         amount = round_down(round_down(amount, buy_market.amount_step), sell_market.amount_step)

@@ -22,12 +22,16 @@ One arbitrage runs as one asyncio task:
 3. Each result is published as one ``Fill`` per level touched, an ``OrderUpdate`` and, if money
    moved, a ``BalanceUpdate``. The liquidity a fill took is recorded by the venue that filled it
    (paper venues, in the run's book store), once; the executor reads the same store to hedge.
-4. Legs that filled unequally leave a position in some asset. It is closed against the
+4. Once the legs' results are in, their balance reservations end (the venues' balances show the
+   fills). Legs that filled unequally leave a position in some asset. It is closed against the
    opportunity's quote currency on the leg venue with the best price for it, with a limit
-   ``hedge_slippage_bps`` past that price, in at most ``1 + hedge_retries`` rounds. Every
-   attempt is a new order with a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for
-   unwinding a cycle of three or more legs or a sequential chain); a failed order is never resent
-   (``trading.hedging``).
+   ``hedge_slippage_bps`` past that price and no worse than ``hedge_max_loss_bps`` from the
+   position's entry price, in at most ``1 + hedge_retries`` rounds of orders; while no book is
+   within the cap the executor looks again on fresh books every ``HEDGE_RETRY_S`` until
+   ``hedge_timeout_s``. What is still open then stays open, with a critical ``Alert`` naming
+   venue, asset, amount and mark. Every attempt is a new order with a new id (``-H{n}`` for a
+   two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or a sequential chain);
+   a failed order is never resent (``trading.hedging``).
 5. ``ArbResult`` accounts from the balance changes of every order of the arbitrage
    (``venue.ledger``, the rule paper venues move money by). Any other asset left over is
    ``residual`` and becomes ``positions``: the net amount per asset, attributed to the venue(s)
@@ -56,6 +60,7 @@ from arbitrage.book import EPS, BookSide
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import (
+    Alert,
     ArbResult,
     BalanceUpdate,
     Fill,
@@ -69,7 +74,7 @@ from arbitrage.events import (
 from arbitrage.plugin import Books, Liquidity
 from arbitrage.settings import TradingSettings
 from arbitrage.trading.chain import Chain, leg_request
-from arbitrage.trading.hedging import Closer, market_for, venues_of
+from arbitrage.trading.hedging import Closer, Entries, entry_prices, market_for, venues_of
 from arbitrage.trading.positions import Positions
 from arbitrage.trading.risk import Markets, Refusal, RiskGate
 from arbitrage.trading.venue import (
@@ -82,6 +87,10 @@ from arbitrage.trading.venue import (
     ledger,
     net_by_asset,
 )
+from arbitrage.valuation import Valuer
+
+HEDGE_RETRY_S = 0.1
+"""How long (run clock) closing waits before looking again when no book is within the loss cap."""
 
 
 class Executor:
@@ -94,11 +103,13 @@ class Executor:
     :param positions: the ledger that values residuals and takes over what stays open.
     :param liquidity: the same store's overlay, where orders in flight hold the levels they may
         take; None = hold nothing.
+    :param currency: the risk currency (``risk.currency``) the limits are amounts of.
     """
 
     def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
                  markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any,
-                 positions: Positions | None = None, liquidity: Liquidity | None = None) -> None:
+                 positions: Positions | None = None, liquidity: Liquidity | None = None,
+                 currency: str = "USDT") -> None:
         self.bus = bus
         self.clock = clock
         self.settings = settings
@@ -109,10 +120,11 @@ class Executor:
         self.log = log
         self.positions = positions or Positions(bus=bus, clock=clock, books=books, markets=markets,
                                                 staleness_ms=staleness_ms)
-        self.risk = RiskGate(settings)
+        self.risk = RiskGate(settings, Valuer(books.by_symbol, currency))
         self.closer = Closer(venues=venues, markets=markets, books=books, clock=clock,
                              staleness_ms=staleness_ms, risk=self.risk,
-                             slippage_bps=settings.hedge_slippage_bps)
+                             slippage_bps=settings.hedge_slippage_bps,
+                             max_loss_bps=settings.hedge_max_loss_bps)
         self._tasks: set[asyncio.Task[None]] = set()
         self.orders: Counter[str] = Counter()
         """Orders sent, by purpose (leg, hedge, unwind)."""
@@ -214,6 +226,7 @@ class Executor:
             else:
                 legs = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
                 await self._send(legs, orders)
+                self.risk.reserve(opportunity.id, {})  # the balances now show what the legs spent
             await self._close_exposure(opportunity, orders, unwind=sequential or len(opportunity.legs) > 2)
         except asyncio.CancelledError:
             log.error("arbitrage abandoned while executing; reporting what it did")
@@ -228,22 +241,57 @@ class Executor:
         opportunity_id = chain.opportunity.id
         while (request := chain.next_order()) is not None:
             await self._send([request], orders)
-            held = chain.filled(orders[-1][1])
-            if held is not None:
-                self.risk.reserve(opportunity_id, held)
+            # what the leg spent shows in the balance now; only its delivery, until spent, stays held
+            self.risk.reserve(opportunity_id, chain.filled(orders[-1][1]) or {})
 
     async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
         """Hedge or unwind whatever the orders so far left in assets other than the quote currency,
-        in at most ``1 + hedge_retries`` rounds, each planned by the ``Closer`` from what is left."""
+        in at most ``1 + hedge_retries`` rounds of orders, each planned by the ``Closer`` from what is
+        left and capped by the entry prices; while nothing can be sent within the cap, look again
+        every ``HEDGE_RETRY_S`` until ``hedge_timeout_s``. Alert on what stays open."""
         purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
-        sent = 0
-        for _ in range(1 + self.settings.hedge_retries):
+        entry = entry_prices(opportunity, orders, self.markets)
+        deadline = self.clock.time_ns() + int(self.settings.hedge_timeout_s * 1e9)
+        sent = rounds = 0
+        while True:
             exposure = self.exposure(opportunity.quote, orders)
-            requests = self.closer.orders(opportunity, exposure, purpose, sent)
-            if not requests:
+            requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
+            if not requests and not waiting:
                 return
-            sent += len(requests)
-            await self._send(requests, orders)
+            if requests and rounds <= self.settings.hedge_retries:
+                rounds += 1
+                sent += len(requests)
+                await self._send(requests, orders)
+                continue
+            if rounds > self.settings.hedge_retries or self.clock.time_ns() >= deadline:
+                break
+            await self.clock.sleep(HEDGE_RETRY_S)
+        stuck = dict(waiting)
+        for r in requests:
+            stuck[self.markets[r.venue][r.symbol].base] = "hedge retries exhausted"
+        self._alert_open(opportunity, orders, entry, stuck)
+
+    def _alert_open(self, opportunity: Opportunity, orders: list[Order], entry: Entries,
+                    stuck: c.Mapping[str, str]) -> None:
+        """A critical ``Alert`` per venue holding a position that stays open (``stuck``: asset -> why):
+        amount, mark (best bid of a long, best ask of a short on that venue's ``asset/quote`` book,
+        else the entry price) and why."""
+        quote = opportunity.quote
+        net = self.exposure(quote, orders)
+        for (venue, asset), amount in sorted(self.ledger(orders).items()):
+            if asset not in stuck or abs(amount) < EPS or (amount > 0) != (net.get(asset, 0.0) > 0):
+                continue  # closed, or this venue holds the side that was closed
+            amount = min(abs(amount), abs(net[asset])) * (1.0 if amount > 0 else -1.0)
+            market = market_for(self.markets, venue, asset, quote)
+            side: t.Literal["bids", "asks"] = "bids" if amount > 0 else "asks"
+            levels = self.books.levels(venue, market.symbol, side) if market else []
+            mark, source = (levels[0][0], "best price") if levels else (entry.get((asset, amount > 0), 0.0),
+                                                                        "entry price, no book")
+            message = (f"{opportunity.id}: {amount:+.10g} {asset} left open on {venue}, marked at "
+                       f"{mark:.10g} {quote} ({source}): {stuck[asset]}")
+            self.log.bind(opportunity_id=opportunity.id, venue=venue).critical(message)
+            self.bus.publish(Alert(key=f"position.open:{venue}:{asset}", level="critical", message=message,
+                                   ts_init=self.clock.time_ns()))
 
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and

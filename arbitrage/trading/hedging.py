@@ -8,7 +8,11 @@ opportunity); it reads the books, balances and reservations it is built with and
 the executor sends what it plans and owns the rounds.
 
 A position is closed against the opportunity's quote currency on the leg venue with the best
-price for it, with a limit ``hedge_slippage_bps`` past that price. Every attempt is a new order with
+price for it, with a limit ``hedge_slippage_bps`` past that price and never worse than
+``hedge_max_loss_bps`` from the position's entry price (``entry_prices``: what the filled legs paid
+or got for it, in the quote currency). A book beyond that cap is not traded into: the position
+waits (reason ``loss cap``) for a better book, which the executor looks for until
+``hedge_timeout_s``. Every attempt is a new order with
 a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or
 a sequential chain); a failed order is never resent. Amounts too small to trade (below a market's
 minimum amount or cost) are dust: not hedged.
@@ -25,9 +29,9 @@ from arbitrage.clock import Clock
 from arbitrage.events import Market, Opportunity, Side
 from arbitrage.plugin import Books
 from arbitrage.trading.risk import Markets, RiskGate
-from arbitrage.trading.venue import OrderRequest, Purpose, Venue
+from arbitrage.trading.venue import Order, OrderRequest, Purpose, Venue
 
-__all__ = ["Closer", "ClosingPlan", "market_for", "venues_of"]
+__all__ = ["Closer", "ClosingPlan", "Entries", "entry_prices", "market_for", "venues_of"]
 
 
 class ClosingPlan(t.NamedTuple):
@@ -49,10 +53,12 @@ class Closer:
     :param staleness_ms: venue -> staleness limit; an older book is not hedged against.
     :param risk: the reservations of running arbitrages, which a hedge must not spend.
     :param slippage_bps: how far past the best price a closing order's limit may reach.
+    :param max_loss_bps: how far past the position's entry price a closing order's limit may reach.
     """
 
     def __init__(self, *, venues: c.Mapping[str, Venue], markets: Markets, books: Books, clock: Clock,
-                 staleness_ms: c.Mapping[str, float], risk: RiskGate, slippage_bps: float) -> None:
+                 staleness_ms: c.Mapping[str, float], risk: RiskGate, slippage_bps: float,
+                 max_loss_bps: float = math.inf) -> None:
         self.venues = venues
         self.markets = markets
         self.books = books
@@ -60,37 +66,56 @@ class Closer:
         self.staleness_ms = staleness_ms
         self.risk = risk
         self.slippage_bps = slippage_bps
+        self.max_loss_bps = max_loss_bps
 
     def orders(self, opportunity: Opportunity, exposure: c.Mapping[str, float], purpose: Purpose,
-               first: int) -> list[OrderRequest]:
+               first: int, entry: Entries | None = None,
+               ) -> tuple[list[OrderRequest], dict[str, str]]:
         """The orders that close ``exposure`` (asset -> net amount, quote excluded) now, numbered
-        from ``first`` (``-H{n}`` / ``-U{n}``); empty when nothing can or needs to be closed."""
+        from ``first`` (``-H{n}`` / ``-U{n}``), and why each other non-zero, non-dust position cannot
+        be closed now (asset -> reason); both empty when nothing needs closing.
+
+        :param entry: the positions' entry prices (``entry_prices``); a position without one is
+            closed against the book alone.
+        """
         tag = "U" if purpose == "unwind" else "H"
         venues = venues_of(opportunity)
         requests = []
+        waiting: dict[str, str] = {}
         for asset, amount in exposure.items():
-            plan = self.plan(asset, amount, opportunity.quote, venues, opportunity.id)[0]
+            if not amount:
+                continue
+            plan, why = self.plan(asset, amount, opportunity.quote, venues, opportunity.id,
+                                  (entry or {}).get((asset, amount > 0)))
             if plan is None:
+                if why != "dust":
+                    waiting[asset] = why
                 continue
             requests.append(OrderRequest(client_order_id=f"{opportunity.id}-{tag}{first + len(requests)}",
                                          opportunity_id=opportunity.id, venue=plan.venue,
                                          symbol=plan.market.symbol, side=plan.side, amount=plan.amount,
                                          price=plan.price, purpose=purpose))
-        return requests
+        return requests, waiting
 
     def plan(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
-             opportunity_id: str) -> tuple[ClosingPlan | None, str]:
+             opportunity_id: str, entry: float | None = None) -> tuple[ClosingPlan | None, str]:
         """The order that best closes ``exposure`` of ``asset`` against ``quote``, or None and why not.
 
         Candidates are the ``asset/quote`` markets on ``venues`` with a fresh, uncrossed book; the
-        best fee-adjusted top price (after our own fills) wins. The amount is capped by the
-        venue's balance less what other running arbitrages hold reserved there. The reason
-        ``dust`` means every candidate market finds the amount below its minimum: nothing can be
-        done and nothing needs to be.
+        best fee-adjusted top price (after our own fills) wins. The limit is ``slippage_bps`` past
+        that price but, given the ``entry`` price, no worse than ``max_loss_bps`` from it; a book
+        whose best price is already beyond that is not a candidate (``loss cap``). The amount is
+        capped by the venue's balance less what other running arbitrages hold reserved there. The
+        reason ``dust`` means every candidate market finds the amount below its minimum: nothing
+        can be done and nothing needs to be.
         """
         side: Side = "sell" if exposure > 0 else "buy"
         want = abs(exposure)
         slip = self.slippage_bps / 10_000.0
+        loss = self.max_loss_bps / 10_000.0
+        # the worst acceptable price: a sell no lower, a buy no higher
+        bound = None if entry is None or math.isinf(loss) else (
+            entry * (1.0 - loss) if side == "sell" else entry * (1.0 + loss))
         best: ClosingPlan | None = None
         best_score = -math.inf
         reasons: set[str] = set()
@@ -114,12 +139,18 @@ class Closer:
             if wanted <= EPS or wanted < market.min_amount or wanted * top < market.min_cost:
                 reasons.add("dust")
                 continue
+            if bound is not None and (top < bound - EPS if side == "sell" else top > bound + EPS):
+                reasons.add("loss cap")
+                continue
             held = self.risk.held_by_others
             if side == "sell":
-                price = round_price(top * (1.0 - slip), market.price_step, up=True)
+                reach = top * (1.0 - slip)
+                price = round_price(reach if bound is None else max(reach, bound), market.price_step, up=True)
                 free = venue.balances().get(asset, 0.0) - held(opportunity_id, name, asset)
             else:
-                price = round_price(top * (1.0 + slip), market.price_step, up=False)
+                reach = top * (1.0 + slip)
+                price = round_price(reach if bound is None else min(reach, bound), market.price_step,
+                                    up=False)
                 cash = venue.balances().get(quote, 0.0) - held(opportunity_id, name, quote)
                 free = cash / (price * (1.0 + market.taker_fee))
             amount = min(wanted, round_down(free, market.amount_step))
@@ -136,11 +167,67 @@ class Closer:
         return None, ", ".join(sorted(reasons - {"dust"})) or f"no {asset}/{quote} market"
 
     def why_open(self, asset: str, exposure: float, quote: str, venues: c.Sequence[str],
-                 opportunity_id: str) -> str:
+                 opportunity_id: str, entry: float | None = None) -> str:
         """Why ``exposure`` of ``asset`` is still open after the rounds: ``dust`` (nothing to do),
         ``hedge retries exhausted`` (it could still be closed), or what stopped every candidate."""
-        plan, why = self.plan(asset, exposure, quote, venues, opportunity_id)
+        plan, why = self.plan(asset, exposure, quote, venues, opportunity_id, entry)
         return "hedge retries exhausted" if plan is not None else why
+
+
+Entries = c.Mapping[tuple[str, bool], float]
+"""(asset, long) -> entry price in the opportunity's quote currency (``entry_prices``)."""
+
+
+def entry_prices(opportunity: Opportunity, orders: c.Iterable[Order],
+                 markets: Markets) -> dict[tuple[str, bool], float]:
+    """Entry price, in the opportunity's quote currency, of what each asset the legs traded would be
+    left at: for a long, the average price the filled legs that delivered it paid; for a short, what
+    the filled legs that spent it got. Keys are ``(asset, long)``: a buy of BTC at 100 and a sell at
+    110 give ``{("BTC", True): 100.0, ("BTC", False): 110.0}``.
+
+    An asset reached through another market (ETH bought with BTC) is valued through that market's
+    price times the other asset's value, which comes from filled legs first (their average
+    prices) and from the opportunity's expected prices where no filled leg links it.
+    """
+    results = {r.client_order_id: res for r, res in orders if r.purpose == "leg"}
+    legs = []
+    for i, leg in enumerate(opportunity.legs):
+        market = markets.get(leg.venue, {}).get(leg.symbol)
+        if market is None:
+            continue
+        res = results.get(f"{opportunity.id}-L{i}")
+        filled = res is not None and res.filled > 0 and res.average_price > 0
+        legs.append((leg, market, res.average_price if filled and res else leg.expected_price,
+                     res.filled if filled and res else 0.0))
+    values = {opportunity.quote: 1.0}
+    for only_filled in (True, False):  # actual prices first, expected ones to fill the gaps
+        for _ in range(len(legs)):
+            for _leg, market, price, filled in legs:
+                if (only_filled and not filled) or price <= 0:
+                    continue
+                base, quote = market.base, market.quote
+                if quote in values and base not in values:
+                    values[base] = price * values[quote]
+                elif base in values and quote not in values:
+                    values[quote] = values[base] / price
+    sums: dict[tuple[str, bool], list[float]] = {}
+    for leg, market, price, filled in legs:
+        if not filled:
+            continue
+        base, quote = market.base, market.quote
+        # (asset, direction, price of one unit in the opportunity's quote, units) per side of the fill
+        moves = []
+        if quote in values:
+            moves.append((base, 1 if leg.side == "buy" else -1, price * values[quote], filled))
+        if base in values:
+            moves.append((quote, -1 if leg.side == "buy" else 1, values[base] / price, filled * price))
+        for asset, direction, unit, amount in moves:
+            if asset == opportunity.quote:
+                continue
+            acc = sums.setdefault((asset, direction > 0), [0.0, 0.0])
+            acc[0] += unit * amount
+            acc[1] += amount
+    return {key: total / amount for key, (total, amount) in sums.items() if amount > 0}
 
 
 def market_for(markets: Markets, venue: str, base: str, quote: str) -> Market | None:

@@ -109,7 +109,9 @@ class Positions:
                 self._last[(venue, symbol, sell)] = price
                 return (1.0 / price if inverted else price), False
         for symbol, inverted in self._symbols(venue, asset, quote):
-            price = self._last.get((venue, symbol, (amount > 0) != inverted))
+            sell = (amount > 0) != inverted
+            # the newest price known: that side of a book too old to trade on, else our last mark
+            price = self._top(venue, symbol, sell=sell, fresh=False) or self._last.get((venue, symbol, sell))
             if price:
                 return (1.0 / price if inverted else price), True
         return 0.0, True
@@ -119,12 +121,13 @@ class Positions:
         return [(m.symbol, m.base == quote) for m in self.markets.get(venue, {}).values()
                 if (m.base, m.quote) in ((asset, quote), (quote, asset))]
 
-    def _top(self, venue: str, symbol: str, *, sell: bool) -> float | None:
-        """Best bid (``sell``) or ask of a usable book, net of our fills; None if not usable."""
+    def _top(self, venue: str, symbol: str, *, sell: bool, fresh: bool = True) -> float | None:
+        """Best bid (``sell``) or ask of a usable book, net of our fills; None if not usable
+        (``fresh=False``: a book older than the venue's staleness limit is used too)."""
         book = self.books.get(venue, symbol)
         if book is None or is_crossed(book.bids, book.asks):
             return None
-        if self.clock.time_ns() - book.ts_event > self.staleness_ms.get(venue, math.inf) * 1e6:
+        if fresh and self.clock.time_ns() - book.ts_event > self.staleness_ms.get(venue, math.inf) * 1e6:
             return None
         levels = self.books.levels(venue, symbol, "bids" if sell else "asks")
         return levels[0][0] if levels else None

@@ -13,16 +13,26 @@ duplicate       this opportunity id was already executed (client order ids deriv
 invalid         no legs, or a leg with a non-positive amount or price
 unknown_venue   a leg names a venue we have no account on
 unknown_market  a leg names a market its venue did not announce
-notional        the opportunity spends more than ``max_notional`` (quote currency)
-exposure        an asset it trades already carries more unhedged residual than ``max_exposure``
+no price        its notional, or an asset ``max_exposure`` limits, cannot be valued in the risk
+                currency from the books
+notional        the opportunity spends more than ``max_notional`` (valued in the risk currency)
+exposure        an asset's unhedged residual plus all this arbitrage could leave open in it (its
+                largest leg in that asset, should the other legs fail) would exceed ``max_exposure``
 balance         a venue lacks what the legs spend, after what running arbitrages reserved
                 (sequential chains: only what the first leg spends)
 ==============  ==========================================================================
 
-Balances are reserved per (venue, asset) while an arbitrage runs, because all legs go out at
-once and a second arbitrage must not count on money the first is about to spend. Each leg
-reserves what it may spend at its limit price, fee included; what legs *receive* is not counted,
-since concurrent legs cannot wait for each other.
+Limits are amounts of one currency, ``risk.currency``: every notional and position is valued from
+the run's books by ``arbitrage.valuation.Valuer`` (ETH/BTC through BTC/USDT; a cycle's start
+asset likewise), the rule the strategies size by, so ``max_notional = 1000`` means 1,000 USDT's
+worth whatever the market. What cannot be valued is refused (``no price``), never guessed.
+
+Balances are reserved per (venue, asset) while an arbitrage's orders are in flight, because all
+legs go out at once and a second arbitrage must not count on money the first is about to spend.
+Each leg reserves what it may spend at its limit price, fee included; what legs *receive* is not
+counted, since concurrent legs cannot wait for each other. A reservation ends when the venue's
+balance reflects the fill (the executor calls ``reserve`` with what is still in flight once the
+legs' results are in), so the money is never subtracted twice, once spent and once reserved.
 
 Sequential legs (``trading.sequential_legs``) apply to a *chain*: legs on one venue where each
 leg spends the asset the leg before it receives (a cycle such as USDT->BTC->ETH->USDT). Only the
@@ -41,6 +51,7 @@ from collections import OrderedDict, defaultdict
 from arbitrage.book import EPS
 from arbitrage.events import Market, Opportunity
 from arbitrage.settings import TradingSettings
+from arbitrage.valuation import Valuer
 
 Balances = c.Mapping[str, c.Mapping[str, float]]
 """venue -> asset -> free amount."""
@@ -94,12 +105,16 @@ def chained(opportunity: Opportunity, markets: Markets) -> bool:
     return True
 
 
-def assets_of(opportunity: Opportunity, markets: Markets) -> set[str]:
-    """Every asset the legs trade, quote currency included."""
-    out: set[str] = set()
+def at_risk(opportunity: Opportunity, markets: Markets) -> dict[str, float]:
+    """What the arbitrage could leave open per asset (its quote currency excluded): the largest leg
+    amount in that asset (base amount, or notional at the limit for a quote side), which is what
+    stays if that leg fills and the others do not."""
+    out: dict[str, float] = {}
     for leg in opportunity.legs:
         market = markets[leg.venue][leg.symbol]
-        out.update((market.base, market.quote))
+        for asset, amount in ((market.base, leg.amount), (market.quote, leg.amount * leg.price)):
+            if asset != opportunity.quote and amount > out.get(asset, 0.0):
+                out[asset] = amount
     return out
 
 
@@ -109,8 +124,13 @@ class RiskGate:
     Not thread-safe: use it from the event loop's thread.
     """
 
-    def __init__(self, settings: TradingSettings) -> None:
+    def __init__(self, settings: TradingSettings, valuer: Valuer | None = None) -> None:
+        """
+        :param valuer: values notionals and positions in the risk currency from the run's books;
+            None = no books, USDT: only amounts of USDT itself can be valued.
+        """
         self.settings = settings
+        self.valuer = valuer if valuer is not None else Valuer({}, "USDT")
         self._sequential = settings.sequential_legs
         self.open: dict[str, dict[tuple[str, str], float]] = {}
         """Running arbitrages: opportunity id -> what it reserved per (venue, asset)."""
@@ -155,14 +175,26 @@ class RiskGate:
                 return Refusal("unknown_venue", f"leg {i}: no account on {leg.venue}")
             if leg.symbol not in markets[leg.venue]:
                 return Refusal("unknown_market", f"leg {i}: {leg.venue} has no market {leg.symbol}")
-        if opportunity.notional > s.max_notional * (1.0 + 1e-9):
-            return Refusal("notional", f"notional {opportunity.notional:.8g} {opportunity.quote} > "
-                                       f"max_notional {s.max_notional:.8g}")
-        for asset in sorted(assets_of(opportunity, markets)):
-            limit = s.max_exposure.get(asset)
-            if limit is not None and abs(self.residual.get(asset, 0.0)) > limit:
-                return Refusal("exposure",
-                               f"{asset} residual {self.residual[asset]:.8g} > max_exposure {limit:.8g}")
+        currency = self.valuer.currency
+        notional = self.valuer.value(opportunity.quote, opportunity.notional)
+        if notional is None:
+            return Refusal("no price", f"cannot value {opportunity.quote} in {currency}")
+        if notional > s.max_notional * (1.0 + 1e-9):
+            return Refusal("notional", f"notional {opportunity.notional:.8g} {opportunity.quote} = "
+                                       f"{notional:.8g} {currency} > max_notional {s.max_notional:.8g}")
+        if s.max_exposure:
+            for asset, amount in sorted(at_risk(opportunity, markets).items()):
+                limit = s.max_exposure.get(asset)
+                if limit is None:
+                    continue
+                worst = abs(self.residual.get(asset, 0.0)) + amount
+                value = self.valuer.value(asset, worst)
+                if value is None:
+                    return Refusal("no price", f"cannot value {asset} in {currency}")
+                if value > limit * (1.0 + 1e-9):
+                    return Refusal("exposure", f"{asset} residual {self.residual.get(asset, 0.0):.8g} plus "
+                                               f"{amount:.8g} at risk = {value:.8g} {currency} > "
+                                               f"max_exposure {limit:.8g}")
         need = requirements(opportunity, markets, sequential=self.sequential(opportunity, markets))
         for (venue, asset), amount in sorted(need.items()):
             free = balances[venue].get(asset, 0.0) - self.reserved.get((venue, asset), 0.0)

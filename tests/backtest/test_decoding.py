@@ -19,11 +19,12 @@ from arbitrage.backtest.runner import run_backtest
 from arbitrage.readers import jsonl
 from tests.backtest._data import settings as backtest_settings
 
-SIM_FINGERPRINT = "fdf5b867de55f89c30d631bd15f335274b3dfb2803e5996240291c1c3dafa66c"
-"""``sim_recording`` backtested with ``tests.backtest._data.settings`` (353 arbitrages). The hand-written
+SIM_FINGERPRINT = "5096a408920187b8c33f4074e1ad2a8c367bb732b68649839e1cc92cc7582e06"
+"""``sim_recording`` backtested with ``tests.backtest._data.settings`` (618 arbitrages). The hand-written
 C readers this code replaced gave 794fc46f... (345 arbitrages); since then the results' encoding
 changed (``ArbResult`` carries positions and unrealized profit) and the trading rules did on
-purpose (orders in flight hold their levels; sizing walks books net of our own orders). A change
+purpose (orders in flight hold their levels; sizing walks books net of our own orders; limits are
+USDT amounts, so ETH/BTC trades are no longer capped at 1,000 BTC; reservations end with the legs). A change
 of trading rules changes it on purpose; a change of how recordings are read must not."""
 
 
@@ -62,4 +63,4 @@ def test_the_same_backtest_compiled_and_interpreted(tmp_path: Path, sim_recordin
 
 def test_the_test_recording_gives_the_fingerprint_it_gave_before(tmp_path: Path, sim_recording: Path) -> None:
     result = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
-    assert (result["fingerprint"], result["arbs_executed"]) == (SIM_FINGERPRINT, 353)
+    assert (result["fingerprint"], result["arbs_executed"]) == (SIM_FINGERPRINT, 618)

@@ -178,12 +178,14 @@ def test_mobook_snapshot_triangular_cycle_realizes_the_hand_computed_profit(tmp_
     #   buy 0.06 ETH at 0.07173 BTC        = 0.0043038 BTC spent (all of it)
     #   sell 0.06 ETH at 1656.36 USD       = 99.3816 USD received
     # profit 99.3816 - 99.379777446 = 0.001822554 USD. Markets are announced from a first pass over
-    # the file, before any book, so the cycle index is complete when the books arrive.
+    # the file, before any book, so the cycle index is complete when the books arrive. Limits at the
+    # last level walked (limit_slippage_bps 0): a 0.18 bps cycle has no margin for a tolerance.
     mobook = Path(__file__).resolve().parents[3] / "shared" / "data" / "mobook"
     path = mobook / "Binance_US_orderbook_2022-08-02_22_00_20.csv"
     if not path.exists():
         pytest.skip(f"{path} not available")
-    cfg = settings(tmp_path, run={"strategy": "triangular"}, strategy={"min_profit_bps": 0.0},
+    cfg = settings(tmp_path, run={"strategy": "triangular"}, strategy={"min_profit_bps": 0.0,
+                                                                   "limit_slippage_bps": 0.0},
                    backtest={"fee": 0.0, "staleness_ms": 60_000.0},
                    paper={"balances": {"USD": 100_000.0, "BTC": 10.0, "ETH": 100.0}})
     result = run_backtest(cfg, [path], storage=False)

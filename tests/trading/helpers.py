@@ -22,9 +22,14 @@ T0 = 1_700_000_000_000_000_000
 
 def make_settings(balances: dict[str, float] | None = None,
                   venue_balances: dict[str, dict[str, float]] | None = None, **trading: t.Any) -> Settings:
-    """Default settings with trading overrides and paper balances (latency 0 unless given)."""
+    """Default settings with trading overrides and paper balances (latency 0 unless given).
+
+    The hedge loss cap is off (10,000 bps) unless given: the toy books here are a few percent wide,
+    and only the tests of the cap itself set one.
+    """
     base = Settings()
     trading.setdefault("latency_ms", 0.0)
+    trading.setdefault("hedge_max_loss_bps", 10_000.0)
     paper = msgspec.structs.replace(base.paper, balances=balances or {"USDT": 1000.0, "BTC": 2.0},
                                     venue_balances=venue_balances or {})
     trading_settings = msgspec.structs.replace(base.trading, **trading)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from arbitrage.events import (
+    Alert,
     ArbResult,
     BalanceUpdate,
     Fill,
@@ -141,10 +144,11 @@ def test_a_partly_filled_hedge_is_retried_as_a_new_order_elsewhere():
 
 def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
     async def scenario():
-        h = Harness(make_settings(hedge_retries=1, max_exposure={"BTC": 0.5}))
+        # max_exposure in USDT: x1 risks 1 BTC at B's mid (110 + 111) / 2 = 110.5 USDT <= 150
+        h = Harness(make_settings(hedge_retries=1, max_exposure={"BTC": 150.0}))
         await h.start()
         two_venues(h, a_bids=(), a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4),))
-        with h.bus.collect(ArbResult, OpportunityRejected) as seen:
+        with h.bus.collect(ArbResult, OpportunityRejected, Alert) as seen:
             h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
             await h.settle()
             h.book(A, "BTC/USDT", [(99.0, 5.0)], [(100.0, 5.0)])
@@ -153,12 +157,16 @@ def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
         return h, seen
 
     h, seen = run(scenario())
-    result, rejected = seen
+    alert, result, rejected = seen
     # Quote change -100.1 + 43.912 = -56.188, but 0.6 BTC bought and not sold (no bid anywhere to
-    # hedge into) is held on alpha, where it was bought at 100.1 USDT a BTC with the fee:
+    # hedge into: A has none, B's 0.4 were taken, until hedge_timeout_s, then a critical alert) is
+    # held on alpha, where it was bought at 100.1 USDT a BTC with the fee:
     # cost 0.6 * 100.1 = 60.06. Realized = -56.188 + 60.06 = 3.872 (the 0.4 sold: 43.912 - 40.04).
     # alpha has no bid, so the mark is the last known price there: our own fill at 100 (stale).
     # Unrealized 0.6 * 100 - 60.06 = -0.06; net 3.872 - 0.06 = 3.812 = -56.188 + 0.6 * 100.
+    # x2 would add 1 BTC to the 0.6 open: 1.6 BTC at A's new mid 99.5 = 159.2 USDT > 150.
+    assert (alert.level, alert.key) == ("critical", "position.open:alpha:BTC")
+    assert "+0.6 BTC left open on alpha, marked at 100 USDT (entry price, no book)" in alert.message
     assert result.status == "failed"
     assert result.realized_profit == pytest.approx(3.872, abs=1e-9)
     assert result.unrealized_profit == pytest.approx(-0.06, abs=1e-9)
@@ -195,7 +203,9 @@ def test_a_short_that_cannot_be_bought_back_is_marked_at_the_best_ask_not_counte
     update, result = seen  # the ledger's update comes first: readers of the result see it
     # beta sells 1 @ 110, fee 0.2 %: +109.78 USDT; alpha buys nothing. Short 1 BTC on beta, cost
     # -109.78 (received). Realized 109.78 - 109.78 = 0; marked at beta's best ask 111:
-    # unrealized -111 + 109.78 = -1.22 = net (not +109.78 of "profit").
+    # unrealized -111 + 109.78 = -1.22 = net (not +109.78 of "profit"). The hedge waited
+    # hedge_timeout_s (2 s) for a book it could afford; by then beta's book is older than its
+    # staleness limit, so 111 is its last known ask, flagged stale.
     assert result.status == "failed"
     assert result.realized_profit == pytest.approx(0.0, abs=1e-9)
     assert result.unrealized_profit == pytest.approx(-1.22, abs=1e-9)
@@ -203,7 +213,7 @@ def test_a_short_that_cannot_be_bought_back_is_marked_at_the_best_ask_not_counte
     assert result.slippage == pytest.approx(1.0 + 1.22, abs=1e-9)
     [position] = result.positions
     assert (position.venue, position.amount, position.cost, position.mark, position.stale) == (
-        B, pytest.approx(-1.0), pytest.approx(-109.78), 111.0, False)
+        B, pytest.approx(-1.0), pytest.approx(-109.78), 111.0, True)
     assert update.position == position and update.realized == 0.0
     assert h.ctx.views.trading.positions == (position,)
 
@@ -438,3 +448,84 @@ def test_a_second_opportunity_on_levels_an_order_in_flight_holds_is_refused_unti
     assert taken == {(A, "BTC/USDT"): {"asks@100.0": 1.0, "asks@101.0": 1.0},
                      (B, "BTC/USDT"): {"bids@110.0": 0.5, "bids@109.0": 1.5}}
     assert h.books.reserved() == {} and "x4" not in h.trader.executor.risk.open  # nothing kept for x4
+
+
+async def _run_until(h: Harness, ts_ns: int) -> None:
+    """Step the simulated clock through sleepers until ``ts_ns`` (an arbitrage still running)."""
+    for _ in range(10_000):
+        for _ in range(20):  # let every woken task run on to its next sleep
+            await asyncio.sleep(0)
+        wake = h.clock.next_timer_ns()
+        if wake is None or wake > ts_ns:
+            h.clock.advance_to(ts_ns)
+            return
+        h.clock.advance_to(wake)
+
+
+def test_hedge_never_pays_more_than_the_loss_cap_from_the_entry_and_waits_for_a_better_book():
+    async def scenario():
+        h = Harness(make_settings(hedge_max_loss_bps=50.0, hedge_timeout_s=2.0))
+        await h.start()
+        # the buy on alpha finds the ask gone to 200; the sell on beta fills 1 BTC at 110
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((200.0, 5.0),), b_bids=((110.0, 1.0),),
+                   b_asks=((200.0, 5.0),))
+        with h.bus.collect(ArbResult, Alert) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await _run_until(h, T0 + 300_000_000)
+            h.book(A, "BTC/USDT", [(109.0, 5.0)], [(110.3, 5.0)])  # 0.3 s later alpha asks 110.3
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    # Before: H0 bought at 200 (limit 200 * 1.005), -90.62 USDT. Now the buy-back may not pay more
+    # than 110 * (1 + 0.005) = 110.55: nothing is sent against 200, the 110.3 book 0.3 s later is
+    # taken. Realized: +110 * 0.998 = 109.78 on beta, -110.3 * 1.001 = -110.4103 on alpha = -0.6303.
+    hedges = [lr for lr in result.legs if lr.purpose == "hedge"]
+    assert [(lr.venue, lr.average_price, lr.status) for lr in hedges] == [(A, 110.3, "filled")]
+    assert result.realized_profit == pytest.approx(-0.6303, abs=1e-9)
+    assert (result.status, result.residual) == ("partial", {"BTC": 0.0})
+
+
+def test_what_the_loss_cap_keeps_open_stays_open_with_a_critical_alert_after_the_timeout():
+    async def scenario():
+        h = Harness(make_settings(hedge_max_loss_bps=50.0, hedge_timeout_s=0.5))
+        await h.start()
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((200.0, 5.0),), b_bids=((110.0, 1.0),),
+                   b_asks=((200.0, 5.0),))
+        with h.bus.collect(ArbResult, Alert, OrderSubmitted) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    submitted = [e for e in seen if isinstance(e, OrderSubmitted)]
+    alert, result = [e for e in seen if not isinstance(e, OrderSubmitted)]
+    assert [o.purpose for o in submitted] == ["leg", "leg"]  # no hedge into the 200 ask
+    assert h.clock.time_ns() - T0 >= 500_000_000  # it kept looking until hedge_timeout_s
+    # short 1 BTC on beta, marked at beta's best ask 200
+    assert (alert.level, alert.key) == ("critical", "position.open:beta:BTC")
+    assert "-1 BTC left open on beta, marked at 200 USDT (best price): loss cap" in alert.message
+    assert result.status == "failed" and result.residual == {"BTC": pytest.approx(-1.0)}
+
+
+def test_reservation_ends_when_the_balance_shows_the_fill_so_money_is_not_counted_twice():
+    async def scenario():
+        h = Harness(make_settings({"USDT": 1000.0, "BTC": 10.0}, latency_ms=100.0, max_open_arbs=2))
+        await h.start()
+        # x1's buy fills on alpha (500.5 USDT of 1000), its sell finds no bid: a hedge follows
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((100.0, 5.0),), b_bids=(), b_asks=((111.0, 5.0),))
+        with h.bus.collect(ArbResult, OpportunityRejected) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 5.0, 100.0), leg(B, "sell", 5.0, 109.0)))
+            await _run_until(h, T0 + 150_000_000)  # legs done (100 ms), hedge in flight
+            h.book(B, "BTC/USDT", [(98.0, 5.0)], [(111.0, 5.0)])
+            # alpha's 100 ask refilled (another size: no longer the liquidity x1 took)
+            h.book(A, "BTC/USDT", [(99.0, 5.0)], [(100.0, 6.0)])
+            # x2 needs 4.9 * 100 * 1.001 = 490.49 USDT on alpha: 499.5 are there. Counting x1's
+            # 500.5 reservation on top of its spend left -1 free and refused it as "balance".
+            h.bus.publish(opportunity("x2", leg(A, "buy", 4.9, 100.0), leg(B, "sell", 0.1, 98.0)))
+            await h.settle()
+        return seen
+
+    seen = run(scenario())
+    assert [e.opportunity_id for e in seen if isinstance(e, OpportunityRejected)] == []
+    assert sorted(e.opportunity_id for e in seen if isinstance(e, ArbResult)) == ["x1", "x2"]

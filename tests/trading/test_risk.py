@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from arbitrage.book import BookStore
 from arbitrage.trading.risk import RiskGate, requirements
-from tests.trading.helpers import leg, make_settings, market, opportunity
+from arbitrage.valuation import Valuer
+from tests.trading.helpers import T0, book, leg, make_settings, market, opportunity
 
 MARKETS = {"alpha": {"BTC/USDT": market(fee=0.001)}, "beta": {"BTC/USDT": market(fee=0.002)}}
 BALANCES = {"alpha": {"USDT": 1000.0, "BTC": 0.0}, "beta": {"USDT": 0.0, "BTC": 2.0}}
@@ -63,13 +65,49 @@ def test_buy_needing_more_quote_than_free_is_refused():
     assert refusal is not None and refusal.reason == "balance"
 
 
-def test_residual_above_max_exposure_blocks_opportunities_trading_that_asset():
-    g = gate(max_exposure={"BTC": 0.5})
+def priced(bid: float = 99.0, ask: float = 101.0, **trading) -> RiskGate:
+    """A gate whose valuer sees one BTC/USDT book (mid (bid + ask) / 2) and an ETH/BTC book (mid 0.05)."""
+    store = BookStore()
+    store.update(book("alpha", "BTC/USDT", [(bid, 1.0)], [(ask, 1.0)], T0))
+    store.update(book("alpha", "ETH/BTC", [(0.0499, 1.0)], [(0.0501, 1.0)], T0))
+    return RiskGate(make_settings(**trading).trading, Valuer(store.by_symbol, "USDT"))
+
+
+def test_max_exposure_refuses_the_trade_that_would_breach_it_not_the_one_after():
+    # limit 150 USDT of BTC at mid 100: 0.3 BTC open + 1 BTC at risk = 130 USDT passes;
+    # 0.6 open + 1 = 160 USDT would breach it, although the 0.6 alone (60 USDT) is within it
+    g = priced(max_exposure={"BTC": 150.0})
     g.add_residual({"BTC": 0.3})
     assert g.check(arb(), BALANCES, MARKETS) is None
     g.add_residual({"BTC": 0.3})
     refusal = g.check(arb(), BALANCES, MARKETS)
     assert refusal is not None and refusal.reason == "exposure"
+    assert "= 160 USDT > max_exposure 150" in refusal.detail
+
+
+def test_notional_in_another_quote_is_valued_in_the_risk_currency():
+    # ETH/BTC notional 0.3 BTC at BTC/USDT's mid 100 = 30 USDT: within max_notional 40 (a limit
+    # read as BTC would let 40 BTC through), 0.5 BTC = 50 USDT is refused
+    markets = {"alpha": {"ETH/BTC": market("ETH/BTC", step=0.01)}, "beta": {"ETH/BTC": market("ETH/BTC")}}
+    balances = {"alpha": {"BTC": 10.0}, "beta": {"ETH": 100.0}}
+    g = priced(max_notional=40.0)
+
+    def eth_btc(notional: float):
+        return opportunity("e", leg("alpha", "buy", 6.0, 0.05, "ETH/BTC"),
+                           leg("beta", "sell", 6.0, 0.0502, "ETH/BTC"), quote="BTC", notional=notional)
+
+    assert g.check(eth_btc(0.3), balances, markets) is None
+    refusal = g.check(eth_btc(0.5), balances, markets)
+    assert refusal is not None and refusal.reason == "notional"
+    assert "0.5 BTC = 50 USDT > max_notional 40" in refusal.detail
+
+
+def test_opportunity_that_cannot_be_valued_is_refused_as_no_price():
+    markets = {"alpha": {"SOL/EUR": market("SOL/EUR")}, "beta": {"SOL/EUR": market("SOL/EUR")}}
+    opp = opportunity("s", leg("alpha", "buy", 1.0, 100.0, "SOL/EUR"),
+                      leg("beta", "sell", 1.0, 101.0, "SOL/EUR"), quote="EUR")
+    refusal = priced().check(opp, {"alpha": {"EUR": 1000.0}, "beta": {"SOL": 5.0}}, markets)
+    assert refusal is not None and refusal.reason == "no price"
 
 
 def test_halt_refuses_everything_until_resume():

@@ -10,13 +10,22 @@ before any plugin).
 
 Profit is counted in the cycle's starting asset (``Found.cycle.start``): the first configured start
 asset it contains, else a dollar stablecoin, BTC, ETH, BNB (``DEFAULT_START_ASSETS``). The size is
-the amount of the starting asset spent. ``max_notional`` is in dollars: it caps the start amount
-directly for a dollar-like start asset, or through the start asset's market against one; a cycle
-whose start asset cannot be valued is not reported while ``max_notional`` is finite.
+the amount of the starting asset spent. ``max_notional`` is an amount of ``currency`` (the risk
+currency): the start asset is valued from the store's books with ``arbitrage.valuation.Valuer``,
+the rule the risk gate applies, so a cycle starting in BTC is capped at ``max_notional`` USDT's
+worth of BTC; a cycle whose start asset cannot be valued is not reported while ``max_notional`` is
+finite.
 
-Balances: once ``set_balances`` gives the venue's balances, every leg's input must fit the balance
-of its input asset (legs go out concurrently from inventory). With ``sequential=True`` only the
-starting asset's balance limits the size. Without balances there is no balance cap.
+Limits: with ``limit_slippage_bps`` each leg's limit sits that far past the last level walked
+(``sizing.loosen``), so a book that moves a little during the orders' latency still fills every
+leg; a cycle is reported only if, with every leg filling wholly at those limits, it still clears
+``min_profit_bps`` after fees (the tolerance comes out of the profit margin, never out of the floor).
+
+Balances: once ``set_balances`` gives the venue's balances, every leg must fit the balance of its
+input asset as the venue reserves it -- a buy the whole amount at its limit plus fee
+(``sizing.reserved``), a sell its amount (legs go out concurrently from inventory). With
+``sequential=True`` only the first leg, in the starting asset, is checked. Without balances there
+is no balance cap.
 """
 
 from __future__ import annotations
@@ -28,8 +37,17 @@ from functools import partial
 from arbitrage.events import BookUpdate, Market
 from arbitrage.plugin import Books
 from arbitrage.strategies.triangular.check import CycleCheck
-from arbitrage.strategies.triangular.cycles import USD_ASSETS, CycleIndex
-from arbitrage.strategies.triangular.sizing import Found, LegRules, edge_rules, max_input, plan
+from arbitrage.strategies.triangular.cycles import CycleIndex
+from arbitrage.strategies.triangular.sizing import (
+    Found,
+    LegRules,
+    edge_rules,
+    loosen,
+    max_input,
+    plan,
+    reserved,
+)
+from arbitrage.valuation import Valuer
 
 __all__ = ["TriangularDetector"]
 
@@ -52,7 +70,9 @@ class TriangularDetector:
     :param markets: the venue's markets (taker fee, amount step, minimums).
     :param books: the run's book store, read for sizing (the engine's ``Context.books``).
     :param min_profit_bps: emit only cycles whose profit after all fees reaches this.
-    :param max_notional: largest start amount, in dollars (see the module docstring); None = no cap.
+    :param max_notional: largest start amount, valued in ``currency`` (module docstring); None = no cap.
+    :param currency: the risk currency ``max_notional`` is an amount of.
+    :param limit_slippage_bps: how far past the last level walked each leg's limit reaches.
     :param staleness_ms: books older than this (``now - ts_event``) are not traded on.
     :param max_legs: 3, or 4 to add 4-asset cycles.
     :param start_assets: starting assets in order of preference; None = ``DEFAULT_START_ASSETS``.
@@ -66,7 +86,8 @@ class TriangularDetector:
     def __init__(self, venue: str, markets: t.Sequence[Market], books: Books, *, min_profit_bps: float = 0.0,
                  max_notional: float | None = None, staleness_ms: float = _INF, max_legs: int = 3,
                  start_assets: t.Sequence[str] | None = None, sequential: bool = False,
-                 max_candidates: int = 16, cooldown_ms: float = 0.0) -> None:
+                 max_candidates: int = 16, cooldown_ms: float = 0.0, currency: str = "USDT",
+                 limit_slippage_bps: float = 0.0) -> None:
         self.venue = venue
         self.index = index = CycleIndex(markets, max_legs=max_legs, start_assets=start_assets)
         self.markets = index.markets
@@ -78,6 +99,8 @@ class TriangularDetector:
         self._last_found: dict[int, tuple[int, tuple[int, ...]]] = {}
         """Cycle id -> (when it was last reported, its books' ts_event then)."""
         self.max_notional = _INF if max_notional is None else max_notional
+        self.valuer = Valuer(books.by_symbol, currency)
+        self.limit_slippage_bps = limit_slippage_bps
         self.staleness_ns = staleness_ms * 1e6
         self.sequential = sequential
         self._mid = index.market_ids
@@ -101,12 +124,6 @@ class TriangularDetector:
                                 index.through4, self._four, self._threshold_eps, self.staleness_ns, SLACK)
         """Rates, bounds and the per-update test of the cycles through a market."""
         self.balances: dict[str, float] | None = None
-        self._usd_routes: dict[str, list[tuple[int, bool]]] = {}
-        for mid, m in enumerate(self.markets):
-            if m.quote in USD_ASSETS:
-                self._usd_routes.setdefault(m.base, []).append((mid, True))
-            if m.base in USD_ASSETS:
-                self._usd_routes.setdefault(m.quote, []).append((mid, False))
         self.passed = 0
         """Cycles that passed the top-of-book test and were sized."""
         self._stale_sizing = 0
@@ -206,17 +223,6 @@ class TriangularDetector:
             return True
         return False
 
-    def _usd_value(self, asset: str) -> float:
-        """Dollars per unit of ``asset`` from a market against a dollar asset (0 if unknown)."""
-        if asset in USD_ASSETS:
-            return 1.0
-        for mid, is_base in self._usd_routes.get(asset, ()):
-            book = self.book(mid)
-            if book is None or not book.bids or not book.asks:
-                continue
-            return book.bids[0][0] if is_base else 1.0 / book.asks[0][0]
-        return 0.0
-
     def size(self, cid: int, now_ns: int | None = None) -> Found | None:
         """Size cycle ``cid`` on the store's books; None if it does not pay ``min_profit_bps``.
 
@@ -239,8 +245,8 @@ class TriangularDetector:
             stamps.append(ts)
         x_cap = _INF
         if self.max_notional < _INF:
-            value = self._usd_value(cycle.start)
-            if value <= 0.0:
+            value = self.valuer.price(cycle.start)
+            if value is None or value <= 0.0:
                 self.skipped_unvalued += 1
                 return None
             x_cap = self.max_notional / value
@@ -256,10 +262,19 @@ class TriangularDetector:
         x, x_safe = max_input(legs, levels, caps, x_cap, self.threshold)
         for start in (x, x_safe):
             start = min(start, x_cap, caps[0])  # the walk's sums may pass a cap by a rounding error
-            if start <= 0.0:
-                continue
-            result = plan(cycle, legs, levels, book_ts, start, caps, self.min_profit_bps)
-            if result is not None:
-                return result
+            for _ in range(4):  # shrink until every leg's reservation at its limit fits its balance
+                if start <= 0.0:
+                    break
+                result = plan(cycle, legs, levels, book_ts, start, caps, self.min_profit_bps)
+                if result is not None and self.limit_slippage_bps > 0.0:
+                    result = loosen(result, self.limit_slippage_bps,
+                                    [self.markets[e >> 1].price_step for e in cycle.edges], self.threshold)
+                if result is None:
+                    break
+                over = max(reserved(leg) / caps[i] if caps[i] > 0.0 else _INF
+                           for i, leg in enumerate(result.legs))
+                if over <= 1.0:
+                    return result
+                start *= (1.0 - 1e-9) / over
         return None
 

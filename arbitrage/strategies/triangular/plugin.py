@@ -9,7 +9,8 @@ only the cycles through its market at top of book, and sizes the few that pass b
 Balances: ``BalanceUpdate`` events cap every leg's input (legs go out concurrently from inventory);
 with ``trading.sequential_legs`` only the starting asset's balance limits the size. Without any
 balance event there is no balance cap. ``max_notional`` is the smaller of the strategy's and the
-trading settings', in dollars.
+trading settings', an amount of ``risk.currency`` (each cycle's start asset valued from the books);
+leg limits reach ``strategy.limit_slippage_bps`` past the last level walked (``detector``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class TriangularStrategy(Plugin):
         detector = TriangularDetector(
             event.venue, event.markets, self.ctx.books, min_profit_bps=self.min_profit_bps,
             max_notional=self.max_notional, staleness_ms=event.staleness_ms, max_legs=self.max_legs,
-            start_assets=self.start_assets, sequential=self.sequential, cooldown_ms=self.cooldown_ms)
+            start_assets=self.start_assets, sequential=self.sequential, cooldown_ms=self.cooldown_ms,
+            currency=self.ctx.settings.risk.currency,
+            limit_slippage_bps=self.ctx.settings.strategy.limit_slippage_bps)
         detector.set_balances(self._balances.get(event.venue))
         self.detectors[event.venue] = detector
         self.ctx.log.info("triangular: {} cycles over {} markets on {}", len(detector.index),

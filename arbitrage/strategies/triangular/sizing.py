@@ -24,11 +24,11 @@ import math
 import typing as t
 from operator import itemgetter
 
-from arbitrage.book import floor_to_step, round_up, walk
+from arbitrage.book import floor_to_step, round_price, round_up, walk
 from arbitrage.events import Level, Market
 from arbitrage.strategies.triangular.cycles import Cycle
 
-__all__ = ["Found", "LegRules", "PlannedLeg", "edge_rules", "max_input", "plan"]
+__all__ = ["Found", "LegRules", "PlannedLeg", "edge_rules", "loosen", "max_input", "plan", "reserved"]
 
 _INF = float("inf")
 _size_of = itemgetter(1)
@@ -43,7 +43,7 @@ class PlannedLeg(t.NamedTuple):
     amount: float
     """Base amount, a multiple of the market's amount step."""
     price: float
-    """Limit: the last level the walk used."""
+    """Limit: the last level the walk used (``loosen`` moves it past that level)."""
     expected_price: float
     """Volume-weighted price of the walk."""
     fee_rate: float
@@ -241,6 +241,37 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
     if profit <= 0.0 or profit_bps < min_profit_bps:
         return None
     return _new_tuple(Found, (cycle, tuple(planned), spent, received, profit, profit_bps, book_ts))
+
+
+def loosen(found: Found, slippage_bps: float, price_steps: t.Sequence[float],
+           threshold: float) -> Found | None:
+    """``found`` with each leg's limit ``slippage_bps`` past the last level walked (buys up, sells
+    down, rounded on the price grid towards the book), so that a book moving by less than that
+    while the orders travel still fills them; None when the worst case -- every leg filling wholly
+    at its new limit -- would not reach ``threshold`` (``1 + min_profit_bps / 1e4``) after fees.
+
+    :param price_steps: per leg, its market's price step (0 = no grid).
+    """
+    s = slippage_bps / 1e4
+    legs = []
+    worst = 1.0
+    for leg, step in zip(found.legs, price_steps, strict=True):
+        if leg.side == "buy":
+            limit = round_price(leg.price * (1.0 + s), step, up=False)
+            worst /= limit * (1.0 + leg.fee_rate)
+        else:
+            limit = round_price(leg.price * (1.0 - s), step, up=True)
+            worst *= limit * (1.0 - leg.fee_rate)
+        legs.append(leg._replace(price=max(limit, leg.price) if leg.side == "buy" else min(limit, leg.price)))
+    if worst < threshold * (1.0 - 1e-12):
+        return None
+    return found._replace(legs=tuple(legs))
+
+
+def reserved(leg: PlannedLeg) -> float:
+    """What a venue holds back for the leg's order in its input asset: the whole amount at the limit
+    plus fee for a buy (quote), the amount for a sell (base). Balances must cover this, not ``spent``."""
+    return leg.amount * leg.price * (1.0 + leg.fee_rate) if leg.side == "buy" else leg.amount
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, O
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
 from arbitrage.strategies.triangular import Found, TriangularDetector, TriangularStrategy
+from arbitrage.strategies.triangular.sizing import reserved
 
 Levels = tuple[tuple[float, float], ...]
 
@@ -157,9 +158,10 @@ def test_max_notional_converts_a_non_dollar_start_through_its_dollar_market() ->
     # start BTC (configured); 40 dollars at BTC/USDT's bid 99 is 0.40404 BTC, more than the
     # 0.0505 * 100 BTC the cycle can use? No: BTC -> ETH -> USDT -> BTC is the losing direction,
     # so use the winning one from BTC: BTC -> ETH (buy at 0.05) -> USDT (5.1) -> BTC (ask 100).
-    f = only(detect(max_notional=19.8, start_assets=["BTC"]))
+    # BTC is valued at BTC/USDT's mid (99 + 100) / 2 = 99.5, the risk gate's rule (arbitrage.valuation)
+    f = only(detect(max_notional=19.9, start_assets=["BTC"]))
     assert f.cycle.assets == ("BTC", "ETH", "USDT")
-    assert f.spent == pytest.approx(19.8 / 99.0)
+    assert f.spent == pytest.approx(19.9 / 99.5)
 
 
 def test_cycle_whose_start_cannot_be_valued_is_skipped_under_max_notional() -> None:
@@ -324,7 +326,7 @@ def test_every_opportunity_is_profitable_when_replayed_and_fits_balances(
             assert found.spent <= balances[start]
             if not sequential:
                 for leg, asset in zip(found.legs, found.cycle.assets, strict=True):
-                    assert leg.spent <= balances[asset]
+                    assert reserved(leg) <= balances[asset]  # what the venue holds back, not the VWAP spend
         if max_notional is not None:
             assert found.spent * PRICE[start] <= max_notional * 1.05  # valued at the book, not PRICE
 
@@ -415,7 +417,12 @@ def test_plugin_caps_by_max_notional_and_balances() -> None:
     bus.publish(BalanceUpdate(venue="v", balances={"USDT": 40.0, "BTC": 1.0, "ETH": 100.0}, ts_init=0))
     for b in BOOKS:
         bus.publish(msgspec.structs.replace(b, ts_event=900))
-    assert seen[0].notional == pytest.approx(40.0)
+    # USDT -> BTC first: the buy must fit 40 USDT at its limit with fee (what the venue reserves),
+    # the limit 1 bp (limit_slippage_bps) past the 100 ask: 100.01 * 1.001 per BTC
+    first = seen[0].legs[0]
+    assert (first.symbol, first.price) == ("BTC/USDT", pytest.approx(100.01))
+    assert first.amount * first.price * 1.001 <= 40.0
+    assert first.amount == pytest.approx(40.0 / (100.01 * 1.001), rel=1e-6)
 
 
 def test_plugin_ignores_stale_books() -> None:
@@ -463,3 +470,24 @@ def test_plugin_sizes_on_the_books_net_of_what_our_orders_took() -> None:
     plugin.ctx.liquidity.reserve("v-L2", "v", "ETH/USDT", "bids", 5.1, 16.0)
     bus.publish(msgspec.structs.replace(ETH_USDT, bids=bids, ts_event=995))
     assert len(seen) == 2
+
+
+def test_leg_limits_reach_the_tolerance_past_the_last_level_while_the_worst_case_clears_min_profit() -> None:
+    def worst_bps(f: Found) -> float:  # every leg filling wholly at its limit, fees included
+        rate = 1.0
+        for leg in f.legs:
+            sell = leg.side == "sell"
+            rate *= leg.price * (1 - leg.fee_rate) if sell else 1 / (leg.price * (1 + leg.fee_rate))
+        return (rate - 1) * 1e4
+
+    # BTC/USDT ask 100, ETH/BTC's second ask 0.0505, ETH/USDT bid 5.1 are the last levels walked:
+    # at those limits the cycle still makes 68.8 bps after 0.1 % fees on each leg
+    tight = only(detect(fee=0.001, min_profit_bps=10.0))
+    assert worst_bps(tight) == pytest.approx(68.763, abs=1e-3)
+    loose = only(detect(fee=0.001, min_profit_bps=10.0, limit_slippage_bps=15.0))
+    for a, b in zip(tight.legs, loose.legs, strict=True):
+        # buys 15 bps above the last ask walked, sells 15 bps below the last bid
+        assert b.price == pytest.approx(a.price * (1.0015 if a.side == "buy" else 0.9985))
+    assert worst_bps(loose) >= 10.0  # about 68.8 - 3 * 15
+    # 3 * 25 bps is more than the 58.8 bps margin: the cycle is not reported
+    assert detect(fee=0.001, min_profit_bps=10.0, limit_slippage_bps=25.0) == []
