@@ -28,16 +28,19 @@ BookSide = t.Literal["bids", "asks"]
 
 
 def round_down(amount: float, step: float) -> float:
-    """Round ``amount`` down to a multiple of ``step`` (``step`` 0 leaves it as is).
+    """The largest multiple of ``step`` not above ``amount`` (``step`` 0 leaves it as is).
 
-    Tolerates float noise: 0.3 with step 0.1 stays 0.3, it does not become 0.2; and it never
-    rounds up (0.29999999999999993 stays itself rather than becoming 0.3, more than a balance holds).
+    Always on the grid. Amounts within ``EPS`` of each other are equal, so float noise of our own
+    arithmetic does not cost a step: 0.09999999999999998 (0.3 - 0.2) with step 0.01 is 0.1, and
+    0.3 with step 0.1 stays 0.3. A real shortfall does: 1.99999999999 with step 1 is 1.0.
     """
     if step <= 0.0:
         return amount
-    units = math.floor(amount / step + _GRID_SLACK)
-    # the tolerance may lift a value a hair under a step onto it: never return more than was given
-    return min(round(units * step, 12), amount)
+    units = math.floor((amount + EPS) / step)
+    value = round(units * step, 12)
+    if value > amount + EPS:  # the division's own rounding lifted it a step: take the one below
+        value = round((units - 1) * step, 12)
+    return value
 
 
 def floor_to_step(amount: float, step: float) -> float:
@@ -130,6 +133,8 @@ class BookStore:
     def __init__(self) -> None:
         self.by_symbol: dict[str, dict[str, BookUpdate]] = {}
         """symbol -> venue -> latest book, as the venue published it (read it, never write it)."""
+        self.updates = 0
+        """Books stored so far (the run's book count)."""
         self._taken: dict[tuple[str, str], dict[tuple[BookSide, float], tuple[float, float]]] = {}
         self._reserved: dict[tuple[str, str], dict[tuple[BookSide, float], float]] = {}
         """(venue, symbol) -> (side, price) -> amount our orders in flight may take there."""
@@ -138,6 +143,7 @@ class BookStore:
 
     def update(self, book: BookUpdate) -> None:
         """Store a new snapshot and forget what was taken from levels it changed."""
+        self.updates += 1
         venues = self.by_symbol.get(book.symbol)
         if venues is None:
             venues = self.by_symbol[book.symbol] = {}

@@ -48,7 +48,7 @@ class Engine:
         self.run_id = run_id or new_run_id()
         self.books = BookStore()
         self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first: before any plugin
-        self.tally = Tally(self.bus)
+        self.tally = Tally(self.bus, self.books)
         self.metrics = new_registry()
         """The run's own Prometheus registry (plugins register collectors; the monitor serves it)."""
         self.views = Views()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.events import (
     ArbResult,
@@ -29,9 +30,12 @@ class Tally:
     newest mark less their cost, from the newest ``PositionUpdate`` of each; ``net`` is the sum.
     """
 
-    def __init__(self, bus: Bus | None = None) -> None:
-        """:param bus: count what is published there; None = a tally that stays at zero."""
-        self.books = 0
+    def __init__(self, bus: Bus | None = None, store: BookStore | None = None) -> None:
+        """:param bus: count what is published there; None = a tally that stays at zero.
+        :param store: the run's book store, which counts the books (one subscriber fewer per book).
+        """
+        self._store = store
+        self._books = 0
         self.opportunities = 0
         self.rejected = 0
         self.orders = 0
@@ -41,15 +45,21 @@ class Tally:
         self._positions: dict[tuple[str, str, str], PositionUpdate] = {}
         if bus is None:
             return
-        bus.subscribe(BookUpdate, self._book, name="tally")
+        if store is None:
+            bus.subscribe(BookUpdate, self._book, name="tally")
         bus.subscribe(Opportunity, self._opportunity, name="tally")
         bus.subscribe(OpportunityRejected, self._rejected, name="tally")
         bus.subscribe(OrderSubmitted, self._order, name="tally")
         bus.subscribe(ArbResult, self._arb, name="tally")
         bus.subscribe(PositionUpdate, self._position, name="tally")
 
+    @property
+    def books(self) -> int:
+        """Books published in the run."""
+        return self._store.updates if self._store is not None else self._books
+
     def _book(self, _: BookUpdate) -> None:
-        self.books += 1
+        self._books += 1
 
     def _opportunity(self, _: Opportunity) -> None:
         self.opportunities += 1

@@ -6,9 +6,9 @@ ETH/BTC and for a cycle starting in BTC alike.
 
 A price is the mid of the latest uncrossed book with both sides of a market linking the asset to
 the currency directly (``ETH/USDT``, or ``USDT/ETH`` inverted), else through one intermediate asset
-(ETH/BTC times BTC/USDT). The first venue in the store holding such a book is used: a limit needs a
-fair value, not the best execution price. No such book means no price (None): the caller refuses
-rather than guess.
+(ETH/BTC times BTC/USDT). The newest such book of any venue is used (not a dead feed's last
+book): a limit needs a fair value, not the best execution price. No such book means no price
+(None): the caller refuses rather than guess.
 """
 
 from __future__ import annotations
@@ -61,12 +61,17 @@ class Valuer:
         return None if rate is None else amount * rate
 
     def _rate(self, symbol: str, is_base: bool) -> float | None:
-        """Units of the other asset per unit of ours, from the mid of the first usable book."""
+        """Units of the other asset per unit of ours, from the mid of the newest usable book (a
+        venue whose feed died must not price our limits with its last book)."""
+        best: BookUpdate | None = None
         for book in self._books.get(symbol, {}).values():
-            if book.bids and book.asks and book.bids[0][0] < book.asks[0][0]:
-                mid = (book.bids[0][0] + book.asks[0][0]) / 2.0
-                return mid if is_base else 1.0 / mid
-        return None
+            if (book.bids and book.asks and book.bids[0][0] < book.asks[0][0]
+                    and (best is None or book.ts_event > best.ts_event)):
+                best = book
+        if best is None:
+            return None
+        mid = (best.bids[0][0] + best.asks[0][0]) / 2.0
+        return mid if is_base else 1.0 / mid
 
     def _index(self) -> None:
         self._links.clear()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
-from arbitrage.book import BookStore
+from arbitrage.book import EPS, BookStore, round_down
 from tests.trading.helpers import book
 
 
@@ -88,3 +90,23 @@ def test_reserving_again_under_the_same_id_replaces_the_first_reservation():
     assert store.reserve("o3", "a", "BTC/USDT", "bids", 99.5, 1.0) == 0.0  # thin, but not by us
     assert store.reserve("o4", "b", "BTC/USDT", "bids", 99.0, 1.0) == 0.0  # no book
     assert store.reserved() == {("a", "BTC/USDT"): {"bids@99.0": 1.0, "bids@98.0": pytest.approx(0.5)}}
+
+
+def test_round_down_is_always_on_the_grid_and_forgives_only_float_noise() -> None:
+    assert round_down(1.99999999999, 1.0) == 1.0  # a real shortfall of 1e-11: the step below
+    assert round_down(0.3 - 0.2, 0.01) == 0.1  # 0.09999999999999998: noise of our own arithmetic
+    assert round_down(0.3, 0.1) == 0.3
+    assert round_down(0.29, 0.1) == 0.2
+    assert round_down(5.0, 0.0) == 5.0
+    assert round_down(0.0, 0.001) == 0.0
+
+
+@hypothesis.given(st.floats(0, 1e6, allow_nan=False),
+                  st.sampled_from([1e-8, 1e-5, 0.001, 0.01, 0.1, 1.0, 5.0]))
+def test_round_down_never_leaves_the_grid_nor_exceeds_the_amount_by_more_than_eps(amount: float,
+                                                                                  step: float) -> None:
+    value = round_down(amount, step)
+    assert value <= amount + EPS
+    assert amount - value < step + EPS  # never a whole step too little
+    units = round(value / step)
+    assert value == round(units * step, 12)

@@ -1,10 +1,13 @@
 """Parameter search: a grid of settings, each backtested in a worker process, ranked by net PnL.
 
-``grid`` maps a parameter (``min_profit_bps``, ``trading.latency_ms``; see ``profiles.resolve_key``)
-to the values to try; every combination is one backtest without storage. Workers are fresh
-processes (``spawn``), so each replays with its own clean state. Results are ranked by net PnL in
-the quote currency most trades settle in (or the one asked for), ties broken by the lower max drawdown,
-then by grid order. ``save_profile`` writes the winner as ``profiles/NAME.toml``.
+``grid`` maps a strategy parameter (``min_profit_bps``, ``cooldown_ms``; see
+``profiles.resolve_key``) to the values to try; every combination is one backtest without storage.
+The market's latency and fees are inputs of every backtest of the search, never grid keys
+(``profiles.MARKET_KEYS``), so a saved profile never carries them into ``arb run``. Workers are
+fresh processes (``spawn``), so each replays with its own clean state. Results are ranked by net
+PnL (realized + unrealized) in the quote currency most trades settle in (or the one asked for);
+ties are broken by the lower max drawdown, then by grid order (the first combination listed
+wins). ``save_profile`` writes the winner as ``profiles/NAME.toml``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import msgspec
 
 from arbitrage.errors import SettingsError
 from arbitrage.settings import Settings
-from arbitrage.settings.profiles import parse_assignment, parse_value, resolve_key, set_value, write_profile
+from arbitrage.settings.profiles import (
+    MARKET_KEYS,
+    market_key_error,
+    parse_assignment,
+    parse_value,
+    resolve_key,
+    set_value,
+    write_profile,
+)
 
 __all__ = ["Grid", "parse_grid", "rank", "run_grid", "save_profile"]
 
@@ -31,12 +42,15 @@ Grid = dict[str, list[t.Any]]
 def parse_grid(items: c.Sequence[str]) -> Grid:
     """``["min_profit_bps=2,5,10", "latency_ms=10,50"]`` -> ``{"min_profit_bps": [2, 5, 10], ...}``.
 
-    :raises SettingsError: naming ``--grid`` for a malformed item or an unknown key.
+    :raises SettingsError: naming ``--grid`` for a malformed item, an unknown key, or a key of the
+        simulated market (latency, fees: ``MARKET_KEYS``).
     """
     grid: Grid = {}
     for item in items:
         key, values = parse_assignment(item, "--grid")
-        resolve_key(key)
+        for section, name in resolve_key(key):
+            if (section, name) in MARKET_KEYS:
+                raise market_key_error("--grid", section, name)
         parsed = [parse_value(v) for v in values.split(",") if v.strip()]
         if not parsed:
             raise SettingsError("--grid", f"no values for {key!r}")

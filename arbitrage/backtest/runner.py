@@ -146,7 +146,7 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
     ``malformed`` (total and per file), ``out_of_order``, ``first_ts``/``last_ts`` (ms),
     ``handler_errors``, ``fingerprint``. Blocking: runs its own event loop.
 
-    :param storage: write the run to ``storage.path`` when ``storage`` is in ``run.plugins``.
+    :param storage: write the run to ``storage.backtest_path`` when ``storage`` is in ``run.plugins``.
     :param plot: also write a PNG of cumulative PnL and cross-venue spreads there.
     :raises DataError: if a file is missing or unreadable, or the replay failed part way (a corrupt
         compressed stream); malformed lines are only counted.
@@ -158,7 +158,9 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
     readers = [open_reader(f) for f in files]
     settings = msgspec.structs.replace(
         settings, run=msgspec.structs.replace(settings.run, source="replay"),
-        backtest=msgspec.structs.replace(settings.backtest, data=files))
+        backtest=msgspec.structs.replace(settings.backtest, data=files),
+        # a backtest keeps its own database: `arb report` still shows the last paper or live run
+        storage=msgspec.structs.replace(settings.storage, path=settings.storage.backtest_path))
     run_id = backtest_run_id(settings, readers)
     source = ReplaySource(readers, progress=progress)
     collector = Collector(spreads=plot is not None)

@@ -38,13 +38,15 @@ def _overrides(params: list[str] | None, **flags: t.Any) -> dict[str, t.Any]:
             set_value(overrides, key, parse_value(value))
     except ArbError as exc:
         fail(exc)
-    fee, latency = flags.pop("fee", None), flags.pop("latency_ms", None)
+    fee, latency, db = flags.pop("fee", None), flags.pop("latency_ms", None), flags.pop("db", None)
     for section, values in build_overrides(**flags).items():
         overrides.setdefault(section, {}).update(values)
     if fee is not None:
         overrides.setdefault("backtest", {})["fee"] = fee
     if latency is not None:
         overrides.setdefault("trading", {})["latency_ms"] = latency
+    if db is not None:  # a backtest's database is not the one `arb run` writes (storage.backtest_path)
+        overrides.setdefault("storage", {})["backtest_path"] = str(db)
     return overrides
 
 
@@ -96,7 +98,8 @@ def backtest(
     max_notional: float = typer.Option(None, help="Largest trade, in quote currency."),
     latency_ms: float = typer.Option(None, help="Paper order latency, in event time."),
     param: list[str] = ParamOpt,
-    db: Path = typer.Option(None, help="SQLite database to store the run in.", dir_okay=False),
+    db: Path = typer.Option(None, help="SQLite database to store the run in (default storage.backtest_path, "
+                            "not the database of `arb run`).", dir_okay=False),
     config: Path = ConfigOpt,
     profile: str = ProfileOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
@@ -150,6 +153,7 @@ def optimize(
     save: str = typer.Option(None, help="Write the best parameters to profiles/NAME.toml.", metavar="NAME"),
     quote: str = typer.Option(None, help="Rank by net PnL in this currency (default: the most traded)."),
     fee: float = FeeOpt,
+    latency_ms: float = typer.Option(None, help="Paper order latency, in event time, for every backtest."),
     paper_balance: list[str] = BalanceOpt,
     param: list[str] = ParamOpt,
     config: Path = ConfigOpt,
@@ -159,7 +163,7 @@ def optimize(
     """Backtest every combination of a parameter grid in parallel and rank by net PnL."""
     from arbitrage.backtest.optimize import parse_grid, run_grid, save_profile
 
-    overrides = _overrides(param, strategy=strategy, fee=fee)
+    overrides = _overrides(param, strategy=strategy, fee=fee, latency_ms=latency_ms)
     settings = load(config, overrides, paper_balance, profile)
     refuse_live(settings)
     try:

@@ -6,10 +6,11 @@ opportunity, and a held position whose mark falls trips it too):
 =============  ===============================================================================
 rule           trips when
 =============  ===============================================================================
-daily_loss     net PnL of one quote currency over the current UTC day (run clock) is at or
-               below ``-monitor.daily_loss_limit[quote]``: the day's realized profit plus
-               how much the open positions' value less cost (and what reducing them
-               realized) moved since the day began
+daily_loss     net PnL over the current UTC day (run clock), every quote currency valued in
+               the risk currency (``risk.currency``, from the run's books), is at or below
+               ``-monitor.daily_loss_limit``: the day's realized profit plus how much the open
+               positions' value less cost (and what reducing them realized) moved since the
+               day began
 failed_arbs    ``monitor.max_failed_arbs`` arbitrages in a row ended ``failed``
 residual       the unhedged position of an asset, summed over the run, exceeds
                ``monitor.max_residual[asset]`` in absolute value
@@ -32,6 +33,9 @@ from pathlib import Path
 
 from arbitrage.events import ArbResult, PositionUpdate
 from arbitrage.settings import MonitorSettings
+
+Value = t.Callable[[str, float], "float | None"]
+"""An amount of an asset in the risk currency, None when it cannot be priced (``Valuer.value``)."""
 
 _DAY_NS = 86_400 * 1_000_000_000
 
@@ -81,9 +85,17 @@ def clear_halt(path: str | os.PathLike[str]) -> str | None:
 class KillSwitch:
     """The figures the halt rules need, and the rules themselves. No I/O, no clock: pure bookkeeping."""
 
-    def __init__(self, settings: MonitorSettings) -> None:
+    def __init__(self, settings: MonitorSettings, value: Value | None = None, currency: str = "USDT") -> None:
+        """
+        :param value: values PnL of each quote currency in ``currency`` (default: only ``currency``
+            itself is known); a quote it cannot price keeps the last rate it had.
+        """
         self.settings = settings
-        self._loss_limits = sorted(settings.daily_loss_limit.items())
+        self._loss_limit = settings.daily_loss_limit
+        self._value = value or (lambda asset, amount: amount if asset == currency else None)
+        self.currency = currency
+        self._rates: dict[str, float] = {currency: 1.0}
+        """The last rate each quote currency was valued at."""
         self._residual_limits = sorted(settings.max_residual.items())
         self._max_failed = settings.max_failed_arbs
         self.day = ""
@@ -123,6 +135,21 @@ class KillSwitch:
             out[quote] = out.get(quote, 0.0) + value - self._day_start.get(key, 0.0)
         return out
 
+    def daily_net_value(self) -> tuple[float, list[str]]:
+        """``daily_net`` summed in the risk currency, and the quotes never priced (left out)."""
+        total = 0.0
+        unpriced: list[str] = []
+        for quote, pnl in sorted(self.daily_net.items()):
+            value = self._value(quote, 1.0)
+            if value is not None and value > 0.0:
+                self._rates[quote] = value
+            rate = self._rates.get(quote)
+            if rate is None:
+                unpriced.append(quote)
+            else:
+                total += pnl * rate
+        return total, unpriced
+
     def on_result(self, result: ArbResult, ts_ns: int) -> Trip | None:
         """Account for one finished arbitrage and return the first rule it trips, if any."""
         self.roll(ts_ns)
@@ -141,12 +168,13 @@ class KillSwitch:
 
     def check(self) -> Trip | None:
         """The first rule the current figures break, or None."""
-        net = self.daily_net if self._loss_limits else {}
-        for quote, limit in self._loss_limits:
-            pnl = net.get(quote, 0.0)
-            if pnl <= -limit:
-                return Trip("daily_loss", f"daily net loss {-pnl:.8g} {quote} (open positions marked) "
-                                          f"reached the limit {limit:.8g} {quote}")
+        if self._loss_limit > 0.0:
+            pnl, unpriced = self.daily_net_value()
+            if pnl <= -self._loss_limit:
+                extra = f"; not priced: {', '.join(unpriced)}" if unpriced else ""
+                return Trip("daily_loss", f"daily net loss {-pnl:.8g} {self.currency} (open positions "
+                                          f"marked, every quote valued in {self.currency}{extra}) reached "
+                                          f"the limit {self._loss_limit:.8g} {self.currency}")
         if self._max_failed and self.failed_streak >= self._max_failed:
             return Trip("failed_arbs", f"{self.failed_streak} arbitrages in a row failed "
                                        f"(max_failed_arbs={self._max_failed})")

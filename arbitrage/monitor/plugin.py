@@ -64,6 +64,7 @@ from arbitrage.monitor.metrics import MonitorCollector
 from arbitrage.monitor.server import MetricsServer
 from arbitrage.monitor.view import MonitorView
 from arbitrage.plugin import Context, Plugin
+from arbitrage.valuation import Valuer
 
 STAGES = ("book_to_opportunity", "opportunity_to_ack", "opportunity_to_result")
 _PENDING_MAX = 10_000
@@ -94,7 +95,8 @@ class Monitor(PeriodicChecks, Plugin):
         super().setup(ctx)
         self.settings = ctx.settings.monitor
         self.alerts = AlertBook(ctx.bus.publish, ctx.clock, ctx.log)
-        self.kill = KillSwitch(self.settings)
+        self.kill = KillSwitch(self.settings, Valuer(ctx.books.by_symbol, ctx.settings.risk.currency).value,
+                               ctx.settings.risk.currency)
         self.feeds: dict[tuple[str, str], Feed] = {}
         self.venues: dict[str, VenueState] = {}
         self.fees: dict[tuple[str, str], float] = {}

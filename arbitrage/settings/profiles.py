@@ -44,18 +44,33 @@ def profile_path(name: str) -> Path:
     return PROFILE_DIR / f"{name}.toml"
 
 
+MARKET_KEYS: tuple[tuple[str, str], ...] = (("trading", "latency_ms"), ("backtest", "fee"))
+"""What the market a backtest simulates is like (order latency, taker fees): inputs of a backtest,
+never parameters of the strategy, so no grid searches them and no profile carries them into
+``arb run`` (where the venue decides them)."""
+
+
+def market_key_error(where: str, section: str, name: str) -> SettingsError:
+    return SettingsError(where, f"{section}.{name} describes the market a backtest simulates, not the "
+                                "strategy: give it with --latency-ms / --fee, it is never a profile's")
+
+
 def read_profile(name: str) -> dict[str, t.Any]:
     """The settings a profile sets, as nested sections.
 
-    :raises SettingsError: if the profile does not exist or is not valid TOML.
+    :raises SettingsError: if the profile does not exist, is not valid TOML, or sets a market key.
     """
     path = profile_path(name)
     try:
-        return tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SettingsError("--profile", f"no profile {name!r} ({path} not found)") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(str(path), f"not valid TOML ({exc})") from None
+    for section, key in MARKET_KEYS:
+        if key in data.get(section, {}):
+            raise market_key_error(str(path), section, key)
+    return data
 
 
 def _sections() -> dict[str, set[str]]:

@@ -128,6 +128,10 @@ class PaperSettings(Section, frozen=True, kw_only=True):
 
 class StorageSettings(Section, frozen=True, kw_only=True):
     path: str = "data/arb.db"
+    """Where ``arb run`` stores its runs (paper or live); ``arb report`` reads it by default."""
+    backtest_path: str = "data/backtest.db"
+    """Where ``arb backtest`` stores its runs: a file of their own, so that ``arb report`` after a
+    backtest still shows the last paper or live run (``arb report --db data/backtest.db``)."""
     batch_size: Count = 500
     store_books: bool = False
     """Also store every BookUpdate (large); off by default."""
@@ -159,8 +163,9 @@ class MonitorSettings(Section, frozen=True, kw_only=True):
     halt_file: str = "data/HALT"
     """``arb halt`` writes it and ``arb resume`` removes it; a tripped rule writes it too, so a
     halt survives a restart. "" = no file (rule halts last until the run ends)."""
-    daily_loss_limit: dict[str, Positive] = {}
-    """Quote currency -> realized loss in one UTC day that halts trading (a positive number)."""
+    daily_loss_limit: NonNegative = 0.0
+    """Net loss in one UTC day, in ``risk.currency`` (every quote valued from the books), that halts
+    trading; 0 = off."""
     max_failed_arbs: t.Annotated[int, Meta(ge=0)] = 5
     """Consecutive failed arbitrages that halt trading; 0 = off."""
     max_residual: dict[str, NonNegative] = {}

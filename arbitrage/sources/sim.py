@@ -237,7 +237,8 @@ class SimMarket:
         sides = []
         for i, levels in enumerate((bids, asks)):
             fills = taken[i]
-            left = [(p, a * 0.5 ** ((now - t) / REFILL_HALF_LIFE_S), t) for p, a, t in fills]
+            # decayed from when it was last decayed (not from the fill, or every book would compound it)
+            left = [(p, a * 0.5 ** ((now - t) / REFILL_HALF_LIFE_S), now) for p, a, t in fills]
             fills[:] = [f for f in left if f[1] * a_inv >= 0.5]
             if not fills:
                 sides.append(levels)

@@ -206,8 +206,13 @@ class Writer:
                 self.db.table("runs").insert(row, replace=True)
             self.rows["runs"] += 1
 
-    def write_order_submitted(self, event: OrderSubmitted) -> None:
-        """Insert one submitted order and commit before returning (the money rule)."""
+    def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True) -> None:
+        """Insert one submitted order and commit before returning (the money rule).
+
+        :param commit: False leaves the row to the next batch's commit (a backtest: a simulated
+            order has nothing to recover after a crash, and a commit per order was most of what
+            storage cost a replay); the row is still inserted before the order is sent.
+        """
         with self._lock:
             self._check_open()
             conn = self.db.conn
@@ -215,7 +220,8 @@ class Writer:
                 conn.execute(_INSERT_ORDER, (self.run_id, event.client_order_id, event.opportunity_id,
                                              event.venue, event.symbol, event.side, event.amount, event.price,
                                              event.purpose, event.ts_init))
-                conn.commit()
+                if commit:
+                    conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
@@ -252,6 +258,7 @@ class Writer:
         """Set ``ended_at`` and store the run's totals, counted from the database, as its summary."""
         with self._lock:
             self._check_open()
+            self.db.conn.commit()  # order rows left to a batch's commit (backtests), if none came
             summary = run_totals(self.db.conn, self.run_id)
             with self.db.atomic():
                 self.db.execute("UPDATE runs SET ended_at = ?, summary = ? WHERE run_id = ?",

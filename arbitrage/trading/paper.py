@@ -118,16 +118,17 @@ class PaperVenue(Venue):
             # What an exchange reserves for the limit order; max() with the actual spend keeps
             # float rounding from ever taking the balance below zero.
             needed = max(amount * order.price * (1.0 + market.taker_fee), notional + fee)
-            if self._balances.get(market.quote, 0.0) < needed:
+            if self._balances.get(market.quote, 0.0) < needed - EPS:
                 return self._reject(order, now, f"insufficient {market.quote} balance", amount)
-        elif self._balances.get(market.base, 0.0) < amount:
+        elif self._balances.get(market.base, 0.0) < amount - EPS:  # closer than EPS is equal
             return self._reject(order, now, f"insufficient {market.base} balance", amount)
 
         if not fills:
             return OrderResult(client_order_id=order.client_order_id, status="canceled", amount=amount,
                                fee_currency=market.quote, reason="no liquidity within limit", ts_event=now)
         for asset, delta in balance_deltas(order.side, market, filled, notional, fee, market.quote).items():
-            self._balances[asset] = self._balances.get(asset, 0.0) + delta
+            left = self._balances.get(asset, 0.0) + delta
+            self._balances[asset] = left if abs(left) >= EPS else 0.0  # float noise is no balance
         for price, take in fills:
             self._liquidity.take(self.name, order.symbol, side, price, take)
         rate = market.taker_fee

@@ -1,10 +1,12 @@
 """The positions ledger: what arbitrages left open, per (venue, asset, quote), marked to market.
 
 It exists so that exposure nobody could close is a number with a value, never a silent zero:
-each position keeps its amount, what it cost and its mark, and is re-marked on every book of its
-market while the engine runs. The trader owns it; the executor opens positions from each
-arbitrage's residual (``apply``) and values residuals with ``mark``; readers get copies through
-``TradingState.positions`` and the ``PositionUpdate`` events it publishes.
+each position keeps its amount, what it cost and its mark, and is re-marked on the books of its
+market while the engine runs (all of them at most once per ``remark_every_ns`` of the run's clock,
+on the first book after that, and at stop: holding dust does not tax every book of a busy market). The
+trader owns it; the executor opens positions from each arbitrage's residual (``apply``) and values
+residuals with ``mark``; readers get copies through ``TradingState.positions`` and the
+``PositionUpdate`` events it publishes.
 
 Marks: a long is worth the venue's best bid, a short costs its best ask (before the closing
 fee), read from the run's book store net of what our own fills took. A book that is missing,
@@ -16,9 +18,8 @@ and the position says ``stale``. A market may be quoted either way round (``asse
 Accounting: a residual that adds to a position adds its amount and cost; one of the other sign
 reduces it at its average cost and realizes ``-(closed share of the old cost + the new cost)``,
 counted in the update's cumulative ``realized``. An update is published when an arbitrage
-changes a position, and on re-marks at most once per ``remark_every_ns`` of the run's clock per
-position (``flush`` publishes what is left at stop), so a held position does not cost an event
-per book.
+changes a position, and when a re-mark changes its mark (``flush`` re-marks and publishes what
+is left at stop), so a held position does not cost an event per book.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class Positions:
         self.markets = markets
         self.staleness_ms = staleness_ms
         self._entries: dict[Key, _Entry] = {}
-        self._watched: dict[str, dict[str, list[Key]]] = {}
-        """symbol -> venue -> keys marked on that book (the re-mark's one lookup)."""
+        self._due_ns = -1
+        """When the positions are next re-marked (run clock)."""
         self._last: dict[tuple[str, str, bool], float] = {}
         """(venue, symbol, bid side) -> last known price: the last usable top of that side we marked
         at, or our last fill there (either side)."""
@@ -141,7 +142,6 @@ class Positions:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(p)
-                self._watch(key)
             else:
                 entry.position, realized = _combine(entry.position, p)
                 entry.realized += realized
@@ -150,33 +150,30 @@ class Positions:
                     entry.position = replace(entry.position, mark=mark, stale=stale)
             self._publish(entry)
 
-    def _watch(self, key: Key) -> None:
-        venue, asset, quote = key
-        for symbol, _ in self._symbols(venue, asset, quote):
-            self._watched.setdefault(symbol, {}).setdefault(venue, []).append(key)
-
     def on_book(self, book: BookUpdate) -> None:
-        """Re-mark the positions priced by this book (inline ``BookUpdate`` handler: one lookup
-        for a book of a market we hold nothing in)."""
-        per_venue = self._watched.get(book.symbol)
-        if per_venue is None:
-            return
-        keys = per_venue.get(book.venue)
-        if not keys:
+        """Re-mark every open position once ``remark_every_ns`` has passed since the last re-mark
+        (inline ``BookUpdate`` handler: a clock read and a comparison for any other book)."""
+        if not self._entries:
             return
         now = self.clock.time_ns()
-        for key in keys:
-            entry = self._entries[key]
-            p = entry.position
-            if not p.amount:
-                continue
-            mark, stale = self.mark(p.venue, p.asset, p.quote, p.amount)
-            if (mark, stale) == (p.mark, p.stale):
-                continue
-            entry.position = replace(p, mark=mark, stale=stale)
-            entry.dirty = True
-            if now - entry.published_ns >= self.remark_every_ns:
-                self._publish(entry)
+        if now < self._due_ns:
+            return
+        self._due_ns = now + self.remark_every_ns
+        for entry in self._entries.values():
+            self._remark(entry, now)
+
+    def _remark(self, entry: _Entry, now: int) -> None:
+        """Mark one position on the current books; publish it if the mark changed."""
+        p = entry.position
+        if not p.amount:
+            return
+        mark, stale = self.mark(p.venue, p.asset, p.quote, p.amount)
+        if (mark, stale) == (p.mark, p.stale):
+            return
+        entry.position = replace(p, mark=mark, stale=stale)
+        entry.dirty = True
+        if now - entry.published_ns >= self.remark_every_ns:
+            self._publish(entry)
 
     def on_fill(self, fill: Fill) -> None:
         """Remember the fill's price as its market's last known price (inline ``Fill`` handler)."""
@@ -184,8 +181,11 @@ class Positions:
             self._last[(fill.venue, fill.symbol, bid_side)] = fill.price
 
     def flush(self) -> None:
-        """Publish every position re-marked since its last update (at stop)."""
+        """Re-mark every position on the last books and publish each changed since its last update
+        (at stop)."""
+        now = self.clock.time_ns()
         for entry in self._entries.values():
+            self._remark(entry, now)
             if entry.dirty:
                 self._publish(entry)
 

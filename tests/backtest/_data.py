@@ -35,7 +35,7 @@ def settings(tmp_path: Path, **sections: dict[str, t.Any]) -> Settings:
     data: dict[str, t.Any] = {
         "paper": {"balances": {"USDT": 10_000.0, "BTC": 10.0, "ETH": 100.0, "SOL": 1000.0}},
         "log": {"file": ""},
-        "storage": {"path": str(tmp_path / "arb.db")},
+        "storage": {"path": str(tmp_path / "run.db"), "backtest_path": str(tmp_path / "arb.db")},
     }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}

@@ -77,16 +77,16 @@ def test_backtest_human_report_shows_the_tables(recorded: tuple[Path, str]) -> N
 def test_optimize_saves_a_profile_that_backtest_loads(recorded: tuple[Path, str]) -> None:
     cwd, _ = recorded
     done = arb("optimize", "--data", "rec.jsonl.zst", "--grid", "min_profit_bps=4,400",
-               "--grid", "latency_ms=10", "--jobs", "2", "--save", "best", cwd=cwd)
+               "--latency-ms", "10", "--jobs", "2", "--save", "best", cwd=cwd)
     assert done.returncode == 0, done.stderr
     assert "rank" in done.stdout and "profiles/best.toml" in done.stdout
     profile = tomllib.loads((cwd / "profiles" / "best.toml").read_text())
     assert profile["strategy"]["min_profit_bps"] == 4  # 400 bps never trades: 4 wins on net PnL
-    assert profile["trading"]["latency_ms"] == 10
+    assert "latency_ms" not in profile.get("trading", {})  # the market's, not the strategy's
     loaded = arb("backtest", "--data", "rec.jsonl.zst", "--profile", "best", "--json", "--db", "bt.db",
                  cwd=cwd)
     assert loaded.returncode == 0, loaded.stderr
-    assert json.loads(loaded.stdout)["params"]["latency_ms"] == 10.0
+    assert json.loads(loaded.stdout)["params"]["latency_ms"] == 25.0  # the default, not the search's
     run = arb("run", "--profile", "best", "--duration", "0.5", "--no-ui", "--json", "--db", "run.db", cwd=cwd)
     assert run.returncode == 0, run.stderr
     conn = sqlite3.connect(cwd / "run.db")
@@ -94,7 +94,7 @@ def test_optimize_saves_a_profile_that_backtest_loads(recorded: tuple[Path, str]
         stored = json.loads(conn.execute("SELECT settings FROM runs").fetchone()[0])
     finally:
         conn.close()
-    assert (stored["strategy"]["min_profit_bps"], stored["trading"]["latency_ms"]) == (4.0, 10.0)
+    assert (stored["strategy"]["min_profit_bps"], stored["trading"]["latency_ms"]) == (4.0, 25.0)
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -142,3 +142,17 @@ def test_backtests_pass_the_one_live_gate(recorded: tuple[Path, str], command: l
         assert done.stderr.strip() == ("settings error: --live: live trading is not available in this "
                                        "version; paper trading only")
     assert not (cwd / "live.db").exists()
+
+
+def test_a_backtest_keeps_its_own_database_so_report_still_shows_the_last_run(
+        recorded: tuple[Path, str], tmp_path: Path) -> None:
+    cwd, _ = recorded
+    run = arb("run", "--source", "sim", "--duration", "1", "--json", "--no-ui", cwd=cwd)
+    assert run.returncode == 0, run.stderr
+    run_id = json.loads(run.stdout)["run_id"]
+    done = arb("backtest", "--data", "rec.jsonl.zst", "--json", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    backtest_id = json.loads(done.stdout)["run_id"]
+    assert json.loads(arb("report", "--json", cwd=cwd).stdout)["run_id"] == run_id  # data/arb.db
+    stored = json.loads(arb("report", "--db", "data/backtest.db", "--json", cwd=cwd).stdout)
+    assert stored["run_id"] == backtest_id

@@ -19,13 +19,14 @@ from arbitrage.backtest.runner import run_backtest
 from arbitrage.readers import jsonl
 from tests.backtest._data import settings as backtest_settings
 
-SIM_FINGERPRINT = "5096a408920187b8c33f4074e1ad2a8c367bb732b68649839e1cc92cc7582e06"
+SIM_FINGERPRINT = "52818fe15bc274c0194747a40579da0f9c42ba76006cc7fdfd956cdf3a229848"
 """``sim_recording`` backtested with ``tests.backtest._data.settings`` (618 arbitrages). The hand-written
 C readers this code replaced gave 794fc46f... (345 arbitrages); since then the results' encoding
 changed (``ArbResult`` carries positions and unrealized profit) and the trading rules did on
 purpose (orders in flight hold their levels; sizing walks books net of our own orders; limits are
-USDT amounts, so ETH/BTC trades are no longer capped at 1,000 BTC; reservations end with the legs). A change
-of trading rules changes it on purpose; a change of how recordings are read must not."""
+USDT amounts, so ETH/BTC trades are no longer capped at 1,000 BTC; reservations end with the legs;
+round_down on the grid; positions re-marked once a second). A change of trading rules changes it
+on purpose; a change of how recordings are read must not."""
 
 
 def test_backtest_results_do_not_depend_on_parsing_sides_lazily(

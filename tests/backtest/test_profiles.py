@@ -24,12 +24,19 @@ def test_bare_keys_resolve_to_their_section() -> None:
 
 
 def test_parse_grid_reads_toml_values_and_rejects_unknown_keys() -> None:
-    grid = parse_grid(["min_profit_bps=2,5,10", "latency_ms=10, 50", "backtest.fee=0.001"])
-    assert grid == {"min_profit_bps": [2, 5, 10], "latency_ms": [10, 50], "backtest.fee": [0.001]}
+    grid = parse_grid(["min_profit_bps=2,5,10", "cooldown_ms=0, 50", "trading.max_notional=500.0"])
+    assert grid == {"min_profit_bps": [2, 5, 10], "cooldown_ms": [0, 50], "trading.max_notional": [500.0]}
     assert len(combinations(grid)) == 6
-    assert combinations(grid)[1] == {"min_profit_bps": 2, "latency_ms": 50, "backtest.fee": 0.001}
+    assert combinations(grid)[1] == {"min_profit_bps": 2, "cooldown_ms": 50, "trading.max_notional": 500.0}
     with pytest.raises(SettingsError, match="--grid"):
         parse_grid(["min_profit_bps"])
+
+
+@pytest.mark.parametrize("key", ["latency_ms", "trading.latency_ms", "backtest.fee"])
+def test_the_simulated_market_is_not_a_grid_parameter(key: str) -> None:
+    """Latency and fees describe the market, not the strategy: a search never tunes them."""
+    with pytest.raises(SettingsError, match="--grid.*describes the market a backtest simulates"):
+        parse_grid([f"{key}=1,2"])
 
 
 def test_apply_validates_values_like_settings() -> None:
@@ -67,7 +74,7 @@ def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
 def test_saved_profile_sits_between_settings_file_and_environment(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    best = {"params": {"min_profit_bps": 3, "latency_ms": 10, "max_notional": 500.0}, "net_pnl": 1.5,
+    best = {"params": {"min_profit_bps": 3, "max_notional": 500.0}, "net_pnl": 1.5,
             "quote": "USDT", "drawdown": 0.1, "arbs": 4}
     path = save_profile("fast", best, strategy="cross_exchange", data=["rec.jsonl"])
     assert path == Path("profiles/fast.toml")
@@ -75,11 +82,15 @@ def test_saved_profile_sits_between_settings_file_and_environment(tmp_path: Path
     Path("settings.toml").write_text("[strategy]\nmin_profit_bps = 9.0\ncooldown_ms = 1.0\n")
     loaded = load_settings(Path("settings.toml"), environ={}, profile="fast")
     assert (loaded.strategy.min_profit_bps, loaded.strategy.cooldown_ms) == (3.0, 1.0)
-    assert (loaded.trading.latency_ms, loaded.trading.max_notional) == (10.0, 500.0)
+    assert (loaded.trading.latency_ms, loaded.trading.max_notional) == (Settings().trading.latency_ms, 500.0)
     env = load_settings(Path("settings.toml"), environ={"ARB_STRATEGY__MIN_PROFIT_BPS": "7"}, profile="fast")
     assert env.strategy.min_profit_bps == 7.0
     with pytest.raises(SettingsError, match="no profile 'slow'"):
         load_settings(None, environ={}, profile="slow")
+    # a hand-written profile that sets the market's latency is refused, naming the key
+    Path("profiles/latent.toml").write_text("[trading]\nlatency_ms = 1.0\n")
+    with pytest.raises(SettingsError, match=r"latent.toml: trading.latency_ms describes the market"):
+        load_settings(None, environ={}, profile="latent")
 
 
 def test_to_toml_writes_what_tomllib_reads_back() -> None:

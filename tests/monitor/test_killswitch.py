@@ -69,7 +69,7 @@ def cancels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize(
     ("monitor", "results", "rule"),
     [
-        ({"daily_loss_limit": {"USDT": 5.0}}, [result("a", realized=-3.0), result("b", realized=-2.5)],
+        ({"daily_loss_limit": 5.0}, [result("a", realized=-3.0), result("b", realized=-2.5)],
          "daily_loss"),
         ({"max_failed_arbs": 3}, [result(i, status="failed", realized=0.0) for i in ("a", "b", "c")],
          "failed_arbs"),
@@ -183,7 +183,7 @@ def test_without_a_halt_file_a_rule_halt_lasts_until_resumed_in_process(
 
 
 def test_daily_loss_counts_one_utc_day_at_a_time() -> None:
-    kill = KillSwitch(MonitorSettings(daily_loss_limit={"USDT": 10.0}))
+    kill = KillSwitch(MonitorSettings(daily_loss_limit=10.0))
     day = 86_400 * S
     midnight = (T0 // day + 1) * day
     assert kill.on_result(result("a", realized=-6.0), midnight - S) is None
@@ -199,7 +199,7 @@ def position(mark: float) -> PositionUpdate:
 
 
 def test_daily_loss_counts_open_positions_at_their_mark_and_from_the_start_of_the_day() -> None:
-    kill = KillSwitch(MonitorSettings(daily_loss_limit={"USDT": 10.0}))
+    kill = KillSwitch(MonitorSettings(daily_loss_limit=10.0))
     day = 86_400 * S
     midnight = (T0 // day + 1) * day
     # a short of 1 BTC that received 109.78 (realized 0) marked at 111: -1.22 today
@@ -218,7 +218,7 @@ def test_daily_loss_counts_open_positions_at_their_mark_and_from_the_start_of_th
 def test_an_unhedgeable_short_trips_the_daily_loss_rule_instead_of_showing_a_profit(tmp_path: Path) -> None:
     async def scenario():
         trading = Harness(settings_with(make_settings(venue_balances={"beta": {"USDT": 0.0, "BTC": 2.0}}),
-                                        daily_loss_limit={"USDT": 1.0}, halt_file=halt_path(tmp_path)))
+                                        daily_loss_limit=1.0, halt_file=halt_path(tmp_path)))
         watch = MonitorHarness(trading.ctx.settings, ctx=trading.ctx, bus=trading.bus, clock=trading.clock)
         await trading.start()
         await watch.monitor.start()
@@ -261,3 +261,20 @@ def test_arb_halt_and_resume_commands_write_and_remove_the_halt_file(tmp_path: P
 def test_settings_reject_a_bad_kill_switch_value() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"max_failed_arbs": -1}, MonitorSettings)
+
+
+def test_the_daily_loss_limit_is_one_amount_of_the_risk_currency_over_every_quote() -> None:
+    """A loss in BTC counts, valued at BTC/USDT's mid: 5 USDT + 0.0001 BTC at 60,000 = 11 USDT."""
+    rates = {"USDT": 1.0, "BTC": 60_000.0}
+    kill = KillSwitch(MonitorSettings(daily_loss_limit=10.0),
+                      lambda asset, amount: amount * rates[asset] if asset in rates else None, "USDT")
+    assert kill.on_result(result("a", realized=-5.0), T0) is None
+    trip = kill.on_result(msgspec.structs.replace(result("b", realized=-0.0001), quote="BTC"), T0 + S)
+    assert trip is not None and trip.rule == "daily_loss" and "net loss 11 USDT" in trip.reason
+    # a quote that was never priced is left out, and said so
+    rates.pop("BTC")
+    kill = KillSwitch(MonitorSettings(daily_loss_limit=4.0),
+                      lambda asset, amount: amount * rates[asset] if asset in rates else None, "USDT")
+    kill.on_result(msgspec.structs.replace(result("c", realized=-1.0), quote="ETH"), T0)
+    trip = kill.on_result(result("d", realized=-4.0), T0 + S)
+    assert trip is not None and "not priced: ETH" in trip.reason

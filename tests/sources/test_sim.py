@@ -209,6 +209,14 @@ def test_our_fills_take_liquidity_out_of_the_simulated_book_until_the_market_rep
     decay = 0.5 ** (ours.time / 1.0)  # REFILL_HALF_LIFE_S = 1: a little has come back already
     assert sum(cheap) - sum(left) == pytest.approx((a0 + a1 / 2) * decay, abs=2 * step + 1e-9)
     assert [x for x in mine.asks if x[0] > p1] == [x for x in theirs.asks if x[0] > p1]
+    # later snapshots: still what decays from the fill's time (a decay per snapshot must not compound)
+    while ours.time < 0.7:  # many snapshots within a half-life or so
+        mine, theirs = _next_of(ours, name), _next_of(untouched, name)
+        cheap = [a for p, a in theirs.asks if p <= p1]
+        left = [a for p, a in mine.asks if p <= p1]
+        missing, taken = sum(cheap) - sum(left), a0 + a1 / 2
+        # decayed for the time since the fill, give or take the book's last 0.1 s update interval
+        assert taken * 0.5 ** ours.time - 1e-4 <= missing <= taken * 0.5 ** (ours.time - 0.1) + 1e-4
     # the rest of the world is the same: fills draw no random numbers
     while ours.time < 30.0:  # 30 half-lives: less than half an amount step is still missing
         ours.step(0)

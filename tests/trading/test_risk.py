@@ -136,3 +136,13 @@ def test_an_executed_opportunity_id_is_refused_as_duplicate():
 def test_malformed_or_unknown_legs_are_refused(legs, reason):
     refusal = gate().admit(opportunity("x1", *legs), BALANCES, MARKETS)
     assert refusal is not None and refusal.reason == reason
+
+
+def test_the_valuer_prices_from_the_newest_book_not_a_dead_feeds_last_one() -> None:
+    store = BookStore()
+    store.update(book("alpha", "BTC/USDT", [(39_990.0, 1.0)], [(40_010.0, 1.0)], ts=T0))  # feed died here
+    store.update(book("beta", "BTC/USDT", [(59_990.0, 1.0)], [(60_010.0, 1.0)], ts=T0 + 5_000_000_000))
+    store.update(book("beta", "ETH/BTC", [(0.0499, 1.0)], [(0.0501, 1.0)], ts=T0 + 5_000_000_000))
+    valuer = Valuer(store.by_symbol, "USDT")
+    assert valuer.price("BTC") == 60_000.0
+    assert valuer.value("ETH", 1.0) == pytest.approx(0.05 * 60_000.0)  # ETH/BTC mid through BTC/USDT
