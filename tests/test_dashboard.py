@@ -56,7 +56,7 @@ def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: P
         h.book("gamma", "BTC/USDT", 99.0, 100.5, ts_event=T0 - 2 * MS)
         h.book("alpha", "ETH/USDT", 10.0, 10.1)
         h.bus.publish(opportunity("run-7", book_ts=T0 - 2 * MS, ts_init=T0 + MS))
-        h.bus.publish(result("run-7", realized=1.5, ts=T0 + 30 * MS))
+        h.bus.publish(result("run-7", realized=1.5, unrealized=-0.001, ts=T0 + 30 * MS))  # left the 0.01 BTC
         held = Position(venue="alpha", asset="BTC", quote="USDT", amount=0.01, cost=1.001, mark=100.0)
         h.bus.publish(PositionUpdate(position=held, ts_init=T0 + 30 * MS))
         h.bus.publish(FeedStatus(venue="gamma", status="error", detail="socket closed", ts_init=T0), "gamma")
@@ -77,8 +77,9 @@ def test_dashboard_renders_venues_books_spreads_arbs_alerts_and_halt(tmp_path: P
     assert row(text, "BTC/USDT", "/ 101") == ["BTC/USDT", "100 / 101", "102 / 103", "99 / 100.5", "+129.1",
                                               "gamma→beta"]
     assert row(text, "ETH/USDT") == ["ETH/USDT", "10 / 10.1", "-", "-", "-", ""]
+    # the arbitrage: realized +1.5, net 1.5 - 0.001 = +1.499 with the BTC it left open
     assert row(text, "buy BTC/USDT@alpha") == ["7", "buy BTC/USDT@alpha → sell BTC/USDT@beta", "0.01",
-                                               "+1.0000", "complete", "+1.5000"]
+                                               "+1.0000", "complete", "+1.5000", "+1.4990"]
     assert row(text, "gamma feed error: socket closed") == ["error", "feed.status:gamma",
                                                              "gamma feed error: socket closed"]
     assert "latency: book→opp p50 1.00 / p99 1.00 ms   opp→result p50 29 / p99 29 ms" in text

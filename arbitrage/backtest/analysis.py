@@ -1,14 +1,16 @@
 """Figures of a backtest from its list of arbitrages: pure functions, no I/O.
 
-Definitions (all per quote currency, ``realized`` net of every fee, hedges included):
+Definitions (all per quote currency, ``realized`` net of every fee, hedges included; ``net`` per
+arbitrage = its realized + unrealized profit, what it left open at its mark when it finished):
 
-* ``gross_pnl`` = realized + fees (what the trades made before fees);
+* ``gross_pnl`` = net + fees (what the trades made before fees);
 * ``fill_ratio`` = mean over every leg order of filled / requested amount;
 * ``execution_ratio`` = arbitrages executed / opportunities seen;
-* ``max_drawdown`` = largest fall of cumulative realized PnL from its running peak (>= 0), the
-  curve starting at 0 before the first trade;
+* ``max_drawdown`` = largest fall of the cumulative net profit of the arbitrages from its running
+  peak (>= 0), the curve starting at 0 before the first trade;
 * ``best`` / ``worst`` = per quote currency, the ``TOP`` arbitrages with the highest / lowest
-  realized profit (ties: earlier first).
+  net profit (ties: earlier first);
+* ``by_venue_pair`` / ``by_symbol`` rows: ``net_pnl`` (and ``realized_pnl``) of their arbitrages.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def arb_entry(result: ArbResult, id_prefix: str = "") -> dict[str, t.Any]:
         "amount": legs[0].amount if legs else 0.0,
         "expected_profit": result.expected_profit,
         "realized_profit": result.realized_profit,
+        "unrealized_profit": result.unrealized_profit,
+        "net_profit": result.net_profit,
         "fees": result.fees,
         "fill_ratio": sum(ratios) / len(ratios) if ratios else 0.0,
         "orders": len(result.legs),
@@ -79,6 +83,7 @@ def _group(arbs: c.Sequence[t.Mapping[str, t.Any]], key: c.Callable[[t.Mapping[s
         rows.append({
             label: name, "quote": quote, "arbs": len(items),
             "complete": sum(a["status"] == "complete" for a in items),
+            "net_pnl": _round(sum(a["net_profit"] for a in items)),
             "realized_pnl": _round(sum(a["realized_profit"] for a in items)),
             "expected_pnl": _round(sum(a["expected_profit"] for a in items)),
             "fees": _round(sum(a["fees"] for a in items)),
@@ -91,15 +96,16 @@ def _round(value: float) -> float:
 
 
 def _brief(a: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    return {k: a[k] for k in ("id", "ts", "buy_venue", "sell_venue", "quote", "realized_profit", "status")
-            } | {"route": route_of(a)}
+    keys = ("id", "ts", "buy_venue", "sell_venue", "quote", "net_profit", "realized_profit",
+            "unrealized_profit", "status")
+    return {k: a[k] for k in keys} | {"route": route_of(a)}
 
 
 def _ranked(arbs: c.Sequence[t.Mapping[str, t.Any]], quote: str,
             worst: bool = False) -> list[t.Mapping[str, t.Any]]:
     sign = 1.0 if worst else -1.0
     mine = [a for a in arbs if a["quote"] == quote]
-    return sorted(mine, key=lambda a: (sign * a["realized_profit"], a["ts"]))
+    return sorted(mine, key=lambda a: (sign * a["net_profit"], a["ts"]))
 
 
 def analyse(arbs: c.Sequence[t.Mapping[str, t.Any]], opportunities: int) -> dict[str, t.Any]:
@@ -121,9 +127,9 @@ def analyse(arbs: c.Sequence[t.Mapping[str, t.Any]], opportunities: int) -> dict
         "realized_pnl": {q: total("realized_profit", q) for q in quotes},
         "expected_pnl": {q: total("expected_profit", q) for q in quotes},
         "fees": {q: total("fees", q) for q in quotes},
-        "gross_pnl": {q: _round(sum(a["realized_profit"] + a["fees"] for a in arbs if a["quote"] == q))
+        "gross_pnl": {q: _round(sum(a["net_profit"] + a["fees"] for a in arbs if a["quote"] == q))
                       for q in quotes},
-        "max_drawdown": {q: _round(max_drawdown(a["realized_profit"] for a in arbs if a["quote"] == q))
+        "max_drawdown": {q: _round(max_drawdown(a["net_profit"] for a in arbs if a["quote"] == q))
                          for q in quotes},
         "best": {q: [_brief(a) for a in _ranked(arbs, q)[:TOP]] for q in quotes},
         "worst": {q: [_brief(a) for a in _ranked(arbs, q, worst=True)[:TOP]] for q in quotes},

@@ -7,7 +7,7 @@ import datetime as dt
 import typing as t
 from pathlib import Path
 
-__all__ = ["plot_result", "render_result"]
+__all__ = ["plot_result", "pnl_curve", "render_result"]
 
 
 def _money(value: float) -> str:
@@ -57,27 +57,44 @@ def render_result(result: t.Mapping[str, t.Any], console: t.Any, elapsed_s: floa
                           highlight=False, markup=True)
     if result["arbs"]:
         trades = Table(title="best and worst trades")
-        for col in ("", "time (UTC)", "route", "buy", "sell", "realized", "status"):
-            trades.add_column(col, justify="right" if col == "realized" else "left")
+        for col in ("", "time (UTC)", "route", "buy", "sell", "net", "realized", "unrealized", "status"):
+            trades.add_column(col, justify="right" if col.endswith(("net", "realized")) else "left")
         for label in ("best", "worst"):
             for row in (row for rows in result[label].values() for row in rows):
                 trades.add_row(label, _when(row["ts"]), row["route"], row["buy_venue"], row["sell_venue"],
-                               f"{_money(row['realized_profit'])} {row['quote']}", row["status"])
+                               f"{_money(row['net_profit'])} {row['quote']}", _money(row["realized_profit"]),
+                               _money(row["unrealized_profit"]), row["status"])
         console.print(trades)
         for key, label in (("by_venue_pair", "venue_pair"), ("by_symbol", "symbol")):
             table = Table(title=f"per {label.replace('_', ' ')}")
-            for col in (label.replace("_", " "), "quote", "arbs", "complete", "net PnL", "fees"):
+            for col in (label.replace("_", " "), "quote", "arbs", "complete", "net PnL", "realized PnL",
+                        "fees"):
                 table.add_column(col, justify="left" if col in ("quote",) or col.startswith(("venue", "sym"))
                                  else "right")
             for row in result[key]:
                 table.add_row(row[label], row["quote"], str(row["arbs"]), str(row["complete"]),
-                              _money(row["realized_pnl"]), f"{row['fees']:,.6f}")
+                              _money(row["net_pnl"]), _money(row["realized_pnl"]), f"{row['fees']:,.6f}")
             console.print(table)
+
+
+def pnl_curve(arbs: c.Iterable[t.Mapping[str, t.Any]], quote: str) -> tuple[list[int], list[float]]:
+    """The ``--plot`` curve of ``quote``: when each arbitrage finished (ms) and the running sum of
+    their net profit (realized plus what each left open at its mark)."""
+    times: list[int] = []
+    totals: list[float] = []
+    total = 0.0
+    for arb in arbs:
+        if arb["quote"] == quote:
+            total += arb["net_profit"]
+            times.append(arb["ts"])
+            totals.append(total)
+    return times, totals
 
 
 def plot_result(result: t.Mapping[str, t.Any], spreads: c.Sequence[tuple[int, str, float]],
                 path: Path) -> Path:
-    """Write a PNG: cumulative net PnL per quote currency, and the best cross-venue spread per symbol.
+    """Write a PNG: cumulative net PnL per quote currency (each arbitrage's net profit: realized plus
+    what it left open at its mark), and the best cross-venue spread per symbol.
 
     Uses matplotlib's Agg canvas directly (no pyplot, no display needed).
     """
@@ -88,19 +105,14 @@ def plot_result(result: t.Mapping[str, t.Any], spreads: c.Sequence[tuple[int, st
     fig = Figure(figsize=(10, 7), layout="constrained")
     FigureCanvasAgg(fig)
     pnl_ax, spread_ax = fig.subplots(2, 1, sharex=True)
-    for quote in result["realized_pnl"]:
-        times, totals, total = [], [], 0.0
-        for arb in result["arbs"]:
-            if arb["quote"] == quote:
-                total += arb["realized_profit"]
-                times.append(_datetime(arb["ts"]))
-                totals.append(total)
+    for quote in result["net_pnl"]:
+        times, totals = pnl_curve(result["arbs"], quote)
         if times:
-            pnl_ax.step(times, totals, where="post", label=quote)
+            pnl_ax.step([_datetime(ms) for ms in times], totals, where="post", label=quote)
     pnl_ax.set_title(f"cumulative net PnL, {result['arbs_executed']} arbs ({result['strategy']})")
     pnl_ax.set_ylabel("net PnL")
     pnl_ax.axhline(0.0, color="grey", linewidth=0.5)
-    if result["realized_pnl"]:
+    if result["net_pnl"]:
         pnl_ax.legend(loc="upper left")
     by_symbol: dict[str, tuple[list[t.Any], list[float]]] = {}
     for ts, symbol, bps in spreads:

@@ -92,10 +92,17 @@ class MonitorCollector(Collector):
                        [((p,), float(n)) for p, n in sorted(m.orders.items())])
         yield _counter("arb_arbs", "Arbitrages finished, by status.", ("status",),
                        [((s,), float(n)) for s, n in sorted(m.arbs.items())])
-        yield _gauge("arb_realized_pnl", "Realized profit net of fees over the run, per quote currency.",
+        yield _gauge("arb_realized_pnl", "Realized profit net of fees over the run (results plus what "
+                     "reducing positions realized), per quote currency.",
                      ("quote",), [((q,), v) for q, v in sorted(m.pnl.items())])
-        yield _gauge("arb_daily_realized_pnl", "Realized profit of the current UTC day, per quote currency.",
-                     ("quote",), [((q,), v) for q, v in sorted(m.kill.daily_pnl.items())])
+        yield _gauge("arb_unrealized_pnl", "Open positions' value at their newest mark less their cost, "
+                     "per quote currency.", ("quote",), [((q,), v) for q, v in sorted(m.unrealized.items())])
+        yield _gauge("arb_net_pnl", "Realized plus unrealized profit over the run, per quote currency.",
+                     ("quote",), [((q,), v) for q, v in sorted(m.net.items())])
+        daily, _ = m.kill.daily_net_value()
+        yield _gauge("arb_daily_net_pnl", "Net profit of the current UTC day in the risk currency: the "
+                     "figure of the kill switch's daily_loss rule.", ("currency",),
+                     [((m.kill.currency,), daily)])
         yield _gauge("arb_fees", "Fees paid over the run, per quote currency.", ("quote",),
                      [((q,), v) for q, v in sorted(m.fees_paid.items())])
         yield _gauge("arb_residual_exposure", "Unhedged position per asset over the run.", ("asset",),

@@ -12,7 +12,9 @@ Measures (plain counters, updated by cheap inline handlers; see ``figures``):
   subscriber (``bus.subscriptions()``, the figures of ``bus.stats()``);
 * latency histograms: newest book received -> opportunity detected, opportunity -> every leg
   acknowledged by its venue (first ``OrderUpdate``), opportunity -> ``ArbResult``;
-* counts, realized PnL and fees per quote currency, residual exposure per asset.
+* counts, realized, unrealized and net PnL and fees per quote currency (the run's figures, as
+  ``arbitrage.tally.Tally`` counts them: results plus the positions ledger), residual exposure per
+  asset.
 
 Every ``monitor.check_interval_s`` (run clock) ``check`` (``monitor.checks``) turns them into
 alerts (``AlertBook``: published once when a condition starts, a recovery when it ends), looks at
@@ -111,7 +113,9 @@ class Monitor(PeriodicChecks, Plugin):
         self.rejected: collections.Counter[str] = collections.Counter()
         self.orders: collections.Counter[str] = collections.Counter()
         self.arbs: collections.Counter[str] = collections.Counter()
-        self.pnl: dict[str, float] = collections.defaultdict(float)
+        self._arb_pnl: dict[str, float] = collections.defaultdict(float)
+        self._positions: dict[tuple[str, str, str], PositionUpdate] = {}
+        """(venue, asset, quote) -> its newest update."""
         self.fees_paid: dict[str, float] = collections.defaultdict(float)
         self.halted = ""
         """Why trading is halted ('' while it is not)."""
@@ -175,6 +179,36 @@ class Monitor(PeriodicChecks, Plugin):
                 out[f"{stage}_p50_ms"] = round((h.quantile(0.5) or 0.0) * 1e3, 3)
         if self.loop_lag.count:
             out["loop_lag_max_ms"] = round(max(self.loop_lag.recent) * 1e3, 1)
+        return out
+
+    # -- PnL -------------------------------------------------------------------------------------
+
+    @property
+    def pnl(self) -> dict[str, float]:
+        """Realized profit per quote currency: every result's plus what reducing positions realized."""
+        out = dict(self._arb_pnl)
+        for _, update in sorted(self._positions.items()):
+            if update.realized:
+                quote = update.position.quote
+                out[quote] = out.get(quote, 0.0) + update.realized
+        return out
+
+    @property
+    def unrealized(self) -> dict[str, float]:
+        """The open positions' value at their newest mark less their cost, per quote currency."""
+        out: dict[str, float] = {}
+        for _, update in sorted(self._positions.items()):
+            p = update.position
+            if p.amount:
+                out[p.quote] = out.get(p.quote, 0.0) + p.unrealized
+        return out
+
+    @property
+    def net(self) -> dict[str, float]:
+        """``pnl`` plus ``unrealized`` per quote currency."""
+        out = self.pnl
+        for quote, value in self.unrealized.items():
+            out[quote] = out.get(quote, 0.0) + value
         return out
 
     # -- kill switch -----------------------------------------------------------------------------
@@ -298,7 +332,7 @@ class Monitor(PeriodicChecks, Plugin):
 
     def _on_result(self, result: ArbResult) -> None:
         self.arbs[result.status] += 1
-        self.pnl[result.quote] += result.realized_profit
+        self._arb_pnl[result.quote] += result.realized_profit
         self.fees_paid[result.quote] += result.fees
         pending = self._pending.pop(result.opportunity_id, None)
         if pending is not None:
@@ -308,6 +342,8 @@ class Monitor(PeriodicChecks, Plugin):
             self.halt(trip.rule, trip.reason)
 
     def _on_position(self, update: PositionUpdate) -> None:
+        p = update.position
+        self._positions[(p.venue, p.asset, p.quote)] = update
         trip = self.kill.on_position(update, self.ctx.clock.time_ns())
         if trip is not None:
             self.halt(trip.rule, trip.reason)

@@ -15,7 +15,7 @@ import collections
 import collections.abc as c
 import typing as t
 
-from arbitrage.events import Alert, ArbResult, TradingHalted, TradingResumed
+from arbitrage.events import Alert, ArbResult, PositionUpdate, TradingHalted, TradingResumed
 
 Kind = t.Literal["info", "success", "warning", "failure"]
 """Apprise notification type."""
@@ -61,43 +61,101 @@ def _money(value: float) -> str:
 
 
 def arb_message(result: ArbResult) -> Message:
-    """One finished arbitrage."""
+    """One finished arbitrage: its net profit, and the realized and unrealized parts of it."""
     legs = "; ".join(f"{leg.side} {leg.filled:.8g}/{leg.amount:.8g} {leg.symbol}@{leg.venue} {leg.status}"
                      for leg in result.legs)
     residual = {a: v for a, v in result.residual.items() if v}
-    body = (f"{result.opportunity_id} ({result.strategy}): realized {_money(result.realized_profit)} "
-            f"{result.quote}, expected {_money(result.expected_profit)}, fees {result.fees:.6g}. {legs}")
+    body = (f"{result.opportunity_id} ({result.strategy}): net {_money(result.net_profit)} {result.quote} "
+            f"(realized {_money(result.realized_profit)}, unrealized {_money(result.unrealized_profit)}), "
+            f"expected {_money(result.expected_profit)}, fees {result.fees:.6g}. {legs}")
     if residual:
         body += f". Residual {residual}"
     kind: Kind = {"complete": "success", "partial": "warning"}.get(result.status, "failure")  # type: ignore[assignment]
     return Message(f"arb:{result.opportunity_id}", result.status,
-                   f"arb {result.status}: {_money(result.realized_profit)} {result.quote}", body, kind)
+                   f"arb {result.status}: net {_money(result.net_profit)} {result.quote}", body, kind)
+
+
+def pnl_text(realized: c.Mapping[str, float], unrealized: c.Mapping[str, float]) -> str:
+    """``realized +1 USDT; unrealized -0.5 USDT; net +0.5 USDT`` over every quote of either."""
+    quotes = sorted(set(realized) | set(unrealized))
+    figures = {"realized": {q: realized.get(q, 0.0) for q in quotes},
+               "unrealized": {q: unrealized.get(q, 0.0) for q in quotes}}
+    figures["net"] = {q: figures["realized"][q] + figures["unrealized"][q] for q in quotes}
+    return "; ".join(f"{name} " + ", ".join(f"{_money(v)} {q}" for q, v in values.items())
+                     for name, values in figures.items())
+
+
+_PositionKey = tuple[str, str, str]
 
 
 class ResultTally:
-    """Counts and PnL of a set of arbitrage results (a batch, a day)."""
+    """Counts and PnL of a period (a batch, a day), so that consecutive periods add up to the run.
 
-    def __init__(self) -> None:
+    ``realized``: the period's ``ArbResult.realized_profit`` plus what reducing positions realized
+    in it (the change of ``PositionUpdate.realized``); ``unrealized``: how much the open positions'
+    value less cost moved in it. Their sum, the net, is for a day the kill switch's daily net per quote.
+    """
+
+    def __init__(self, positions: c.Mapping[_PositionKey, tuple[str, float, float]] | None = None) -> None:
+        """:param positions: (quote, realized, unrealized) of each position when the period began
+            (``next()`` passes them on)."""
         self.count = 0
         self.by_status: collections.Counter[str] = collections.Counter()
-        self.pnl: dict[str, float] = collections.defaultdict(float)
         self.fees: dict[str, float] = collections.defaultdict(float)
         self.alerts = 0
+        self._arb_pnl: dict[str, float] = collections.defaultdict(float)
+        self._start = dict(positions or {})
+        self.positions = dict(self._start)
+        """(venue, asset, quote) -> (quote, realized, unrealized) of its newest update."""
 
     def add(self, result: ArbResult) -> None:
         self.count += 1
         self.by_status[result.status] += 1
-        self.pnl[result.quote] += result.realized_profit
+        self._arb_pnl[result.quote] += result.realized_profit
         self.fees[result.quote] += result.fees
 
+    def add_position(self, update: PositionUpdate) -> None:
+        p = update.position
+        self.positions[(p.venue, p.asset, p.quote)] = (p.quote, update.realized,
+                                                       p.unrealized if p.amount else 0.0)
+
+    def next(self) -> ResultTally:
+        """An empty tally for the period that follows this one."""
+        return ResultTally(self.positions)
+
+    def _moved(self, field: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, figures in sorted(self.positions.items()):
+            before = self._start.get(key)
+            moved = figures[field] - (before[field] if before is not None else 0.0)
+            if moved:
+                out[figures[0]] = out.get(figures[0], 0.0) + moved
+        return out
+
+    @property
+    def realized(self) -> dict[str, float]:
+        """Per quote currency."""
+        out = dict(self._arb_pnl)
+        for quote, value in self._moved(1).items():
+            out[quote] = out.get(quote, 0.0) + value
+        return out
+
+    @property
+    def unrealized(self) -> dict[str, float]:
+        """Per quote currency."""
+        return self._moved(2)
+
     def text(self) -> str:
-        """``3 arbitrages (2 complete, 1 partial); PnL +1.2 USDT; fees 0.3 USDT``."""
+        """``3 arbitrages (2 complete, 1 partial); realized +1.2 USDT; unrealized -0.2 USDT; net +1 USDT;
+        fees 0.3 USDT``."""
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
         out = f"{self.count} arbitrage{'s' if self.count != 1 else ''}"
         if statuses:
             out += f" ({statuses})"
-        if self.pnl:
-            out += "; PnL " + ", ".join(f"{_money(v)} {q}" for q, v in sorted(self.pnl.items()))
+        realized, unrealized = self.realized, self.unrealized
+        if realized or unrealized:
+            out += "; " + pnl_text(realized, unrealized)
+        if self.fees:
             out += "; fees " + ", ".join(f"{v:,.6g} {q}" for q, v in sorted(self.fees.items()))
         if self.alerts:
             out += f"; {self.alerts} alert{'s' if self.alerts != 1 else ''}"

@@ -5,7 +5,10 @@ URL`` and an Apprise config file (``notify.config``); with none the plugin subsc
 What is sent (``[notify]``): alerts at or above ``alert_level`` and their recoveries; kill-switch
 halts and resumes (``halt``; the ``kill_switch`` alert is then not sent twice); arbitrage results
 one by one or as a summary every ``batch_minutes`` (``arbs``); run started and stopped
-(``lifecycle``); the day's counts and PnL when the UTC day changes (``daily_summary``).
+(``lifecycle``); the day's counts and PnL when the UTC day changes (``daily_summary``). Every PnL
+figure says realized, unrealized and net: a batch's or a day's count what reducing positions
+realized in it and how far the open positions' marks moved (``PositionUpdate``), so consecutive
+batches add up to the run's figures and a day's net is the kill switch's daily net.
 
 Nothing here can slow trading down:
 
@@ -36,7 +39,15 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from arbitrage.events import HALT_ALERT_KEY, Alert, ArbResult, Heartbeat, TradingHalted, TradingResumed
+from arbitrage.events import (
+    HALT_ALERT_KEY,
+    Alert,
+    ArbResult,
+    Heartbeat,
+    PositionUpdate,
+    TradingHalted,
+    TradingResumed,
+)
 from arbitrage.notify.channels import Channel, configured_urls, load_channels, preload_apprise
 from arbitrage.notify.messages import (
     Gate,
@@ -48,6 +59,7 @@ from arbitrage.notify.messages import (
     daily_message,
     halt_message,
     level_passes,
+    pnl_text,
 )
 from arbitrage.plugin import Context, Plugin
 from arbitrage.redact import redact_text
@@ -128,6 +140,7 @@ class Notifier(Plugin):
             queued(Alert, self._on_alert)
         if s.arbs != "off" or s.daily_summary:
             queued(ArbResult, self._on_result)
+            queued(PositionUpdate, self._on_position)
         if s.halt:
             queued(TradingHalted, self._on_halt)
             queued(TradingResumed, self._on_halt)
@@ -173,7 +186,7 @@ class Notifier(Plugin):
             if self.settings.arbs == "batch" and self.batch.count:
                 now = self.ctx.clock.time_ns()
                 self.post(batch_message(self.batch, (now - self._batch_ns) / _S, now))
-                self.batch = ResultTally()
+                self.batch = self.batch.next()
             if self.settings.lifecycle:
                 self.post(self._stopped_message())
             loop = asyncio.get_running_loop()
@@ -283,6 +296,10 @@ class Notifier(Plugin):
         elif self.settings.arbs == "batch":
             self.batch.add(result)
 
+    async def _on_position(self, update: PositionUpdate) -> None:
+        self.today.add_position(update)
+        self.batch.add_position(update)
+
     async def _on_halt(self, event: TradingHalted | TradingResumed) -> None:
         self.post(halt_message(event))
 
@@ -302,13 +319,13 @@ class Notifier(Plugin):
         if s.arbs == "batch" and now - self._batch_ns >= s.batch_minutes * 60 * _S:
             if self.batch.count:
                 self.post(batch_message(self.batch, (now - self._batch_ns) / _S, now))
-                self.batch = ResultTally()
+                self.batch = self.batch.next()
             self._batch_ns = now
         day = _utc_day(now)
         if day != self._day:
             if s.daily_summary:
                 self.post(daily_message(self._day, self.today))
-            self.today, self._day = ResultTally(), day
+            self.today, self._day = self.today.next(), day
         if now - self._heartbeat_ns >= self.ctx.settings.monitor.heartbeat_s * _S:
             self._heartbeat_ns = now
             self.ctx.bus.publish(Heartbeat(source=self.name, ts_init=now))
@@ -318,8 +335,9 @@ class Notifier(Plugin):
         run_id, reason = self.ctx.run_id, self.ctx.stop.reason or "stopped"
         arbs = sum(tally.arbs.values())
         body = f"{tally.books:,} books, {tally.opportunities:,} opportunities, {arbs:,} arbitrages"
-        if tally.pnl:
-            body += "; PnL " + ", ".join(f"{v:+,.6g} {q}" for q, v in sorted(tally.pnl.items()))
+        realized, unrealized = tally.pnl, tally.unrealized
+        if realized or unrealized:
+            body += "; " + pnl_text(realized, unrealized)
         return Message("lifecycle", f"stopped:{run_id}", f"arb run {run_id} stopped: {reason}", body)
 
 

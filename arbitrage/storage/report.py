@@ -9,7 +9,10 @@ them (results plus the newest state of each position). So ``arb run --json`` and
 ``arb report --json`` agree on those keys for the same run. ``positions`` lists the positions
 still open at the end, each with its cost, last mark and unrealized profit.
 
-Attribution: a venue's ``pnl_share`` is each arbitrage's realized profit split over its legs'
+Per arbitrage the figure is its net profit (``realized_profit + unrealized_profit``: what it left
+open at its mark when it finished): ``win_rate`` counts results with net profit > 0, ``best_trade``
+/ ``worst_trade`` rank by it, and each ``symbols`` row has ``net_pnl`` beside ``realized_pnl``.
+Attribution: a venue's ``pnl_share`` is each arbitrage's net profit split over its legs'
 venues in proportion to the notional they filled (hedges included); a result that filled nothing
 is split evenly between its leg venues. ``symbols`` rows are keyed by market: the symbol of a
 cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market one.
@@ -103,8 +106,14 @@ def _trade(row: sqlite3.Row, legs: list[dict[str, t.Any]]) -> dict[str, t.Any]:
         "status": row["status"], "market": _route(legs),
         "venues": list(dict.fromkeys(leg["venue"] for leg in legs)),
         "quote": row["quote"], "expected_profit": row["expected_profit"],
-        "realized_profit": row["realized_profit"], "fees": row["fees"], "ts_init": row["ts_init"],
+        "realized_profit": row["realized_profit"], "unrealized_profit": _unrealized(row),
+        "net_profit": row["realized_profit"] + _unrealized(row), "fees": row["fees"],
+        "ts_init": row["ts_init"],
     }
+
+
+def _unrealized(row: sqlite3.Row) -> float:
+    return row["unrealized_profit"] or 0.0  # NULL in rows written before positions were valued
 
 
 def build_report(db_path: str | Path, run_id: str | None = None) -> dict[str, t.Any]:
@@ -138,9 +147,10 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
     for row in conn.execute(f"SELECT * FROM arb_results WHERE run_id IN ({marks}) ORDER BY rowid", ids):
         legs = msgspec.json.decode(row["legs"]) if row["legs"] else []
         quote, realized = row["quote"], row["realized_profit"]
+        net = realized + _unrealized(row)
         expected[quote] += row["expected_profit"]
         slippage[quote] += row["slippage"]
-        wins += realized > 0
+        wins += net > 0
         for asset, amount in (msgspec.json.decode(row["residual"]) if row["residual"] else {}).items():
             residual[asset] += amount
         weights: dict[str, float] = defaultdict(float)
@@ -148,18 +158,19 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
             weights[leg["venue"]] += abs(leg.get("filled", 0.0) * leg.get("average_price", 0.0))
         total = sum(weights.values())
         for venue, weight in weights.items():
-            venue_pnl[(venue, quote)] += realized * (weight / total if total else 1 / len(weights))
+            venue_pnl[(venue, quote)] += net * (weight / total if total else 1 / len(weights))
         market = markets.setdefault((_route(legs), quote), {
-            "market": _route(legs), "quote": quote, "arbs": 0, "complete": 0, "realized_pnl": 0.0,
-            "expected_pnl": 0.0, "fees": 0.0})
+            "market": _route(legs), "quote": quote, "arbs": 0, "complete": 0, "net_pnl": 0.0,
+            "realized_pnl": 0.0, "expected_pnl": 0.0, "fees": 0.0})
         market["arbs"] += 1
         market["complete"] += row["status"] == "complete"
+        market["net_pnl"] += net
         market["realized_pnl"] += realized
         market["expected_pnl"] += row["expected_profit"]
         market["fees"] += row["fees"]
-        if best is None or realized > best["realized_profit"]:
+        if best is None or net > best["net_profit"]:
             best = _trade(row, legs)
-        if worst is None or realized < worst["realized_profit"]:
+        if worst is None or net < worst["net_profit"]:
             worst = _trade(row, legs)
 
     venues: dict[tuple[str, str], dict[str, t.Any]] = {}
@@ -267,8 +278,10 @@ def _trade_line(trade: dict[str, t.Any] | None) -> str:
     if trade is None:
         return "-"
     venues = " / ".join(trade["venues"])
-    return (f"{_signed(trade['realized_profit'])} {escape(trade['quote'])}  {escape(trade['market'])} on "
-            f"{escape(venues)}  [dim]({trade['status']}, {escape(trade['opportunity_id'])})[/]")
+    return (f"net {_signed(trade['net_profit'])} {escape(trade['quote'])} (realized "
+            f"{_signed(trade['realized_profit'])}, unrealized {_signed(trade['unrealized_profit'])})  "
+            f"{escape(trade['market'])} on {escape(venues)}  "
+            f"[dim]({trade['status']}, {escape(trade['opportunity_id'])})[/]")
 
 
 def render_report(report: dict[str, t.Any], console: Console) -> None:
@@ -289,7 +302,7 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
     overview.add_row("arbs executed",
                      f"{report['arbs_executed']:,}" + (f"  ({by_status})" if by_status else ""))
     if report["win_rate"] is not None:
-        overview.add_row("win rate", f"{report['win_rate']:.1%}")
+        overview.add_row("win rate", f"{report['win_rate']:.1%}  [dim](net profit > 0)[/]")
     overview.add_row("orders", f"{report['orders']:,}")
     overview.add_row("realized PnL", _money(report["realized_pnl"]))
     overview.add_row("unrealized PnL", _money(report["unrealized_pnl"]))
@@ -321,7 +334,7 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
         venues = Table(title="venues", title_justify="left")
         for name, justify in (("venue", "left"), ("quote", "left"), ("orders", "right"), ("filled", "right"),
                               ("rejected", "right"), ("filled notional", "right"), ("fees", "right"),
-                              ("PnL share", "right")):
+                              ("net PnL share", "right")):
             venues.add_column(name, justify=justify)  # type: ignore[arg-type]
         for v in report["venues"]:
             venues.add_row(escape(v["venue"]), escape(v["quote"]), f"{v['orders']:,}",
@@ -333,11 +346,13 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
     if report["symbols"]:
         symbols = Table(title="markets", title_justify="left")
         for name, justify in (("market", "left"), ("quote", "left"), ("arbs", "right"), ("complete", "right"),
-                              ("realized PnL", "right"), ("expected PnL", "right"), ("fees", "right")):
+                              ("net PnL", "right"), ("realized PnL", "right"), ("expected PnL", "right"),
+                              ("fees", "right")):
             symbols.add_column(name, justify=justify)  # type: ignore[arg-type]
         for m in report["symbols"]:
             symbols.add_row(escape(m["market"]), escape(m["quote"]), f"{m['arbs']:,}", f"{m['complete']:,}",
-                            _signed(m["realized_pnl"]), _signed(m["expected_pnl"]), f"{m['fees']:,.4f}")
+                            _signed(m["net_pnl"]), _signed(m["realized_pnl"]), _signed(m["expected_pnl"]),
+                            f"{m['fees']:,.4f}")
         console.print(symbols)
 
     if report["rejection_reasons"]:

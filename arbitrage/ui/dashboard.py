@@ -214,7 +214,7 @@ class Dashboard(Plugin):
 
     def _recent(self) -> Table:
         table = Table(title="Recent opportunities and arbs", expand=False, show_edge=False)
-        for col in ("id", "route", "amount", "expected", "result", "realized"):
+        for col in ("id", "route", "amount", "expected", "result", "realized", "net"):
             table.add_column(col)
         results = {r.opportunity_id: r for r in self.results}
         for opp in reversed(self.opportunities):
@@ -222,7 +222,8 @@ class Dashboard(Plugin):
             result = results.get(opp.id)
             table.add_row(opp.id.rsplit("-", 1)[-1], route, f"{opp.legs[0].amount:g}" if opp.legs else "",
                           _money(opp.profit), result.status if result else "…",
-                          _money(result.realized_profit) if result else Text("…"))
+                          _money(result.realized_profit) if result else Text("…"),
+                          _money(result.net_profit) if result else Text("…"))
         return table
 
     def _positions(self, trading: TradingState) -> Table:

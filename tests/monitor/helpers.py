@@ -95,10 +95,11 @@ def opportunity(id: str, book_ts: int, ts_init: int, legs: t.Sequence[tuple[str,
 
 
 def result(id: str, status: str = "complete", realized: float = 1.0, residual: dict[str, float] | None = None,
-           ts: int = T0, quote: str = "USDT") -> ArbResult:
+           ts: int = T0, quote: str = "USDT", unrealized: float = 0.0) -> ArbResult:
     return ArbResult(opportunity_id=id, strategy="cross_exchange", status=status, legs=(),  # type: ignore[arg-type]
                      quote=quote, expected_profit=1.0, realized_profit=realized, fees=0.1,
-                     slippage=1.0 - realized, residual=residual or {}, ts_init=ts)
+                     slippage=1.0 - realized - unrealized, residual=residual or {},
+                     unrealized_profit=unrealized, ts_init=ts)
 
 
 def run(coro: t.Coroutine[t.Any, t.Any, t.Any]) -> t.Any:

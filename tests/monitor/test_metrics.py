@@ -8,9 +8,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arbitrage.events import FeedStatus
+from arbitrage.events import FeedStatus, Position, PositionUpdate
 from tests.monitor.helpers import (
     MS,
     T0,
@@ -114,3 +116,37 @@ def test_metrics_server_is_off_unless_a_port_is_set(tmp_path: Path) -> None:
 
     h = run(scenario())
     assert h.monitor.server is None and h.monitor.view.metrics_url == ""
+
+
+def test_pnl_gauges_are_the_runs_realized_unrealized_and_net_and_the_kill_switchs_daily_net() -> None:
+    day = 86_400 * S
+    midnight = (T0 // day + 1) * day
+
+    def short(mark: float, ts: int) -> PositionUpdate:  # sold 0.01 BTC for 1.0 USDT, not bought back
+        return PositionUpdate(position=Position(venue="alpha", asset="BTC", quote="USDT", amount=-0.01,
+                                                cost=-1.0, mark=mark), ts_init=ts)
+
+    async def scenario() -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], float], float]:
+        h = MonitorHarness(settings_with())
+        await h.start()
+        h.bus.publish(result("o1", realized=1.5, ts=T0))
+        h.bus.publish(short(101.0, T0))
+        h.clock.advance_to(midnight + S)  # a new UTC day
+        h.bus.publish(short(102.0, midnight + S))
+        closed = Position(venue="beta", asset="BTC", quote="USDT", amount=0.0, cost=0.0, mark=100.0)
+        h.bus.publish(PositionUpdate(position=closed, realized=0.4, ts_init=midnight + S))
+        values = samples(generate_latest(h.ctx.metrics).decode())
+        daily = h.monitor.kill.daily_net_value()[0]
+        await h.stop()
+        return values, daily
+
+    values, daily = run(scenario())
+    usdt = (("quote", "USDT"),)
+    # realized: the result's 1.5 + 0.4 the ledger realized closing beta's BTC = 1.9
+    assert values[("arb_realized_pnl", usdt)] == pytest.approx(1.9)
+    # unrealized: the short at its newest mark, -0.01 * 102 - (-1.0) = -0.02; net 1.9 - 0.02 = 1.88
+    assert values[("arb_unrealized_pnl", usdt)] == pytest.approx(-0.02)
+    assert values[("arb_net_pnl", usdt)] == pytest.approx(1.88)
+    # the new day: no result; the short moved -0.02 - (-0.01) = -0.01, beta realized 0.4: 0.39 USDT
+    assert daily == pytest.approx(0.39)
+    assert values[("arb_daily_net_pnl", (("currency", "USDT"),))] == daily

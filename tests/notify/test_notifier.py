@@ -11,8 +11,9 @@ from loguru import logger
 from prometheus_client import generate_latest
 
 from arbitrage.errors import SettingsError
-from arbitrage.events import Alert, ArbResult, TradingHalted, TradingResumed
+from arbitrage.events import Alert, ArbResult, Position, PositionUpdate, TradingHalted, TradingResumed
 from arbitrage.notify import Notifier, configured_urls
+from arbitrage.notify.messages import arb_message
 from arbitrage.plugin import load_plugin
 from arbitrage.settings import NotifySettings
 from arbitrage.tally import Tally
@@ -25,10 +26,16 @@ def alert(key: str, level: str = "warning", message: str = "", recovered: bool =
                  ts_init=ts)
 
 
-def arb(id: str, status: str = "complete", realized: float = 1.5) -> ArbResult:
+def arb(id: str, status: str = "complete", realized: float = 1.5, unrealized: float = 0.0) -> ArbResult:
     return ArbResult(opportunity_id=id, strategy="cross_exchange", status=status, legs=(),  # type: ignore[arg-type]
                      quote="USDT", expected_profit=2.0, realized_profit=realized, fees=0.25, slippage=0.5,
-                     ts_init=T0)
+                     unrealized_profit=unrealized, ts_init=T0)
+
+
+def btc(venue: str, amount: float, cost: float, mark: float, realized: float = 0.0) -> PositionUpdate:
+    """The ledger's newest state of ``venue``'s BTC position (``realized``: so far in the run)."""
+    return PositionUpdate(position=Position(venue=venue, asset="BTC", quote="USDT", amount=amount, cost=cost,
+                                            mark=mark), realized=realized, ts_init=T0)
 
 
 def test_notifier_is_registered_and_loaded_by_default() -> None:
@@ -132,7 +139,7 @@ def test_hanging_endpoint_never_delays_the_publisher_the_send_waits_in_the_notif
     assert in_flight == 1
     assert threads  # the blocking HTTP call runs in the notifier's own pool
     assert (posted_while_hanging, pending) == (1, 6)  # one send hanging, five queued behind it
-    assert sent == 6 and sink.messages()[0][0] == "arb complete: +1.5 USDT"
+    assert sent == 6 and sink.messages()[0][0] == "arb complete: net +1.5 USDT"
 
 
 def test_dead_endpoint_is_counted_and_logged_without_secrets_and_other_channels_still_get_it() -> None:
@@ -181,7 +188,50 @@ def test_arb_results_each_or_batched_every_n_minutes() -> None:
         run(scenario())
     assert sink.messages() == [
         ("arb: 3 arbitrages in the last 61 s",
-         "3 arbitrages (2 complete, 1 partial); PnL +1.25 USDT; fees 0.75 USDT", "info")]
+         "3 arbitrages (2 complete, 1 partial); realized +1.25 USDT; unrealized +0 USDT; net +1.25 USDT; "
+         "fees 0.75 USDT", "info")]
+
+
+def test_one_arbitrage_says_net_realized_and_unrealized() -> None:
+    # realized -0.5, a residual marked +0.3 above its cost: net -0.5 + 0.3 = -0.2
+    message = arb_message(arb("o9", status="partial", realized=-0.5, unrealized=0.3))
+    assert message.title == "arb partial: net -0.2 USDT"
+    assert message.body.startswith("o9 (cross_exchange): net -0.2 USDT (realized -0.5, unrealized +0.3), ")
+
+
+def test_batches_count_what_positions_realized_and_moved_and_add_up_to_the_run() -> None:
+    with Sink() as sink:
+        async def scenario() -> None:
+            h = NotifierHarness(notify_settings([sink.url()], arbs="batch", batch_minutes=1.0,
+                                                lifecycle=True))
+            h.ctx.tally = Tally(h.bus)
+            h.ctx.stop.request("duration reached")
+            await h.start()
+            # batch 1: +1.5, and a short of 0.01 BTC that received 1.0 USDT, marked at 101
+            h.bus.publish(arb("o1", realized=1.5, unrealized=-0.01))
+            h.bus.publish(btc("alpha", -0.01, -1.0, 101.0))
+            await h.settle()
+            h.clock.advance_to(T0 + 61 * S)
+            h.notifier.tick()
+            # batch 2: -0.5, and the short bought back at 102: 1.0 - 1.02 = -0.02 realized
+            h.bus.publish(arb("o2", realized=-0.5))
+            h.bus.publish(btc("alpha", 0.0, 0.0, 102.0, realized=-0.02))
+            await h.settle()
+            h.clock.advance_to(T0 + 122 * S)
+            h.notifier.tick()
+            await h.settle()
+            await h.stop()
+
+        run(scenario())
+    # batch 1: unrealized -0.01 * 101 + 1.0 = -0.01, net 1.49. batch 2: realized -0.5 - 0.02 = -0.52,
+    # unrealized 0 - (-0.01) = +0.01 (the short closed), net -0.51. Run: realized 1.5 - 0.52 = 0.98,
+    # nothing open, net 0.98 = 1.49 - 0.51.
+    assert [m[1] for m in sink.messages()[1:]] == [
+        "1 arbitrage (1 complete); realized +1.5 USDT; unrealized -0.01 USDT; net +1.49 USDT; fees 0.25 USDT",
+        "1 arbitrage (1 complete); realized -0.52 USDT; unrealized +0.01 USDT; net -0.51 USDT; "
+        "fees 0.25 USDT",
+        "0 books, 0 opportunities, 2 arbitrages; realized +0.98 USDT; unrealized +0 USDT; net +0.98 USDT",
+    ]
 
 
 def test_halt_and_resume_are_sent_once_each_and_urgently() -> None:
@@ -213,6 +263,7 @@ def test_start_stop_and_daily_summary_messages() -> None:
             h.ctx.stop.request("duration reached")
             await h.start()
             h.bus.publish(arb("o1"))
+            h.bus.publish(btc("beta", 0.0, 0.0, 100.0, realized=0.4))  # the ledger closed a position: +0.4
             h.bus.publish(alert("loop.lag", "info"))
             await h.settle()
             day = 86_400 * S
@@ -224,10 +275,11 @@ def test_start_stop_and_daily_summary_messages() -> None:
         run(scenario())
     assert sink.messages() == [
         ("arb run test-run started", "source sim, strategy cross_exchange, paper trading", "info"),
-        ("arb daily summary 2023-11-14", "1 arbitrage (1 complete); PnL +1.5 USDT; fees 0.25 USDT; 1 alert",
-         "info"),
+        ("arb daily summary 2023-11-14", "1 arbitrage (1 complete); realized +1.9 USDT; unrealized +0 USDT; "
+         "net +1.9 USDT; fees 0.25 USDT; 1 alert", "info"),
         ("arb run test-run stopped: duration reached",
-         "0 books, 0 opportunities, 1 arbitrages; PnL +1.5 USDT", "info"),
+         "0 books, 0 opportunities, 1 arbitrages; realized +1.9 USDT; unrealized +0 USDT; net +1.9 USDT",
+         "info"),
     ]
 
 

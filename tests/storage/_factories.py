@@ -64,12 +64,13 @@ def leg_result(coid: str, venue: str, *, symbol: str = "BTC/USDT", side: t.Any =
 
 def result(oid: str, *, realized: float, expected: float = 1.0, fees: float = 0.1, quote: str = "USDT",
            status: t.Any = "complete", legs: tuple[LegResult, ...] | None = None,
-           residual: dict[str, float] | None = None, ts: int = 30) -> ArbResult:
+           residual: dict[str, float] | None = None, ts: int = 30, unrealized: float = 0.0) -> ArbResult:
     if legs is None:
         legs = (leg_result(f"{oid}-b", "alpha"), leg_result(f"{oid}-s", "beta", side="sell"))
     return ArbResult(opportunity_id=oid, strategy="cross_exchange", status=status, legs=legs, quote=quote,
                      expected_profit=expected, realized_profit=realized, fees=fees,
-                     slippage=expected - realized, residual=residual or {}, ts_init=ts)
+                     slippage=expected - realized - unrealized, residual=residual or {},
+                     unrealized_profit=unrealized, ts_init=ts)
 
 
 def position(*, venue: str = "alpha", asset: str = "BTC", quote: str = "USDT", amount: float = 0.6,

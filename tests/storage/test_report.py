@@ -156,6 +156,48 @@ def test_render_report_prints_tables(db: Path) -> None:
         assert expected in text, expected
 
 
+def test_report_ranks_splits_and_tables_arbitrages_by_net_profit(tmp_path: Path) -> None:
+    """Realized and net disagree: what an arbitrage left open counts at its mark."""
+    path = tmp_path / "arb.db"
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="cross_exchange", settings={})
+        w.write_batch([
+            # a: +1.0 realized, but a long left open marked 1.5 below its cost: net -0.5
+            f.result("a", realized=1.0, unrealized=-1.5, status="partial",
+                     legs=(f.leg_result("a-b", "alpha", filled=1.0, average_price=100.0),
+                           f.leg_result("a-s", "beta", side="sell", filled=1.0, average_price=100.0))),
+            # b: -0.2 realized, a short marked 0.5 above: net +0.3, split 100 : 300 alpha : beta
+            f.result("b", realized=-0.2, unrealized=0.5, status="partial",
+                     legs=(f.leg_result("b-b", "alpha", filled=1.0, average_price=100.0),
+                           f.leg_result("b-s", "beta", side="sell", filled=1.0, average_price=300.0))),
+            # c: +0.1 on ETH/USDT, all on alpha, nothing open
+            f.result("c", realized=0.1, legs=(f.leg_result("c-b", "alpha", symbol="ETH/USDT", filled=1.0,
+                                                           average_price=10.0),)),
+            # d: +0.2 realized, -0.3 open: net -0.1, even split (default legs)
+            f.result("d", realized=0.2, unrealized=-0.3, status="partial"),
+        ])
+        w.end_run()
+    report = build_report(path)
+    assert report["win_rate"] == 0.5  # b and c made money net; realized would say 3 of 4
+    assert report["best_trade"]["opportunity_id"] == "b"  # net +0.3 (realized says a, +1.0)
+    assert report["best_trade"]["net_profit"] == pytest.approx(0.3)
+    assert report["worst_trade"]["opportunity_id"] == "a"  # net -0.5 (realized says b, -0.2)
+    venues = {v["venue"]: v["pnl_share"] for v in report["venues"]}
+    # alpha: a -0.5/2 + b 0.3 * 100/400 + c 0.1 + d -0.1/2 = -0.125; beta: -0.25 + 0.225 - 0.05 = -0.075
+    assert venues == {"alpha": pytest.approx(-0.125), "beta": pytest.approx(-0.075)}
+    markets = {m["market"]: m for m in report["symbols"]}
+    # BTC/USDT (a, b, d): net -0.5 + 0.3 - 0.1 = -0.3, realized 1.0 - 0.2 + 0.2 = 1.0
+    assert markets["BTC/USDT"]["net_pnl"] == pytest.approx(-0.3)
+    assert markets["BTC/USDT"]["realized_pnl"] == pytest.approx(1.0)
+    assert markets["ETH/USDT"]["net_pnl"] == pytest.approx(0.1)
+    out = io.StringIO()
+    render_report(report, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if "BTC/USDT" in line and "-0.3000" in line]
+    assert len(rows) == 1 and "+1.0000" in rows[0]  # the markets row: net beside realized
+    assert "net PnL" in text and "net +0.3000 USDT (realized -0.2000, unrealized +0.5000)" in text
+
+
 def test_render_report_of_empty_run(tmp_path: Path) -> None:
     with Writer(tmp_path / "arb.db", "r1") as w:
         w.start_run(source="sim", strategy="x", settings={})
