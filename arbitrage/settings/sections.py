@@ -102,8 +102,9 @@ class TradingSettings(Section, frozen=True, kw_only=True):
     hedge_slippage_bps: NonNegative = 50.0
     """How far past the book a hedge or unwind order may reach."""
     hedge_max_loss_bps: NonNegative = 50.0
-    """How far a hedge or unwind price may be worse than the entry price of the position it
-    closes; a book beyond that is waited out (up to ``hedge_timeout_s``), never traded into."""
+    """How much a hedge or unwind may lose against the entry price of the position it closes,
+    the taker fees of the opening legs and of the closing order included; a book beyond that is
+    waited out (up to ``hedge_timeout_s``), never traded into."""
     hedge_timeout_s: NonNegative = 2.0
     """How long (run clock) a hedge or unwind keeps retrying on fresh books; what is still open
     then stays open, with a critical alert."""

@@ -25,8 +25,9 @@ One arbitrage runs as one asyncio task:
 4. Once the legs' results are in, their balance reservations end (the venues' balances show the
    fills). Legs that filled unequally leave a position in some asset. It is closed against the
    opportunity's quote currency on the leg venue with the best price for it, with a limit
-   ``hedge_slippage_bps`` past that price and no worse than ``hedge_max_loss_bps`` from the
-   position's entry price, in at most ``1 + hedge_retries`` rounds of orders; while no book is
+   ``hedge_slippage_bps`` past that price and losing no more than ``hedge_max_loss_bps`` of the
+   position's entry price, fees included (``trading.hedging``), in at most
+   ``1 + hedge_retries`` rounds of orders; while no book is
    within the cap the executor looks again on fresh books every ``HEDGE_RETRY_S`` until
    ``hedge_timeout_s``. What is still open then stays open, with a critical ``Alert`` naming
    venue, asset, amount and mark. Every attempt is a new order with a new id (``-H{n}`` for a
@@ -37,7 +38,9 @@ One arbitrage runs as one asyncio task:
    ``residual`` and becomes ``positions``: the net amount per asset, attributed to the venue(s)
    whose balance of it moved that way, with its cost (what the arbitrage paid per unit for that
    asset against the quote, fees included: its buys for a long, its sells for a short; an asset
-   reached only through another market costs its mark) and its mark (``trading.positions``).
+   that no order traded against the quote costs its entry price, what the legs gave for it
+   through the other market, ``hedging.entry_prices``; only without either, its mark) and its
+   mark (``trading.positions``).
    Realized profit is the quote currency's change over all venues plus the cost of those
    positions; unrealized profit is their value at the mark less that cost; the trader's
    positions ledger takes them over. Fees paid in another currency are valued at that venue's mid
@@ -268,25 +271,22 @@ class Executor:
             await self.clock.sleep(HEDGE_RETRY_S)
         stuck = dict(waiting)
         for r in requests:
-            stuck[self.markets[r.venue][r.symbol].base] = "hedge retries exhausted"
-        self._alert_open(opportunity, orders, entry, stuck)
+            market = self.markets[r.venue][r.symbol]  # quote/asset when closing through an inverted market
+            asset = market.quote if market.base == opportunity.quote else market.base
+            stuck[asset] = "hedge retries exhausted"
+        self._alert_open(opportunity, orders, stuck)
 
-    def _alert_open(self, opportunity: Opportunity, orders: list[Order], entry: Entries,
-                    stuck: c.Mapping[str, str]) -> None:
+    def _alert_open(self, opportunity: Opportunity, orders: list[Order], stuck: c.Mapping[str, str]) -> None:
         """A critical ``Alert`` per venue holding a position that stays open (``stuck``: asset -> why):
-        amount, mark (best bid of a long, best ask of a short on that venue's ``asset/quote`` book,
-        else the entry price) and why."""
+        amount, mark (the positions ledger's, as the ``ArbResult`` will carry it) and why."""
         quote = opportunity.quote
         net = self.exposure(quote, orders)
         for (venue, asset), amount in sorted(self.ledger(orders).items()):
             if asset not in stuck or abs(amount) < EPS or (amount > 0) != (net.get(asset, 0.0) > 0):
                 continue  # closed, or this venue holds the side that was closed
             amount = min(abs(amount), abs(net[asset])) * (1.0 if amount > 0 else -1.0)
-            market = market_for(self.markets, venue, asset, quote)
-            side: t.Literal["bids", "asks"] = "bids" if amount > 0 else "asks"
-            levels = self.books.levels(venue, market.symbol, side) if market else []
-            mark, source = (levels[0][0], "best price") if levels else (entry.get((asset, amount > 0), 0.0),
-                                                                        "entry price, no book")
+            mark, stale = self.positions.mark(venue, asset, quote, amount)
+            source = "last known price, no usable book" if stale else "best price"
             message = (f"{opportunity.id}: {amount:+.10g} {asset} left open on {venue}, marked at "
                        f"{mark:.10g} {quote} ({source}): {stuck[asset]}")
             self.log.bind(opportunity_id=opportunity.id, venue=venue).critical(message)
@@ -298,24 +298,27 @@ class Executor:
         append each (request, result) to ``orders`` in request order -- also when cancelled, so
         every submitted order ends with an ``OrderUpdate`` and a place in the ``ArbResult``.
         """
-        if self.liquidity is not None:  # in flight from here until its result is known (_submit)
-            for r in requests:
-                side: BookSide = "asks" if r.side == "buy" else "bids"
-                self.liquidity.reserve(r.client_order_id, r.venue, r.symbol, side, r.price, r.amount)
-        now = self.clock.time_ns()
-        for r in requests:
-            self.orders[r.purpose] += 1
-            self.bus.publish(OrderSubmitted(
-                client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
-                symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose, ts_init=now))
         results: dict[int, OrderResult] = {}
         try:
+            if self.liquidity is not None:  # in flight from here until its result is known (_submit)
+                for r in requests:
+                    side: BookSide = "asks" if r.side == "buy" else "bids"
+                    self.liquidity.reserve(r.client_order_id, r.venue, r.symbol, side, r.price, r.amount)
+            now = self.clock.time_ns()
+            for r in requests:
+                self.orders[r.purpose] += 1
+                self.bus.publish(OrderSubmitted(  # a critical subscriber (storage) may veto: raises
+                    client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
+                    symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose,
+                    ts_init=now))
             # every submission runs to its end even if one raises: an order that fills after a
             # sibling failed must still be counted (and hedged)
             outcomes = await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)),
                                             return_exceptions=True)
         finally:
             orders.extend((r, results[i]) for i, r in enumerate(requests) if i in results)
+            # an order without a result (vetoed, or cancelled before it ran) holds no levels
+            self._unhold(r for i, r in enumerate(requests) if i not in results)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -382,13 +385,15 @@ class Executor:
             quote = opportunity.quote
             changes = self.ledger(orders)
             residual = self.exposure(quote, orders)
-            positions = self._open_positions(quote, orders, changes, residual)
+            entry = entry_prices(opportunity, orders, self.markets)
+            positions = self._open_positions(quote, orders, changes, residual, entry)
             realized = _clean(net_by_asset(changes).get(quote, 0.0) + sum(p.cost for p in positions))
             unrealized = sum(p.unrealized for p in positions)
             venues = venues_of(opportunity)
             why_open = self.closer.why_open
             stuck = {asset: why for asset, amount in residual.items() if amount
-                     and (why := why_open(asset, amount, quote, venues, opportunity.id)) != "dust"}
+                     and (why := why_open(asset, amount, quote, venues, opportunity.id,
+                                          entry.get((asset, amount > 0)))) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
             corrected = len(orders) > len(legs)
             if not any(result.filled > 0 for _, result in orders) or stuck:
@@ -422,7 +427,7 @@ class Executor:
 
     def _open_positions(self, quote: str, orders: c.Sequence[Order],
                         changes: c.Mapping[tuple[str, str], float],
-                        residual: c.Mapping[str, float]) -> tuple[Position, ...]:
+                        residual: c.Mapping[str, float], entry: Entries) -> tuple[Position, ...]:
         """The residual as positions: each asset's net amount on the venues whose balance of it
         moved the same way (largest move first), with cost and mark (module doc, step 5)."""
         out: list[Position] = []
@@ -430,6 +435,8 @@ class Executor:
             if not net:
                 continue
             unit_cost = self._unit_cost(asset, quote, orders, long=net > 0)
+            if unit_cost is None:  # reached through another market: what the legs gave for it
+                unit_cost = entry.get((asset, net > 0))
             holders = sorted(((delta, venue) for (venue, a), delta in changes.items()
                               if a == asset and delta * net > 0), key=lambda h: (-abs(h[0]), h[1]))
             left = abs(net)

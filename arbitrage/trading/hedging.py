@@ -8,13 +8,14 @@ opportunity); it reads the books, balances and reservations it is built with and
 the executor sends what it plans and owns the rounds.
 
 A position is closed against the opportunity's quote currency on the leg venue with the best
-price for it, with a limit ``hedge_slippage_bps`` past that price and never worse than
-``hedge_max_loss_bps`` from the position's entry price (``entry_prices``: what the filled legs paid
-or got for it, in the quote currency). A book beyond that cap is not traded into: the position
-waits (reason ``loss cap``) for a better book, which the executor looks for until
-``hedge_timeout_s``. Every attempt is a new order with
-a new id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or
-a sequential chain); a failed order is never resent. Amounts too small to trade (below a market's
+price for it (on an ``asset/quote`` market, else on a ``quote/asset`` one traded the other way),
+with a limit ``hedge_slippage_bps`` past that price and never losing more than
+``hedge_max_loss_bps`` of the position's entry price (``entry_prices``: what the filled legs paid
+or got for it, fees included, in the quote currency), the closing order's fee included. A book
+beyond that cap is not traded into: the position waits (reason ``loss cap``) for a better book,
+which the executor looks for until ``hedge_timeout_s``. Every attempt is a new order with a new
+id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or a
+sequential chain); a failed order is never resent. Amounts too small to trade (below a market's
 minimum amount or cost) are dust: not hedged.
 """
 
@@ -29,7 +30,7 @@ from arbitrage.clock import Clock
 from arbitrage.events import Market, Opportunity, Side
 from arbitrage.plugin import Books
 from arbitrage.trading.risk import Markets, RiskGate
-from arbitrage.trading.venue import Order, OrderRequest, Purpose, Venue
+from arbitrage.trading.venue import Order, OrderRequest, Purpose, Venue, balance_deltas
 
 __all__ = ["Closer", "ClosingPlan", "Entries", "entry_prices", "market_for", "venues_of"]
 
@@ -101,26 +102,34 @@ class Closer:
              opportunity_id: str, entry: float | None = None) -> tuple[ClosingPlan | None, str]:
         """The order that best closes ``exposure`` of ``asset`` against ``quote``, or None and why not.
 
-        Candidates are the ``asset/quote`` markets on ``venues`` with a fresh, uncrossed book; the
-        best fee-adjusted top price (after our own fills) wins. The limit is ``slippage_bps`` past
-        that price but, given the ``entry`` price, no worse than ``max_loss_bps`` from it; a book
-        whose best price is already beyond that is not a candidate (``loss cap``). The amount is
-        capped by the venue's balance less what other running arbitrages hold reserved there. The
-        reason ``dust`` means every candidate market finds the amount below its minimum: nothing
-        can be done and nothing needs to be.
+        Candidates are the ``asset/quote`` markets on ``venues`` -- or, where a venue has none, its
+        ``quote/asset`` market, traded the other way (a long is sold by buying the quote with it) --
+        with a fresh, uncrossed book; the best fee-adjusted top price (after our own fills) wins.
+        The limit is ``slippage_bps`` past that price but, given the ``entry`` price (fees
+        included), no worse than ``max_loss_bps`` from it counting this order's taker fee too; a
+        book whose best price is already beyond that is not a candidate (``loss cap``). The amount
+        is capped by the venue's balance less what other running arbitrages hold reserved there.
+        The reason ``dust`` means every candidate market finds the amount below its minimum:
+        nothing can be done and nothing needs to be.
         """
-        side: Side = "sell" if exposure > 0 else "buy"
+        long = exposure > 0
         want = abs(exposure)
         slip = self.slippage_bps / 10_000.0
         loss = self.max_loss_bps / 10_000.0
-        # the worst acceptable price: a sell no lower, a buy no higher
-        bound = None if entry is None or math.isinf(loss) else (
-            entry * (1.0 - loss) if side == "sell" else entry * (1.0 + loss))
+        # the worst acceptable net price of one unit of asset in quote: a sale getting no less, a
+        # buy-back paying no more (fees of this order included)
+        net_bound = None if entry is None or math.isinf(loss) else (
+            entry * (1.0 - loss) if long else entry * (1.0 + loss))
+        if net_bound is not None and net_bound <= 0:  # a sale may lose it all: no bound
+            net_bound = None
         best: ClosingPlan | None = None
         best_score = -math.inf
         reasons: set[str] = set()
         for name in venues:
             market = market_for(self.markets, name, asset, quote)
+            inverted = market is None
+            if inverted:
+                market = market_for(self.markets, name, quote, asset)
             venue = self.venues.get(name)
             if market is None or venue is None:
                 continue
@@ -130,15 +139,22 @@ class Closer:
             if book is None or now - book.ts_event > stale_ns or is_crossed(book.bids, book.asks):
                 reasons.add("no usable book")
                 continue
+            # the market's side: closing a long sells it on asset/quote, buys quote with it on quote/asset
+            side: Side = "sell" if long != inverted else "buy"
             levels = self.books.levels(name, market.symbol, "bids" if side == "sell" else "asks")
             if not levels:
                 reasons.add("no liquidity")
                 continue
             top = levels[0][0]
-            wanted = round_down(want, market.amount_step)
+            fee = market.taker_fee
+            adj = (1.0 - fee) if side == "sell" else (1.0 + fee)
+            # amount in the market's base: the asset itself, or the quote it trades for at the top
+            wanted = round_down(want / (top * adj) if inverted else want, market.amount_step)
             if wanted <= EPS or wanted < market.min_amount or wanted * top < market.min_cost:
                 reasons.add("dust")
                 continue
+            # the bound on the market's price: net_bound = top * adj (direct) or 1 / (top * adj)
+            bound = None if net_bound is None else (1.0 / (net_bound * adj) if inverted else net_bound / adj)
             if bound is not None and (top < bound - EPS if side == "sell" else top > bound + EPS):
                 reasons.add("loss cap")
                 continue
@@ -146,18 +162,19 @@ class Closer:
             if side == "sell":
                 reach = top * (1.0 - slip)
                 price = round_price(reach if bound is None else max(reach, bound), market.price_step, up=True)
-                free = venue.balances().get(asset, 0.0) - held(opportunity_id, name, asset)
+                free = venue.balances().get(market.base, 0.0) - held(opportunity_id, name, market.base)
             else:
                 reach = top * (1.0 + slip)
                 price = round_price(reach if bound is None else min(reach, bound), market.price_step,
                                     up=False)
-                cash = venue.balances().get(quote, 0.0) - held(opportunity_id, name, quote)
-                free = cash / (price * (1.0 + market.taker_fee))
+                cash = venue.balances().get(market.quote, 0.0) - held(opportunity_id, name, market.quote)
+                free = cash / (price * (1.0 + fee))
             amount = min(wanted, round_down(free, market.amount_step))
             if amount <= EPS or amount < market.min_amount or amount * price < market.min_cost:
                 reasons.add("balance")
                 continue
-            score = top * (1.0 - market.taker_fee) if side == "sell" else -top * (1.0 + market.taker_fee)
+            net = 1.0 / (top * adj) if inverted else top * adj  # quote per unit of asset, fees in
+            score = net if long else -net
             if score > best_score:
                 best, best_score = ClosingPlan(name, market, side, amount, price), score
         if best is not None:
@@ -180,14 +197,17 @@ Entries = c.Mapping[tuple[str, bool], float]
 
 def entry_prices(opportunity: Opportunity, orders: c.Iterable[Order],
                  markets: Markets) -> dict[tuple[str, bool], float]:
-    """Entry price, in the opportunity's quote currency, of what each asset the legs traded would be
-    left at: for a long, the average price the filled legs that delivered it paid; for a short, what
-    the filled legs that spent it got. Keys are ``(asset, long)``: a buy of BTC at 100 and a sell at
-    110 give ``{("BTC", True): 100.0, ("BTC", False): 110.0}``.
+    """Entry price, fees included, in the opportunity's quote currency, of what each asset the legs
+    traded would be left at: for a long, what the filled legs that delivered a unit of it paid; for
+    a short, what the filled legs that spent a unit of it got, net of fees. Keys are
+    ``(asset, long)``: a buy of BTC at 100 and a sell at 110, fee 0.1 %, give
+    ``{("BTC", True): 100.1, ("BTC", False): 109.89}``.
 
-    An asset reached through another market (ETH bought with BTC) is valued through that market's
-    price times the other asset's value, which comes from filled legs first (their average
-    prices) and from the opportunity's expected prices where no filled leg links it.
+    An asset reached through another market (ETH bought with BTC) costs what the other asset given
+    for it cost (BTC bought at 100.1 a BTC with the fee, then 0.0501 BTC with its fee for one ETH:
+    5.01501 USDT an ETH), so a chain held wholly open realizes nothing. A filled leg values what it
+    delivers from what it gave (balance changes: fees included); where no filled leg links an
+    asset, the opportunity's expected prices do.
     """
     results = {r.client_order_id: res for r, res in orders if r.purpose == "leg"}
     legs = []
@@ -196,37 +216,39 @@ def entry_prices(opportunity: Opportunity, orders: c.Iterable[Order],
         if market is None:
             continue
         res = results.get(f"{opportunity.id}-L{i}")
-        filled = res is not None and res.filled > 0 and res.average_price > 0
-        legs.append((leg, market, res.average_price if filled and res else leg.expected_price,
-                     res.filled if filled and res else 0.0))
+        if res is not None and res.filled > 0 and res.average_price > 0:
+            deltas = balance_deltas(leg.side, market, res.filled, res.notional, res.fee, res.fee_currency)
+            legs.append((market, res.average_price, deltas))
+        else:
+            legs.append((market, leg.expected_price, None))
     values = {opportunity.quote: 1.0}
-    for only_filled in (True, False):  # actual prices first, expected ones to fill the gaps
-        for _ in range(len(legs)):
-            for _leg, market, price, filled in legs:
-                if (only_filled and not filled) or price <= 0:
-                    continue
-                base, quote = market.base, market.quote
-                if quote in values and base not in values:
-                    values[base] = price * values[quote]
-                elif base in values and quote not in values:
-                    values[quote] = values[base] / price
-    sums: dict[tuple[str, bool], list[float]] = {}
-    for leg, market, price, filled in legs:
-        if not filled:
-            continue
-        base, quote = market.base, market.quote
-        # (asset, direction, price of one unit in the opportunity's quote, units) per side of the fill
-        moves = []
-        if quote in values:
-            moves.append((base, 1 if leg.side == "buy" else -1, price * values[quote], filled))
-        if base in values:
-            moves.append((quote, -1 if leg.side == "buy" else 1, values[base] / price, filled * price))
-        for asset, direction, unit, amount in moves:
-            if asset == opportunity.quote:
+    for _ in range(len(legs)):  # filled legs first, from their balance changes
+        for market, _price, deltas in legs:
+            if deltas is None:
                 continue
-            acc = sums.setdefault((asset, direction > 0), [0.0, 0.0])
-            acc[0] += unit * amount
-            acc[1] += amount
+            for asset, other in ((market.base, market.quote), (market.quote, market.base)):
+                if other in values and asset not in values and deltas.get(asset):
+                    values[asset] = abs(deltas.get(other, 0.0)) * values[other] / abs(deltas[asset])
+    for _ in range(len(legs)):  # expected prices fill the gaps
+        for market, price, _deltas in legs:
+            if price <= 0:
+                continue
+            base, quote = market.base, market.quote
+            if quote in values and base not in values:
+                values[base] = price * values[quote]
+            elif base in values and quote not in values:
+                values[quote] = values[base] / price
+    sums: dict[tuple[str, bool], list[float]] = {}
+    for market, _price, deltas in legs:
+        if deltas is None:
+            continue
+        for asset, other in ((market.base, market.quote), (market.quote, market.base)):
+            moved = deltas.get(asset, 0.0)
+            if asset == opportunity.quote or not moved or other not in values:
+                continue
+            acc = sums.setdefault((asset, moved > 0), [0.0, 0.0])
+            acc[0] += abs(deltas.get(other, 0.0)) * values[other]  # what was given / got for it
+            acc[1] += abs(moved)
     return {key: total / amount for key, (total, amount) in sums.items() if amount > 0}
 
 

@@ -13,7 +13,11 @@ fee), read from the run's book store net of what our own fills took. A book that
 older than the venue's staleness limit, crossed or empty on that side is not usable: the mark is
 then the last known price of that venue's market (the last usable mark, or our last fill there)
 and the position says ``stale``. A market may be quoted either way round (``asset/quote`` or
-``quote/asset``).
+``quote/asset``). A venue with no market of that pair at all (ETH held on a venue that trades
+ETH/BTC and BTC/USDT only) never gives a mark of 0: the position is marked through the run's
+``Valuer``, via one intermediate asset, at the tops of the sides closing it would trade (a long
+at the best path's bids, a short at its asks; that venue's books first), else at the mids of
+the newest books, flagged ``stale``.
 
 Accounting: a residual that adds to a position adds its amount and cost; one of the other sign
 reduces it at its average cost and realizes ``-(closed share of the old cost + the new cost)``,
@@ -36,6 +40,7 @@ from arbitrage.clock import Clock
 from arbitrage.events import BookUpdate, Fill, Position, PositionUpdate
 from arbitrage.plugin import Books
 from arbitrage.trading.risk import Markets
+from arbitrage.valuation import Valuer
 
 __all__ = ["Positions"]
 
@@ -69,6 +74,7 @@ class Positions:
         self.markets = markets
         self.staleness_ms = staleness_ms
         self._entries: dict[Key, _Entry] = {}
+        self._valuer = Valuer(books.by_symbol, "")  # the currency is each position's quote
         self._due_ns = -1
         """When the positions are next re-marked (run clock)."""
         self._last: dict[tuple[str, str, bool], float] = {}
@@ -101,7 +107,8 @@ class Positions:
         """The mark of ``amount`` of ``asset`` on ``venue`` in ``quote``: (price, stale).
 
         Best bid for a long, best ask for a short, of a usable book (module doc); otherwise the
-        last known price, ``stale`` True; (0.0, True) when no price of that market was ever seen.
+        last known price, ``stale`` True; with no price of an ``asset``/``quote`` market on the
+        venue, through the ``Valuer`` (module doc); (0.0, True) only when nothing links them.
         """
         for symbol, inverted in self._symbols(venue, asset, quote):
             sell = (amount > 0) != inverted
@@ -115,7 +122,12 @@ class Positions:
             price = self._top(venue, symbol, sell=sell, fresh=False) or self._last.get((venue, symbol, sell))
             if price:
                 return (1.0 / price if inverted else price), True
-        return 0.0, True
+        price = self._valuer.price(asset, quote, sell=amount > 0, prefer=venue,
+                                   top=lambda v, symbol, bid: self._top(v, symbol, sell=bid))
+        if price is not None:
+            return price, False
+        price = self._valuer.price(asset, quote)
+        return (price, True) if price is not None else (0.0, True)
 
     def _symbols(self, venue: str, asset: str, quote: str) -> list[tuple[str, bool]]:
         """The markets of ``venue`` that price ``asset`` in ``quote``: (symbol, quoted inverted)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from loguru import logger
 
 from arbitrage.events import (
     Alert,
@@ -166,7 +167,9 @@ def test_exposure_that_cannot_be_hedged_fails_the_arb_and_blocks_that_asset():
     # Unrealized 0.6 * 100 - 60.06 = -0.06; net 3.872 - 0.06 = 3.812 = -56.188 + 0.6 * 100.
     # x2 would add 1 BTC to the 0.6 open: 1.6 BTC at A's new mid 99.5 = 159.2 USDT > 150.
     assert (alert.level, alert.key) == ("critical", "position.open:alpha:BTC")
-    assert "+0.6 BTC left open on alpha, marked at 100 USDT (entry price, no book)" in alert.message
+    # the alert's mark is the position's: the last known price (our fill at 100), flagged
+    assert ("+0.6 BTC left open on alpha, marked at 100 USDT (last known price, no usable book)"
+            in alert.message)
     assert result.status == "failed"
     assert result.realized_profit == pytest.approx(3.872, abs=1e-9)
     assert result.unrealized_profit == pytest.approx(-0.06, abs=1e-9)
@@ -472,18 +475,40 @@ def test_hedge_never_pays_more_than_the_loss_cap_from_the_entry_and_waits_for_a_
         with h.bus.collect(ArbResult, Alert) as seen:
             h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
             await _run_until(h, T0 + 300_000_000)
-            h.book(A, "BTC/USDT", [(109.0, 5.0)], [(110.3, 5.0)])  # 0.3 s later alpha asks 110.3
+            h.book(A, "BTC/USDT", [(109.0, 5.0)], [(110.2, 5.0)])  # 0.3 s later alpha asks 110.2
             await h.settle()
         return seen
 
     [result] = run(scenario())
-    # Before: H0 bought at 200 (limit 200 * 1.005), -90.62 USDT. Now the buy-back may not pay more
-    # than 110 * (1 + 0.005) = 110.55: nothing is sent against 200, the 110.3 book 0.3 s later is
-    # taken. Realized: +110 * 0.998 = 109.78 on beta, -110.3 * 1.001 = -110.4103 on alpha = -0.6303.
+    # Before: H0 bought at 200 (limit 200 * 1.005), -90.62 USDT. Now the buy-back, fees of both
+    # legs included, may lose at most 50 bps of the 109.78 the sale brought (110 less beta's 0.2 %):
+    # pay at most 109.78 * 1.005 = 110.3289 with alpha's 0.1 % fee, a price <= 110.21868: nothing
+    # is sent against 200, the 110.2 book 0.3 s later is taken. Realized: +109.78 on beta,
+    # -110.2 * 1.001 = -110.3102 on alpha = -0.5302 (48.3 bps of 109.78).
     hedges = [lr for lr in result.legs if lr.purpose == "hedge"]
-    assert [(lr.venue, lr.average_price, lr.status) for lr in hedges] == [(A, 110.3, "filled")]
-    assert result.realized_profit == pytest.approx(-0.6303, abs=1e-9)
+    assert [(lr.venue, lr.average_price, lr.status) for lr in hedges] == [(A, 110.2, "filled")]
+    assert result.realized_profit == pytest.approx(-0.5302, abs=1e-9)
     assert (result.status, result.residual) == ("partial", {"BTC": 0.0})
+
+
+def test_the_hedge_loss_cap_counts_both_legs_fees():
+    async def scenario():
+        h = Harness(make_settings(hedge_max_loss_bps=50.0, hedge_timeout_s=0.5))
+        await h.start()
+        two_venues(h, a_bids=((99.0, 5.0),), a_asks=((200.0, 5.0),), b_bids=((110.0, 1.0),),
+                   b_asks=((200.0, 5.0),))
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await _run_until(h, T0 + 300_000_000)
+            h.book(A, "BTC/USDT", [(109.0, 5.0)], [(110.3, 5.0)])  # within 110 * 1.005 = 110.55
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    # Buying back at 110.3 was within a cap on the price alone (110.55), but with the fees it pays
+    # 110.3 * 1.001 = 110.4103 for what brought 109.78: a loss of 0.6303, 57.4 bps > 50. Not sent.
+    assert [lr.purpose for lr in result.legs] == ["leg", "leg"]
+    assert (result.status, result.residual) == ("failed", {"BTC": pytest.approx(-1.0)})
 
 
 def test_what_the_loss_cap_keeps_open_stays_open_with_a_critical_alert_after_the_timeout():
@@ -529,3 +554,151 @@ def test_reservation_ends_when_the_balance_shows_the_fill_so_money_is_not_counte
     seen = run(scenario())
     assert [e.opportunity_id for e in seen if isinstance(e, OpportunityRejected)] == []
     assert sorted(e.opportunity_id for e in seen if isinstance(e, ArbResult)) == ["x1", "x2"]
+
+
+QUAD = "quad"
+
+
+def test_a_short_with_no_market_against_the_quote_is_marked_through_another_asset_not_at_zero():
+    async def scenario():
+        h = Harness(make_settings({"USDT": 2000.0, "BTC": 1.0, "ETH": 10.0, "SOL": 10.0},
+                                  hedge_timeout_s=0.0))
+        await h.start()
+        h.markets(QUAD, market("BTC/USDT", fee=0.0, step=0.0001, min_amount=0.0001),
+                  market("ETH/BTC", fee=0.0, step=0.0001, min_amount=0.0001, min_cost=0.0001),
+                  market("SOL/ETH", fee=0.0, min_cost=0.0001), market("SOL/USDT", fee=0.0))
+        h.book(QUAD, "BTC/USDT", [(49_900.0, 1.0)], [(50_000.0, 1.0)])
+        h.book(QUAD, "ETH/BTC", [(0.059, 10.0)], [(0.061, 10.0)])  # above the leg's 0.06 limit
+        h.book(QUAD, "SOL/ETH", [(0.049, 100.0)], [(0.05, 100.0)])
+        h.book(QUAD, "SOL/USDT", [(150.0, 100.0)], [(151.0, 100.0)])
+        with h.bus.collect(ArbResult, Alert) as seen:
+            h.bus.publish(opportunity(
+                "q1", leg(QUAD, "buy", 0.02, 50_000.0, "BTC/USDT", 0.0),
+                leg(QUAD, "buy", 0.3333, 0.06, "ETH/BTC", 0.0), leg(QUAD, "buy", 6.666, 0.05, "SOL/ETH", 0.0),
+                leg(QUAD, "sell", 6.666, 150.0, "SOL/USDT", 0.0),
+                notional=1000.0, strategy="triangular"))
+            await h.settle()
+        return seen
+
+    alert, result = run(scenario())
+    # No fees. L0 buys 0.02 BTC for 1,000 USDT; L1 (ETH/BTC) finds 0.061 > 0.06: nothing; L2 pays
+    # 6.666 * 0.05 = 0.3333 ETH for 6.666 SOL; L3 sells them for 999.9 USDT. Left: +0.02 BTC,
+    # -0.3333 ETH. U0 sells the BTC at 49,900: +998. ETH has no ETH/USDT (nor USDT/ETH) on quad.
+    # Quote change -1000 + 999.9 + 998 = 997.9 (before: realized +997.9, the short "worth" 0).
+    # The short's entry: its 0.3333 ETH brought 6.666 SOL worth 150 each (L3): 999.9, 3,000 an
+    # ETH; cost -999.9, realized 997.9 - 999.9 = -2.0 (the BTC bought at 50,000, sold at 49,900).
+    # Mark: buying ETH back via BTC costs ETH/BTC ask 0.061 * BTC/USDT ask 50,000 = 3,050; via SOL
+    # 151 / 0.049 = 3,081.6: 3,050. Unrealized -0.3333 * 3050 + 999.9 = -16.665; net -18.665.
+    assert result.status == "failed"
+    assert result.residual["ETH"] == pytest.approx(-0.3333)
+    [position] = result.positions
+    assert (position.venue, position.asset, position.stale) == (QUAD, "ETH", False)
+    assert (position.amount, position.cost, position.mark) == (
+        pytest.approx(-0.3333), pytest.approx(-999.9), pytest.approx(3050.0))
+    assert result.realized_profit == pytest.approx(-2.0, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-16.665, abs=1e-9)
+    assert result.net_profit == pytest.approx(-18.665, abs=1e-9)
+    # the alert marks it as the ledger does (before: the entry price, 3,000)
+    assert (alert.level, alert.key) == ("critical", "position.open:quad:ETH")
+    assert ("-0.3333 ETH left open on quad, marked at 3050 USDT (best price): no ETH/USDT market"
+            in alert.message)
+
+
+INV = "inv"
+
+
+def test_a_residual_is_unwound_against_a_market_quoted_the_other_way_round():
+    async def scenario():
+        h = Harness(make_settings({"USDT": 1000.0, "BTC": 1.0, "ETH": 10.0}, max_notional=2000.0))
+        await h.start()
+        h.markets(INV, market("BTC/USDT", fee=0.001, step=0.0001, min_amount=0.0001),
+                  market("ETH/USDT", fee=0.0), market("ETH/BTC", fee=0.0, min_cost=0.0001))
+        h.book(INV, "BTC/USDT", [(50_000.0, 1.0)], [(50_100.0, 1.0)])
+        h.book(INV, "ETH/USDT", [(2990.0, 10.0)], [(3100.0, 10.0)])  # above the leg's 3,000 limit
+        h.book(INV, "ETH/BTC", [(0.06, 10.0)], [(0.0601, 10.0)])
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(opportunity(
+                "i1", leg(INV, "sell", 0.02, 50_000.0, "BTC/USDT"),
+                leg(INV, "buy", 0.333, 3000.0, "ETH/USDT", 0.0),
+                leg(INV, "sell", 0.333, 0.06, "ETH/BTC", 0.0),
+                quote="BTC", notional=0.02, strategy="triangular"))
+            await h.settle()
+        return seen
+
+    [result] = run(scenario())
+    # A cycle from BTC: L0 sells 0.02 BTC at 50,000, fee 0.1 %: +999 USDT; L1 (ETH/USDT) finds
+    # 3,100 > 3,000: nothing; L2 sells 0.333 ETH at 0.06: +0.01998 BTC. Left: +999 USDT, -0.333 ETH.
+    # There is no USDT/BTC market: the USDT is sold by buying BTC on BTC/USDT (before: "no
+    # USDT/BTC market", left open). U0 buys 999 / (50,100 * 1.001) = 0.01992 -> 0.0199 BTC (step),
+    # paying 0.0199 * 50,100 * 1.001 = 997.98699 USDT; the 1.01301 USDT left is dust (0.00002 BTC
+    # < the 0.0001 step). U1 buys the 0.333 ETH back at 0.0601: -0.0200133 BTC.
+    # BTC change -0.02 + 0.01998 + 0.0199 - 0.0200133 = -0.0001333. The USDT dust cost what L0 got
+    # for it: 0.02 BTC / 999 USDT, 1.01301 * 0.02 / 999 = 0.0000202804805; realized
+    # -0.0001333 + 0.0000202804805 = -0.0001130195195; marked at the BTC/USDT ask: 1.01301 / 50,100
+    # = 0.0000202197605 BTC, unrealized 0.0000202197605 - 0.0000202804805 = -0.00000006072.
+    assert [(lr.client_order_id, lr.symbol, lr.side, lr.status) for lr in result.legs[3:]] == [
+        ("i1-U0", "BTC/USDT", "buy", "filled"), ("i1-U1", "ETH/BTC", "buy", "filled")]
+    assert (result.legs[3].filled, result.legs[4].filled) == (pytest.approx(0.0199), pytest.approx(0.333))
+    assert result.status == "partial"
+    assert result.residual == {"USDT": pytest.approx(1.01301), "ETH": 0.0}
+    assert result.realized_profit == pytest.approx(-0.0001130195195, abs=1e-13)
+    assert result.unrealized_profit == pytest.approx(-0.00000006072, abs=1e-13)
+
+
+def test_an_asset_reached_through_another_market_costs_its_entry_not_its_mark():
+    messages: list[str] = []
+
+    async def scenario():
+        h = Harness(make_settings(TRI_BALANCES, hedge_max_loss_bps=20.0, hedge_timeout_s=0.0))
+        await h.start()
+        triangle(h)
+        h.book(TRI, "ETH/USDT", [(4.99, 100.0)], [(5.3, 100.0)])  # below the sell's 5.2 limit
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(cycle("t1"))
+            await h.settle()
+        return seen
+
+    sink = logger.add(lambda m: messages.append(m.record["message"]), level="ERROR")
+    try:
+        [result] = run(scenario())
+    finally:
+        logger.remove(sink)
+    # L0 buys 1 BTC for 100.1 USDT (fee in); L1 buys 19.96 ETH for 0.998998 BTC (fee in); L2 (sell
+    # at 5.2) finds the bid at 4.99: nothing. Left +0.001002 BTC (dust), +19.96 ETH. The ETH cost
+    # what the BTC given for it cost: 0.998998 * 100.1 = 99.9996998 USDT (5.010004 an ETH); the BTC
+    # 0.001002 * 100.1 = 0.1003002: together the 100.1 paid, realized -100.1 + 100.1 = 0 (before:
+    # the ETH cost its mark, 19.96 * 4.99 = 99.6004, realized -0.3992998, unrealized hid it).
+    # The unwind may lose 20 bps: sell for at least 5.010004 * 0.998 / 0.999 = 5.005 > 4.99: open.
+    # Unrealized: ETH 99.6004 - 99.9996998 = -0.3992998, BTC 0.001002 * 99 - 0.1003002 = -0.0011022.
+    assert result.status == "failed"
+    assert result.realized_profit == pytest.approx(0.0, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(-0.400402, abs=1e-9)
+    eth = next(p for p in result.positions if p.asset == "ETH")
+    assert (eth.amount, eth.cost, eth.mark) == (pytest.approx(19.96), pytest.approx(99.9996998), 4.99)
+    # why it stays open: the loss cap, not "hedge retries exhausted"
+    [left_open] = [m for m in messages if "exposure left open" in m]
+    assert "'ETH': 'loss cap'" in left_open
+
+
+def test_a_vetoed_hedge_submission_holds_no_levels():
+    async def scenario():
+        h = Harness(make_settings())
+        await h.start()
+        two_venues(h, a_asks=((100.0, 1.0),), b_bids=((110.0, 0.4), (105.0, 1.0)))
+
+        def veto(event: OrderSubmitted) -> None:
+            if event.purpose == "hedge":
+                raise RuntimeError("journal write failed")
+
+        h.bus.subscribe(OrderSubmitted, veto, name="veto", critical=True)
+        with h.bus.collect(ArbResult) as seen:
+            h.bus.publish(opportunity("x1", leg(A, "buy", 1.0, 100.0), leg(B, "sell", 1.0, 109.0)))
+            await h.settle()
+        return h, seen
+
+    h, [result] = run(scenario())
+    # as in the hedge test above: 0.6 BTC left, H0 would sell it on beta's 105 bid; its
+    # OrderSubmitted is vetoed, so it is never sent -- and must not keep holding beta's 105 level
+    assert [lr.client_order_id for lr in result.legs] == ["x1-L0", "x1-L1"]
+    assert result.residual == {"BTC": pytest.approx(0.6)}
+    assert h.books.reserved() == {}

@@ -68,3 +68,16 @@ def test_without_a_usable_book_the_mark_is_the_last_known_price_flagged_stale() 
     clock.advance_to(T0 + 2_000_000_000)  # the book is now older than alpha's 1 s limit
     assert positions.mark(A, "BTC", "USDT", 1.0) == (99.0, True)
     assert positions.mark(A, "ETH", "USDT", 1.0) == (0.0, True)  # no market: no price at all
+
+
+def test_with_no_market_against_the_quote_the_mark_goes_through_another_asset_then_mids_stale() -> None:
+    bus, store, clock = Bus(), BookStore(), SimClock(T0)
+    positions = Positions(bus=bus, clock=clock, books=store, staleness_ms={A: 1000.0},
+                          markets={A: {"ETH/BTC": market("ETH/BTC"), "BTC/USDT": market()}})
+    store.update(book(A, "ETH/BTC", [(0.05, 1.0)], [(0.052, 1.0)], T0))
+    store.update(book(A, "BTC/USDT", [(100.0, 1.0)], [(102.0, 1.0)], T0))
+    # a long sells ETH for BTC at 0.05, the BTC at 100: 5.0; a short buys back at 0.052 * 102 = 5.304
+    assert positions.mark(A, "ETH", "USDT", 1.0) == (pytest.approx(5.0), False)
+    assert positions.mark(A, "ETH", "USDT", -1.0) == (pytest.approx(5.304), False)
+    clock.advance_to(T0 + 2_000_000_000)  # both books older than the 1 s limit: mids, flagged
+    assert positions.mark(A, "ETH", "USDT", 1.0) == (pytest.approx(0.051 * 101.0), True)

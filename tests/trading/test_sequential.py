@@ -102,13 +102,16 @@ def test_sell_leg_spends_the_quote_delivered_net_of_fees_rounded_down_to_the_ste
     # L1 sells the 20 ETH @ 0.055: 1.1 - 0.0011 fee = 1.0989 BTC delivered (net of the fee).
     # L2 sells 1.0989 -> 1.098 BTC (step 0.001; planned 1.1) @ 99: 108.702 - 0.108702 = 108.593298 USDT.
     # USDT change 108.593298 - 106.106 = 2.487298; 0.0009 BTC left (dust, below min amount 0.001),
-    # reached through ETH/BTC, not bought for USDT: it costs its mark, the bid 99: 0.0891.
-    # realized 2.487298 + 0.0891 = 2.576398, unrealized 0, net 2.576398.
+    # reached through ETH/BTC, not bought for USDT: it costs what the cycle gave for it (before:
+    # its mark), 106.106 USDT of ETH for 1.0989 BTC: 0.0009 * 106.106 / 1.0989 = 0.0869009009;
+    # realized 2.487298 + 0.0869009009 = 2.5741989009; marked at the bid 99: 0.0891, unrealized
+    # 0.0891 - 0.0869009009 = 0.0021990991; net 2.576398.
     assert [s.amount for s in seen if isinstance(s, OrderSubmitted)] == [20.0, 20.0, 1.098]
     result = arb_result(seen)
     assert result.status == "complete"
-    assert result.realized_profit == pytest.approx(2.576398, abs=1e-9)
-    assert result.unrealized_profit == 0.0
+    assert result.realized_profit == pytest.approx(2.5741989009, abs=1e-9)
+    assert result.unrealized_profit == pytest.approx(0.0021990991, abs=1e-9)
+    assert result.net_profit == pytest.approx(2.576398, abs=1e-9)
     assert result.residual == {"ETH": 0.0, "BTC": pytest.approx(0.0009)}
     assert h.ctx.views.trading.balances[TRI]["USDT"] == pytest.approx(1002.487298)
 
