@@ -245,7 +245,8 @@ class MonitorReadings(t.Protocol):
         ...
 
     def daily_pnl(self) -> dict[str, float]:
-        """Realized PnL per quote currency over the current UTC day."""
+        """Net PnL per quote currency over the current UTC day (realized plus how the open
+        positions' marks moved since the day began: the kill switch's figure)."""
         ...
 
     def residual(self) -> dict[str, float]:

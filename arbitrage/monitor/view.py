@@ -105,8 +105,8 @@ class MonitorView:
         return dict(self._m.pnl)
 
     def daily_pnl(self) -> dict[str, float]:
-        """Realized PnL per quote currency over the current UTC day."""
-        return dict(self._m.kill.daily_pnl)
+        """Net PnL per quote currency over the current UTC day (the kill switch's figure)."""
+        return self._m.kill.daily_net
 
     def residual(self) -> dict[str, float]:
         """Unhedged position per asset over the run (non-zero ones)."""
