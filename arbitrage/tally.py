@@ -18,6 +18,7 @@ from arbitrage.events import (
     OrderSubmitted,
     PositionUpdate,
 )
+from arbitrage.pnl import PnlFigures
 
 __all__ = ["Tally"]
 
@@ -25,9 +26,7 @@ __all__ = ["Tally"]
 class Tally:
     """Counts what the run did; the numbers in the summary (and what storage must agree with).
 
-    PnL per quote currency: ``pnl`` (realized) is the sum of every ``ArbResult.realized_profit``
-    plus what reducing positions realized; ``unrealized`` is the open positions' value at their
-    newest mark less their cost, from the newest ``PositionUpdate`` of each; ``net`` is the sum.
+    PnL per quote currency (``pnl`` realized, ``unrealized``, ``net``) follows ``PnlFigures``.
     """
 
     def __init__(self, bus: Bus | None = None, store: BookStore | None = None) -> None:
@@ -41,8 +40,7 @@ class Tally:
         self.orders = 0
         self.arbs: dict[str, int] = defaultdict(int)
         self.fees: dict[str, float] = defaultdict(float)
-        self._arb_pnl: dict[str, float] = defaultdict(float)
-        self._positions: dict[tuple[str, str, str], PositionUpdate] = {}
+        self.figures = PnlFigures()
         if bus is None:
             return
         if store is None:
@@ -51,7 +49,7 @@ class Tally:
         bus.subscribe(OpportunityRejected, self._rejected, name="tally")
         bus.subscribe(OrderSubmitted, self._order, name="tally")
         bus.subscribe(ArbResult, self._arb, name="tally")
-        bus.subscribe(PositionUpdate, self._position, name="tally")
+        bus.subscribe(PositionUpdate, self.figures.add_position, name="tally")
 
     @property
     def books(self) -> int:
@@ -72,37 +70,20 @@ class Tally:
 
     def _arb(self, result: ArbResult) -> None:
         self.arbs[result.status] += 1
-        self._arb_pnl[result.quote] += result.realized_profit
+        self.figures.add_result(result)
         self.fees[result.quote] += result.fees
-
-    def _position(self, update: PositionUpdate) -> None:
-        p = update.position
-        self._positions[(p.venue, p.asset, p.quote)] = update
 
     @property
     def pnl(self) -> dict[str, float]:
-        """Realized profit per quote currency."""
-        out = dict(self._arb_pnl)
-        for _, update in sorted(self._positions.items()):  # the order storage's totals add them in
-            if update.realized:
-                quote = update.position.quote
-                out[quote] = out.get(quote, 0.0) + update.realized
-        return out
+        """Realized profit per quote currency (``PnlFigures``)."""
+        return self.figures.pnl
 
     @property
     def unrealized(self) -> dict[str, float]:
         """Unrealized profit of the open positions per quote currency."""
-        out: dict[str, float] = {}
-        for _, update in sorted(self._positions.items()):
-            p = update.position
-            if p.amount:
-                out[p.quote] = out.get(p.quote, 0.0) + p.unrealized
-        return out
+        return self.figures.unrealized
 
     @property
     def net(self) -> dict[str, float]:
         """Realized plus unrealized profit per quote currency."""
-        out = self.pnl
-        for quote, value in self.unrealized.items():
-            out[quote] = out.get(quote, 0.0) + value
-        return out
+        return self.figures.net

@@ -66,6 +66,7 @@ from arbitrage.monitor.metrics import MonitorCollector
 from arbitrage.monitor.server import MetricsServer
 from arbitrage.monitor.view import MonitorView
 from arbitrage.plugin import Context, Plugin
+from arbitrage.pnl import PnlFigures
 from arbitrage.valuation import Valuer
 
 STAGES = ("book_to_opportunity", "opportunity_to_ack", "opportunity_to_result")
@@ -113,8 +114,8 @@ class Monitor(PeriodicChecks, Plugin):
         self.rejected: collections.Counter[str] = collections.Counter()
         self.orders: collections.Counter[str] = collections.Counter()
         self.arbs: collections.Counter[str] = collections.Counter()
-        self._arb_pnl: dict[str, float] = collections.defaultdict(float)
-        self._positions: dict[tuple[str, str, str], PositionUpdate] = {}
+        self.figures = PnlFigures()
+        """Realized, unrealized and net PnL from the bus (the same rule as the engine's tally)."""
         """(venue, asset, quote) -> its newest update."""
         self.fees_paid: dict[str, float] = collections.defaultdict(float)
         self.halted = ""
@@ -185,31 +186,18 @@ class Monitor(PeriodicChecks, Plugin):
 
     @property
     def pnl(self) -> dict[str, float]:
-        """Realized profit per quote currency: every result's plus what reducing positions realized."""
-        out = dict(self._arb_pnl)
-        for _, update in sorted(self._positions.items()):
-            if update.realized:
-                quote = update.position.quote
-                out[quote] = out.get(quote, 0.0) + update.realized
-        return out
+        """Realized profit per quote currency (``PnlFigures``)."""
+        return self.figures.pnl
 
     @property
     def unrealized(self) -> dict[str, float]:
-        """The open positions' value at their newest mark less their cost, per quote currency."""
-        out: dict[str, float] = {}
-        for _, update in sorted(self._positions.items()):
-            p = update.position
-            if p.amount:
-                out[p.quote] = out.get(p.quote, 0.0) + p.unrealized
-        return out
+        """Unrealized profit of the open positions per quote currency."""
+        return self.figures.unrealized
 
     @property
     def net(self) -> dict[str, float]:
-        """``pnl`` plus ``unrealized`` per quote currency."""
-        out = self.pnl
-        for quote, value in self.unrealized.items():
-            out[quote] = out.get(quote, 0.0) + value
-        return out
+        """Realized plus unrealized profit per quote currency."""
+        return self.figures.net
 
     # -- kill switch -----------------------------------------------------------------------------
 
@@ -332,7 +320,7 @@ class Monitor(PeriodicChecks, Plugin):
 
     def _on_result(self, result: ArbResult) -> None:
         self.arbs[result.status] += 1
-        self._arb_pnl[result.quote] += result.realized_profit
+        self.figures.add_result(result)
         self.fees_paid[result.quote] += result.fees
         pending = self._pending.pop(result.opportunity_id, None)
         if pending is not None:
@@ -342,8 +330,7 @@ class Monitor(PeriodicChecks, Plugin):
             self.halt(trip.rule, trip.reason)
 
     def _on_position(self, update: PositionUpdate) -> None:
-        p = update.position
-        self._positions[(p.venue, p.asset, p.quote)] = update
+        self.figures.add_position(update)
         trip = self.kill.on_position(update, self.ctx.clock.time_ns())
         if trip is not None:
             self.halt(trip.rule, trip.reason)
