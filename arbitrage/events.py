@@ -138,6 +138,8 @@ class OrderSubmitted(Event, frozen=True, kw_only=True):
     amount: float
     price: float
     purpose: Literal["leg", "hedge", "unwind"] = "leg"
+    label: str = ""
+    """The readable name ``client_order_id`` derives from: ``{opportunity id}-L{i}``, ``-H{n}``..."""
     ts_init: int
 
 
@@ -149,7 +151,8 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     venue: str
     symbol: str
     side: Side
-    status: Literal["open", "filled", "partially_filled", "canceled", "rejected"]
+    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown"]
+    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word."""
     amount: float
     filled: float
     average_price: float

@@ -11,6 +11,7 @@ from arbitrage.settings.sections import (
     BacktestSettings,
     Count,
     Fraction,
+    LiveSettings,
     LogSettings,
     MonitorSettings,
     NonNegative,
@@ -28,8 +29,8 @@ from arbitrage.settings.sections import (
     TradingSettings,
 )
 
-__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "Count", "Fraction", "LogSettings",
-           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RiskSettings",
-           "RunSettings",
+__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "Count", "Fraction", "LiveSettings",
+           "LogSettings", "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive",
+           "RiskSettings", "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
            "TradingSettings", "env_overrides", "from_dict", "load_settings"]

@@ -113,6 +113,28 @@ class TradingSettings(Section, frozen=True, kw_only=True):
     start asset); default: all at once from inventory held on the venue."""
 
 
+class LiveSettings(Section, frozen=True, kw_only=True):
+    """How a live venue (``--live``) learns what became of its orders."""
+
+    lookup_retries: t.Annotated[int, Meta(ge=0)] = 6
+    """Lookups by client order id after a submission whose answer was lost, before the venue
+    answers ``unknown`` (and the executor halts trading there until it knows)."""
+    lookup_backoff_s: Positive = 0.25
+    """Wait before the first lookup; doubles after each (with jitter), at most 4 s."""
+    not_found_after_s: NonNegative = 12.0
+    """An order the venue does not have counts as never placed only if it is still missing this
+    long after it was sent: a request in flight may still arrive (Binance refuses one older than
+    its ``recvWindow``, 10 s)."""
+    unknown_retry_s: Positive = 1.0
+    """How long the executor waits before asking again about an order of unknown fate; doubles,
+    at most 60 s, until the venue knows."""
+    cancel_after_s: NonNegative = 1.0
+    """Venues without immediate-or-cancel orders: a limit order is cancelled this long after it
+    was placed."""
+    balance_refresh_s: Positive = 30.0
+    """Balances are read from the venue this often, besides after every arbitrage."""
+
+
 class RiskSettings(Section, frozen=True, kw_only=True):
     currency: str = "USDT"
     """The currency every risk limit is an amount of (``strategy.max_notional``,
@@ -219,6 +241,7 @@ class Settings(Section, frozen=True, kw_only=True):
     strategy: StrategySettings = StrategySettings()
     trading: TradingSettings = TradingSettings()
     risk: RiskSettings = RiskSettings()
+    live: LiveSettings = LiveSettings()
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     log: LogSettings = LogSettings()

@@ -8,7 +8,7 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
   the end-of-run summary JSON;
 * ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
 * ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
-  updated by every ``OrderUpdate``;
+  updated by every ``OrderUpdate``; ``label`` is the readable name the id derives from;
 * ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
 * ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
   newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
@@ -31,7 +31,7 @@ from arbitrage.errors import DataError
 
 __all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
 
 _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
@@ -50,7 +50,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
         "side": str, "amount": float, "price": float, "purpose": str, "status": str, "filled": float,
         "average_price": float, "fee": float, "reason": str, "venue_order_id": str, "ts_submitted": int,
-        "ts_updated": int,
+        "ts_updated": int, "label": str,
     }, ("run_id", "client_order_id")),
     "fills": ({
         "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
@@ -109,7 +109,13 @@ def _add_v2(db: sqlite_utils.Database) -> None:
             table.add_column(name, kind)
 
 
-_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _add_v2}
+def _add_v3(db: sqlite_utils.Database) -> None:
+    """Version 3: ``orders.label``, the readable name a client order id derives from."""
+    if "label" not in db.table("orders").columns_dict:
+        db.table("orders").add_column("label", str)
+
+
+_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _add_v2, 3: _add_v3}
 """Version -> step that brings a database from ``version - 1`` to ``version``."""
 
 

@@ -106,7 +106,8 @@ class Trader(Plugin):
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
                                  venues=self.venues, markets=self.markets, books=ctx.books,
                                  staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions,
-                                 liquidity=ctx.liquidity, currency=ctx.settings.risk.currency)
+                                 liquidity=ctx.liquidity, currency=ctx.settings.risk.currency,
+                                 unknown_retry_s=ctx.settings.live.unknown_retry_s)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")

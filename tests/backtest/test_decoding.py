@@ -19,14 +19,15 @@ from arbitrage.backtest.runner import run_backtest
 from arbitrage.readers import jsonl
 from tests.backtest._data import settings as backtest_settings
 
-SIM_FINGERPRINT = "52818fe15bc274c0194747a40579da0f9c42ba76006cc7fdfd956cdf3a229848"
+SIM_FINGERPRINT = "b3ffd13ec89137b70885c4e7d51b547b5dd8fce7aec37068fe57b7e280e7d48f"
 """``sim_recording`` backtested with ``tests.backtest._data.settings`` (618 arbitrages). The hand-written
 C readers this code replaced gave 794fc46f... (345 arbitrages); since then the results' encoding
 changed (``ArbResult`` carries positions and unrealized profit) and the trading rules did on
 purpose (orders in flight hold their levels; sizing walks books net of our own orders; limits are
 USDT amounts, so ETH/BTC trades are no longer capped at 1,000 BTC; reservations end with the legs;
-round_down on the grid; positions re-marked once a second). A change of trading rules changes it
-on purpose; a change of how recordings are read must not."""
+round_down on the grid; positions re-marked once a second); then the legs' client order ids
+became the venue-valid ``arb...`` hashes of their labels (52818fe1..., same 618 arbitrages). A
+change of trading rules changes it on purpose; a change of how recordings are read must not."""
 
 
 def test_backtest_results_do_not_depend_on_parsing_sides_lazily(
