@@ -141,7 +141,8 @@ def load_recording(path: Path) -> Recording:
 
     Trade and ticker channels, heartbeats and subscription events are skipped.
     """
-    text = zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read().decode()
+    with path.open("rb") as raw:
+        text = zstandard.ZstdDecompressor().stream_reader(raw).read().decode()
     pairs: dict[str, dict[str, t.Any]] = {}
     frames: list[BookFrame] = []
     precision: dict[str, Precision] = {}
