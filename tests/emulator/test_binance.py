@@ -184,6 +184,46 @@ def test_insufficient_balance_unknown_order_and_cancel_map_to_ccxt_classes() -> 
     assert canceled["status"] == "canceled" and em.exchange.balance("USDT").free == D(100)
 
 
+def test_fetch_tickers_and_fetch_ticker_show_the_top_of_the_book() -> None:
+    em = planted()
+
+    async def scenario(base: str) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        async with client(base) as ex:
+            return await ex.fetch_tickers([BTC, NKN]), await ex.fetch_ticker(BTC)
+
+    tickers, ticker = run_against(em, scenario)
+    assert set(tickers) == {BTC, NKN}
+    for one in (tickers[BTC], ticker):  # the planted best bid 0.015 @ 29995, best ask 0.01 @ 30000
+        assert (one["bid"], one["bidVolume"], one["ask"], one["askVolume"]) == (29995, 0.015, 30000, 0.01)
+    assert em.exchange.endpoints()[1:] == ["GET /api/v3/ticker/24hr", "GET /api/v3/ticker/24hr"]
+
+
+def test_the_subprocess_entry_prints_its_url_and_serves_ccxt() -> None:
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, "-m", "tests.emulator", "binance", "--port", "0", "--pace", "0"],
+                          stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:")
+
+        async def scenario() -> dict[str, t.Any]:
+            async with ccxt_client("binance", base, api_key=API_KEY, secret=SECRET) as ex:
+                await ex.load_markets()
+                return t.cast(dict[str, t.Any], await ex.fetch_order_book(NKN, 5))
+
+        try:
+            book = asyncio.run(scenario())
+        finally:
+            proc.terminate()
+            proc.wait(WAIT)
+    reference = reference_books("NKNUSDT")
+    assert book["nonce"] in reference  # the recorded snapshot, or a later state if a client subscribed
+    assert [(float(p), float(q)) for p, q in reference[book["nonce"]].asks[:5]] == \
+        [tuple(a) for a in book["asks"]]
+
+
 def test_a_missing_route_answers_404_and_is_in_the_request_log() -> None:
     em = planted()
 
