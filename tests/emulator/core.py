@@ -274,10 +274,15 @@ class EmulatedExchange:
     """
 
     def __init__(self, name: str, *, order_ids: c.Callable[[], str] | None = None,
-                 clock: c.Callable[[], float] = time.time) -> None:
+                 clock: c.Callable[[], float] = time.time,
+                 client_ids_unique: t.Literal["ever", "open"] = "ever") -> None:
         """:param order_ids: makes venue order ids (default ``"1"``, ``"2"``, ...).
-        :param clock: seconds since the epoch (tests may freeze it)."""
+        :param clock: seconds since the epoch (tests may freeze it).
+        :param client_ids_unique: ``"ever"`` refuses a client order id any earlier order carried;
+            ``"open"`` only one an open order carries (Kraken's ``cl_ord_id`` rule), and the id
+            then names the newest order that carried it."""
         self.name = name
+        self.client_ids_unique = client_ids_unique
         self.markets: dict[str, MarketRules] = {}
         self.balances: dict[str, Balance] = {}
         self.books: dict[str, Book] = {}
@@ -431,15 +436,17 @@ class EmulatedExchange:
         ``fill_resting``). Fees follow the market's ``fee_side``.
 
         :raises Rejected: ``duplicate_client_order_id`` (a client id already used, whatever that
-            order's state), ``unknown_symbol``, ``invalid_order`` (amount or price off its step,
-            below the minimum amount or cost), ``insufficient_funds`` (not enough free quote for a
+            order's state; under ``client_ids_unique="open"`` one an open order carries),
+            ``unknown_symbol``, ``invalid_order`` (amount or price off its step, below the
+            minimum amount or cost), ``insufficient_funds`` (not enough free quote for a
             buy at its limit price plus a quote fee, or free base for a sell), or an injected
             ``reject`` fault's reason.
         """
         rules = self.market(symbol)
         amount_d = dec(amount)
         price_d = dec(price) if price is not None else None
-        if client_order_id is not None and client_order_id in self.orders_by_client_id:
+        earlier = self.orders_by_client_id.get(client_order_id) if client_order_id is not None else None
+        if earlier is not None and (self.client_ids_unique == "ever" or earlier.status == "open"):
             raise Rejected("duplicate_client_order_id", "Duplicate order sent.")
         fault = self.take_fault(ORDER_FAULTS, symbol=symbol)
         if fault is not None and fault.kind == "reject":
