@@ -430,9 +430,10 @@ class EmulatedExchange:
         """Accept an order and match it at once against the book, like a taker.
 
         A limit order takes the levels at or better than ``price``, a market order any level. What
-        does not fill: IOC (and market) orders expire, FOK orders are refused whole before filling
-        (``invalid_order``), GTC limit orders rest (their funds move to ``used``; they are not shown
-        in the book and fill only through ``fill_resting``). Fees follow the market's ``fee_side``.
+        does not fill: IOC (and market) orders expire, a FOK order that cannot fill whole expires
+        without filling (as Binance answers it: accepted, ``EXPIRED``), GTC limit orders rest (their
+        funds move to ``used``; they are not shown in the book and fill only through
+        ``fill_resting``). Fees follow the market's ``fee_side``.
 
         :raises Rejected: ``duplicate_client_order_id`` (a client id already used, whatever that
             order's state; under ``client_ids_unique="open"`` one an open order carries),
@@ -456,7 +457,7 @@ class EmulatedExchange:
             takes = _capped(takes, fault.fill)
         time_in_force = time_in_force.upper()
         if time_in_force == "FOK" and sum(q for _, q in takes) < amount_d:
-            raise Rejected("invalid_order", "Order would not fill completely (FOK).")
+            takes = []  # all or nothing: it expires unfilled
         self._check_funds(rules, side, amount_d, price_d, takes)
         now = self.now_ms()
         order = Order(self._order_ids(), client_order_id or self.new_client_order_id(), symbol, side, type,

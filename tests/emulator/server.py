@@ -77,7 +77,7 @@ class Emulator:
 
 async def _params(request: web.Request) -> dict[str, str]:
     params = dict(request.query)
-    if request.method in ("POST", "PUT", "DELETE") and request.can_read_body:
+    if request.method in ("POST", "PUT", "DELETE") and request.body_exists:
         text = await request.text()  # cached by aiohttp: the protocol can read it again
         if request.content_type == "application/json":
             with contextlib.suppress(ValueError):
@@ -107,6 +107,8 @@ def _make_app(emulator: Emulator) -> web.Application:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         record = exchange.log_request("WS" if upgrade else request.method, route.path,
                                       dict(request.query) if upgrade else await _params(request))
+        if upgrade:
+            record.status = 101  # logged at once: a websocket's handler returns only when it closes
         fault = None if upgrade else exchange.take_fault(HTTP_FAULTS, endpoint=route.endpoint)
         if fault is not None and fault.kind == "status":
             response = emulator.error_response(fault)
@@ -122,7 +124,8 @@ def _make_app(emulator: Emulator) -> web.Application:
         response = await emulator.handle(request, route)
         if response is None:
             response = web.json_response({"error": f"no route {route.endpoint}"}, status=404)
-        record.status = 101 if upgrade else response.status
+        if not upgrade:
+            record.status = response.status
         if fault is not None and fault.kind == "lost":
             await asyncio.sleep(fault.delay)
             _drop(request)
