@@ -43,7 +43,14 @@ def kraken_emulator(key: str = KEY, secret: str = SECRET) -> Emulator:
     return KrakenEmulator(ccxt_pairs(), {key: secret})
 
 
-EMULATORS: dict[str, c.Callable[..., Emulator]] = {"kraken": kraken_emulator}
+def binance_emulator(key: str = KEY, secret: str = SECRET) -> Emulator:
+    """Binance with the recorded spot markets (BTC/USDT among them); books are planted by the tests."""
+    from tests.emulator.binance import BinanceEmulator
+
+    return BinanceEmulator(api_key=key, secret=secret)
+
+
+EMULATORS: dict[str, c.Callable[..., Emulator]] = {"binance": binance_emulator, "kraken": kraken_emulator}
 """Emulated exchanges by ccxt id."""
 
 
@@ -71,8 +78,10 @@ class Live:
 
     def client(self, *, key: str = KEY, secret: str = SECRET, timeout_ms: int = 10_000) -> t.Any:
         """A ccxt async instance of this exchange pointed at the emulator (closed on exit)."""
+        options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False} \
+            if self.name == "binance" else {}
         instance = getattr(ccxt, self.name)({"apiKey": key, "secret": secret, "enableRateLimit": False,
-                                             "timeout": timeout_ms})
+                                             "timeout": timeout_ms, "options": options})
         instance.urls["api"] = rewrite_urls(instance.urls["api"], self.base_url)
         self.instances.append(instance)
         return instance

@@ -10,20 +10,27 @@ from __future__ import annotations
 import asyncio
 import typing as t
 
+import msgspec
 import pytest
 
 from tests.emulator.core import Fault
 from tests.trading.helpers import run
-from tests.trading.live_helpers import EMULATORS, emulated, request
+from tests.trading.live_helpers import EMULATORS, FAST, emulated, request
 
-ORDER = {"kraken": "POST /0/private/AddOrder"}
+ORDER = {"binance": "POST /api/v3/order", "kraken": "POST /0/private/AddOrder"}
 """The endpoint that places an order."""
-LOOKUP = {"kraken": "POST /0/private/OpenOrders"}
+LOOKUP = {"binance": "GET /api/v3/order", "kraken": "POST /0/private/OpenOrders"}
 """The first endpoint a lookup by client order id asks."""
-LOOKUPS = {"kraken": {"POST /0/private/OpenOrders", "POST /0/private/ClosedOrders"}}
+LOOKUPS = {"binance": {"GET /api/v3/order", "GET /api/v3/openOrders"},
+           "kraken": {"POST /0/private/OpenOrders", "POST /0/private/ClosedOrders"}}
 """Every endpoint a lookup by client order id may ask."""
-FEE = {"kraken": 0.0026}
-"""Taker fee of BTC/USDT on the emulator (Kraken's first tier; charged in USDT)."""
+
+# The planted book asks 1.0 BTC at 100 and 1.0 at 101; a buy of 1.5 limit 101 takes 1.0 @ 100 and
+# 0.5 @ 101 = 150.5 USDT. Binance (taker 0.1 %) takes the fee from what the buy receives: 0.001 +
+# 0.0005 BTC, so 1 + 1.5 - 0.0015 = 2.4985 BTC and 1000 - 150.5 = 849.5 USDT. Kraken (taker
+# 0.26 %) takes it in USDT: 0.26 + 0.1313 = 0.3913, so 1000 - 150.8913 = 849.1087 USDT, 2.5 BTC.
+FILL_FEES = {"binance": [(0.001, "BTC"), (0.0005, "BTC")], "kraken": [(0.26, "USDT"), (0.1313, "USDT")]}
+AFTER_BUY = {"binance": {"USDT": 849.5, "BTC": 2.4985}, "kraken": {"USDT": 849.1087, "BTC": 2.5}}
 
 VENUES = sorted(EMULATORS)
 
@@ -48,18 +55,17 @@ def test_ioc_buy_fills_with_the_emulators_balances_and_fee_currency(name: str) -
             return live, before, result, local, venue.balances()
 
     live, before, result, local, after = run(scenario())
-    fee = FEE[name]
-    # 1.0 @ 100 + 0.5 @ 101 = 150.5 USDT; Kraken charges 0.26 % of it in USDT: 0.3913
+    fees = FILL_FEES[name]
     assert before == {"USDT": 1000.0, "BTC": 1.0}
     assert (result.status, result.filled, result.notional) == ("filled", 1.5, pytest.approx(150.5))
-    assert result.fee == pytest.approx(150.5 * fee) and result.fee_currency == "USDT"
-    assert [(f.price, f.amount, f.fee_currency) for f in result.fills] == [
-        (100.0, 1.0, "USDT"), (101.0, 0.5, "USDT")]
-    assert [f.fee for f in result.fills] == [pytest.approx(0.26), pytest.approx(0.1313)]
-    assert after == local == {"USDT": pytest.approx(1000 - 150.5 - 0.3913), "BTC": pytest.approx(2.5)}
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert [(pytest.approx(f.fee), f.fee_currency) for f in result.fills] == fees
+    assert (result.fee, result.fee_currency) == (pytest.approx(fees[0][0] + fees[1][0]), fees[0][1])
+    expected = {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    assert local == expected  # what the venue's accounting moved
+    assert after == expected  # what the exchange then said
     ledger = live.exchange
-    assert (float(ledger.balance("USDT").free), float(ledger.balance("BTC").free)) == (
-        pytest.approx(849.1087), 2.5)
+    assert {a: float(ledger.balance(a).free) for a in ("USDT", "BTC")} == expected
     [order] = live.orders_with(result.client_order_id)
     assert (order.time_in_force, order.status, result.venue_order_id) == ("IOC", "closed", order.id)
 
@@ -93,7 +99,7 @@ def test_a_lost_answer_after_the_order_filled_is_looked_up_and_never_resubmitted
     live, result, balances = run(scenario())
     assert (result.status, result.filled) == ("filled", 1.5)
     assert result.notional == pytest.approx(150.5)
-    assert balances == {"USDT": pytest.approx(849.1087), "BTC": pytest.approx(2.5)}
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
     assert len(live.orders_with(result.client_order_id)) == 1
     endpoints = live.exchange.endpoints()
     assert endpoints.count(ORDER[name]) == 1
@@ -105,20 +111,21 @@ def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name
     async def scenario():
         async with emulated(name) as live:
             plant(live)
-            venue = await live.venue(timeout_ms=300)
+            settings = msgspec.structs.replace(FAST, not_found_after_s=0.8)
+            venue = await live.venue(timeout_ms=300, settings=settings)
             # held past ccxt's 0.3 s timeout, then dropped unprocessed: the venue never saw the order
             live.exchange.inject(Fault("timeout", endpoint=ORDER[name], delay=0.6))
-            loop = asyncio.get_running_loop()
-            start = loop.time()
             result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
-            return live, result, loop.time() - start, venue.balances()
+            return live, result, venue.balances()
 
-    live, result, took, balances = run(scenario())
+    live, result, balances = run(scenario())
     assert result.status == "rejected" and result.reason.startswith("not placed")
-    assert took >= 0.3  # the not-found window (FAST.not_found_after_s) had passed
     endpoints = live.exchange.endpoints()
     assert endpoints.count(ORDER[name]) == 1  # never sent again
-    assert sum(1 for e in endpoints if e in LOOKUPS[name]) >= 2
+    sent = next(r.ts for r in live.exchange.requests if r.endpoint == ORDER[name])
+    lookups = [r.ts - sent for r in live.exchange.requests if r.endpoint in LOOKUPS[name]]
+    # asked more than once, and still asking when the 0.8 s not-found window ended
+    assert len(lookups) >= 3 and lookups[0] < 0.8 <= lookups[-1]
     assert live.orders_with(result.client_order_id) == [] and balances == {"USDT": 1000.0, "BTC": 1.0}
 
 
