@@ -429,7 +429,7 @@ class Executor:
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
             symbol=r.symbol, side=r.side, status=result.status, amount=r.amount, filled=result.filled,
             average_price=result.average_price, fee=result.fee, reason=result.reason,
-            ts_event=result.ts_event or now, ts_init=now))
+            venue_order_id=result.venue_order_id, ts_event=result.ts_event or now, ts_init=now))
         venue = self.venues.get(r.venue)
         if result.filled > 0 and venue is not None:
             self.bus.publish(BalanceUpdate(venue=r.venue, balances=venue.balances(), ts_init=now))

@@ -79,6 +79,8 @@ class OrderResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     reason: str = ""
     """Why it was rejected or canceled; empty when it filled."""
     ts_event: int = 0
+    venue_order_id: str = ""
+    """The venue's own id of the order (live venues), for the database and lookups."""
 
 
 def balance_deltas(side: Side, market: Market, filled: float, notional: float, fee: float,
