@@ -363,13 +363,20 @@ def test_watch_order_book_on_the_replayed_recording_equals_the_reference_at_each
 
 def test_a_sequence_gap_makes_ccxt_drop_the_book_and_resync_from_a_new_snapshot() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.004))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="manual"))
     seen: list[int] = []
+    gap_after = sorted(reference)[60]  # past some deletions
+
+    def gap(diff: t.Any) -> None:  # the frame after this id is not sent, wherever the client is
+        if diff.symbol == NKN and diff.last_id == gap_after:
+            em.exchange.inject(Fault("gap", symbol=NKN))
+
+    em.exchange.add_book_listener(gap)
 
     async def scenario(base: str) -> None:
         async with ccxt_client("binance", base, pro=True) as ex:
-            await _watch_until(ex, NKN, sorted(reference)[60], seen, reference)  # past some deletions
-            em.exchange.inject(Fault("gap", symbol=NKN))
+            await _watch_until(ex, NKN, min(reference), seen, reference)  # the snapshot, before any diff
+            em.replay.begin()  # type: ignore[union-attr]
             with pytest.raises(ccxt.ChecksumError):
                 await _watch_until(ex, NKN, max(reference), seen, reference)
             await _watch_until(ex, NKN, max(reference), seen, reference)  # resubscribed, resynced
@@ -421,12 +428,13 @@ def test_our_fill_during_the_replay_is_one_more_update_id_and_the_watched_book_s
 
 
 def test_a_stale_stream_sends_nothing_more_while_the_book_moves_on() -> None:
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.001))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.001, start="manual"))
 
     async def scenario(base: str) -> tuple[int, int]:
         async with ccxt_client("binance", base, pro=True) as ex:
-            book = await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
+            book = await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)  # the snapshot
             em.exchange.inject(Fault("stale", symbol=NKN))
+            em.replay.begin()  # type: ignore[union-attr]
             sent = em.streams.frames_sent
             await asyncio.wait_for(em.replay.done.wait(), WAIT)  # type: ignore[union-attr]
             await asyncio.sleep(0.05)  # let any frame already queued reach ccxt
