@@ -348,16 +348,20 @@ def test_the_emulator_book_after_each_replayed_diff_equals_the_reference() -> No
 
 def test_watch_order_book_on_the_replayed_recording_equals_the_reference_at_each_update_id() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="listen"))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="listen", pause_after=80))
     seen: list[int] = []
 
     async def scenario(base: str) -> None:
-        await _until_fed(em.replay, 80)  # subscribe mid-replay: ccxt's snapshot is the emulator's book then
-        async with ccxt_client("binance", base, pro=True) as ex:
+        assert em.replay is not None
+        await asyncio.wait_for(em.replay.paused.wait(), WAIT)
+        async with ccxt_client("binance", base, pro=True) as ex:  # mid-replay: the snapshot is the book now
+            await _watch_until(ex, NKN, min(reference), seen, reference)
+            em.replay.resume()
             await _watch_until(ex, NKN, max(reference), seen, reference)
 
     run_against(em, scenario)
-    assert seen[-1] == max(reference) == 499870179 and len(set(seen)) > 10 and seen == sorted(seen)
+    assert min(reference) < seen[0] and seen[-1] == max(reference) == 499870179
+    assert len(set(seen)) > 10 and seen == sorted(seen)
     assert em.exchange.endpoints()[-1] == "GET /api/v3/depth"  # one snapshot, nothing else after
 
 
@@ -388,17 +392,17 @@ def test_a_sequence_gap_makes_ccxt_drop_the_book_and_resync_from_a_new_snapshot(
 
 def test_a_dropped_websocket_fails_the_watch_and_the_next_watch_reconnects() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.004))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="manual"))
     seen: list[int] = []
 
     async def scenario(base: str) -> None:
         async with ccxt_client("binance", base, pro=True) as ex:
-            seen.append((await asyncio.wait_for(ex.watch_order_book(NKN), WAIT))["nonce"])
-            em.exchange.inject(Fault("drop_ws"))  # cut at once: no await between it and the next watch
-            with pytest.raises(ccxt.NetworkError):
-                while True:  # even when the replay is over: the close itself fails the pending watch
-                    await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
-            await _watch_until(ex, NKN, max(reference), seen, reference)
+            seen.append((await asyncio.wait_for(ex.watch_order_book(NKN), WAIT))["nonce"])  # the snapshot
+            em.exchange.inject(Fault("drop_ws"))  # cut at once, no frame in flight
+            with pytest.raises(ccxt.NetworkError):  # the close fails the pending watch
+                await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
+            em.replay.begin()  # type: ignore[union-attr]
+            await _watch_until(ex, NKN, max(reference), seen, reference)  # reconnected, resynced
 
     run_against(em, scenario)
     assert [r.path for r in em.exchange.requests if r.method == "WS"] == ["/ws/0", "/ws/0"]
