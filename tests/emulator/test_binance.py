@@ -138,13 +138,14 @@ def test_ioc_orders_fill_against_the_book_and_move_balances_by_the_get_fee_rule(
 def test_an_ioc_remainder_expires_and_fetch_order_by_client_id_reports_it() -> None:
     em = planted(USDT="1600")  # 0.05 at the limit 30010 reserves 1500.5
 
-    async def scenario(base: str) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    async def scenario(base: str) -> tuple[dict[str, t.Any], ...]:
         async with client(base) as ex:
             created = await ex.create_order(BTC, "limit", "buy", 0.05, 30010, ioc("arb-p1"))
-            return created, await ex.fetch_order(None, BTC, {"clientOrderId": "arb-p1"})
+            by_client_id = await ex.fetch_order(None, BTC, {"clientOrderId": "arb-p1"})
+            return created, by_client_id, await ex.fetch_order(created["id"], BTC)
 
-    created, fetched = run_against(em, scenario)
-    for order in (created, fetched):  # 0.01 + 0.02 of 0.05 fill at or below 30010, the rest expires
+    created, fetched, by_id = run_against(em, scenario)
+    for order in (created, fetched, by_id):  # 0.01 + 0.02 of 0.05 fill at or below 30010, the rest expires
         assert (order["status"], order["filled"], order["remaining"]) == ("expired", 0.03, 0.02)
         assert order["id"] == "1"
     assert fetched["clientOrderId"] == "arb-p1"
