@@ -34,8 +34,9 @@ symbol's open orders searched for the id. Trades carry the venue's order id, not
 serve for the fills of an order once found, not to find it.
 
 Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
-arbitrage and on a timer (``refresh``); between two reads each fill moves them by the executor's
-own rule (``balance_deltas``), so the risk gate never counts on money already spent.
+arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
+each fill moves them by the executor's own rule (``balance_deltas``), so the risk gate never counts
+on money already spent.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from __future__ import annotations
 import collections.abc as c
 import contextlib
 import math
+import re
 import typing as t
 from collections import defaultdict
 
@@ -169,6 +171,13 @@ class LiveVenue(Venue):
                           if v is not None and math.isfinite(float(v))}
         return True
 
+    async def _reread_balances(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self._log.warning("{}: could not read balances ({}: {})", self.name, type(exc).__name__,
+                              _short(exc))
+
     async def cancel_all(self) -> None:
         """Cancel every open order of ours (client id made by ``trading.ids``) on the symbols this
         venue sent orders on; other orders of the account are left alone."""
@@ -208,6 +217,8 @@ class LiveVenue(Venue):
                                      amount, price, params)
         except Exception as exc:
             if refused(exc):
+                if isinstance(exc, ccxt.InsufficientFunds):
+                    await self._reread_balances()  # ours were wrong: plan nothing more on them
                 return self._rejected(order, f"{type(exc).__name__}: {_short(exc)}", amount)
             self._log.warning("{}: no answer to order {} ({}: {}); looking it up by client order id",
                               self.name, order.client_order_id, type(exc).__name__, _short(exc))
@@ -394,7 +405,11 @@ def _fill(trade: CcxtOrder, market: Market) -> VenueFill:
                      ts_event=int(trade.get("timestamp") or 0) * 1_000_000)
 
 
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
+
+
 def _short(exc: BaseException) -> str:
-    """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it)."""
-    text = " ".join(str(exc).split())
+    """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it),
+    URLs without their query (a signed request's parameters and signature)."""
+    text = _QUERY.sub(r"\1", " ".join(str(exc).split()))
     return text if len(text) <= 200 else text[:197] + "..."
