@@ -17,6 +17,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
 from arbitrage.events import BookUpdate
+from arbitrage.exchanges.budget import Budgets
 from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
@@ -52,6 +53,8 @@ class Engine:
         self.metrics = new_registry()
         """The run's own Prometheus registry (plugins register collectors; the monitor serves it)."""
         self.views = Views()
+        self.budgets = Budgets(settings.ccxt.rate_limits)
+        """One request budget per exchange, shared by the live source and the live venue."""
         self.stop_flag = StopFlag()
         self.ctx = self._context(logger.bind(run_id=self.run_id))
         self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
@@ -62,7 +65,7 @@ class Engine:
     def _context(self, log: t.Any) -> Context:
         return Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id, log=log,
                        books=self.books, liquidity=self.books, tally=self.tally, metrics=self.metrics,
-                       views=self.views, stop=self.stop_flag)
+                       views=self.views, budgets=self.budgets, stop=self.stop_flag)
 
     def _load_from_settings(self) -> list[Plugin]:
         run = self.settings.run

@@ -42,14 +42,25 @@ def parse_balances(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _names(value: str | list[str]) -> list[str]:
+    """``"binance, kraken"`` (or the repeated option's items) -> ``["binance", "kraken"]``."""
+    items = [value] if isinstance(value, str) else value
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
 def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
-    """Turn command-line flags (None = not given) into a nested settings override."""
+    """Turn command-line flags (None = not given) into a nested settings override.
+
+    ``exchanges`` and ``symbols`` are comma-separated lists; ``exchange_url`` items are
+    ``NAME=BASE`` (added to the file's ``ccxt.urls``). :raises SettingsError: naming
+    ``--exchange-url`` for an item that is not ``NAME=BASE``.
+    """
     mapping = {
         "strategy": ("run", "strategy"), "source": ("run", "source"), "duration": ("run", "duration"),
         "seed": ("run", "seed"), "db": ("storage", "path"), "min_profit_bps": ("strategy", "min_profit_bps"),
         "max_notional": ("strategy", "max_notional"), "level": ("log", "level"),
         "max_legs": ("strategy", "max_legs"), "sequential_legs": ("trading", "sequential_legs"),
-        "metrics_port": ("monitor", "metrics_port"),
+        "metrics_port": ("monitor", "metrics_port"), "rest": ("ccxt", "rest"),
     }
     out: dict[str, t.Any] = {}
     for flag, value in flags.items():
@@ -57,6 +68,14 @@ def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
             continue
         section, key = mapping[flag]
         out.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
+    if flags.get("exchanges"):
+        out.setdefault("ccxt", {})["exchanges"] = [name.lower() for name in _names(flags["exchanges"])]
+    if flags.get("symbols"):
+        out.setdefault("ccxt", {})["symbols"] = _names(flags["symbols"])
+    if flags.get("exchange_url"):
+        from arbitrage.exchanges.urls import parse_exchange_url
+
+        out.setdefault("ccxt", {})["urls"] = dict(parse_exchange_url(item) for item in flags["exchange_url"])
     if flags.get("max_notional") is not None:  # one flag sets both the sizing cap and the risk limit
         out.setdefault("trading", {})["max_notional"] = flags["max_notional"]
     return out

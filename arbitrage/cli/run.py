@@ -24,7 +24,14 @@ if t.TYPE_CHECKING:
 
 def run(
     strategy: str = typer.Option(None, help="Strategy plugin (see `arb strategies`)."),
-    source: str = typer.Option(None, help="Market source: sim."),
+    source: str = typer.Option(None, help="Market source: sim, ccxt (live exchanges), replay."),
+    exchanges: str = typer.Option(None, help="ccxt: exchange ids, comma-separated (binance,kraken)."),
+    symbols: str = typer.Option(None, help="ccxt: unified symbols, comma-separated (BTC/USDT,ETH/USDT)."),
+    rest: bool = typer.Option(None, "--rest/--websocket",
+                              help="ccxt: poll REST order books instead of websockets."),
+    exchange_url: list[str] = typer.Option(
+        None, "--exchange-url", metavar="NAME=BASE",
+        help="ccxt: move every URL of exchange NAME under BASE (repeatable)."),
     duration: float = typer.Option(None, help="Seconds to run (0 = until Ctrl-C)."),
     seed: int = typer.Option(None, help="Seed of the simulated market."),
     db: Path = typer.Option(None, help="SQLite database path.", dir_okay=False),
@@ -47,9 +54,14 @@ def run(
     profile: str = ProfileOpt,
 ) -> None:
     """Run the arbitrage engine: market data -> strategy -> paper trading -> storage."""
-    overrides = build_overrides(strategy=strategy, source=source, duration=duration, seed=seed, db=db,
-                                min_profit_bps=min_profit_bps, max_notional=max_notional, level=level,
-                                max_legs=max_legs, sequential_legs=sequential_legs, metrics_port=metrics_port)
+    try:
+        overrides = build_overrides(strategy=strategy, source=source, duration=duration, seed=seed, db=db,
+                                    min_profit_bps=min_profit_bps, max_notional=max_notional, level=level,
+                                    max_legs=max_legs, sequential_legs=sequential_legs,
+                                    metrics_port=metrics_port, exchanges=exchanges, symbols=symbols,
+                                    rest=rest, exchange_url=exchange_url)
+    except ArbError as exc:
+        fail(exc)
     if record is not None:
         overrides.setdefault("backtest", {})["record"] = str(record)
     settings = load(config, overrides, paper_balance, profile)

@@ -23,7 +23,7 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 class RunSettings(Section, frozen=True, kw_only=True):
     source: str = "sim"
-    """Market source plugin: ``sim`` (offline simulated venues)."""
+    """Market source plugin: ``sim`` (offline simulated venues), ``ccxt`` (live exchanges), ``replay``."""
     strategy: str = "cross_exchange"
     """Strategy plugin name, see ``arb strategies``."""
     plugins: list[str] = msgspec.field(default_factory=lambda: ["trader", "storage", "monitor", "notifier"])
@@ -235,6 +235,50 @@ class BacktestSettings(Section, frozen=True, kw_only=True):
     """``arb run --record FILE``: the ``recorder`` plugin writes every book here ('.zst' = compressed)."""
 
 
+class CcxtSettings(Section, frozen=True, kw_only=True):
+    """``[ccxt]``: the live market source (``--source ccxt``) and what the live venue shares with it."""
+
+    exchanges: list[str] = []
+    """ccxt exchange ids to watch (``--exchanges binance,kraken``)."""
+    symbols: list[str] = []
+    """Unified symbols (``BTC/USDT``); a symbol a venue lacks is reported once and skipped there."""
+    urls: dict[str, str] = {}
+    """Exchange -> BASE: every URL of that exchange moved under BASE (``--exchange-url NAME=BASE``)."""
+    rest: bool = False
+    """Poll ``fetch_order_book`` instead of websockets (``--rest``); exchanges with no websocket
+    order books are polled anyway."""
+    rest_interval_s: Positive = 1.0
+    """Time between two REST polls of one symbol."""
+    depth: Count = 10
+    """Levels a side to ask for, at least; an exchange with fixed depths (Kraken: 10, 25, 100,
+    500, 1000) gets the smallest one that is not less (the largest beyond them)."""
+    staleness_ms: Positive = 5000.0
+    """A book older than this (exchange time to our clock) is not traded; also announced stale."""
+    venue_staleness_ms: dict[str, Positive] = {}
+    """Exchange -> its own staleness limit, overriding ``staleness_ms``."""
+    markets_cache: str = "data/markets"
+    """Directory of the on-disk ``load_markets`` cache ('' = no cache)."""
+    markets_max_age_s: NonNegative = 3600.0
+    """A cached market list older than this is fetched again (0 = always fetch)."""
+    timeout_ms: Positive = 10000.0
+    """ccxt's request timeout."""
+    max_resyncs: Count = 2
+    """Simultaneous REST snapshot resyncs (subscriptions that fetch a snapshot) in the process."""
+    enable_rate_limit: bool = True
+    """ccxt's own request throttle (``enableRateLimit``); tests turn it off."""
+    rate_limits: dict[str, Positive] = {}
+    """Exchange -> requests per second of our budget shared by data and orders (orders first);
+    default: what ccxt's ``rateLimit`` of the exchange allows."""
+    backoff_initial_s: Positive = 0.5
+    """First wait before reconnecting; doubled on every failure in a row, with jitter."""
+    backoff_max_s: Positive = 30.0
+    """Longest wait between reconnects (a ``Retry-After`` or ban may ask for longer: honoured)."""
+
+    def staleness_of(self, exchange: str) -> float:
+        """The staleness limit of ``exchange``, in milliseconds."""
+        return self.venue_staleness_ms.get(exchange, self.staleness_ms)
+
+
 class Settings(Section, frozen=True, kw_only=True):
     run: RunSettings = RunSettings()
     sim: SimSettings = SimSettings()
@@ -248,6 +292,7 @@ class Settings(Section, frozen=True, kw_only=True):
     backtest: BacktestSettings = BacktestSettings()
     monitor: MonitorSettings = MonitorSettings()
     notify: NotifySettings = NotifySettings()
+    ccxt: CcxtSettings = CcxtSettings()
 
     def to_dict(self) -> dict[str, t.Any]:
         """Plain builtins, e.g. to store with a run."""

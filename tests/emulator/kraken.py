@@ -361,12 +361,12 @@ class KrakenEmulator(Emulator):
         userref, cl_ord_id = self._userref(params), params.get("cl_ord_id")
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
         found = []
-        for order in self.exchange.orders.values():
+        for order in reversed(self.exchange.orders.values()):  # in placing order, newest first
             tags = self.tags.get(order.id, _OrderTags(None, 0))
             if (order.status in statuses and start < order.ts_ms / 1000 <= end
                     and userref in (None, tags.userref) and cl_ord_id in (None, tags.cl_ord_id)):
                 found.append(order)
-        return sorted(found, key=lambda o: o.ts_ms, reverse=True)
+        return found
 
     def _open_orders(self, params: dict[str, str]) -> dict[str, t.Any]:
         trades = params.get("trades") in _TRUE

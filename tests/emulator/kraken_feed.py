@@ -69,9 +69,11 @@ def checksum(asks: t.Sequence[Level], bids: t.Sequence[Level], precision: Precis
 
 
 def _levels(levels: t.Iterable[Level], precision: Precision) -> str:
-    # numbers written with their full decimals, as Kraken does: ccxt parses them as floats
+    # numbers written with their full decimals, as Kraken does (ccxt parses them as floats); a
+    # deleted level's quantity is a bare 0, as in Kraken's own updates
     return "[" + ",".join(
-        f'{{"price":{p:.{precision.price}f},"qty":{q:.{precision.qty}f}}}' for p, q in levels) + "]"
+        f'{{"price":{p:.{precision.price}f},"qty":{f"{q:.{precision.qty}f}" if q else "0"}}}'
+        for p, q in levels) + "]"
 
 
 def encode_book(kind: t.Literal["snapshot", "update"], symbol: str, asks: t.Sequence[Level],
@@ -141,7 +143,8 @@ def load_recording(path: Path) -> Recording:
 
     Trade and ticker channels, heartbeats and subscription events are skipped.
     """
-    text = zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read().decode()
+    with path.open("rb") as raw:
+        text = zstandard.ZstdDecompressor().stream_reader(raw).read().decode()
     pairs: dict[str, dict[str, t.Any]] = {}
     frames: list[BookFrame] = []
     precision: dict[str, Precision] = {}

@@ -56,12 +56,12 @@ class _Subscription:
 
 
 def _changes(sent: Side, now: list[tuple[Decimal, Decimal]], full: Side) -> list[tuple[Decimal, Decimal]]:
-    """What moves a depth-N client from ``sent`` to ``now`` (the best N): levels new or changed in
-    ``now``, and levels of ``sent`` gone from the book (at 0; those only pushed out are not sent)."""
+    """What moves a depth-N client from ``sent`` to ``now`` (the best N): levels of ``sent`` gone
+    from the book (at 0; those only pushed out are not sent), then levels new or changed in ``now``
+    (the order of Kraken's own updates)."""
     best = dict(now)
-    out = [(price, qty) for price, qty in now if sent.get(price) != qty]
-    out += [(price, Decimal(0)) for price in sent if price not in best and price not in full]
-    return out
+    gone = [(price, Decimal(0)) for price in sent if price not in best and price not in full]
+    return gone + [(price, qty) for price, qty in now if sent.get(price) != qty]
 
 
 class PublicSocket:
