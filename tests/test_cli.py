@@ -103,10 +103,33 @@ def test_bad_key_in_config_file_names_the_key(tmp_path: Path) -> None:
     assert result.stderr.strip() == "settings error: trading.max_notionall: unknown setting"
 
 
-def test_live_is_refused_while_there_is_no_live_venue(tmp_path: Path) -> None:
+def test_live_on_the_simulated_source_is_refused(tmp_path: Path) -> None:
     result = arb("run", "--live", "--duration", "1", cwd=tmp_path)
     assert result.returncode == 2
-    assert "live trading is not available" in result.stderr
+    assert result.stderr == ("settings error: --live: real orders need --source ccxt (the sim source has no "
+                             "exchange to trade on)\n")
+
+
+def test_live_without_an_exchange_key_names_the_missing_variable(tmp_path: Path) -> None:
+    keys = {"ARB_BINANCE_API_KEY": "k" * 16, "ARB_BINANCE_SECRET": "s" * 16, "ARB_KRAKEN_API_KEY": "k" * 16}
+    result = arb("run", "--live", "--source", "ccxt", "--exchanges", "binance,kraken", "--symbols",
+                 "BTC/USDT", cwd=tmp_path, env=keys)
+    assert result.returncode == 2
+    assert result.stderr == ("settings error: ARB_KRAKEN_SECRET: not set: --live needs the kraken API keys "
+                             "in the environment\n")
+
+
+def test_live_with_keys_says_in_red_that_money_is_at_stake_and_refuses_without_a_terminal(
+        tmp_path: Path) -> None:
+    keys = {"ARB_BINANCE_API_KEY": "k" * 16, "ARB_BINANCE_SECRET": "s" * 16, "FORCE_COLOR": "1"}
+    result = arb("run", "--live", "--source", "ccxt", "--exchanges", "binance", "--symbols", "BTC/USDT",
+                 cwd=tmp_path, env=keys)
+    assert result.returncode == 2
+    warning, refusal = result.stderr.splitlines()
+    assert warning.startswith("\x1b[1;31mLIVE TRADING: arb will send real orders with real money on binance")
+    assert refusal == ("settings error: --yes: live trading needs a confirmation and there is no terminal "
+                       "to ask on: pass --yes")
+    assert not (tmp_path / "data").exists()  # nothing started
 
 
 MOBOOK = REPO.parent / "shared" / "data" / "mobook" / "Binance_US_orderbook_saved.csv"

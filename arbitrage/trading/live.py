@@ -54,6 +54,7 @@ import tenacity
 from arbitrage.book import EPS
 from arbitrage.clock import Clock
 from arbitrage.events import Market
+from arbitrage.plugin import RequestBudget
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
 from arbitrage.trading.venue import (
@@ -106,12 +107,6 @@ class _LookupFailed(Exception):
     """A lookup itself failed (network, rate limit): ask again, at most ``lookup_retries`` times."""
 
 
-class Budget(t.Protocol):
-    """The exchange's shared request budget (``arbitrage.exchanges.budget``): orders go first."""
-
-    async def acquire(self, kind: t.Literal["order", "data"]) -> None: ...
-
-
 class LiveVenue(Venue):
     """One exchange account, traded for real through a ccxt ``async_support`` instance.
 
@@ -122,7 +117,7 @@ class LiveVenue(Venue):
     """
 
     def __init__(self, name: str, exchange: t.Any, *, clock: Clock, markets: c.Iterable[Market],
-                 settings: LiveSettings, log: t.Any, budget: Budget | None = None) -> None:
+                 settings: LiveSettings, log: t.Any, budget: RequestBudget | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self._clock = clock
@@ -142,11 +137,12 @@ class LiveVenue(Venue):
     # -- life cycle and balances ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the exchange's markets (precision) and read the balances.
+        """Load the exchange's markets (precision) unless loaded already, and read the balances.
 
         :raises ccxt.BaseError: if the exchange cannot be reached or refuses the keys.
         """
-        await self._call("data", self.exchange.load_markets)
+        if not self.exchange.markets:
+            await self._call("data", self.exchange.load_markets)
         await self.refresh()
 
     async def close(self) -> None:
@@ -216,6 +212,8 @@ class LiveVenue(Venue):
             reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
                                      amount, price, params)
         except Exception as exc:
+            if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
+                self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
             if refused(exc):
                 if isinstance(exc, ccxt.InsufficientFunds):
                     await self._reread_balances()  # ours were wrong: plan nothing more on them
@@ -391,6 +389,16 @@ class LiveVenue(Venue):
     def _unknown(self, order: OrderRequest, reason: str, venue_id: str = "") -> OrderResult:
         return OrderResult(client_order_id=order.client_order_id, status="unknown", reason=reason,
                            ts_event=self._clock.time_ns(), venue_order_id=venue_id)
+
+
+def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
+    """Seconds the exchange asked us to wait (``Retry-After`` of its last reply), else ``default_s``."""
+    headers = exchange.last_response_headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return min(max(float(value), 0.0), 60.0) if value is not None else default_s
+    except ValueError:
+        return default_s
 
 
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:
