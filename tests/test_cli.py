@@ -226,3 +226,27 @@ def test_paper_balance_flags_override_the_files_balances_on_every_venue(
     monkeypatch.chdir(tmp_path)  # no settings.toml here: defaults
     settings = load(None, {}, ["USDT=5000", "btc=0.5", "DOGE=100"])
     assert settings.paper.balances == {"USDT": 5000.0, "BTC": 0.5, "ETH": 3.0, "SOL": 60.0, "DOGE": 100.0}
+
+
+def test_live_gate_asks_on_a_terminal_and_a_no_starts_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import msgspec
+    import typer
+
+    from arbitrage.cli.common import live_gate
+    from arbitrage.settings import Settings
+
+    base = Settings()
+    settings = msgspec.structs.replace(base, run=msgspec.structs.replace(base.run, source="ccxt"),
+                                       ccxt=msgspec.structs.replace(base.ccxt, exchanges=["binance"]))
+    keys = {"ARB_BINANCE_API_KEY": "gate-test-key", "ARB_BINANCE_SECRET": "gate-test-secret"}
+    asked: list[str] = []
+    monkeypatch.setattr(typer, "confirm", lambda text, **_: asked.append(text) or False)
+    with pytest.raises(typer.Exit) as refused:
+        live_gate(settings, live=True, yes=False, environ=keys, interactive=True)
+    assert refused.value.exit_code == 2 and asked == ["Trade for real?"]
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "settings error: --live: not confirmed; nothing was sent"
+    monkeypatch.setattr(typer, "confirm", lambda text, **_: True)
+    assert live_gate(settings, live=True, yes=False, environ=keys, interactive=True).run.live is True
+    assert live_gate(settings, live=False, yes=False, environ={}) is settings  # paper: nothing asked
