@@ -408,6 +408,8 @@ class Executor:
                                                 r.venue, r.client_order_id, delay)
         results[index] = result
         self.order_status["unknown"] -= 1  # counted by its final status from here
+        if not self.order_status["unknown"]:
+            del self.order_status["unknown"]
         self._record(r, result, log)
         resumed = self.risk.resume_venue(r.venue, r.client_order_id)
         message = (f"{r.venue}: {what} is {result.status}, filled {result.filled:.10g}"
