@@ -59,10 +59,11 @@ def ccxt_settings(urls: dict[str, str], tmp: Path, **ccxt: t.Any) -> Settings:
     """Settings for the ccxt source on ``urls``: rate limiting off, the cache under ``tmp``, paper
     trading and storage off unless ``run.plugins`` is given."""
     run = ccxt.pop("run", {"plugins": []})
+    strategy = ccxt.pop("strategy", {})
     section = {"exchanges": list(urls), "urls": urls, "enable_rate_limit": False,
                "markets_cache": str(tmp / "markets"), "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
                "rate_limits": {name: 1000.0 for name in urls}, **ccxt}
-    return load_settings(None, {"run": {"source": "ccxt", **run}, "ccxt": section,
+    return load_settings(None, {"run": {"source": "ccxt", **run}, "ccxt": section, "strategy": strategy,
                                 "storage": {"path": str(tmp / "arb.db")}, "log": {"file": ""}}, environ={})
 
 
