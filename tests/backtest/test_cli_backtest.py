@@ -98,8 +98,8 @@ def test_optimize_saves_a_profile_that_backtest_loads(recorded: tuple[Path, str]
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["record", "--source", "ccxt", "--duration", "1", "--out", "x.jsonl"],
-     "no market source plugin named 'ccxt'"),
+    (["record", "--source", "nosuch", "--duration", "1", "--out", "x.jsonl"],
+     "no plugin named 'nosuch'"),
     (["backtest", "--data", "missing.jsonl"], "missing.jsonl: no such data file"),
     (["backtest", "--data", "x.jsonl", "--param", "nope=1"], "settings error: nope: unknown setting"),
     (["backtest", "--data", "x.jsonl", "--profile", "absent"], "no profile 'absent'"),
