@@ -196,6 +196,8 @@ class LegResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     fee: float
     status: str
     purpose: str = "leg"
+    label: str = ""
+    """The readable name the client order id derives from (``{opportunity id}-L{i}``, ``-H{n}``...)."""
 
 
 class Position(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -103,11 +103,14 @@ def backtest_run_id(settings: Settings, readers: c.Sequence[Reader]) -> str:
 
 
 def fingerprint(results: c.Iterable[ArbResult], run_id: str) -> str:
-    """sha256 over every result as JSON, in order, with ``{run_id}-`` removed from ids."""
+    """sha256 over every result as JSON, in order, with ``{run_id}-`` removed from ids and labels
+    and the legs' client order ids left out (hashes of their labels, run id included: the labels
+    say the same without it)."""
     prefix = f"{run_id}-".encode()
     h = hashlib.sha256()
     for result in results:
-        h.update(encode_json(result).replace(prefix, b""))
+        legs = tuple(msgspec.structs.replace(leg, client_order_id="") for leg in result.legs)
+        h.update(encode_json(msgspec.structs.replace(result, legs=legs)).replace(prefix, b""))
         h.update(b"\n")
     return h.hexdigest()
 

@@ -480,7 +480,7 @@ class Executor:
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,
                                      side=r.side, amount=r.amount, filled=res.filled,
                                      average_price=res.average_price, fee=res.fee, status=res.status,
-                                     purpose=r.purpose) for r, res in orders),
+                                     purpose=r.purpose, label=r.label) for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
                 unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
