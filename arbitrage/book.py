@@ -160,6 +160,14 @@ class BookStore:
             else:
                 del self._taken[key]
 
+    def drop(self, venue: str, symbol: str = "") -> None:
+        """Forget ``venue``'s book of ``symbol`` (every book of the venue when ``symbol`` is ''):
+        its feed is resyncing or failed, so nothing may plan on it until the next fresh one.
+        What our orders in flight reserved stays (their results are still to come)."""
+        for name, venues in self.by_symbol.items():
+            if (not symbol or name == symbol) and venues.pop(venue, None) is not None:
+                self._taken.pop((venue, name), None)
+
     def get(self, venue: str, symbol: str) -> BookUpdate | None:
         """The latest snapshot as the venue published it, or None."""
         venues = self.by_symbol.get(symbol)

@@ -55,7 +55,7 @@ class MarketsLoaded(Event, frozen=True, kw_only=True):
     ts_init: int
 
 
-class BookUpdate(Event, frozen=True, kw_only=True):
+class BookUpdate(Event, frozen=True, kw_only=True, omit_defaults=True):
     """Represents a full order-book snapshot of one market on one venue, best levels first."""
 
     venue: str
@@ -64,6 +64,9 @@ class BookUpdate(Event, frozen=True, kw_only=True):
     asks: Levels
     ts_event: int
     ts_init: int
+    seq: int = 0
+    """The venue's sequence number of this state (Binance's update id, ccxt's ``nonce``); 0 where
+    it gives none. Left out of the encoded form when 0, so recordings keep their line layout."""
 
 
 class FeedStatus(Event, frozen=True, kw_only=True):
@@ -193,6 +196,8 @@ class LegResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     fee: float
     status: str
     purpose: str = "leg"
+    label: str = ""
+    """The readable name the client order id derives from (``{opportunity id}-L{i}``, ``-H{n}``...)."""
 
 
 class Position(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -103,12 +103,9 @@ def backtest_run_id(settings: Settings, readers: c.Sequence[Reader]) -> str:
 
 
 def fingerprint(results: c.Iterable[ArbResult], run_id: str) -> str:
-    """sha256 over every result as JSON, in order, with ``{run_id}-`` removed from ids.
-
-    The legs' client order ids are left out: they hash labels that contain the run id (venue-valid
-    ids, ``trading.ids``), and the run id hashes the settings, so keeping them would make any new
-    setting, even one that shapes no trade, change every fingerprint.
-    """
+    """sha256 over every result as JSON, in order, with ``{run_id}-`` removed from ids and labels
+    and the legs' client order ids left out (hashes of their labels, run id included: the labels
+    say the same without it)."""
     prefix = f"{run_id}-".encode()
     h = hashlib.sha256()
     for result in results:

@@ -45,6 +45,7 @@ class BookLine(msgspec.Struct, tag="BookUpdate", frozen=True, gc=False):
     asks: msgspec.Raw
     ts_event: _Ns
     ts_init: _Ns
+    seq: int = 0
 
 
 class _Loose(msgspec.Struct, frozen=True, gc=False):
@@ -89,7 +90,7 @@ def _from_exact(item: BookLine | MarketsLoaded) -> Item:
     """The event of an exact line. :raises ValueError: if a side is malformed."""
     if type(item) is BookLine:
         return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids), asks=_side(item.asks),
-                          ts_event=item.ts_event, ts_init=item.ts_init)
+                          ts_event=item.ts_event, ts_init=item.ts_init, seq=item.seq)
     return t.cast(MarketsLoaded, item)
 
 

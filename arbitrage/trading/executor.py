@@ -408,6 +408,8 @@ class Executor:
                                                 r.venue, r.client_order_id, delay)
         results[index] = result
         self.order_status["unknown"] -= 1  # counted by its final status from here
+        if not self.order_status["unknown"]:
+            del self.order_status["unknown"]
         self._record(r, result, log)
         resumed = self.risk.resume_venue(r.venue, r.client_order_id)
         message = (f"{r.venue}: {what} is {result.status}, filled {result.filled:.10g}"
@@ -478,7 +480,7 @@ class Executor:
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,
                                      side=r.side, amount=r.amount, filled=res.filled,
                                      average_price=res.average_price, fee=res.fee, status=res.status,
-                                     purpose=r.purpose) for r, res in orders),
+                                     purpose=r.purpose, label=r.label) for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
                 unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
