@@ -145,7 +145,7 @@ def test_watch_order_book_equals_the_reference_after_every_recorded_update(symbo
             seen.append(book["timestamp"])
 
     run(scenario, pro=True)
-    assert len(seen) > (300 if depth == 1000 else 200)  # ADA/XBT has 347 updates, XMR/USD 846
+    assert len(seen) == {10: 604, 1000: 347}[depth]  # of 846 XMR/USD updates, 604 change the best 10
 
 
 def test_a_dropped_websocket_fails_the_pending_watch_and_the_next_watch_resubscribes_to_the_book() -> None:
