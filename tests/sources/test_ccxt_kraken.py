@@ -120,3 +120,18 @@ def test_watch_each_multiplexes_one_watch_per_symbol(tmp_path: Path) -> None:
     assert sorted(seen[:2]) == [("BTC/USD", 101.0), ("ETH/USDT", 102.0)] and seen[2] == ("ETH/USDT", 101.5)
     messages = [r.params["message"] for r in em.exchange.requests if r.method == "WS<"]
     assert sum('"subscribe"' in m for m in messages) == 2
+
+
+def test_kraken_s_rate_limit_answer_is_backed_off_and_the_markets_load_after(tmp_path: Path) -> None:
+    from tests.emulator.core import Fault
+
+    em = emulator()
+    em.exchange.set_book("BTC/USD", [("30000.0", "1")], [("30001.0", "1")])
+    em.exchange.inject(Fault("status", endpoint="GET /0/public/AssetPairs", status=429))  # HTTP 200, EAPI:...
+    watcher = Watcher(lambda w: bool(w.books()))
+    run(run_engine_on({"kraken": em}, tmp_path, watcher, symbols=["BTC/USD"], backoff_initial_s=0.2))
+    pairs = [r.ts for r in em.exchange.requests if r.endpoint == "GET /0/public/AssetPairs"]
+    assert len(pairs) == 2 and pairs[1] - pairs[0] >= 0.1  # at least half the first backoff step
+    assert watcher.statuses("kraken")[:2] == [("reconnecting", ""), ("connected", "")]
+    assert next(e.detail for e in watcher.events if getattr(e, "status", "") == "reconnecting").startswith(
+        "rate limit: ")

@@ -63,5 +63,6 @@ def test_triangular_on_the_simulator_trades_three_leg_cycles_on_one_venue_and_en
         for asset in open_assets:
             held = sum(p.amount for p in result.positions if p.asset == asset)
             assert math.isclose(held, result.residual[asset], rel_tol=1e-9), result
-            assert {f"position.open:{p.venue}:{asset}" for p in result.positions if p.asset == asset} <= critical
+            keys = {f"position.open:{p.venue}:{asset}" for p in result.positions if p.asset == asset}
+            assert keys <= critical, (keys, critical)
         assert math.isfinite(result.realized_profit)
