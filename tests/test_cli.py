@@ -143,9 +143,11 @@ def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Pat
     result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",
                  "--min-profit-bps", "0", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    items = json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    items = out["opportunities"]
     snapshot = load_snapshot(MOBOOK)
     assert items == json.loads(json.dumps(scan(snapshot.books, snapshot.markets, fee_override=0.0)))
+    assert (out["books"], out["rows"], out["rejected"]) == (len(snapshot.books), snapshot.rows, {})
     assert items, "this snapshot has fee-free triangles"
     assert [i["profit_bps"] for i in items] == sorted((i["profit_bps"] for i in items), reverse=True)
     for item in items:
