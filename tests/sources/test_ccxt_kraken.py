@@ -11,12 +11,13 @@ import pytest
 
 from arbitrage.exchanges.client import create_exchange
 from arbitrage.sources.ccxt_venue import watch_each
-from tests.emulator.kraken_reference import ReferenceBooks
 from tests.emulator.kraken_feed import load_recording
+from tests.emulator.kraken_reference import ReferenceBooks
 from tests.emulator.kraken_testing import emulator
 from tests.emulator.server import serve
 from tests.sources.ccxt_support import WAIT, Watcher, ccxt_settings, run, run_engine_on
 
+pytest.importorskip("ccxt.pro")
 
 V1 = {"XMR/USD": "XMR/USD", "ADA/BTC": "ADA/XBT"}
 DEPTH = 10
