@@ -17,6 +17,7 @@ from arbitrage.settings.sections import (
     NotifySettings,
     PaperSettings,
     Positive,
+    RedisSettings,
     RiskSettings,
     RunSettings,
     Section,
@@ -29,7 +30,8 @@ from arbitrage.settings.sections import (
 )
 
 __all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "Count", "Fraction", "LogSettings",
-           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RiskSettings",
+           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RedisSettings",
+           "RiskSettings",
            "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
            "TradingSettings", "env_overrides", "from_dict", "load_settings"]
