@@ -67,7 +67,7 @@ class Inbound:
         try:
             event = self._decode(fields[b"event"])
             seq = int(fields[b"seq"])
-        except (KeyError, ValueError, msgspec.DecodeError):  # ValidationError is a ValueError
+        except (KeyError, ValueError):  # msgspec.DecodeError and ValidationError are ValueErrors
             raise Refused("invalid", type_name.decode()) from None
         if getattr(event, "venue", venue) != venue:
             raise Refused("venue", type_name.decode())
