@@ -107,7 +107,8 @@ class StreamConsumer:
         await self.ensure_groups()
         for stream in self.streams:
             while stop is None or not stop.is_set():
-                reply = await self.client.xreadgroup(self.group, self.consumer, {stream: "0"}, count=self.count)
+                reply = await self.client.xreadgroup(self.group, self.consumer, {stream: "0"},
+                                                     count=self.count)
                 entries = reply[0][1] if reply else []
                 if not entries:
                     break

@@ -27,7 +27,7 @@ def tail(
     limit: int = typer.Option(None, "--max", min=1, help="Stop after this many events."),
     duration: float = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line: source, id, key, event."),
-    url: str = typer.Option(None, "--redis", "--url", metavar="URL", help="Redis URL (default: [redis] url)."),
+    url: str = typer.Option(None, "--redis", "--url", metavar="URL", help="Redis URL (default: redis.url)."),
     config: Path = ConfigOpt,
     profile: str = ProfileOpt,
 ) -> None:

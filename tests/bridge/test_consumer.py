@@ -41,8 +41,8 @@ async def _entries(client: aioredis.Redis) -> list[tuple[str, str]]:
     return out
 
 
-async def _consume(client: aioredis.Redis, consumer: str, seen: list[Delivery], *, crash_after: int | None = None,
-                   until: int, claim_idle_ms: int = 30_000) -> StreamConsumer:
+async def _consume(client: aioredis.Redis, consumer: str, seen: list[Delivery], *,
+                   crash_after: int | None = None, until: int, claim_idle_ms: int = 30_000) -> StreamConsumer:
     stop = asyncio.Event()
     reader = StreamConsumer(client, Names("arb:"), STREAMS, "audit", consumer, count=10, block_ms=100,
                             claim_idle_ms=claim_idle_ms)

@@ -65,7 +65,8 @@ def test_an_outside_consumer_gets_exactly_the_mirrored_events_in_order(
     sent, heard, streams = asyncio.run(scenario())
     kinds = {type(e).__name__ for e in sent}
     assert {"Opportunity", "OrderSubmitted", "Fill", "OrderUpdate", "ArbResult", "FeedStatus"} <= kinds
-    assert [(ch, json.loads(data)) for ch, data in heard] == [(f"arb:{type(e).__name__}", _json(e)) for e in sent]
+    expected = [(f"arb:{type(e).__name__}", _json(e)) for e in sent]
+    assert [(ch, json.loads(data)) for ch, data in heard] == expected
     for name, entries in streams.items():
         expected = [_json(e) for e in sent if type(e).__name__ == name]
         assert [json.loads(fields[b"event"]) for _, fields in entries] == expected, name
