@@ -36,6 +36,7 @@ from arbitrage.bridge.entries import Inbound, Refused
 from arbitrage.bridge.names import Names
 from arbitrage.events import BookUpdate, Event, FeedStatus, MarketsLoaded, Origin
 from arbitrage.plugin import Context, Plugin
+from arbitrage.redact import redact_text
 
 if t.TYPE_CHECKING:
     from arbitrage.bridge.link import Link
@@ -158,6 +159,12 @@ class RedisFeed(Plugin):
                 link.lost(exc)
                 await link.restore()
                 next_look = 0.0
+                continue
+            except Exception as exc:  # e.g. a key that is not a stream: say so, try again later
+                self.ctx.log.opt(exception=True).error("redis feed: read failed: {}", redact_text(repr(exc)))
+                link.lost(exc)
+                await asyncio.sleep(cfg.retry_max_s)
+                await link.restore()
                 continue
             for key, entries in (reply.items() if isinstance(reply, dict) else reply or ()):
                 self._take(self.by_key[key], entries)

@@ -99,7 +99,8 @@ class Link:
         :param note: adds to the recovery's message (e.g. what was dropped meanwhile).
         """
         retrying = tenacity.AsyncRetrying(
-            wait=tenacity.wait_exponential_jitter(initial=0.05, max=self.settings.retry_max_s),
+            wait=tenacity.wait_exponential(multiplier=0.05, max=self.settings.retry_max_s)
+            + tenacity.wait_random(0, 0.05),
             retry=tenacity.retry_if_exception_type(REDIS_ERRORS), reraise=True)
         async for attempt in retrying:
             with attempt:

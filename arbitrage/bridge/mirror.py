@@ -207,6 +207,14 @@ class RedisBridge(Plugin):
                 link.lost(exc)
                 await link.restore(note)
                 self._register_feeds()
+            except Exception as exc:  # not a lost connection: say so, keep the batch, try again later
+                self.errors += 1
+                self.ctx.log.opt(exception=True).error("redis mirror: write failed: {}",
+                                                       redact_text(repr(exc)))
+                box.put_back(batch)
+                link.lost(exc)
+                await asyncio.sleep(self.cfg.retry_max_s)
+                await link.restore()
 
     def _outage_note(self, dropped: int, overflow: int) -> str:
         box = self.outbox

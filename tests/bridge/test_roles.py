@@ -79,8 +79,9 @@ def test_two_collectors_feed_one_engine_which_sees_every_book_and_trades_as_its_
             assert engine.poll() is None, engine.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the engine did not connect"
             time.sleep(0.05)
-        collectors = [arb("run", "-c", f"{name}.toml", "--seed", str(seed), "--redis", url, "--role", "collector",
-                          "--record", f"{name}.jsonl", "--duration", "2", "--no-ui", "--json", cwd=tmp_path)
+        collectors = [arb("run", "-c", f"{name}.toml", "--seed", str(seed), "--redis", url, "--role",
+                          "collector", "--record", f"{name}.jsonl", "--duration", "2", "--no-ui", "--json",
+                          cwd=tmp_path)
                       for name, seed in (("a", 3), ("b", 4))]
         summaries = []
         for proc in collectors:
