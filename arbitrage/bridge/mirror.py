@@ -106,8 +106,8 @@ class RedisBridge(Plugin):
         self._stopped = False
         types = tuple(self.plans)
         if types:
-            self.subscription = ctx.bus.subscribe_queued(
-                types, self._accept, name="redis", batch=True, policy="drop_oldest",
+            self.subscription = ctx.bus.subscribe_queued(  # a hand-over: the outbox decides what to drop
+                types, self._accept, name="redis", batch=True, policy="block",
                 maxsize=cfg.market_buffer + cfg.trading_buffer)
         from arbitrage.bridge.metrics import MirrorCollector
 
