@@ -27,22 +27,44 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process; ``kill`` and ``start`` again on the same port and directory."""
+    """One redis-server process; ``kill`` and ``start`` again on the same port and directory.
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    :param cert: a PEM certificate with its key beside it (``key.pem``): listen with TLS only.
+    """
+
+    def __init__(self, directory: Path, *extra: str, cert: Path | None = None) -> None:
         self.directory = directory
         self.port = free_port()
         self.extra = extra
+        self.cert = cert
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.cert is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _args(self) -> list[str]:
+        if self.cert is None:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.cert),
+                "--tls-key-file", str(self.cert.with_name("key.pem")), "--tls-ca-cert-file", str(self.cert),
+                "--tls-auth-clients", "no"]
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        if self.cert is None:
+            return sock
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.cert))
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
 
     def start(self) -> None:
         assert BINARY is not None
         self.process = subprocess.Popen(
-            [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [BINARY, *self._args(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.directory), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -50,7 +72,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                with self._connect() as sock:
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
@@ -62,7 +84,7 @@ class RedisServer:
     def command(self, *args: str) -> bytes:
         """One command over a raw socket (a reply of one line or bulk string), for fixtures."""
         parts = [f"*{len(args)}\r\n".encode()] + [f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args]
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+        with self._connect() as sock:
             sock.sendall(b"".join(parts))
             return sock.recv(65536)
 
@@ -98,10 +120,10 @@ def redis_factory(tmp_path: Path) -> c.Iterator[c.Callable[..., RedisServer]]:
         pytest.skip("redis-server is not installed (apt-get install redis-server; CI installs it)")
     servers: list[RedisServer] = []
 
-    def make(*extra: str) -> RedisServer:
+    def make(*extra: str, cert: Path | None = None) -> RedisServer:
         directory = tmp_path / f"redis{len(servers)}"
         directory.mkdir()
-        server = RedisServer(directory, *extra)
+        server = RedisServer(directory, *extra, cert=cert)
         server.start()
         servers.append(server)
         return server
@@ -109,3 +131,16 @@ def redis_factory(tmp_path: Path) -> c.Iterator[c.Callable[..., RedisServer]]:
     yield make
     for server in servers:
         server.kill()
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (``cert.pem``, ``key.pem``), made with openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert = tmp_path / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "key.pem"), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert

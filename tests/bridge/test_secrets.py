@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,7 +11,11 @@ from pathlib import Path
 
 import redis
 
+from arbitrage.bridge.mirror import RedisBridge
+from arbitrage.engine import Engine
+from arbitrage.sources.sim import SimSource
 from tests.bridge.conftest import RedisServer
+from tests.bridge.helpers import settings
 
 PASSWORD = "S3cret-Redis-Pw0rd"
 
@@ -45,4 +50,19 @@ def test_a_password_url_works_and_the_password_is_never_shown_or_stored(
     stored = [p.read_bytes().decode(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
     assert "redis://***@127.0.0.1" in (tmp_path / "logs" / "arb.log").read_text()
     assert not [text for text in shown + stored if PASSWORD in text]
+    admin.close()
+
+
+def test_rediss_with_a_user_and_password_mirrors_over_tls(
+        tmp_path: Path, redis_factory: t.Callable[..., RedisServer], tls_cert: Path) -> None:
+    server = redis_factory("--requirepass", "default-user-secret", cert=tls_cert)
+    admin = redis.Redis.from_url(server.url.replace("rediss://", "rediss://default:default-user-secret@"))
+    admin.execute_command("ACL", "SETUSER", "arbuser", "on", f">{PASSWORD}", "~*", "&*", "+@all")
+    url = server.url.replace("rediss://", f"rediss://arbuser:{PASSWORD}@")
+    cfg = settings(tmp_path, url, redis={"books": True, "streams": ["BookUpdate"]})
+    engine = Engine(cfg, plugins=[SimSource(realtime=False, max_events=300), RedisBridge()])
+    summary = asyncio.run(engine.run(duration=30))
+    assert summary["plugins"]["redis"]["written"] >= 300
+    assert summary["plugins"]["redis"]["url"].startswith("rediss://***@127.0.0.1")
+    assert admin.xlen("arb:stream:BookUpdate") == 300
     admin.close()
