@@ -120,7 +120,8 @@ class QueuedSubscription(Subscription):
 
     def _offer(self, event: t.Any) -> None:
         queue = self._queue
-        if len(queue) >= self.maxsize:
+        waiting = len(queue)
+        if waiting >= self.maxsize:
             if self.policy == "drop_oldest":
                 self.stats.dropped += 1
             else:
@@ -128,7 +129,7 @@ class QueuedSubscription(Subscription):
                 if self._room is not None:
                     self._room.clear()
         queue.append(event)
-        if self._wakeup is not None:
+        if not waiting and self._wakeup is not None:  # a queue that holds events has its worker woken
             self._wakeup.set()
 
     def _offer_conflate(self, event: t.Any) -> None:
