@@ -185,11 +185,11 @@ def test_report_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 HEAVY = ("ccxt", "arbitrage.engine", "arbitrage.dashboard", "arbitrage.ui", "arbitrage.storage",
-         "arbitrage.backtest")
+         "arbitrage.backtest", "redis", "arbitrage.bridge")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["backtest", "--help"],
-                                  ["notify", "test", "--help"]])
+                                  ["notify", "test", "--help"], ["redis", "tail", "--help"]])
 def test_help_does_not_import_ccxt_the_engine_or_the_dashboard(args: list[str]) -> None:
     code = ("import sys; from typer.testing import CliRunner; from arbitrage.cli import app; "
             f"assert CliRunner().invoke(app, {args!r}).exit_code == 0; "

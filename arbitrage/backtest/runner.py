@@ -39,7 +39,7 @@ SAMPLE_BYTES = 1 << 20
 SPREAD_SAMPLE_NS = 100_000_000
 """One spread sample per symbol per 100 ms of event time, for ``--plot`` (short dislocations show;
 an hour of data is 36,000 points a symbol)."""
-_IGNORED_SECTIONS = ("storage", "log", "monitor", "notify")
+_IGNORED_SECTIONS = ("storage", "log", "monitor", "notify", "redis")
 _FILE_KEYS = ("path", "format", "lines", "malformed", "reasons", "examples")
 """What the result says about each data file."""
 
