@@ -41,7 +41,11 @@ def check(
     from arbitrage.errors import ArbError
     from arbitrage.exchanges.check import check_exchanges
 
-    settings = load(config, build_overrides(exchanges=exchanges, symbols=symbols, exchange_url=exchange_url))
+    try:
+        overrides = build_overrides(exchanges=exchanges, symbols=symbols, exchange_url=exchange_url)
+    except ArbError as exc:
+        fail(exc)
+    settings = load(config, overrides)
     section = settings.ccxt
     if not section.exchanges:
         fail(SettingsError("ccxt.exchanges", "no exchange to check: give --exchanges or set [ccxt] "

@@ -45,8 +45,12 @@ def scan(
     """List every opportunity in one snapshot of books, best first (one shot, no trading)."""
     from arbitrage.strategies.scan import CROSS, STRATEGIES, STRATEGY
 
-    settings = load(config, build_overrides(min_profit_bps=min_profit_bps, max_legs=max_legs,
-                                            exchanges=exchanges, symbols=symbols, exchange_url=exchange_url))
+    try:
+        overrides = build_overrides(min_profit_bps=min_profit_bps, max_legs=max_legs, exchanges=exchanges,
+                                    symbols=symbols, exchange_url=exchange_url)
+    except ArbError as exc:
+        fail(exc)
+    settings = load(config, overrides)
     if strategy not in STRATEGIES:
         fail(SettingsError("--strategy", f"arb scan supports {', '.join(STRATEGIES)}; got {strategy!r}"))
     if fee is not None and not 0 <= fee < 1:
