@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, load, refuse_live
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, live_gate, load
 from arbitrage.errors import ArbError, SettingsError
 
 if t.TYPE_CHECKING:
@@ -42,7 +42,8 @@ def run(
     max_legs: int = typer.Option(None, help="Triangular: 3, or 4 for 4-asset cycles."),
     sequential_legs: bool = typer.Option(None, "--sequential-legs/--concurrent-legs",
                                          help="Cycles: one leg after another, each fill feeding the next."),
-    live: bool = typer.Option(False, "--live", help="Send real orders (needs exchange keys)."),
+    live: bool = typer.Option(False, "--live", help="Real orders (--source ccxt, keys in the environment)."),
+    yes: bool = typer.Option(False, "--yes", help="With --live: do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout at exit."),
     no_ui: bool = typer.Option(False, "--no-ui", help="Plain log lines instead of the live view."),
     level: str = typer.Option(None, help="Log level (DEBUG, INFO, WARNING, ...)."),
@@ -74,7 +75,14 @@ def run(
         settings = load(config, overrides, paper_balance, profile)
     if settings.monitor.metrics_port and "monitor" not in settings.run.plugins:
         fail(SettingsError("--metrics-port", "needs the monitor plugin in run.plugins"))
-    refuse_live(settings, live)
+    if settings.run.source == "ccxt":
+        from arbitrage.exchanges.client import check_exchange_ids
+
+        try:
+            check_exchange_ids(settings.ccxt.exchanges)
+        except ArbError as exc:
+            fail(exc)
+    settings = live_gate(settings, live=live, yes=yes)
     from arbitrage.engine import Engine, run_engine
     from arbitrage.logs import setup_logging
 

@@ -39,8 +39,8 @@ def scan(
     max_legs: int = typer.Option(None, help="3, or 4 for 4-asset cycles."),
     limit: int = typer.Option(20, help="Rows to show (the JSON output has all)."),
     config: Path = ConfigOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: an array, best first (live: an object "
-                                                       "with it and the books skipped)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the opportunities, best "
+                                 "first, and the books read and skipped."),
 ) -> None:
     """List every opportunity in one snapshot of books, best first (one shot, no trading)."""
     from arbitrage.strategies.scan import CROSS, STRATEGIES, STRATEGY
@@ -83,10 +83,13 @@ def scan_file(settings: Settings, data: Path, *, venue: str | None, fee: float |
     found = run_scan(snapshot.books, snapshot.markets, fee_override=fee,
                      min_profit_bps=settings.strategy.min_profit_bps, max_legs=settings.strategy.max_legs,
                      start_assets=settings.strategy.start_assets or None)
+    quality = {"books": len(snapshot.books), "rows": snapshot.rows, "skipped_rows": snapshot.skipped_rows,
+               "skipped_bids": snapshot.skipped_bids, "skipped_asks": snapshot.skipped_asks,
+               "rejected": snapshot.rejected}
     if as_json:
-        typer.echo(json.dumps(found))
+        typer.echo(json.dumps({"opportunities": found, **quality}))
         return
-    print_scan(found[:limit], len(found), len(snapshot.books))
+    print_scan(found[:limit], len(found), quality)
 
 
 def scan_live(settings: Settings, strategy: str, *, fee: float | None, depth: int | None, concurrency: int,
@@ -156,15 +159,17 @@ def scan_live(settings: Settings, strategy: str, *, fee: float | None, depth: in
             for symbol, why in reasons.items():
                 typer.echo(f"{name} {symbol}: {what}: {why}", err=True)
     bad = sum(len(reasons) for reasons in skipped.values())
-    print_scan(found[:limit], len(found), len(books), skipped=bad)
+    print_scan(found[:limit], len(found), {"books": len(books), "rejected": {}}, skipped=bad)
 
 
-def print_scan(rows: list[dict[str, t.Any]], total: int, books: int, skipped: int | None = None) -> None:
-    """Human table of scan results (legs name their venue when it is not the row's)."""
+def print_scan(rows: list[dict[str, t.Any]], total: int, quality: dict[str, t.Any],
+               skipped: int | None = None) -> None:
+    """Human table of scan results (legs name their venue when they carry one), then what was
+    skipped: malformed snapshot rows, or (``skipped``) live books empty, crossed or failed."""
     from rich.console import Console
     from rich.table import Table
 
-    title = f"{total} opportunities in {books} books (showing {len(rows)})"
+    title = f"{total} opportunities in {quality['books']} books (showing {len(rows)})"
     if skipped is not None:
         title += f"; {skipped} books skipped (empty, crossed or failed)"
     table = Table(title=title)
@@ -175,4 +180,9 @@ def print_scan(rows: list[dict[str, t.Any]], total: int, books: int, skipped: in
                           + (f" on {leg['venue']}" if "venue" in leg else "") for leg in row["legs"])
         table.add_row(f"{row['profit_bps']:.2f}", "→".join(row["assets"]), legs,
                       f"{row['amount']:.6g} {row['start_asset']}", f"{row['profit']:.6g}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if quality["rejected"]:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in quality["rejected"].items())
+        console.print(f"{sum(quality['rejected'].values())} of {quality['rows']} rows skipped as malformed: "
+                      f"{reasons}", style="yellow", markup=False)

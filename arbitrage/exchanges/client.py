@@ -21,7 +21,8 @@ from arbitrage.exchanges.urls import rewrite_urls
 if t.TYPE_CHECKING:
     from arbitrage.settings import CcxtSettings, Settings
 
-__all__ = ["EXCHANGE_OPTIONS", "ccxt_settings", "create_exchange", "has_websocket_books"]
+__all__ = ["EXCHANGE_OPTIONS", "REST_DEPTHS", "WS_DEPTHS", "ccxt_settings", "check_exchange_ids",
+           "create_exchange", "has_websocket_books", "rest_depth", "ws_depth"]
 
 EXCHANGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     "binance": {
@@ -32,10 +33,51 @@ EXCHANGE_OPTIONS: dict[str, dict[str, t.Any]] = {
 }
 """ccxt ``options`` per exchange id: spot markets only, and nothing loaded that arb does not use."""
 
+WS_DEPTHS: dict[str, tuple[int, ...] | None] = {
+    "kraken": (10, 25, 100, 500, 1000),
+    "binance": None,
+}
+"""Depths an exchange's book subscription accepts; None: pass no depth. Binance's diff stream has
+no depth: ccxt builds the book from a REST snapshot of 1000 levels plus the diffs, and a smaller
+snapshot would leave levels missing once the top ones are taken."""
+REST_DEPTHS: dict[str, tuple[int, ...]] = {
+    "binance": (5, 10, 20, 50, 100, 500, 1000, 5000),
+}
+"""Depths an exchange's REST order book accepts (others take any count)."""
+
+
+def _at_least(depth: int, allowed: tuple[int, ...]) -> int:
+    return next((d for d in allowed if d >= depth), allowed[-1])
+
+
+def ws_depth(name: str, depth: int) -> int | None:
+    """The depth to subscribe to for at least ``depth`` levels a side: the smallest allowed one
+    that is not less (the largest beyond them), ``depth`` itself where any goes, None where the
+    exchange takes none (``WS_DEPTHS``)."""
+    if name not in WS_DEPTHS:
+        return depth
+    allowed = WS_DEPTHS[name]
+    return None if allowed is None else _at_least(depth, allowed)
+
+
+def rest_depth(name: str, depth: int) -> int:
+    """The ``limit`` of a REST order book for at least ``depth`` levels a side (``REST_DEPTHS``)."""
+    allowed = REST_DEPTHS.get(name)
+    return depth if allowed is None else _at_least(depth, allowed)
+
 
 def ccxt_settings(settings: Settings | CcxtSettings) -> CcxtSettings:
     """The ``[ccxt]`` section of whole settings, or the section itself."""
     return t.cast("CcxtSettings", getattr(settings, "ccxt", settings))
+
+
+def check_exchange_ids(names: t.Sequence[str]) -> None:
+    """:raises SettingsError: naming ``ccxt.exchanges[i]`` for the first name ccxt does not know."""
+    import ccxt.async_support as ccxt_async
+
+    for i, name in enumerate(names):
+        if name not in ccxt_async.exchanges:
+            raise SettingsError(f"ccxt.exchanges[{i}]", f"unknown exchange {name!r} (not a ccxt exchange id)")
 
 
 def create_exchange(name: str, settings: Settings | CcxtSettings, *, pro: bool,

@@ -5,9 +5,10 @@ cache), keeps the requested symbols the exchange has, fetches their books and cl
 
 ``fetch_books`` asks for every symbol's order book: with one ``fetch_order_books`` call where the
 exchange has it, else ``fetch_order_book`` per symbol, at most ``concurrency`` requests at a time.
-A book that is empty on a side or crossed (best bid at or above best ask) is not a market anyone
-can trade on: it is left out and counted in ``skipped`` with the reason, as is a symbol whose
-request failed (classified by ``arbitrage.exchanges.check.classify``).
+A book that fails ``arbitrage.book.check_book`` (the one check of every source), has one side
+only, or is crossed (best bid at or above best ask) is not a market anyone can trade on: it is left
+out and counted in ``skipped`` with the reason, as is a symbol whose request failed (classified by
+``arbitrage.exchanges.check.classify``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import collections.abc as c
 import time
 import typing as t
 
+from arbitrage.book import check_book, is_crossed
 from arbitrage.events import BookUpdate, Market
 from arbitrage.exchanges.markets import load_markets, to_markets
 
@@ -33,16 +35,24 @@ class Snapshot(t.NamedTuple):
 
 
 def _levels(side: t.Any) -> tuple[tuple[float, float], ...]:
-    return tuple((float(level[0]), float(level[1])) for level in side or () if float(level[1]) > 0.0)
+    """ccxt's levels (``[price, amount]``, Kraken's with a timestamp too) as float pairs."""
+    return tuple((float(level[0]), float(level[1])) for level in side or ())
 
 
 def to_book(venue: str, symbol: str, order_book: c.Mapping[str, t.Any], now_ns: int) -> BookUpdate | str:
-    """ccxt's unified order book as a ``BookUpdate``, or why it cannot be used (``empty``,
-    ``crossed``). Its time is the exchange's timestamp when it gives one, else our receive time."""
-    bids, asks = _levels(order_book.get("bids")), _levels(order_book.get("asks"))
+    """ccxt's unified order book as a ``BookUpdate``, or why it cannot be scanned: a reason of
+    ``arbitrage.book.check_book`` (``empty``, ``level``, ``unsorted``), ``one-sided`` or
+    ``crossed``. Its time is the exchange's timestamp when it gives one, else our receive time."""
+    try:
+        bids, asks = _levels(order_book.get("bids")), _levels(order_book.get("asks"))
+    except (TypeError, ValueError, IndexError):
+        return "level"
+    problem = check_book(bids, asks)
+    if problem is not None:
+        return problem
     if not bids or not asks:
-        return "empty"
-    if bids[0][0] >= asks[0][0]:
+        return "one-sided"
+    if is_crossed(bids, asks):
         return "crossed"
     stamp = order_book.get("timestamp")
     ts = int(stamp) * 1_000_000 if stamp else now_ns

@@ -34,8 +34,9 @@ symbol's open orders searched for the id. Trades carry the venue's order id, not
 serve for the fills of an order once found, not to find it.
 
 Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
-arbitrage and on a timer (``refresh``); between two reads each fill moves them by the executor's
-own rule (``balance_deltas``), so the risk gate never counts on money already spent.
+arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
+each fill moves them by the executor's own rule (``balance_deltas``), so the risk gate never counts
+on money already spent.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from __future__ import annotations
 import collections.abc as c
 import contextlib
 import math
+import re
 import typing as t
 from collections import defaultdict
 
@@ -52,6 +54,7 @@ import tenacity
 from arbitrage.book import EPS
 from arbitrage.clock import Clock
 from arbitrage.events import Market
+from arbitrage.plugin import RequestBudget
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
 from arbitrage.trading.venue import (
@@ -104,12 +107,6 @@ class _LookupFailed(Exception):
     """A lookup itself failed (network, rate limit): ask again, at most ``lookup_retries`` times."""
 
 
-class Budget(t.Protocol):
-    """The exchange's shared request budget (``arbitrage.exchanges.budget``): orders go first."""
-
-    async def acquire(self, kind: t.Literal["order", "data"]) -> None: ...
-
-
 class LiveVenue(Venue):
     """One exchange account, traded for real through a ccxt ``async_support`` instance.
 
@@ -120,7 +117,7 @@ class LiveVenue(Venue):
     """
 
     def __init__(self, name: str, exchange: t.Any, *, clock: Clock, markets: c.Iterable[Market],
-                 settings: LiveSettings, log: t.Any, budget: Budget | None = None) -> None:
+                 settings: LiveSettings, log: t.Any, budget: RequestBudget | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self._clock = clock
@@ -140,11 +137,12 @@ class LiveVenue(Venue):
     # -- life cycle and balances ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the exchange's markets (precision) and read the balances.
+        """Load the exchange's markets (precision) unless loaded already, and read the balances.
 
         :raises ccxt.BaseError: if the exchange cannot be reached or refuses the keys.
         """
-        await self._call("data", self.exchange.load_markets)
+        if not self.exchange.markets:
+            await self._call("data", self.exchange.load_markets)
         await self.refresh()
 
     async def close(self) -> None:
@@ -168,6 +166,13 @@ class LiveVenue(Venue):
         self._balances = {asset: float(v) for asset, v in (balance.get("free") or {}).items()
                           if v is not None and math.isfinite(float(v))}
         return True
+
+    async def _reread_balances(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self._log.warning("{}: could not read balances ({}: {})", self.name, type(exc).__name__,
+                              _short(exc))
 
     async def cancel_all(self) -> None:
         """Cancel every open order of ours (client id made by ``trading.ids``) on the symbols this
@@ -207,7 +212,11 @@ class LiveVenue(Venue):
             reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
                                      amount, price, params)
         except Exception as exc:
+            if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
+                self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
             if refused(exc):
+                if isinstance(exc, ccxt.InsufficientFunds):
+                    await self._reread_balances()  # ours were wrong: plan nothing more on them
                 return self._rejected(order, f"{type(exc).__name__}: {_short(exc)}", amount)
             self._log.warning("{}: no answer to order {} ({}: {}); looking it up by client order id",
                               self.name, order.client_order_id, type(exc).__name__, _short(exc))
@@ -382,6 +391,16 @@ class LiveVenue(Venue):
                            ts_event=self._clock.time_ns(), venue_order_id=venue_id)
 
 
+def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
+    """Seconds the exchange asked us to wait (``Retry-After`` of its last reply), else ``default_s``."""
+    headers = exchange.last_response_headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return min(max(float(value), 0.0), 60.0) if value is not None else default_s
+    except ValueError:
+        return default_s
+
+
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:
     total = sum(float(tr["amount"]) for tr in trades if tr.get("amount"))
     return bool(trades) and abs(total - filled) <= max(filled * FILL_TOLERANCE, EPS)
@@ -394,7 +413,11 @@ def _fill(trade: CcxtOrder, market: Market) -> VenueFill:
                      ts_event=int(trade.get("timestamp") or 0) * 1_000_000)
 
 
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
+
+
 def _short(exc: BaseException) -> str:
-    """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it)."""
-    text = " ".join(str(exc).split())
+    """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it),
+    URLs without their query (a signed request's parameters and signature)."""
+    text = _QUERY.sub(r"\1", " ".join(str(exc).split()))
     return text if len(text) <= 200 else text[:197] + "..."

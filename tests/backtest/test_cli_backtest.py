@@ -139,8 +139,8 @@ def test_backtests_pass_the_one_live_gate(recorded: tuple[Path, str], command: l
         done = arb(*command, "--data", "rec.jsonl.zst", *args, cwd=cwd,
                    env={"ARB_STORAGE__PATH": "live.db", **env})
         assert done.returncode == 2, done.stderr
-        assert done.stderr.strip() == ("settings error: --live: live trading is not available in this "
-                                       "version; paper trading only")
+        assert done.stderr.strip() == ("settings error: --live: backtests and optimizations trade on paper "
+                                       "only; real orders need `arb run --source ccxt --live`")
     assert not (cwd / "live.db").exists()
 
 

@@ -18,7 +18,7 @@ import ccxt.async_support as ccxt
 from loguru import logger
 
 from arbitrage.clock import Clock
-from arbitrage.events import Market
+from arbitrage.exchanges.markets import to_market
 from arbitrage.exchanges.urls import rewrite_urls
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import client_order_id
@@ -54,15 +54,6 @@ EMULATORS: dict[str, c.Callable[..., Emulator]] = {"binance": binance_emulator, 
 """Emulated exchanges by ccxt id."""
 
 
-def to_market(m: dict[str, t.Any]) -> Market:
-    """Our market from a ccxt market (ccxt 4.5: precision as tick sizes)."""
-    limits = m["limits"]
-    return Market(symbol=m["symbol"], base=m["base"], quote=m["quote"], taker_fee=float(m["taker"]),
-                  amount_step=float(m["precision"]["amount"]), price_step=float(m["precision"]["price"]),
-                  min_amount=float(limits["amount"]["min"] or 0.0),
-                  min_cost=float(limits["cost"]["min"] or 0.0))
-
-
 @dataclasses.dataclass
 class Live:
     """One emulated exchange being served: its ledger and the URL ccxt is pointed at."""
@@ -94,7 +85,7 @@ class Live:
         await client.load_markets()
         if not ioc:
             client.features["spot"]["createOrder"]["timeInForce"]["IOC"] = False
-        markets = [to_market(client.markets[s]) for s in symbols]
+        markets = [to_market(client.markets[s], client.precisionMode) for s in symbols]
         venue = LiveVenue(name or self.name, client, clock=Clock(), markets=markets, settings=settings,
                           log=logger)
         await venue.start()
