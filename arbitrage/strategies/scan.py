@@ -132,8 +132,9 @@ def scan_cross(books: t.Iterable[BookUpdate], markets: c.Mapping[str, t.Sequence
 
 
 def cross_to_dict(found: Opportunity) -> dict[str, t.Any]:
-    """One cross-exchange opportunity in ``to_dict``'s shape: ``amount`` is the quote spent on the
-    buy (before its fee), ``received`` that plus the profit net of both fees."""
+    """One cross-exchange opportunity in ``to_dict``'s shape: ``amount`` is the buy's notional in
+    quote (a fee charged in quote comes on top), ``received`` that plus the profit net of both
+    fees (the sale's proceeds when everything bought is sold: see ``CrossExchangeStrategy``)."""
     buy, sell = found.legs
     base = buy.symbol.split("/")[0]
     return {

@@ -36,16 +36,18 @@ def test_cross_exchange_finds_a_planted_dislocation_and_counts_bad_books(tmp_pat
     assert out["missing"] == {"binance": {"XRP/USD": "not listed"}}
     [found] = out["opportunities"]
     # Buy on Binance at 50000, sell on Kraken at 50500. Size: strategy.max_notional 1000 USDT at
-    # 50000 = 0.02 BTC (below both books' 0.2 and 0.1). Profit after both taker fees:
-    # 0.02 * 50500 * (1 - 0.0026) - 0.02 * 50000 * (1 + 0.001) = 1007.374 - 1001 = 6.374 USDT,
-    # on a notional of 1000: 63.74 bps.
+    # 50000 = 0.02 BTC bought (below both books' 0.2 and 0.1). Binance takes its 0.1 % from the
+    # BTC received (fee side "get"): 0.02 * 0.999 = 0.01998 BTC arrive and are sold; Kraken takes
+    # its 0.26 % in USDT. Proceeds 0.01998 * 50500 * 0.9974 = 1006.366626 USDT for 1000 spent:
+    # profit 6.366626 USDT, 63.66626 bps of the 1000.
     assert found["venue"] == "binance->kraken"
     assert [(leg["venue"], leg["side"], leg["amount"], leg["price"]) for leg in found["legs"]] == [
-        ("binance", "buy", pytest.approx(0.02), 50000.0), ("kraken", "sell", pytest.approx(0.02), 50500.0)]
+        ("binance", "buy", pytest.approx(0.02), 50000.0), ("kraken", "sell", pytest.approx(0.01998), 50500.0)]
     assert [leg["fee_rate"] for leg in found["legs"]] == [BINANCE_FEE, KRAKEN_FEE]
     assert found["amount"] == pytest.approx(1000.0)
-    assert found["profit"] == pytest.approx(6.374, abs=1e-9)
-    assert found["profit_bps"] == pytest.approx(63.74, abs=1e-9)
+    assert found["received"] == pytest.approx(1006.366626, abs=1e-9)
+    assert found["profit"] == pytest.approx(6.366626, abs=1e-9)
+    assert found["profit_bps"] == pytest.approx(63.66626, abs=1e-9)
     assert human.returncode == 0, human.stderr
     title = " ".join(human.stdout.split())
     assert "1 opportunities in 2 books" in title and "5 books skipped" in title
