@@ -66,13 +66,16 @@ class ExchangeReport(msgspec.Struct, kw_only=True):
 def classify(error: BaseException) -> str:
     """The kind of a ccxt failure, by its exception class: ``unreachable`` (the request got no
     usable answer: network, timeout, exchange down or rate limiting), ``keys invalid``,
-    ``not supported``, ``exchange error``; anything else ``failed``."""
+    ``nonce refused`` (a clock ahead or behind, a nonce not increasing), ``not supported``,
+    ``exchange error``; anything else ``failed``."""
     import ccxt
 
     if isinstance(error, ccxt.AuthenticationError):
         return "keys invalid"
+    if isinstance(error, ccxt.InvalidNonce):  # a NetworkError in ccxt, but the exchange did answer
+        return "nonce refused"
     if isinstance(error, ccxt.NetworkError | ccxt.RateLimitExceeded):
-        return "unreachable"  # RequestTimeout, ExchangeNotAvailable, DDoSProtection, InvalidNonce...
+        return "unreachable"  # RequestTimeout, ExchangeNotAvailable, DDoSProtection, ...
     if isinstance(error, ccxt.NotSupported):
         return "not supported"
     if isinstance(error, ccxt.ExchangeError):

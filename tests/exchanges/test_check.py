@@ -115,6 +115,7 @@ def test_classify_follows_ccxt_exception_classes() -> None:
     assert classify(ccxt.ExchangeNotAvailable("x")) == "unreachable"
     assert classify(ccxt.DDoSProtection("x")) == "unreachable"
     assert classify(ccxt.RateLimitExceeded("x")) == "unreachable"
+    assert classify(ccxt.InvalidNonce("x")) == "nonce refused"
     assert classify(ccxt.AuthenticationError("x")) == "keys invalid"
     assert classify(ccxt.PermissionDenied("x")) == "keys invalid"
     assert classify(ccxt.NotSupported("x")) == "not supported"
