@@ -12,12 +12,11 @@ import pytest
 from arbitrage.exchanges.client import create_exchange
 from arbitrage.sources.ccxt_venue import watch_each
 from tests.emulator.kraken_reference import ReferenceBooks
-from tests.emulator.kraken_testing import RECORDING, emulator, needs_data, recording
+from tests.emulator.kraken_feed import load_recording
+from tests.emulator.kraken_testing import emulator
 from tests.emulator.server import serve
 from tests.sources.ccxt_support import WAIT, Watcher, ccxt_settings, run, run_engine_on
 
-pytest.importorskip("ccxt.pro")
-pytestmark = needs_data
 
 V1 = {"XMR/USD": "XMR/USD", "ADA/BTC": "ADA/XBT"}
 DEPTH = 10
@@ -32,7 +31,7 @@ def _top(reference: ReferenceBooks, pair: str) -> Top:
 def _states() -> tuple[int, dict[str, list[Top]]]:
     """The index of the last of the two snapshots in the recording, and every state of each
     book's best 10 levels from there on (the snapshot's, then one per change)."""
-    messages = list(ReferenceBooks.messages(RECORDING))
+    messages = list(ReferenceBooks.messages())
     first = max(next(i for i, m in enumerate(messages) if m[-1] == pair) for pair in V1.values())
     reference = ReferenceBooks()
     for message in messages[:first + 1]:
@@ -49,7 +48,7 @@ def _states() -> tuple[int, dict[str, list[Top]]]:
 def test_every_published_book_is_a_reference_state_in_order_up_to_the_last(tmp_path: Path) -> None:
     first, states = _states()
     em = emulator()
-    frames = recording().frames
+    frames = load_recording().frames
     for frame in frames[:first + 1]:
         em.feed(frame)
     em.autoplay = ([f for f in frames[first + 1:] if f.symbol in V1], 0.001)

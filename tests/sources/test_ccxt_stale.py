@@ -13,11 +13,9 @@ from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
 from tests.emulator.binance import BinanceEmulator, binance_exchange
 from tests.emulator.core import Fault
 from tests.emulator.kraken_testing import emulator as kraken_emulator
-from tests.emulator.kraken_testing import needs_data
 from tests.sources.ccxt_support import Watcher, run, run_engine_on
 
 pytest.importorskip("ccxt.pro")
-pytestmark = needs_data
 
 BTC = "BTC/USDT"
 
