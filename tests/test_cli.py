@@ -160,7 +160,7 @@ def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Pat
     ("args", "needle"),
     [
         (["--data", "missing.csv"], "missing.csv"),
-        (["--data", "x.csv", "--strategy", "cross_exchange"], "arb scan supports 'triangular'"),
+        (["--data", "x.csv", "--strategy", "cross_exchange"], "cross_exchange scans live books"),
         (["--data", "x.csv", "--fee", "1.5"], "--fee: expected a fraction"),
     ],
 )

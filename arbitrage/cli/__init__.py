@@ -1,6 +1,6 @@
 """The ``arb`` command line: thin typer commands that build settings and call one package function.
 
-One module per command group (``run``, ``scan``, ``strategies``, ``report``, ``logs``,
+One module per command group (``run``, ``scan``, ``check``, ``strategies``, ``report``, ``logs``,
 ``backtest`` for record/backtest/optimize, ``halt`` for halt/resume, ``notify``, ``bridge`` for
 ``arb redis tail``), sharing
 ``common`` (options, settings loading, errors, the ``--live`` gate). The commands are plain
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from arbitrage.cli import backtest, bridge, halt, logs, notify, report, run, scan, strategies
+from arbitrage.cli import backtest, bridge, check, halt, logs, notify, report, run, scan, strategies
 
 __all__ = ["app", "main"]
 
@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (run.run, scan.scan, strategies.strategies, report.report, logs.logs,
+for command in (run.run, scan.scan, check.check, strategies.strategies, report.report, logs.logs,
                 backtest.record, backtest.backtest, backtest.optimize, halt.halt, halt.resume):
     app.command()(command)
 
