@@ -16,12 +16,18 @@ from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
-from arbitrage.events import BookUpdate
+from arbitrage.events import BookUpdate, FeedStatus
+from arbitrage.exchanges.budget import Budgets
 from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
 
-__all__ = ["Engine", "Tally", "new_run_id", "run_engine"]
+__all__ = ["DROP_BOOKS_ON", "Engine", "Tally", "new_run_id", "run_engine"]
+
+DROP_BOOKS_ON = frozenset({"reconnecting", "error"})
+"""``FeedStatus`` states after which a venue's books (or one symbol's) are not traded: the source
+resubscribes and the store holds nothing of it until its next book. ``stale`` books are refused by
+age already (and still mark positions); ``stopped`` keeps the last books for the final marks."""
 
 
 def new_run_id() -> str:
@@ -48,10 +54,13 @@ class Engine:
         self.run_id = run_id or new_run_id()
         self.books = BookStore()
         self.bus.subscribe(BookUpdate, self.books.update, name="books")  # first: before any plugin
+        self.bus.subscribe(FeedStatus, self._on_feed_status, name="books")
         self.tally = Tally(self.bus, self.books)
         self.metrics = new_registry()
         """The run's own Prometheus registry (plugins register collectors; the monitor serves it)."""
         self.views = Views()
+        self.budgets = Budgets(settings.ccxt.rate_limits)
+        """One request budget per exchange, shared by the live source and the live venue."""
         self.stop_flag = StopFlag()
         self.ctx = self._context(logger.bind(run_id=self.run_id))
         self.plugins = list(plugins) if plugins is not None else self._load_from_settings()
@@ -62,7 +71,12 @@ class Engine:
     def _context(self, log: t.Any) -> Context:
         return Context(bus=self.bus, settings=self.settings, clock=self.clock, run_id=self.run_id, log=log,
                        books=self.books, liquidity=self.books, tally=self.tally, metrics=self.metrics,
-                       views=self.views, stop=self.stop_flag)
+                       views=self.views, budgets=self.budgets, stop=self.stop_flag)
+
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        """A feed resyncing or failing: the store drops its books until fresh ones arrive."""
+        if status.status in DROP_BOOKS_ON:
+            self.books.drop(status.venue, status.symbol)
 
     def _load_from_settings(self) -> list[Plugin]:
         run = self.settings.run

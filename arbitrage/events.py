@@ -95,7 +95,7 @@ class MarketsLoaded(Event, frozen=True, kw_only=True):
     ts_init: int
 
 
-class BookUpdate(Event, frozen=True, kw_only=True):
+class BookUpdate(Event, frozen=True, kw_only=True, omit_defaults=True):
     """Represents a full order-book snapshot of one market on one venue, best levels first."""
 
     venue: str
@@ -104,6 +104,9 @@ class BookUpdate(Event, frozen=True, kw_only=True):
     asks: Levels
     ts_event: int
     ts_init: int
+    seq: int = 0
+    """The venue's sequence number of this state (Binance's update id, ccxt's ``nonce``); 0 where
+    it gives none. Left out of the encoded form when 0, so recordings keep their line layout."""
 
 
 class FeedStatus(Event, frozen=True, kw_only=True):
@@ -178,6 +181,8 @@ class OrderSubmitted(Event, frozen=True, kw_only=True):
     amount: float
     price: float
     purpose: Literal["leg", "hedge", "unwind"] = "leg"
+    label: str = ""
+    """The readable name ``client_order_id`` derives from: ``{opportunity id}-L{i}``, ``-H{n}``..."""
     ts_init: int
 
 
@@ -189,7 +194,8 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     venue: str
     symbol: str
     side: Side
-    status: Literal["open", "filled", "partially_filled", "canceled", "rejected"]
+    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown"]
+    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word."""
     amount: float
     filled: float
     average_price: float
@@ -235,6 +241,8 @@ class LegResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     The order's ``OrderUpdate`` and ``Fill`` events carry the fee as charged, with its currency."""
     status: str
     purpose: str = "leg"
+    label: str = ""
+    """The readable name the client order id derives from (``{opportunity id}-L{i}``, ``-H{n}``...)."""
 
 
 class Position(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -16,6 +16,7 @@ context            Protocol                            provided by
 ``liquidity``      ``Liquidity``                       the same store (venues that fill orders)
 ``tally``          ``RunTally``                        the engine: what the run did so far
 ``metrics``        ``Metrics``                         the engine: the run's Prometheus registry
+``budgets``        ``RequestBudgets``                  the engine: one request budget per exchange
 ``views.monitor``  ``MonitorReadings`` (or None)       the monitor, at its setup
 ``views.trading``  ``TradingState`` (or None)          the trader, at its setup
 =================  ==================================  ========================================
@@ -39,6 +40,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.errors import PluginError
 from arbitrage.events import Alert, BookUpdate, Level, Position
+from arbitrage.exchanges.budget import Budgets
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
 
@@ -164,6 +166,31 @@ class Metrics(t.Protocol):
 
     def collect(self) -> c.Iterable[t.Any]:
         """Every metric of every registered collector (what ``generate_latest`` renders)."""
+        ...
+
+
+class RequestBudget(t.Protocol):
+    """One exchange's request budget, shared by its market data and its orders (orders first)."""
+
+    async def acquire(self, priority: t.Literal["order", "data"] = "data", cost: float = 1.0) -> None:
+        """Wait for ``cost`` of the budget (an ``order`` before any waiting ``data``) and take it."""
+        ...
+
+    def hold(self, seconds: float) -> None:
+        """Let no request through for ``seconds`` (the exchange's ``Retry-After`` or ban)."""
+        ...
+
+    @property
+    def held_for(self) -> float:
+        """Seconds until a hold ends (0 when none)."""
+        ...
+
+
+class RequestBudgets(t.Protocol):
+    """The run's request budgets (``arbitrage.exchanges.budget``), one per exchange."""
+
+    def for_exchange(self, name: str, rate_per_s: float) -> RequestBudget:
+        """The budget of ``name``, made at ``rate_per_s`` unless configured or made already."""
         ...
 
 
@@ -326,6 +353,8 @@ class Context:
     """The run's Prometheus registry."""
     views: Views = field(default_factory=Views)
     """Views plugins provide for each other (shared by every plugin of the run)."""
+    budgets: RequestBudgets = field(default_factory=Budgets)
+    """Request budgets per exchange (the engine's one set, from ``ccxt.rate_limits``)."""
     stop: StopFlag = field(default_factory=lambda: StopFlag())
     """Shared by every plugin of a run."""
 

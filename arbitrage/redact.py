@@ -10,8 +10,13 @@ Two rules, applied recursively by ``redact``:
   carries its tokens in the path) becomes ``scheme://***``; ``key=value``, ``key: value`` and
   ``"key": "value"`` pairs with a secret-looking key keep the key and lose the value.
 
+A third rule covers secrets known by value: ``register_secret`` (exchange API keys, secrets and
+passwords read from the environment for ``--live``) makes every later ``redact_text`` mask each
+occurrence of that exact value, wherever it appears (an exception message, a URL, a sentence).
+
 Limits: a secret with no secret-looking key and no URL around it (a bare token in a sentence)
-cannot be recognised; keep secrets in settings fields or environment variables whose names say so.
+cannot be recognised unless registered; keep secrets in settings fields or environment variables
+whose names say so.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "mask_url", "redact", "redact_text"]
+__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "mask_url", "redact", "redact_text", "register_secret"]
 
 MASK = "***"
 
@@ -42,6 +47,23 @@ _KEY_VALUE = re.compile(
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^'\"\s,&;}\])]+)",
     re.I,
 )
+
+
+_KNOWN: list[str] = []
+"""Registered secret values, longest first (so a secret containing another is masked whole)."""
+MIN_SECRET_LENGTH = 6
+"""Shorter values are not registered: masking every ``abc`` in every log line would hide the log."""
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever ``redact_text`` meets it from now on, for the rest of the process.
+
+    Empty, ``None`` and values shorter than ``MIN_SECRET_LENGTH`` are ignored; registering twice is
+    harmless.
+    """
+    if value and len(value) >= MIN_SECRET_LENGTH and value not in _KNOWN:
+        _KNOWN.append(value)
+        _KNOWN.sort(key=len, reverse=True)
 
 
 def is_secret_key(key: object) -> bool:
@@ -81,7 +103,11 @@ def _key_value(match: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Return ``text`` with URL credentials, Apprise tokens and ``secret=value`` pairs masked."""
+    """Return ``text`` with registered secrets, URL credentials, Apprise tokens and ``secret=value``
+    pairs masked."""
+    for known in _KNOWN:
+        if known in text:
+            text = text.replace(known, MASK)
     if "://" in text:
         text = _URL.sub(_url, text)
     if SECRET_KEY.search(text) is not None:

@@ -103,10 +103,33 @@ def test_bad_key_in_config_file_names_the_key(tmp_path: Path) -> None:
     assert result.stderr.strip() == "settings error: trading.max_notionall: unknown setting"
 
 
-def test_live_is_refused_while_there_is_no_live_venue(tmp_path: Path) -> None:
+def test_live_on_the_simulated_source_is_refused(tmp_path: Path) -> None:
     result = arb("run", "--live", "--duration", "1", cwd=tmp_path)
     assert result.returncode == 2
-    assert "live trading is not available" in result.stderr
+    assert result.stderr == ("settings error: --live: real orders need --source ccxt (the sim source has no "
+                             "exchange to trade on)\n")
+
+
+def test_live_without_an_exchange_key_names_the_missing_variable(tmp_path: Path) -> None:
+    keys = {"ARB_BINANCE_API_KEY": "k" * 16, "ARB_BINANCE_SECRET": "s" * 16, "ARB_KRAKEN_API_KEY": "k" * 16}
+    result = arb("run", "--live", "--source", "ccxt", "--exchanges", "binance,kraken", "--symbols",
+                 "BTC/USDT", cwd=tmp_path, env=keys)
+    assert result.returncode == 2
+    assert result.stderr == ("settings error: ARB_KRAKEN_SECRET: not set: --live needs the kraken API keys "
+                             "in the environment\n")
+
+
+def test_live_with_keys_says_in_red_that_money_is_at_stake_and_refuses_without_a_terminal(
+        tmp_path: Path) -> None:
+    keys = {"ARB_BINANCE_API_KEY": "k" * 16, "ARB_BINANCE_SECRET": "s" * 16, "FORCE_COLOR": "1"}
+    result = arb("run", "--live", "--source", "ccxt", "--exchanges", "binance", "--symbols", "BTC/USDT",
+                 cwd=tmp_path, env=keys)
+    assert result.returncode == 2
+    warning, refusal = result.stderr.splitlines()
+    assert warning.startswith("\x1b[1;31mLIVE TRADING: arb will send real orders with real money on binance")
+    assert refusal == ("settings error: --yes: live trading needs a confirmation and there is no terminal "
+                       "to ask on: pass --yes")
+    assert not (tmp_path / "data").exists()  # nothing started
 
 
 MOBOOK = REPO.parent / "shared" / "data" / "mobook" / "Binance_US_orderbook_saved.csv"
@@ -120,9 +143,11 @@ def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Pat
     result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",
                  "--min-profit-bps", "0", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    items = json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    items = out["opportunities"]
     snapshot = load_snapshot(MOBOOK)
     assert items == json.loads(json.dumps(scan(snapshot.books, snapshot.markets, fee_override=0.0)))
+    assert (out["books"], out["rows"], out["rejected"]) == (len(snapshot.books), snapshot.rows, {})
     assert items, "this snapshot has fee-free triangles"
     assert [i["profit_bps"] for i in items] == sorted((i["profit_bps"] for i in items), reverse=True)
     for item in items:
@@ -203,3 +228,27 @@ def test_paper_balance_flags_override_the_files_balances_on_every_venue(
     monkeypatch.chdir(tmp_path)  # no settings.toml here: defaults
     settings = load(None, {}, ["USDT=5000", "btc=0.5", "DOGE=100"])
     assert settings.paper.balances == {"USDT": 5000.0, "BTC": 0.5, "ETH": 3.0, "SOL": 60.0, "DOGE": 100.0}
+
+
+def test_live_gate_asks_on_a_terminal_and_a_no_starts_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import msgspec
+    import typer
+
+    from arbitrage.cli.common import live_gate
+    from arbitrage.settings import Settings
+
+    base = Settings()
+    settings = msgspec.structs.replace(base, run=msgspec.structs.replace(base.run, source="ccxt"),
+                                       ccxt=msgspec.structs.replace(base.ccxt, exchanges=["binance"]))
+    keys = {"ARB_BINANCE_API_KEY": "gate-test-key", "ARB_BINANCE_SECRET": "gate-test-secret"}
+    asked: list[str] = []
+    monkeypatch.setattr(typer, "confirm", lambda text, **_: asked.append(text) or False)
+    with pytest.raises(typer.Exit) as refused:
+        live_gate(settings, live=True, yes=False, environ=keys, interactive=True)
+    assert refused.value.exit_code == 2 and asked == ["Trade for real?"]
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "settings error: --live: not confirmed; nothing was sent"
+    monkeypatch.setattr(typer, "confirm", lambda text, **_: True)
+    assert live_gate(settings, live=True, yes=False, environ=keys, interactive=True).run.live is True
+    assert live_gate(settings, live=False, yes=False, environ={}) is settings  # paper: nothing asked

@@ -73,3 +73,13 @@ def test_webhook_urls_whose_path_is_the_token_are_masked(url: str) -> None:
                                   "access_key=abc123"])
 def test_exchange_style_key_names_are_masked(text: str) -> None:
     assert "abc123" not in redact_text(text)
+
+
+def test_a_registered_secret_is_masked_wherever_it_appears() -> None:
+    from arbitrage.redact import register_secret
+
+    register_secret("Zq8-registered-SECRET-value")
+    register_secret("abc")  # too short to register: it would mask ordinary words
+    text = "ccxt said: binance GET /api/v3/order?x=Zq8-registered-SECRET-value failed (abc)"
+    assert redact_text(text) == "ccxt said: binance GET /api/v3/order?x=*** failed (abc)"
+    assert redact({"note": "key Zq8-registered-SECRET-value"}) == {"note": "key ***"}

@@ -53,9 +53,14 @@ def _overrides(params: list[str] | None, **flags: t.Any) -> dict[str, t.Any]:
 def record(
     out: Path = typer.Option(..., "--out", "-o", help="Recording to write (.jsonl; .zst = zstd-compressed).",
                              dir_okay=False),
-    source: str = typer.Option("sim", help="Market source to record: sim (ccxt once installed)."),
+    source: str = typer.Option("sim", help="Market source to record: sim, ccxt (live exchanges)."),
     duration: float = typer.Option(60.0, help="Seconds to record."),
     seed: int = typer.Option(None, help="Seed of the simulated market."),
+    exchanges: str = typer.Option(None, help="ccxt: exchange ids, comma-separated (binance,kraken)."),
+    symbols: str = typer.Option(None, help="ccxt: unified symbols, comma-separated (BTC/USDT,ETH/USDT)."),
+    exchange_url: list[str] = typer.Option(
+        None, "--exchange-url", metavar="NAME=BASE",
+        help="ccxt: move every URL of exchange NAME under BASE (repeatable)."),
     config: Path = ConfigOpt,
 ) -> None:
     """Record every book of a market source as JSON lines, for `arb backtest`."""
@@ -63,7 +68,12 @@ def record(
         fail(SettingsError("--duration", f"must be > 0 seconds to record, got {duration}"))
     if source == "replay":
         fail(SettingsError("--source", "record a live or simulated source, not a replay"))
-    settings = load(config, build_overrides(source=source, duration=duration, seed=seed))
+    try:
+        overrides = build_overrides(source=source, duration=duration, seed=seed, exchanges=exchanges,
+                                    symbols=symbols, exchange_url=exchange_url)
+    except ArbError as exc:
+        fail(exc)
+    settings = load(config, overrides)
     from arbitrage.backtest.recorder import Recorder
     from arbitrage.engine import Engine, run_engine
     from arbitrage.logs import setup_logging
@@ -73,9 +83,6 @@ def record(
     try:
         source_cls = load_plugin(source, "source")
     except PluginError as exc:
-        if source == "ccxt":
-            fail(PluginError("cannot record from ccxt: no market source plugin named 'ccxt' is installed in "
-                             "this version (entry point group arbitrage.plugins); use --source sim"))
         fail(exc)
     recorder = Recorder(out)
     try:

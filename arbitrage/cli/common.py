@@ -6,6 +6,9 @@ modules are imported here, so ``arb --help`` answers at once.
 
 from __future__ import annotations
 
+import collections.abc as c
+import os
+import sys
 import typing as t
 from pathlib import Path
 
@@ -42,14 +45,25 @@ def parse_balances(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _names(value: str | list[str]) -> list[str]:
+    """``"binance, kraken"`` (or the repeated option's items) -> ``["binance", "kraken"]``."""
+    items = [value] if isinstance(value, str) else value
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
 def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
-    """Turn command-line flags (None = not given) into a nested settings override."""
+    """Turn command-line flags (None = not given) into a nested settings override.
+
+    ``exchanges`` and ``symbols`` are comma-separated lists; ``exchange_url`` items are
+    ``NAME=BASE`` (added to the file's ``ccxt.urls``). :raises SettingsError: naming
+    ``--exchange-url`` for an item that is not ``NAME=BASE``.
+    """
     mapping = {
         "strategy": ("run", "strategy"), "source": ("run", "source"), "duration": ("run", "duration"),
         "seed": ("run", "seed"), "db": ("storage", "path"), "min_profit_bps": ("strategy", "min_profit_bps"),
         "max_notional": ("strategy", "max_notional"), "level": ("log", "level"),
         "max_legs": ("strategy", "max_legs"), "sequential_legs": ("trading", "sequential_legs"),
-        "metrics_port": ("monitor", "metrics_port"),
+        "metrics_port": ("monitor", "metrics_port"), "rest": ("ccxt", "rest"),
     }
     out: dict[str, t.Any] = {}
     for flag, value in flags.items():
@@ -57,6 +71,14 @@ def build_overrides(**flags: t.Any) -> dict[str, t.Any]:
             continue
         section, key = mapping[flag]
         out.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
+    if flags.get("exchanges"):
+        out.setdefault("ccxt", {})["exchanges"] = [name.lower() for name in _names(flags["exchanges"])]
+    if flags.get("symbols"):
+        out.setdefault("ccxt", {})["symbols"] = _names(flags["symbols"])
+    if flags.get("exchange_url"):
+        from arbitrage.exchanges.urls import parse_exchange_url
+
+        out.setdefault("ccxt", {})["urls"] = dict(parse_exchange_url(item) for item in flags["exchange_url"])
     if flags.get("max_notional") is not None:  # one flag sets both the sizing cap and the risk limit
         out.setdefault("trading", {})["max_notional"] = flags["max_notional"]
     return out
@@ -82,13 +104,69 @@ def load(config: Path | None, overrides: dict[str, t.Any], paper_balance: list[s
 
 
 def refuse_live(settings: Settings, live: bool = False) -> None:
-    """The one gate of real orders: every command that trades (run, backtest, optimize) passes it.
-
-    No live venue exists yet, so ``--live`` or ``run.live`` is refused before anything starts
-    (exit 2); a live venue will check its keys and the operator's intent here instead.
-    """
+    """Backtests and optimizations replay recordings on paper venues: ``--live`` / ``run.live`` is
+    refused before anything starts (exit 2). ``arb run`` passes ``live_gate`` instead."""
     if live or settings.run.live:
-        fail(SettingsError("--live", "live trading is not available in this version; paper trading only"))
+        fail(SettingsError("--live", "backtests and optimizations trade on paper only; "
+                                     "real orders need `arb run --source ccxt --live`"))
+
+
+def live_gate(settings: Settings, *, live: bool, yes: bool, environ: c.Mapping[str, str] | None = None,
+              interactive: bool | None = None) -> Settings:
+    """The one gate of real orders, before anything starts: returns the settings to run with.
+
+    Without ``--live`` (or ``run.live``) nothing happens: paper trading on the source's data. With
+    it: the source must be ``ccxt``, every exchange of ``ccxt.exchanges`` needs its keys in the
+    environment (``ARB_<EXCHANGE>_API_KEY``, ``_SECRET``, and ``_PASSWORD`` where ccxt requires
+    one); their values are registered with ``arbitrage.redact`` so that no log line, stored row or
+    notification shows them. A red warning names the exchanges; the operator confirms unless
+    ``--yes``; with no terminal to ask on and no ``--yes``, it refuses. Every refusal is one line on
+    stderr and exit 2.
+
+    :param interactive: whether stdin is a terminal (default: ask ``sys.stdin.isatty()``).
+    """
+    if not (live or settings.run.live):
+        return settings
+    import msgspec
+
+    if settings.run.source != "ccxt":
+        fail(SettingsError("--live", f"real orders need --source ccxt (the {settings.run.source} source "
+                                     "has no exchange to trade on)"))
+    exchanges = list(settings.ccxt.exchanges)
+    if not exchanges:
+        fail(SettingsError("--exchanges", "--live needs at least one exchange"))
+    from arbitrage.exchanges.keys import Keys, env_names, keys_from_env
+    from arbitrage.redact import register_secret
+
+    environ = os.environ if environ is None else environ
+    for name in exchanges:
+        keys = keys_from_env(name, environ) or Keys(name, "", "")
+        key_var, secret_var, password_var = env_names(name)
+        for var, value in ((key_var, keys.api_key), (secret_var, keys.secret),
+                           (password_var, keys.password or not _needs_password(name))):
+            if not value:
+                fail(SettingsError(var, f"not set: --live needs the {name} API keys in the environment"))
+        for secret in (keys.api_key, keys.secret, keys.password):
+            register_secret(secret)
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(
+        f"[bold red]LIVE TRADING: arb will send real orders with real money on {', '.join(exchanges)}.[/]")
+    if not yes:
+        if not (sys.stdin.isatty() if interactive is None else interactive):
+            fail(SettingsError("--yes", "live trading needs a confirmation and there is no terminal to "
+                                        "ask on: pass --yes"))
+        if not typer.confirm("Trade for real?", default=False, err=True):
+            fail(SettingsError("--live", "not confirmed; nothing was sent"))
+    return msgspec.structs.replace(settings, run=msgspec.structs.replace(settings.run, live=True))
+
+
+def _needs_password(exchange: str) -> bool:
+    """Whether ccxt requires a password (passphrase) to sign ``exchange``'s requests."""
+    import ccxt
+
+    factory = getattr(ccxt, exchange, None)
+    return bool(factory is not None and factory().requiredCredentials.get("password"))
 
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (default ./settings.toml).",

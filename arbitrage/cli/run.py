@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, load, refuse_live
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, live_gate, load
 from arbitrage.errors import ArbError, SettingsError
 
 if t.TYPE_CHECKING:
@@ -24,7 +24,14 @@ if t.TYPE_CHECKING:
 
 def run(
     strategy: str = typer.Option(None, help="Strategy plugin (see `arb strategies`)."),
-    source: str = typer.Option(None, help="Market source: sim."),
+    source: str = typer.Option(None, help="Market source: sim, ccxt (live exchanges), replay."),
+    exchanges: str = typer.Option(None, help="ccxt: exchange ids, comma-separated (binance,kraken)."),
+    symbols: str = typer.Option(None, help="ccxt: unified symbols, comma-separated (BTC/USDT,ETH/USDT)."),
+    rest: bool = typer.Option(None, "--rest/--websocket",
+                              help="ccxt: poll REST order books instead of websockets."),
+    exchange_url: list[str] = typer.Option(
+        None, "--exchange-url", metavar="NAME=BASE",
+        help="ccxt: move every URL of exchange NAME under BASE (repeatable)."),
     duration: float = typer.Option(None, help="Seconds to run (0 = until Ctrl-C)."),
     seed: int = typer.Option(None, help="Seed of the simulated market."),
     db: Path = typer.Option(None, help="SQLite database path.", dir_okay=False),
@@ -35,7 +42,8 @@ def run(
     max_legs: int = typer.Option(None, help="Triangular: 3, or 4 for 4-asset cycles."),
     sequential_legs: bool = typer.Option(None, "--sequential-legs/--concurrent-legs",
                                          help="Cycles: one leg after another, each fill feeding the next."),
-    live: bool = typer.Option(False, "--live", help="Send real orders (needs exchange keys)."),
+    live: bool = typer.Option(False, "--live", help="Real orders (--source ccxt, keys in the environment)."),
+    yes: bool = typer.Option(False, "--yes", help="With --live: do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout at exit."),
     no_ui: bool = typer.Option(False, "--no-ui", help="Plain log lines instead of the live view."),
     level: str = typer.Option(None, help="Log level (DEBUG, INFO, WARNING, ...)."),
@@ -47,9 +55,14 @@ def run(
     profile: str = ProfileOpt,
 ) -> None:
     """Run the arbitrage engine: market data -> strategy -> paper trading -> storage."""
-    overrides = build_overrides(strategy=strategy, source=source, duration=duration, seed=seed, db=db,
-                                min_profit_bps=min_profit_bps, max_notional=max_notional, level=level,
-                                max_legs=max_legs, sequential_legs=sequential_legs, metrics_port=metrics_port)
+    try:
+        overrides = build_overrides(strategy=strategy, source=source, duration=duration, seed=seed, db=db,
+                                    min_profit_bps=min_profit_bps, max_notional=max_notional, level=level,
+                                    max_legs=max_legs, sequential_legs=sequential_legs,
+                                    metrics_port=metrics_port, exchanges=exchanges, symbols=symbols,
+                                    rest=rest, exchange_url=exchange_url)
+    except ArbError as exc:
+        fail(exc)
     if record is not None:
         overrides.setdefault("backtest", {})["record"] = str(record)
     settings = load(config, overrides, paper_balance, profile)
@@ -62,7 +75,14 @@ def run(
         settings = load(config, overrides, paper_balance, profile)
     if settings.monitor.metrics_port and "monitor" not in settings.run.plugins:
         fail(SettingsError("--metrics-port", "needs the monitor plugin in run.plugins"))
-    refuse_live(settings, live)
+    if settings.run.source == "ccxt":
+        from arbitrage.exchanges.client import check_exchange_ids
+
+        try:
+            check_exchange_ids(settings.ccxt.exchanges)
+        except ArbError as exc:
+            fail(exc)
+    settings = live_gate(settings, live=live, yes=yes)
     from arbitrage.engine import Engine, run_engine
     from arbitrage.logs import setup_logging
 

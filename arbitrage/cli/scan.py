@@ -22,7 +22,8 @@ def scan(
     max_legs: int = typer.Option(None, help="3, or 4 for 4-asset cycles."),
     limit: int = typer.Option(20, help="Rows to show (the JSON output has all)."),
     config: Path = ConfigOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON array, best first."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the opportunities, best "
+                                 "first, and the books read and skipped."),
 ) -> None:
     """List every opportunity in one snapshot of books, best first (one shot, no trading)."""
     from arbitrage.errors import DataError
@@ -44,18 +45,21 @@ def scan(
     found = run_scan(snapshot.books, snapshot.markets, fee_override=fee,
                      min_profit_bps=settings.strategy.min_profit_bps, max_legs=settings.strategy.max_legs,
                      start_assets=settings.strategy.start_assets or None)
+    quality = {"books": len(snapshot.books), "rows": snapshot.rows, "skipped_rows": snapshot.skipped_rows,
+               "skipped_bids": snapshot.skipped_bids, "skipped_asks": snapshot.skipped_asks,
+               "rejected": snapshot.rejected}
     if as_json:
-        typer.echo(json.dumps(found))
+        typer.echo(json.dumps({"opportunities": found, **quality}))
         return
-    print_scan(found[:limit], len(found), len(snapshot.books))
+    print_scan(found[:limit], len(found), quality)
 
 
-def print_scan(rows: list[dict[str, t.Any]], total: int, books: int) -> None:
-    """Human table of scan results."""
+def print_scan(rows: list[dict[str, t.Any]], total: int, quality: dict[str, t.Any]) -> None:
+    """Human table of scan results, then what was skipped reading the snapshot."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{total} opportunities in {books} books (showing {len(rows)})")
+    table = Table(title=f"{total} opportunities in {quality['books']} books (showing {len(rows)})")
     for column in ("bps", "cycle", "legs", "spend", "profit"):
         table.add_column(column, justify="right" if column in ("bps", "spend", "profit") else "left")
     for row in rows:
@@ -63,4 +67,9 @@ def print_scan(rows: list[dict[str, t.Any]], total: int, books: int) -> None:
                           for leg in row["legs"])
         table.add_row(f"{row['profit_bps']:.2f}", "→".join(row["assets"]), legs,
                       f"{row['amount']:.6g} {row['start_asset']}", f"{row['profit']:.6g}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if quality["rejected"]:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in quality["rejected"].items())
+        console.print(f"{sum(quality['rejected'].values())} of {quality['rows']} rows skipped as malformed: "
+                      f"{reasons}", style="yellow", markup=False)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from arbitrage.errors import SettingsError
 
-__all__ = ["parse_exchange_url", "rewrite_url", "rewrite_urls"]
+__all__ = ["check_base", "parse_exchange_url", "rewrite_url", "rewrite_urls"]
 
 _WS = {"http": "ws", "https": "wss"}
 
@@ -30,6 +30,12 @@ def _base(base: str, where: str = "--exchange-url") -> tuple[str, str, str]:
     if parts.scheme not in _WS or not parts.netloc or parts.query or parts.fragment:
         raise SettingsError(where, f"BASE must be http(s)://HOST[:PORT][/PATH], got {base!r}")
     return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def check_base(base: str, where: str) -> str:
+    """``base`` stripped, if it is a usable BASE. :raises SettingsError: naming ``where`` if not."""
+    _base(base, where)
+    return base.strip()
 
 
 def rewrite_url(url: str, base: str) -> str:

@@ -238,7 +238,7 @@ class Notifier(Plugin):
     # -- sending ---------------------------------------------------------------------------------
 
     def post(self, message: Message) -> str:
-        """Pass ``message`` through the gate and queue it on every channel. Never blocks.
+        """Pass ``message`` through the gate and queue it, redacted, on every channel. Never blocks.
 
         :returns: ``send``, ``duplicate`` or ``throttled``.
         """
@@ -246,7 +246,8 @@ class Notifier(Plugin):
         if verdict != "send":
             self.ctx.log.debug("notification {} not sent: {}", message.topic, verdict)
             return verdict
-        item = (message.title, message.body + self.gate.footer(), message.kind)
+        # redacted here, once for every channel: an alert may quote an exchange's error text
+        item = (redact_text(message.title), redact_text(message.body + self.gate.footer()), message.kind)
         if not self.lanes and len(self._early) < self.outbox_size:
             self._early.append(item)
         for lane in self.lanes:

@@ -9,8 +9,10 @@ the ones the rest of arb imports from ``arbitrage.settings``.
 from arbitrage.settings.loading import DEFAULT_CONFIG, ENV_PREFIX, env_overrides, from_dict, load_settings
 from arbitrage.settings.sections import (
     BacktestSettings,
+    CcxtSettings,
     Count,
     Fraction,
+    LiveSettings,
     LogSettings,
     MonitorSettings,
     NonNegative,
@@ -28,8 +30,8 @@ from arbitrage.settings.sections import (
     TradingSettings,
 )
 
-__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "Count", "Fraction", "LogSettings",
-           "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings", "Positive", "RiskSettings",
-           "RunSettings",
+__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "CcxtSettings", "Count", "Fraction",
+           "LiveSettings", "LogSettings", "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings",
+           "Positive", "RiskSettings", "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
            "TradingSettings", "env_overrides", "from_dict", "load_settings"]

@@ -136,6 +136,31 @@ def _check(settings: Settings) -> None:
     for venue in settings.paper.venue_balances:
         if venue not in names and settings.run.source == "sim":
             raise SettingsError(f"paper.venue_balances.{venue}", f"unknown venue (venues: {names})")
+    _check_ccxt(settings)
     for i, url in enumerate(settings.notify.urls):
         if "://" not in url:  # the value is not echoed: it may be a bare token
             raise SettingsError(f"notify.urls[{i}]", "not an Apprise URL (expected scheme://...)")
+
+
+def _check_ccxt(settings: Settings) -> None:
+    from arbitrage.exchanges.urls import check_base
+
+    ccxt = settings.ccxt
+    for i, name in enumerate(ccxt.exchanges):
+        if not name or name != name.strip().lower():
+            raise SettingsError(f"ccxt.exchanges[{i}]", f"a ccxt exchange id in lower case, got {name!r}")
+    if len(set(ccxt.exchanges)) != len(ccxt.exchanges):
+        raise SettingsError("ccxt.exchanges", f"exchange names must be unique, got {ccxt.exchanges}")
+    for i, symbol in enumerate(ccxt.symbols):
+        base, sep, quote = symbol.partition("/")
+        if not sep or not base or not quote or "/" in quote:
+            raise SettingsError(f"ccxt.symbols[{i}]", f"symbol must look like BASE/QUOTE, got {symbol!r}")
+    for name, base in ccxt.urls.items():
+        check_base(base, f"ccxt.urls.{name}")
+    if ccxt.backoff_max_s < ccxt.backoff_initial_s:
+        raise SettingsError("ccxt.backoff_max_s", "must not be less than ccxt.backoff_initial_s")
+    if settings.run.source == "ccxt":
+        if not ccxt.exchanges:
+            raise SettingsError("ccxt.exchanges", "--source ccxt needs at least one exchange (--exchanges)")
+        if not ccxt.symbols:
+            raise SettingsError("ccxt.symbols", "--source ccxt needs at least one symbol (--symbols)")

@@ -25,7 +25,7 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 class RunSettings(Section, frozen=True, kw_only=True):
     source: str = "sim"
-    """Market source plugin: ``sim`` (offline simulated venues)."""
+    """Market source plugin: ``sim`` (offline simulated venues), ``ccxt`` (live exchanges), ``replay``."""
     strategy: str = "cross_exchange"
     """Strategy plugin name, see ``arb strategies``."""
     plugins: list[str] = msgspec.field(default_factory=lambda: ["trader", "storage", "monitor", "notifier"])
@@ -116,6 +116,28 @@ class TradingSettings(Section, frozen=True, kw_only=True):
     sequential_legs: bool = False
     """Send a cycle's legs one after another, each leg's fill feeding the next (needs only the
     start asset); default: all at once from inventory held on the venue."""
+
+
+class LiveSettings(Section, frozen=True, kw_only=True):
+    """How a live venue (``--live``) learns what became of its orders."""
+
+    lookup_retries: t.Annotated[int, Meta(ge=0)] = 6
+    """Lookups by client order id after a submission whose answer was lost, before the venue
+    answers ``unknown`` (and the executor halts trading there until it knows)."""
+    lookup_backoff_s: Positive = 0.25
+    """Wait before the first lookup; doubles after each (with jitter), at most 4 s."""
+    not_found_after_s: NonNegative = 12.0
+    """An order the venue does not have counts as never placed only if it is still missing this
+    long after it was sent: a request in flight may still arrive (Binance refuses one older than
+    its ``recvWindow``, 10 s)."""
+    unknown_retry_s: Positive = 1.0
+    """How long the executor waits before asking again about an order of unknown fate; doubles,
+    at most 60 s, until the venue knows."""
+    cancel_after_s: NonNegative = 1.0
+    """Venues without immediate-or-cancel orders: a limit order is cancelled this long after it
+    was placed."""
+    balance_refresh_s: Positive = 30.0
+    """Balances are read from the venue this often, besides after every arbitrage."""
 
 
 class RiskSettings(Section, frozen=True, kw_only=True):
@@ -218,18 +240,64 @@ class BacktestSettings(Section, frozen=True, kw_only=True):
     """``arb run --record FILE``: the ``recorder`` plugin writes every book here ('.zst' = compressed)."""
 
 
+class CcxtSettings(Section, frozen=True, kw_only=True):
+    """``[ccxt]``: the live market source (``--source ccxt``) and what the live venue shares with it."""
+
+    exchanges: list[str] = []
+    """ccxt exchange ids to watch (``--exchanges binance,kraken``)."""
+    symbols: list[str] = []
+    """Unified symbols (``BTC/USDT``); a symbol a venue lacks is reported once and skipped there."""
+    urls: dict[str, str] = {}
+    """Exchange -> BASE: every URL of that exchange moved under BASE (``--exchange-url NAME=BASE``)."""
+    rest: bool = False
+    """Poll ``fetch_order_book`` instead of websockets (``--rest``); exchanges with no websocket
+    order books are polled anyway."""
+    rest_interval_s: Positive = 1.0
+    """Time between two REST polls of one symbol."""
+    depth: Count = 10
+    """Levels a side to ask for, at least; an exchange with fixed depths (Kraken: 10, 25, 100,
+    500, 1000) gets the smallest one that is not less (the largest beyond them)."""
+    staleness_ms: Positive = 5000.0
+    """A book older than this (exchange time to our clock) is not traded; also announced stale."""
+    venue_staleness_ms: dict[str, Positive] = {}
+    """Exchange -> its own staleness limit, overriding ``staleness_ms``."""
+    markets_cache: str = "data/markets"
+    """Directory of the on-disk ``load_markets`` cache ('' = no cache)."""
+    markets_max_age_s: NonNegative = 3600.0
+    """A cached market list older than this is fetched again (0 = always fetch)."""
+    timeout_ms: Positive = 10000.0
+    """ccxt's request timeout."""
+    max_resyncs: Count = 2
+    """Simultaneous REST snapshot resyncs (subscriptions that fetch a snapshot) in the process."""
+    enable_rate_limit: bool = True
+    """ccxt's own request throttle (``enableRateLimit``); tests turn it off."""
+    rate_limits: dict[str, Positive] = {}
+    """Exchange -> requests per second of our budget shared by data and orders (orders first);
+    default: what ccxt's ``rateLimit`` of the exchange allows."""
+    backoff_initial_s: Positive = 0.5
+    """First wait before reconnecting; doubled on every failure in a row, with jitter."""
+    backoff_max_s: Positive = 30.0
+    """Longest wait between reconnects (a ``Retry-After`` or ban may ask for longer: honoured)."""
+
+    def staleness_of(self, exchange: str) -> float:
+        """The staleness limit of ``exchange``, in milliseconds."""
+        return self.venue_staleness_ms.get(exchange, self.staleness_ms)
+
+
 class Settings(Section, frozen=True, kw_only=True):
     run: RunSettings = RunSettings()
     sim: SimSettings = SimSettings()
     strategy: StrategySettings = StrategySettings()
     trading: TradingSettings = TradingSettings()
     risk: RiskSettings = RiskSettings()
+    live: LiveSettings = LiveSettings()
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     log: LogSettings = LogSettings()
     backtest: BacktestSettings = BacktestSettings()
     monitor: MonitorSettings = MonitorSettings()
     notify: NotifySettings = NotifySettings()
+    ccxt: CcxtSettings = CcxtSettings()
 
     def to_dict(self) -> dict[str, t.Any]:
         """Plain builtins, e.g. to store with a run."""

@@ -16,8 +16,9 @@ from arbitrage.storage.schema import TABLES
 
 __all__ = ["OPEN_ORDER_STATUSES", "run_totals", "unfinished_orders"]
 
-OPEN_ORDER_STATUSES = ("submitted", "open")
-"""Order states that are not final: such an order may still be live on its venue."""
+OPEN_ORDER_STATUSES = ("submitted", "open", "unknown")
+"""Order states that are not final: such an order may still be live on its venue (``unknown``: its
+answer was lost and the venue's lookups did not find out)."""
 
 
 def _placeholders(run_ids: c.Sequence[str]) -> str:

@@ -116,7 +116,7 @@ _ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]]
 _REPLACE = frozenset({"opportunities", "arb_results", "positions"})
 """Tables keyed by event id (or position): a repeated key replaces the row instead of failing the
 whole batch (``positions`` keeps the newest update of each)."""
-_SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted"})
+_SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted", "label"})
 """``orders`` columns only ``write_order_submitted`` writes: an ``OrderUpdate`` must not clobber them."""
 BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)
 """Event types ``Writer.write_batch`` accepts."""
@@ -152,10 +152,10 @@ _STATEMENTS: dict[str, str] = {table: _statement(table) for table, _ in _ROWS.va
 
 _INSERT_ORDER = (
     "INSERT INTO orders (run_id, client_order_id, opportunity_id, venue, symbol, side, amount, price, "
-    "purpose, status, filled, fee, ts_submitted) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?) "
+    "purpose, status, filled, fee, ts_submitted, label) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?, ?) "
     "ON CONFLICT (run_id, client_order_id) DO UPDATE SET price = excluded.price, "
-    "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted"
+    "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted, label = excluded.label"
 )
 """The one hot-path statement; an update that somehow arrived first keeps its status and fills."""
 
@@ -220,7 +220,7 @@ class Writer:
             try:
                 conn.execute(_INSERT_ORDER, (self.run_id, event.client_order_id, event.opportunity_id,
                                              event.venue, event.symbol, event.side, event.amount, event.price,
-                                             event.purpose, event.ts_init))
+                                             event.purpose, event.ts_init, event.label))
                 if commit:
                     conn.commit()
             except BaseException:

@@ -22,6 +22,7 @@ import typing as t
 
 from arbitrage.book import EPS, round_down
 from arbitrage.events import Leg, Market, Opportunity
+from arbitrage.trading.ids import client_order_id, order_label
 from arbitrage.trading.risk import Markets
 from arbitrage.trading.venue import OrderRequest, OrderResult, balance_deltas
 
@@ -80,9 +81,11 @@ class Chain:
 
 
 def leg_request(opportunity: Opportunity, index: int, amount: float) -> OrderRequest:
-    """The order for leg ``index`` of ``opportunity``, client order id ``{opportunity id}-L{index}``."""
+    """The order for leg ``index`` of ``opportunity``, labelled ``{opportunity id}-L{index}`` (its client
+    order id derives from the label: ``trading.ids``)."""
     leg = opportunity.legs[index]
-    return OrderRequest(client_order_id=f"{opportunity.id}-L{index}", opportunity_id=opportunity.id,
+    label = order_label(opportunity.id, "L", index)
+    return OrderRequest(client_order_id=client_order_id(label), label=label, opportunity_id=opportunity.id,
                         venue=leg.venue, symbol=leg.symbol, side=leg.side, amount=amount, price=leg.price,
                         purpose="leg")
 

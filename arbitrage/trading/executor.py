@@ -12,7 +12,8 @@ One arbitrage runs as one asyncio task:
    ``OpportunityRejected`` event. An admitted opportunity reserves its balances and gets a task.
 2. Every leg is published as ``OrderSubmitted`` -- all of them, before any is handed to a venue,
    so storage has each order on disk before it can fill -- then all legs go out at once
-   (``asyncio.gather``). Client order ids are ``{opportunity id}-L{i}``.
+   (``asyncio.gather``). Orders are labelled ``{opportunity id}-L{i}``; the client order id the
+   venue sees derives from the label (``trading.ids``).
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
    delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
@@ -30,9 +31,21 @@ One arbitrage runs as one asyncio task:
    ``1 + hedge_retries`` rounds of orders; while no book is
    within the cap the executor looks again on fresh books every ``HEDGE_RETRY_S`` until
    ``hedge_timeout_s``. What is still open then stays open, with a critical ``Alert`` naming
-   venue, asset, amount and mark. Every attempt is a new order with a new id (``-H{n}`` for a
-   two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or a sequential chain);
-   a failed order is never resent (``trading.hedging``).
+   venue, asset, amount and mark. Every attempt is a new order with a new id (labelled ``-H{n}``
+   for a two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or a sequential
+   chain); a failed order is never resent (``trading.hedging``).
+
+An order whose fate is unknown (a live venue lost its answer and its own lookups by client order
+id did not find out; or ``submit`` raised) is published as ``unknown`` with a critical ``Alert``,
+and its venue is halted in the ``RiskGate`` (``venue_halted``). The executor then asks the venue
+again (``Venue.resolve``), waiting ``unknown_retry_s``, doubling up to ``UNKNOWN_RETRY_MAX_S``, until
+the venue knows: only then is the order's final ``OrderUpdate`` published, the venue resumed, and
+the arbitrage goes on (hedging what the orders, now known, left open). Nothing is hedged on a guess
+and the order is never sent again. An arbitrage stopped meanwhile reports the order ``unknown``
+and ``failed``; the venue stays halted for the rest of the run.
+
+Live venues read their balances from the exchange after every arbitrage (``Venue.refresh``),
+published as a ``BalanceUpdate``.
 5. ``ArbResult`` accounts from the balance changes of every order of the arbitrage
    (``venue.ledger``, the rule paper venues move money by). Any other asset left over is
    ``residual`` and becomes ``positions``: the net amount per asset, attributed to the venue(s)
@@ -95,6 +108,8 @@ from arbitrage.valuation import Valuer
 
 HEDGE_RETRY_S = 0.1
 """How long (run clock) closing waits before looking again when no book is within the loss cap."""
+UNKNOWN_RETRY_MAX_S = 60.0
+"""Longest wait between two questions about an order of unknown fate."""
 
 
 class Executor:
@@ -108,12 +123,13 @@ class Executor:
     :param liquidity: the same store's overlay, where orders in flight hold the levels they may
         take; None = hold nothing.
     :param currency: the risk currency (``risk.currency``) the limits are amounts of.
+    :param unknown_retry_s: first wait before asking a venue again about an order of unknown fate.
     """
 
     def __init__(self, *, bus: Bus, clock: Clock, settings: TradingSettings, venues: c.Mapping[str, Venue],
                  markets: Markets, books: Books, staleness_ms: c.Mapping[str, float], log: t.Any,
                  positions: Positions | None = None, liquidity: Liquidity | None = None,
-                 currency: str = "USDT") -> None:
+                 currency: str = "USDT", unknown_retry_s: float = 1.0) -> None:
         self.bus = bus
         self.clock = clock
         self.settings = settings
@@ -122,6 +138,7 @@ class Executor:
         self.books = books
         self.liquidity = liquidity
         self.log = log
+        self.unknown_retry_s = unknown_retry_s
         self.positions = positions or Positions(bus=bus, clock=clock, books=books, markets=markets,
                                                 staleness_ms=staleness_ms)
         self.risk = RiskGate(settings, Valuer(books.by_symbol, currency))
@@ -232,6 +249,7 @@ class Executor:
                 await self._send(legs, orders)
                 self.risk.reserve(opportunity.id, {})  # the balances now show what the legs spent
             await self._close_exposure(opportunity, orders, unwind=sequential or len(opportunity.legs) > 2)
+            await self._refresh(dict.fromkeys(r.venue for r, _ in orders), log)
         except asyncio.CancelledError:
             log.error("arbitrage abandoned while executing; reporting what it did")
             raise
@@ -239,6 +257,21 @@ class Executor:
             log.opt(exception=True).error("arbitrage failed unexpectedly; reporting what it did")
         finally:
             self._finish(opportunity, orders, log)
+
+    async def _refresh(self, names: c.Iterable[str], log: t.Any) -> None:
+        """Read the balances of these venues from the venues themselves (live) and publish them."""
+        for name in names:
+            venue = self.venues.get(name)
+            if venue is None:
+                continue
+            try:
+                if not await venue.refresh():
+                    continue
+            except Exception:  # the ledger already moved the balances; the next refresh corrects them
+                log.opt(exception=True).warning("could not read the balances of {}", name)
+                continue
+            self.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
+                                           ts_init=self.clock.time_ns()))
 
     async def _send_chain(self, chain: Chain, orders: list[Order]) -> None:
         """Send a chain's legs one at a time; what the chain holds then is left for closing exposure."""
@@ -297,7 +330,8 @@ class Executor:
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
         append each (request, result) to ``orders`` in request order -- also when cancelled, so
-        every submitted order ends with an ``OrderUpdate`` and a place in the ``ArbResult``.
+        every submitted order ends with an ``OrderUpdate`` and a place in the ``ArbResult``. Returns
+        only when the venues know every order's fate (``_resolve``).
         """
         results: dict[int, OrderResult] = {}
         try:
@@ -311,11 +345,14 @@ class Executor:
                 self.bus.publish(OrderSubmitted(  # a critical subscriber (storage) may veto: raises
                     client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
                     symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose,
-                    ts_init=now))
+                    label=r.label, ts_init=now))
             # every submission runs to its end even if one raises: an order that fills after a
             # sibling failed must still be counted (and hedged)
             outcomes = await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)),
                                             return_exceptions=True)
+            unknown = [i for i, result in results.items() if result.status == "unknown"]
+            if unknown:  # nothing is decided (no hedge, no next leg) before the venues know
+                await asyncio.gather(*(self._resolve(requests[i], i, results) for i in unknown))
         finally:
             orders.extend((r, results[i]) for i, r in enumerate(requests) if i in results)
             # an order without a result (vetoed, or cancelled before it ran) holds no levels
@@ -341,13 +378,46 @@ class Executor:
                 self._record(r, result, log)
                 raise
             except Exception as exc:  # the venue broke: the order's fate is unknown, never resend it
-                log.opt(exception=True).error("{} {}: venue raised; treated as rejected", r.purpose,
-                                              r.client_order_id)
-                result = OrderResult(client_order_id=r.client_order_id, status="rejected",
-                                     reason=f"venue error: {exc!r}")
+                log.opt(exception=True).error("{} {}: venue raised; fate unknown", r.purpose, r.label)
+                result = OrderResult(client_order_id=r.client_order_id, status="unknown",
+                                     reason=f"venue error: {type(exc).__name__}")
         results[index] = result
         self._unhold((r,))  # the result is known: what it took is in the store's taken levels now
         self._record(r, result, log)
+
+    async def _resolve(self, r: OrderRequest, index: int, results: dict[int, OrderResult]) -> None:
+        """An order of unknown fate: critical alert, halt its venue, ask the venue again (backing off)
+        until it knows, then publish the final state and resume the venue (module doc)."""
+        log = self.log.bind(opportunity_id=r.opportunity_id, venue=r.venue, symbol=r.symbol)
+        key = f"order.unknown:{r.venue}:{r.client_order_id}"
+        what = f"order {r.client_order_id} ({r.label}: {r.side} {r.amount:.10g} {r.symbol} @ {r.price:.10g})"
+        self.risk.halt_venue(r.venue, r.client_order_id)
+        message = (f"{r.venue}: {what} has an unknown fate ({results[index].reason}); trading on {r.venue} "
+                   "is halted until the venue says what became of it")
+        log.critical(message)
+        self.bus.publish(Alert(key=key, level="critical", message=message, ts_init=self.clock.time_ns()))
+        venue = self.venues[r.venue]
+        result = results[index]
+        delay = self.unknown_retry_s
+        while result.status == "unknown":
+            await self.clock.sleep(delay)
+            delay = min(delay * 2.0, UNKNOWN_RETRY_MAX_S)
+            try:
+                result = await venue.resolve(r)
+            except Exception:
+                log.opt(exception=True).warning("{}: asking about {} failed; asking again in {:.3g} s",
+                                                r.venue, r.client_order_id, delay)
+        results[index] = result
+        self.order_status["unknown"] -= 1  # counted by its final status from here
+        if not self.order_status["unknown"]:
+            del self.order_status["unknown"]
+        self._record(r, result, log)
+        resumed = self.risk.resume_venue(r.venue, r.client_order_id)
+        message = (f"{r.venue}: {what} is {result.status}, filled {result.filled:.10g}"
+                   + (f"; trading on {r.venue} resumed" if resumed else ""))
+        log.warning(message)
+        self.bus.publish(Alert(key=key, level="critical", message=message, recovered=True,
+                               ts_init=self.clock.time_ns()))
 
     def _record(self, r: OrderRequest, result: OrderResult, log: t.Any) -> None:
         """Publish what one order did (the venue recorded the liquidity its fills took)."""
@@ -362,13 +432,14 @@ class Executor:
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
             symbol=r.symbol, side=r.side, status=result.status, amount=r.amount, filled=result.filled,
             average_price=result.average_price, fee=result.fee, fee_currency=result.fee_currency,
-            reason=result.reason, ts_event=result.ts_event or now, ts_init=now))
+            reason=result.reason, venue_order_id=result.venue_order_id, ts_event=result.ts_event or now,
+            ts_init=now))
         venue = self.venues.get(r.venue)
         if result.filled > 0 and venue is not None:
             self.bus.publish(BalanceUpdate(venue=r.venue, balances=venue.balances(), ts_init=now))
-        log.info("{} {} {} {:.10g}@{:.10g}: {} filled {:.10g} avg {:.10g} fee {:.10g} {}", r.purpose,
-                 r.client_order_id, r.side, r.amount, r.price, result.status, result.filled,
-                 result.average_price, result.fee, result.reason)
+        log.info("{} {} ({}) {} {:.10g}@{:.10g}: {} filled {:.10g} avg {:.10g} fee {:.10g} {} {}", r.purpose,
+                 r.label, r.client_order_id, r.side, r.amount, r.price, result.status, result.filled,
+                 result.average_price, result.fee, result.fee_currency, result.reason)
 
     # -- accounting ------------------------------------------------------------------------------
 
@@ -397,7 +468,8 @@ class Executor:
                                           entry.get((asset, amount > 0)))) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
             corrected = len(orders) > len(legs)
-            if not any(result.filled > 0 for _, result in orders) or stuck:
+            unknown = any(result.status == "unknown" for _, result in orders)  # stopped while asking
+            if not any(result.filled > 0 for _, result in orders) or stuck or unknown:
                 status: t.Literal["complete", "partial", "failed"] = "failed"
             elif (not corrected and len(legs) == len(opportunity.legs)
                   and all(result.status == "filled" for result in legs)):
@@ -410,7 +482,8 @@ class Executor:
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,
                                      side=r.side, amount=r.amount, filled=res.filled,
                                      average_price=res.average_price, fee=self._fee(r, res)[1],
-                                     status=res.status, purpose=r.purpose) for r, res in orders),
+                                     status=res.status, purpose=r.purpose, label=r.label)
+                           for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
                 unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())

@@ -31,6 +31,7 @@ from arbitrage.book import EPS, is_crossed, round_down, round_price
 from arbitrage.clock import Clock
 from arbitrage.events import Market, Opportunity, Side
 from arbitrage.plugin import Books
+from arbitrage.trading.ids import client_order_id, order_label
 from arbitrage.trading.risk import Markets, RiskGate
 from arbitrage.trading.venue import Order, OrderRequest, Purpose, Venue, balance_deltas
 
@@ -94,7 +95,8 @@ class Closer:
                 if why != "dust":
                     waiting[asset] = why
                 continue
-            requests.append(OrderRequest(client_order_id=f"{opportunity.id}-{tag}{first + len(requests)}",
+            label = order_label(opportunity.id, tag, first + len(requests))
+            requests.append(OrderRequest(client_order_id=client_order_id(label), label=label,
                                          opportunity_id=opportunity.id, venue=plan.venue,
                                          symbol=plan.market.symbol, side=plan.side, amount=plan.amount,
                                          price=plan.price, purpose=purpose))
@@ -214,13 +216,13 @@ def entry_prices(opportunity: Opportunity, orders: c.Iterable[Order],
     delivers from what it gave (balance changes: fees included); where no filled leg links an
     asset, the opportunity's expected prices do.
     """
-    results = {r.client_order_id: res for r, res in orders if r.purpose == "leg"}
+    results = {r.label: res for r, res in orders if r.purpose == "leg"}
     legs = []
     for i, leg in enumerate(opportunity.legs):
         market = markets.get(leg.venue, {}).get(leg.symbol)
         if market is None:
             continue
-        res = results.get(f"{opportunity.id}-L{i}")
+        res = results.get(order_label(opportunity.id, "L", i))
         if res is not None and res.filled > 0 and res.average_price > 0:
             deltas = balance_deltas(leg.side, market, res.filled, res.notional, res.fee, res.fee_currency)
             legs.append((market, res.average_price, deltas))

@@ -1,9 +1,18 @@
-"""The ``trader`` plugin: one paper venue per venue a source announces, and the executor over them.
+"""The ``trader`` plugin: one venue per venue a source announces, and the executor over them.
+
+Venues are paper accounts (the default: paper trading on whatever data the source gives, live
+exchange data included), or with ``run.live`` (``arb run --live``, which passed the CLI's live
+gate) live ccxt venues (``trading.live.LiveVenue``) on the exchanges of the ``ccxt`` source.
 
 Wiring, all inline on the bus (trading starts before strategies, so its handlers run first):
 
-* ``MarketsLoaded`` -> create the venue's paper account (balances from ``paper.balances`` with
-  ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``;
+* ``MarketsLoaded`` -> paper: create the venue's account (balances from ``paper.balances`` with
+  ``paper.venue_balances`` on top) or update its markets; publish its ``BalanceUpdate``. Live:
+  open the exchange in a task (``trading.connect``: keys from the environment, markets, balances);
+  until it is open the venue is unknown to the risk gate, so nothing trades there; a venue that
+  cannot open raises a critical ``Alert`` (``venue.open:<venue>``) and stays closed. An open live
+  venue re-reads its balances every ``live.balance_refresh_s`` (and the executor after every
+  arbitrage), each published as a ``BalanceUpdate``;
 * ``Opportunity`` -> ``Executor.on_opportunity`` (risk checks, then a task per arbitrage);
 * ``TradingHalted`` / ``TradingResumed`` (the monitor's kill switch) -> ``halt`` and cancel every
   venue's open orders / ``resume``;
@@ -17,8 +26,8 @@ the engine updates before any plugin sees a ``BookUpdate``) and record there wha
 The trader provides ``ctx.views.trading``, a ``TraderView`` (the ``TradingState`` service of
 ``arbitrage.plugin``: open arbitrages, balances, residual, open positions with their marks, halt
 reason), for the dashboard and any
-other reader. ``--live`` is refused at setup until a live venue exists: silently paper trading when
-real orders were asked for would be worse.
+other reader. ``--live`` with a source other than ``ccxt`` is refused at setup: silently paper
+trading when real orders were asked for would be worse.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import msgspec
 
 from arbitrage.errors import PluginError
 from arbitrage.events import (
+    Alert,
     BalanceUpdate,
     BookUpdate,
     Fill,
@@ -90,13 +100,15 @@ class Trader(Plugin):
     """How long ``stop`` waits (wall time) for running arbitrages before abandoning them."""
 
     def setup(self, ctx: Context) -> None:
-        """Create the executor and subscribe; refuse ``--live`` (no live venue yet).
+        """Create the executor and subscribe.
 
-        :raises PluginError: when live trading is requested.
+        :raises PluginError: when live trading is requested on a source other than ``ccxt``.
         """
         super().setup(ctx)
-        if ctx.settings.run.live:
-            raise PluginError("live trading is not available yet; run without --live to paper trade")
+        self.live = ctx.settings.run.live
+        """Live venues (real orders) instead of paper ones."""
+        if self.live and ctx.settings.run.source != "ccxt":
+            raise PluginError(f"--live needs --source ccxt, not {ctx.settings.run.source!r}")
         self.venues: dict[str, Venue] = {}
         self.markets: dict[str, dict[str, Market]] = {}
         self.staleness_ms: dict[str, float] = {}
@@ -106,7 +118,8 @@ class Trader(Plugin):
         self.executor = Executor(bus=ctx.bus, clock=ctx.clock, settings=ctx.settings.trading,
                                  venues=self.venues, markets=self.markets, books=ctx.books,
                                  staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions,
-                                 liquidity=ctx.liquidity, currency=ctx.settings.risk.currency)
+                                 liquidity=ctx.liquidity, currency=ctx.settings.risk.currency,
+                                 unknown_retry_s=ctx.settings.live.unknown_retry_s)
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
@@ -115,6 +128,10 @@ class Trader(Plugin):
         ctx.bus.subscribe(BookUpdate, self.positions.on_book, name="trader:positions")
         ctx.bus.subscribe(Fill, self.positions.on_fill, name="trader:positions")
         self._cancels: set[asyncio.Task[None]] = set()
+        self._live_tasks: dict[str, asyncio.Task[None]] = {}
+        """venue -> its opening task, then its balance timer."""
+        self._live: dict[str, t.Any] = {}
+        """venue -> its open ``LiveVenue``."""
         ctx.views.trading = TraderView(self)
 
     async def start(self) -> None:
@@ -131,8 +148,16 @@ class Trader(Plugin):
             await self.executor.cancel()
         if self._cancels:
             await asyncio.gather(*self._cancels, return_exceptions=True)
-        for venue in self.venues.values():
-            await venue.cancel_all()
+        for task in self._live_tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._live_tasks.values(), return_exceptions=True)
+        for name, venue in self.venues.items():
+            try:
+                await venue.cancel_all()
+            except Exception as exc:
+                self.ctx.log.bind(venue=name).error("could not cancel open orders on {}: {!r}", name, exc)
+        for venue in self._live.values():
+            await venue.close()
         self.positions.flush()
 
     def halt(self, reason: str) -> None:
@@ -173,6 +198,9 @@ class Trader(Plugin):
     def _on_markets(self, event: MarketsLoaded) -> None:
         self.markets.setdefault(event.venue, {}).update({m.symbol: m for m in event.markets})
         self.staleness_ms[event.venue] = event.staleness_ms
+        if self.live:
+            self._on_live_markets(event)
+            return
         venue = self._paper.get(event.venue)
         if venue is not None:
             venue.update_markets(event.markets, event.staleness_ms)
@@ -188,6 +216,43 @@ class Trader(Plugin):
                                                   event.venue, len(event.markets), venue.balances())
         self.ctx.bus.publish(BalanceUpdate(venue=event.venue, balances=venue.balances(),
                                            ts_init=self.ctx.clock.time_ns()))
+
+    def _on_live_markets(self, event: MarketsLoaded) -> None:
+        live = self._live.get(event.venue)
+        if live is not None:
+            live.update_markets(event.markets)
+        elif event.venue not in self._live_tasks:  # markets announced again while opening: read then
+            self._live_tasks[event.venue] = asyncio.get_running_loop().create_task(
+                self._open_live(event.venue), name=f"trader:open:{event.venue}")
+
+    async def _open_live(self, name: str) -> None:
+        """Open the live venue ``name``, then re-read its balances every ``live.balance_refresh_s``."""
+        from arbitrage.trading.connect import connect
+
+        ctx = self.ctx
+        log = ctx.log.bind(venue=name)
+        try:
+            venue = await connect(name, settings=ctx.settings, markets=self.markets[name].values(),
+                                  clock=ctx.clock, log=ctx.log, budgets=ctx.budgets)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            message = f"live venue {name} could not open, nothing trades there: {type(exc).__name__}: {exc}"
+            log.critical(message)
+            ctx.bus.publish(Alert(key=f"venue.open:{name}", level="critical", message=message,
+                                  ts_init=ctx.clock.time_ns()))
+            return
+        venue.update_markets(self.markets[name].values())  # announced again while it opened
+        self._live[name] = venue
+        self.venues[name] = venue
+        log.warning("live venue {} open: {} markets, balances {}", name, len(venue.markets), venue.balances())
+        while True:
+            ctx.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(), ts_init=ctx.clock.time_ns()))
+            await ctx.clock.sleep(ctx.settings.live.balance_refresh_s)
+            try:
+                await venue.refresh()
+            except Exception as exc:  # the next read may work; the executor's accounting goes on
+                log.warning("could not read the balances of {}: {}: {}", name, type(exc).__name__, exc)
 
     def summary(self) -> dict[str, t.Any]:
         """Orders by purpose and status, fills, refusals by reason, arbitrages by status, residual, open

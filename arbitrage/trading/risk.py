@@ -8,6 +8,8 @@ summary and published as ``OpportunityRejected``:
 reason          when
 ==============  ==========================================================================
 halted          the kill switch is on (``halt``); nothing trades until ``resume``
+venue_halted    a leg's venue has an order of unknown fate (``halt_venue``): nothing more trades
+                there until the venue has told what became of it (``resume_venue``)
 busy            ``max_open_arbs`` arbitrages are still executing
 duplicate       this opportunity id was already executed (client order ids derive from it)
 invalid         no legs, or a leg with a non-positive amount or price
@@ -139,6 +141,8 @@ class RiskGate:
         """Unhedged position per asset, summed over finished arbitrages."""
         self.halted = ""
         """Why trading is halted; empty while trading is allowed."""
+        self.halted_venues: dict[str, set[str]] = {}
+        """venue -> client order ids of unknown fate there; the venue trades again once empty."""
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def admit(self, opportunity: Opportunity, balances: Balances, markets: Markets) -> Refusal | None:
@@ -168,6 +172,10 @@ class RiskGate:
             return Refusal("duplicate", f"opportunity {opportunity.id} was already executed")
         if not opportunity.legs:
             return Refusal("invalid", "no legs")
+        for leg in opportunity.legs:
+            if self.halted_venues.get(leg.venue):
+                orders = ", ".join(sorted(self.halted_venues[leg.venue]))
+                return Refusal("venue_halted", f"{leg.venue} halted: order(s) {orders} of unknown fate")
         for i, leg in enumerate(opportunity.legs):
             if not (leg.amount > 0 and leg.price > 0):
                 return Refusal("invalid", f"leg {i}: amount {leg.amount} at price {leg.price}")
@@ -251,3 +259,15 @@ class RiskGate:
     def resume(self) -> None:
         """Allow trading again after ``halt``."""
         self.halted = ""
+
+    def halt_venue(self, venue: str, client_order_id: str) -> None:
+        """Refuse every opportunity touching ``venue`` while ``client_order_id``'s fate is unknown."""
+        self.halted_venues.setdefault(venue, set()).add(client_order_id)
+
+    def resume_venue(self, venue: str, client_order_id: str) -> bool:
+        """The venue told what became of ``client_order_id``; True if ``venue`` trades again."""
+        held = self.halted_venues.get(venue, set())
+        held.discard(client_order_id)
+        if not held:
+            self.halted_venues.pop(venue, None)
+        return not held

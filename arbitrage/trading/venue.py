@@ -2,8 +2,10 @@
 
 A venue takes IOC limit orders (``OrderRequest``) and answers with what happened
 (``OrderResult``). Expected refusals (no balance, stale book, below the market minimum) are
-results with ``status="rejected"`` and a ``reason``, never exceptions; an exception from
-``submit`` means the venue itself failed and the order's fate is unknown.
+results with ``status="rejected"`` and a ``reason``, never exceptions. An order whose fate the
+venue could not learn (its answer was lost and the venue's own lookups by client order id did not
+find out) is a result with ``status="unknown"``; so is an exception from ``submit``. Such an order
+is never sent again: the executor asks ``resolve`` until the venue knows.
 
 ``balance_deltas`` / ``ledger`` live here because every venue and the executor must agree on
 them: what filled orders do to balances (one rule, used by the paper venue to move money and by
@@ -23,8 +25,9 @@ import msgspec
 
 from arbitrage.events import Market, Side
 
-OrderStatus = t.Literal["filled", "partially_filled", "canceled", "rejected"]
-"""``canceled``: accepted but nothing matched before the IOC expired."""
+OrderStatus = t.Literal["filled", "partially_filled", "canceled", "rejected", "unknown"]
+"""``canceled``: accepted but nothing matched before the IOC expired. ``unknown``: sent, but whether
+the venue has it (and what filled) could not be learnt yet; never a final state."""
 Purpose = t.Literal["leg", "hedge", "unwind"]
 
 FILL_TOLERANCE = 1e-9
@@ -35,7 +38,7 @@ class OrderRequest(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One immediate-or-cancel limit order, as the executor wants it sent."""
 
     client_order_id: str
-    """Unique and deterministic: derived from the opportunity id, never reused for a retry."""
+    """What the venue sees: derived from ``label`` (``trading.ids``), never reused for a retry."""
     opportunity_id: str
     venue: str
     symbol: str
@@ -45,6 +48,8 @@ class OrderRequest(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     price: float
     """Limit: worst acceptable price."""
     purpose: Purpose = "leg"
+    label: str = ""
+    """The readable name the id derives from: ``{opportunity id}-L{i}`` / ``-H{n}`` / ``-U{n}``."""
 
 
 class VenueFill(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -74,6 +79,8 @@ class OrderResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     reason: str = ""
     """Why it was rejected or canceled; empty when it filled."""
     ts_event: int = 0
+    venue_order_id: str = ""
+    """The venue's own id of the order (live venues), for the database and lookups."""
 
 
 def balance_deltas(side: Side, market: Market, filled: float, notional: float, fee: float,
@@ -147,3 +154,16 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def cancel_all(self) -> None:
         """Cancel every open order of ours on this venue (IOC orders normally leave none)."""
+
+    async def resolve(self, order: OrderRequest) -> OrderResult:
+        """Ask the venue once more what became of ``order``, whose ``submit`` answered ``unknown``.
+
+        Returns its final state, or ``status="unknown"`` while the venue still cannot say; never
+        sends the order again. Venues that always know (paper) keep this default.
+        """
+        return OrderResult(client_order_id=order.client_order_id, status="unknown",
+                           reason="this venue cannot look orders up")
+
+    async def refresh(self) -> bool:
+        """Read the balances from the venue itself; False if there is nothing to read (paper)."""
+        return False

@@ -98,8 +98,8 @@ def test_optimize_saves_a_profile_that_backtest_loads(recorded: tuple[Path, str]
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["record", "--source", "ccxt", "--duration", "1", "--out", "x.jsonl"],
-     "no market source plugin named 'ccxt'"),
+    (["record", "--source", "nosuch", "--duration", "1", "--out", "x.jsonl"],
+     "no plugin named 'nosuch'"),
     (["backtest", "--data", "missing.jsonl"], "missing.jsonl: no such data file"),
     (["backtest", "--data", "x.jsonl", "--param", "nope=1"], "settings error: nope: unknown setting"),
     (["backtest", "--data", "x.jsonl", "--profile", "absent"], "no profile 'absent'"),
@@ -139,8 +139,8 @@ def test_backtests_pass_the_one_live_gate(recorded: tuple[Path, str], command: l
         done = arb(*command, "--data", "rec.jsonl.zst", *args, cwd=cwd,
                    env={"ARB_STORAGE__PATH": "live.db", **env})
         assert done.returncode == 2, done.stderr
-        assert done.stderr.strip() == ("settings error: --live: live trading is not available in this "
-                                       "version; paper trading only")
+        assert done.stderr.strip() == ("settings error: --live: backtests and optimizations trade on paper "
+                                       "only; real orders need `arb run --source ccxt --live`")
     assert not (cwd / "live.db").exists()
 
 

@@ -14,7 +14,10 @@ from arbitrage.clock import SimClock
 from arbitrage.events import BookUpdate, FeeSide, Leg, Level, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
+from arbitrage.trading.ids import client_order_id as cid
 from arbitrage.trading.plugin import Trader
+
+__all__ = ["T0", "Harness", "book", "cid", "leg", "make_settings", "market", "opportunity", "run"]
 
 T0 = 1_700_000_000_000_000_000
 """Start of simulated time (ns)."""

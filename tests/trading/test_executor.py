@@ -17,7 +17,7 @@ from arbitrage.events import (
     OrderUpdate,
     PositionUpdate,
 )
-from tests.trading.helpers import T0, Harness, leg, make_settings, market, opportunity, run
+from tests.trading.helpers import T0, Harness, cid, leg, make_settings, market, opportunity, run
 
 A, B = "alpha", "beta"
 
@@ -57,7 +57,7 @@ def test_complete_two_leg_arb_realizes_the_hand_computed_profit():
     assert result.slippage == pytest.approx(13.5 - 13.0215, abs=1e-9)
     assert result.residual == {"BTC": 0.0}
     assert [(lr.client_order_id, lr.status, lr.purpose) for lr in result.legs] == [
-        ("x1-L0", "filled", "leg"), ("x1-L1", "filled", "leg")]
+        (cid("x1-L0"), "filled", "leg"), (cid("x1-L1"), "filled", "leg")]
     # The accounting is the balances: both venues moved by exactly these amounts.
     balances = h.ctx.views.trading.balances
     assert balances[A] == {"USDT": pytest.approx(1000 - 150.6505), "BTC": pytest.approx(3.5)}
@@ -111,12 +111,13 @@ def test_unequal_fills_are_hedged_on_the_best_book_and_recorded():
     assert result.slippage == pytest.approx(9.7 - 6.686, abs=1e-9)
     assert result.residual == {"BTC": 0.0}
     hedge = result.legs[2]
-    assert (hedge.client_order_id, hedge.purpose, hedge.venue, hedge.side) == ("x1-H0", "hedge", B, "sell")
+    assert (hedge.client_order_id, hedge.purpose, hedge.venue, hedge.side) == (
+        cid("x1-H0"), "hedge", B, "sell")
     assert (hedge.amount, hedge.filled) == (pytest.approx(0.6), pytest.approx(0.6))
     assert hedge.average_price == 105.0
     submitted = [e for e in seen if isinstance(e, OrderSubmitted)]
     assert [(s.client_order_id, s.purpose) for s in submitted] == [
-        ("x1-L0", "leg"), ("x1-L1", "leg"), ("x1-H0", "hedge")]
+        (cid("x1-L0"), "leg"), (cid("x1-L1"), "leg"), (cid("x1-H0"), "hedge")]
     assert submitted[2].price == pytest.approx(104.475)
     assert h.trader.summary()["hedges"] == 1
 
@@ -137,7 +138,7 @@ def test_a_partly_filled_hedge_is_retried_as_a_new_order_elsewhere():
     # H1 sells the remaining 0.4 on alpha at 99: 39.6 - 0.0396 = 39.5604.
     # Realized -100.1 + 43.912 + 20.958 + 39.5604 = 4.3304; fees 0.1 + 0.088 + 0.042 + 0.0396 = 0.2696.
     assert [(lr.client_order_id, lr.venue, lr.status) for lr in result.legs[2:]] == [
-        ("x1-H0", B, "partially_filled"), ("x1-H1", A, "filled")]
+        (cid("x1-H0"), B, "partially_filled"), (cid("x1-H1"), A, "filled")]
     assert result.realized_profit == pytest.approx(4.3304, abs=1e-9)
     assert result.fees == pytest.approx(0.2696, abs=1e-9)
     assert (result.status, result.residual) == ("partial", {"BTC": 0.0})
@@ -289,8 +290,8 @@ def test_failed_middle_leg_unwinds_back_to_the_start_asset():
     # U0 sells 1 BTC @ 99: 99 - 0.099 = +98.901; U1 buys 19.96 ETH @ 5.3: 105.788 + 0.105788 = -105.893788
     # realized -100.1 + 103.688208 + 98.901 - 105.893788 = -3.40458
     assert [(lr.client_order_id, lr.status, lr.purpose) for lr in result.legs] == [
-        ("t1-L0", "filled", "leg"), ("t1-L1", "canceled", "leg"), ("t1-L2", "filled", "leg"),
-        ("t1-U0", "filled", "unwind"), ("t1-U1", "filled", "unwind")]
+        (cid("t1-L0"), "filled", "leg"), (cid("t1-L1"), "canceled", "leg"), (cid("t1-L2"), "filled", "leg"),
+        (cid("t1-U0"), "filled", "unwind"), (cid("t1-U1"), "filled", "unwind")]
     assert [(lr.symbol, lr.side) for lr in result.legs[3:]] == [("BTC/USDT", "sell"), ("ETH/USDT", "buy")]
     assert result.status == "partial"
     assert result.realized_profit == pytest.approx(-3.40458, abs=1e-9)
@@ -389,7 +390,8 @@ def test_stopping_mid_flight_reports_every_submitted_order_as_abandoned():
 
     h, seen = run(scenario())
     updates = [e for e in seen if isinstance(e, OrderUpdate)]
-    assert [(u.client_order_id, u.status) for u in updates] == [("x1-L0", "canceled"), ("x1-L1", "canceled")]
+    assert [(u.client_order_id, u.status) for u in updates] == [
+        (cid("x1-L0"), "canceled"), (cid("x1-L1"), "canceled")]
     assert all(u.reason.startswith("abandoned") for u in updates)
     [result] = results(seen)
     assert (result.status, result.realized_profit, len(result.legs)) == ("failed", 0.0, 2)
@@ -443,7 +445,7 @@ def test_a_second_opportunity_on_levels_an_order_in_flight_holds_is_refused_unti
                     (B, "BTC/USDT"): {"bids@110.0": 0.5, "bids@109.0": 0.5}}
     refused = [(e.opportunity_id, e.reason) for e in seen if isinstance(e, OpportunityRejected)]
     assert refused == [("x2", "liquidity"), ("x4", "liquidity")]
-    assert sorted(e.client_order_id for e in seen if isinstance(e, OrderSubmitted)) == [
+    assert sorted(e.label for e in seen if isinstance(e, OrderSubmitted)) == [
         "x1-L0", "x1-L1", "x3-L0", "x3-L1"]
     assert {r.opportunity_id: r.status for r in results(seen)} == {"x1": "complete", "x3": "complete"}
     assert reserved == {}  # every result known: nothing held any more
@@ -637,7 +639,7 @@ def test_a_residual_is_unwound_against_a_market_quoted_the_other_way_round():
     # -0.0001333 + 0.0000202804805 = -0.0001130195195; marked at the BTC/USDT ask: 1.01301 / 50,100
     # = 0.0000202197605 BTC, unrealized 0.0000202197605 - 0.0000202804805 = -0.00000006072.
     assert [(lr.client_order_id, lr.symbol, lr.side, lr.status) for lr in result.legs[3:]] == [
-        ("i1-U0", "BTC/USDT", "buy", "filled"), ("i1-U1", "ETH/BTC", "buy", "filled")]
+        (cid("i1-U0"), "BTC/USDT", "buy", "filled"), (cid("i1-U1"), "ETH/BTC", "buy", "filled")]
     assert (result.legs[3].filled, result.legs[4].filled) == (pytest.approx(0.0199), pytest.approx(0.333))
     assert result.status == "partial"
     assert result.residual == {"USDT": pytest.approx(1.01301), "ETH": 0.0}
@@ -699,6 +701,6 @@ def test_a_vetoed_hedge_submission_holds_no_levels():
     h, [result] = run(scenario())
     # as in the hedge test above: 0.6 BTC left, H0 would sell it on beta's 105 bid; its
     # OrderSubmitted is vetoed, so it is never sent -- and must not keep holding beta's 105 level
-    assert [lr.client_order_id for lr in result.legs] == ["x1-L0", "x1-L1"]
+    assert [lr.client_order_id for lr in result.legs] == [cid("x1-L0"), cid("x1-L1")]
     assert result.residual == {"BTC": pytest.approx(0.6)}
     assert h.books.reserved() == {}

@@ -11,6 +11,7 @@ from arbitrage.events import ArbResult, Fill, OrderUpdate, PositionUpdate
 from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
 from arbitrage.strategies.triangular import TriangularStrategy
 from arbitrage.trading.chain import chained_amount
+from arbitrage.trading.ids import client_order_id, order_label
 from arbitrage.trading.paper import PaperVenue
 from arbitrage.trading.risk import requirements
 from arbitrage.trading.venue import OrderRequest, balance_deltas
@@ -108,7 +109,8 @@ def test_a_short_left_on_a_get_venue_is_covered_by_buying_what_delivers_it() -> 
 
     seen = run(scenario())
     [result] = [e for e in seen if isinstance(e, ArbResult)]
-    hedges = [e for e in seen if isinstance(e, OrderUpdate) and e.client_order_id.startswith("x-H")]
+    hedge_ids = {client_order_id(order_label("x", "H", n)) for n in range(4)}
+    hedges = [e for e in seen if isinstance(e, OrderUpdate) and e.client_order_id in hedge_ids]
     # closing 1 BTC short on alpha ("get"): buying 1 delivers 0.999; it buys 1 / 0.999 = 1.001001
     # rounded down to 1.001 (step 0.0001), which delivers 1.001 * 0.999 = 0.999999; fee 0.001001 BTC
     assert [(u.side, u.filled, u.fee_currency) for u in hedges] == [("buy", pytest.approx(1.001), "BTC")]

@@ -19,10 +19,10 @@ def test_trader_is_registered_as_the_trading_plugin():
     assert load_plugin("trader", "trading") is Trader
 
 
-def test_live_trading_is_refused_at_setup():
+def test_live_trading_on_a_source_other_than_ccxt_is_refused_at_setup():
     settings = make_settings()
     settings = msgspec.structs.replace(settings, run=msgspec.structs.replace(settings.run, live=True))
-    with pytest.raises(PluginError, match="live"):
+    with pytest.raises(PluginError, match="--live needs --source ccxt, not 'sim'"):
         Harness(settings)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from arbitrage.events import ArbResult, OpportunityRejected, OrderSubmitted, OrderUpdate
 from arbitrage.trading.risk import RiskGate, chained, requirements
-from tests.trading.helpers import T0, Harness, leg, make_settings, market, opportunity, run
+from tests.trading.helpers import T0, Harness, cid, leg, make_settings, market, opportunity, run
 
 TRI = "tri"
 MS = 1_000_000
@@ -70,16 +70,16 @@ def test_cycle_completes_leg_by_leg_each_sized_from_the_previous_delivery():
     orders = [(type(e).__name__, e.client_order_id, e.ts_init) for e in seen
               if isinstance(e, OrderSubmitted | OrderUpdate)]
     assert orders == [  # each leg is sent only once the one before it has ended, one latency later
-        ("OrderSubmitted", "s1-L0", T0), ("OrderUpdate", "s1-L0", T0 + 10 * MS),
-        ("OrderSubmitted", "s1-L1", T0 + 10 * MS), ("OrderUpdate", "s1-L1", T0 + 20 * MS),
-        ("OrderSubmitted", "s1-L2", T0 + 20 * MS), ("OrderUpdate", "s1-L2", T0 + 30 * MS)]
+        ("OrderSubmitted", cid("s1-L0"), T0), ("OrderUpdate", cid("s1-L0"), T0 + 10 * MS),
+        ("OrderSubmitted", cid("s1-L1"), T0 + 10 * MS), ("OrderUpdate", cid("s1-L1"), T0 + 20 * MS),
+        ("OrderSubmitted", cid("s1-L2"), T0 + 20 * MS), ("OrderUpdate", cid("s1-L2"), T0 + 30 * MS)]
     submitted = [e for e in seen if isinstance(e, OrderSubmitted)]
     assert [(s.symbol, s.side, s.amount) for s in submitted] == [
         ("BTC/USDT", "buy", 1.0), ("ETH/BTC", "buy", 19.98), ("ETH/USDT", "sell", 19.98)]
     result = arb_result(seen)
     assert result.status == "complete"
     assert [(lr.client_order_id, lr.status, lr.filled) for lr in result.legs] == [
-        ("s1-L0", "filled", 1.0), ("s1-L1", "filled", 19.98), ("s1-L2", "filled", 19.98)]
+        (cid("s1-L0"), "filled", 1.0), (cid("s1-L1"), "filled", 19.98), (cid("s1-L2"), "filled", 19.98)]
     assert result.realized_profit == pytest.approx(3.6922041, abs=1e-9)
     assert result.unrealized_profit == pytest.approx(-0.0000011, abs=1e-12)
     assert result.net_profit == pytest.approx(3.692203, abs=1e-9)
@@ -124,7 +124,7 @@ def test_a_leg_never_exceeds_its_planned_amount_and_the_surplus_is_unwound():
     # 5.096 - 0.005096 = 5.090904. USDT change -100.1 + 98.7012 + 5.090904 = 3.692104; the
     # 0.000001 BTC dust is held as in the complete cycle: realized 3.6922041, net 3.692203.
     assert [(s.client_order_id, s.amount) for s in seen if isinstance(s, OrderSubmitted)] == [
-        ("s1-L0", 1.0), ("s1-L1", 19.98), ("s1-L2", 19.0), ("s1-U0", pytest.approx(0.98))]
+        (cid("s1-L0"), 1.0), (cid("s1-L1"), 19.98), (cid("s1-L2"), 19.0), (cid("s1-U0"), pytest.approx(0.98))]
     result = arb_result(seen)
     assert result.status == "partial"  # every leg filled, but something had to be unwound
     assert result.realized_profit == pytest.approx(3.6922041, abs=1e-9)
@@ -139,13 +139,13 @@ def test_middle_leg_that_cannot_fill_stops_the_chain_and_unwinds_the_btc_to_usdt
     # L0 buys 1.0 BTC for 100.1 USDT; L1 (19.98 ETH) is canceled; L2 is never sent.
     # U0 sells the 1.0 BTC on BTC/USDT, limit 99 * (1 - 0.005) = 98.505, fills @ 99: 99 - 0.099 = 98.901.
     # realized -100.1 + 98.901 = -1.199 USDT
-    submitted = [(s.client_order_id, s.purpose, s.symbol, s.side, s.amount) for s in seen
+    submitted = [(s.label, s.purpose, s.symbol, s.side, s.amount) for s in seen
                  if isinstance(s, OrderSubmitted)]
     assert submitted == [("s1-L0", "leg", "BTC/USDT", "buy", 1.0), ("s1-L1", "leg", "ETH/BTC", "buy", 19.98),
                          ("s1-U0", "unwind", "BTC/USDT", "sell", 1.0)]
     result = arb_result(seen)
     assert [(lr.client_order_id, lr.status) for lr in result.legs] == [
-        ("s1-L0", "filled"), ("s1-L1", "canceled"), ("s1-U0", "filled")]
+        (cid("s1-L0"), "filled"), (cid("s1-L1"), "canceled"), (cid("s1-U0"), "filled")]
     assert result.status == "partial"
     assert result.realized_profit == pytest.approx(-1.199, abs=1e-9)
     assert result.residual == {"BTC": 0.0}
@@ -162,7 +162,7 @@ def test_middle_leg_that_fills_partly_stops_the_chain_and_unwinds_both_assets():
     # USDT change -100.1 + 49.351599 + 51.948 = 1.199599; 0.0005 BTC is dust (below min amount
     # 0.001), held at the 100.1 a BTC L0 paid: cost 0.05005, realized 1.249649; marked at the bid 99:
     # 0.0495 - 0.05005 = -0.00055 unrealized; net 1.199599 + 0.0495 = 1.249099.
-    assert [(s.client_order_id, s.amount) for s in seen if isinstance(s, OrderSubmitted)] == [
+    assert [(s.label, s.amount) for s in seen if isinstance(s, OrderSubmitted)] == [
         ("s1-L0", 1.0), ("s1-L1", 19.98), ("s1-U0", pytest.approx(0.499)), ("s1-U1", pytest.approx(10.0))]
     result = arb_result(seen)
     assert [lr.status for lr in result.legs] == ["filled", "partially_filled", "filled", "filled"]

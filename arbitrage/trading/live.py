@@ -1,0 +1,423 @@
+"""Live venue: real orders on an exchange through ccxt's async client, behind the ``Venue`` interface.
+
+An order is a limit order with our client order id (``params={'clientOrderId': ...}``: ccxt sends
+Binance ``newClientOrderId``, Kraken ``cl_ord_id``), immediate-or-cancel where the exchange's
+``features`` say it has IOC, else a plain limit order cancelled ``cancel_after_s`` after it was
+placed. Amount and price go through ccxt's ``amount_to_precision`` / ``price_to_precision``.
+Its final state and fills come from the exchange over REST: the create reply when it holds them
+(Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
+holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
+the order does not list its fills; the fee and its currency are ccxt's parsed ``fee`` of each
+trade (Binance's ``commissionAsset``: a buy pays in the base it receives).
+
+Errors are classified by ccxt's exception classes:
+
+* the venue refused the request (``InsufficientFunds``, ``InvalidOrder``, ``BadRequest`` /
+  ``BadSymbol``, ``AuthenticationError``, ``OperationRejected``, ``NotSupported``,
+  ``InvalidNonce``): the order was not placed; ``rejected`` with the reason, never retried;
+* anything else on a submission (``RequestTimeout``, ``NetworkError``, ``ExchangeNotAvailable``,
+  ``RateLimitExceeded``/``DDoSProtection`` -- Kraken's HTTP 200 ``EAPI:Rate limit exceeded`` --, a
+  garbled reply, an error ccxt cannot classify): the order's fate is *unknown*. It is never sent
+  again and never called rejected without the venue's word: it is looked up by client order id
+  (``_find``) with ``lookup_retries`` attempts and exponential backoff with jitter (tenacity). An
+  order found open is cancelled and read again (it may have filled while cancelling). An order the
+  venue does not have counts as not placed (``rejected``, reason ``not placed: ...``) only once
+  it is still missing ``not_found_after_s`` after it was sent (a request in flight may still
+  arrive). If the lookups themselves keep failing, ``submit`` answers ``unknown``: the executor
+  then halts trading on this venue and asks ``resolve`` until the venue knows.
+
+Looking an order up by client order id: ``fetch_order(None, symbol, {'clientOrderId': id})``
+where ccxt sends it as the exchange's client id (Binance ``origClientOrderId``); on Kraken, whose
+ccxt ``fetch_order`` sends ``clientOrderId`` as the integer ``userref``, ``fetch_open_orders`` then
+``fetch_closed_orders`` with the ``clientOrderId`` filter (``cl_ord_id``); then, everywhere, the
+symbol's open orders searched for the id. Trades carry the venue's order id, not ours, so they
+serve for the fills of an order once found, not to find it.
+
+Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
+arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
+each fill moves them by the executor's own rule (``balance_deltas``), so the risk gate never counts
+on money already spent.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import contextlib
+import math
+import re
+import typing as t
+from collections import defaultdict
+
+import ccxt.async_support as ccxt
+import tenacity
+
+from arbitrage.book import EPS
+from arbitrage.clock import Clock
+from arbitrage.events import Market
+from arbitrage.plugin import RequestBudget
+from arbitrage.settings import LiveSettings
+from arbitrage.trading.ids import is_ours
+from arbitrage.trading.venue import (
+    FILL_TOLERANCE,
+    OrderRequest,
+    OrderResult,
+    Venue,
+    VenueFill,
+    balance_deltas,
+)
+
+__all__ = ["REFUSALS", "LiveVenue", "refused", "supports_ioc"]
+
+REFUSALS: tuple[type[Exception], ...] = (
+    ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest, ccxt.AuthenticationError,
+    ccxt.OperationRejected, ccxt.NotSupported, ccxt.InvalidNonce,
+)
+"""Errors that are the venue's word that a request was refused (ccxt raises ``BadSymbol`` and
+``PermissionDenied`` as subclasses). ``ChecksumError`` is an ``InvalidNonce`` of order books only."""
+
+_OPEN_READS = 3
+"""Reads of an order still ``open`` after an IOC submission before it is cancelled."""
+_MAX_BACKOFF_S = 4.0
+_TRADES_WINDOW_MS = 300_000
+"""How far before the submission the account's trades are read (clock skew between us and the venue)."""
+_LOOKUP_BY_ORDERS = frozenset({"kraken"})
+"""Exchanges whose ccxt ``fetch_order`` cannot look an order up by client id: searched through
+``fetch_open_orders``/``fetch_closed_orders`` with the ``clientOrderId`` filter instead."""
+
+CcxtOrder = dict[str, t.Any]
+
+
+def refused(exc: BaseException) -> bool:
+    """True if ``exc`` says the venue refused the request (the order was not placed)."""
+    return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError)
+
+
+def supports_ioc(exchange: t.Any) -> bool:
+    """Whether ccxt says the exchange takes immediate-or-cancel limit orders on spot markets."""
+    features = (exchange.features or {}).get("spot") or {}
+    create = features.get("createOrder") or {}
+    return bool((create.get("timeInForce") or {}).get("IOC"))
+
+
+class _NotFoundYet(Exception):
+    """The venue does not have the order (yet): ask again until ``not_found_after_s``."""
+
+
+class _LookupFailed(Exception):
+    """A lookup itself failed (network, rate limit): ask again, at most ``lookup_retries`` times."""
+
+
+class LiveVenue(Venue):
+    """One exchange account, traded for real through a ccxt ``async_support`` instance.
+
+    :param exchange: the ccxt instance, keys set (``arbitrage.exchanges.create_exchange``); its
+        markets are loaded by ``start``. The venue closes it in ``close``.
+    :param markets: our view of the markets (``MarketsLoaded``), for minimums and accounting.
+    :param budget: the exchange's request budget, or None (no pacing beyond ccxt's own).
+    """
+
+    def __init__(self, name: str, exchange: t.Any, *, clock: Clock, markets: c.Iterable[Market],
+                 settings: LiveSettings, log: t.Any, budget: RequestBudget | None = None) -> None:
+        self.name = name
+        self.exchange = exchange
+        self._clock = clock
+        self._settings = settings
+        self._log = log.bind(venue=name)
+        self._budget = budget
+        self._markets: dict[str, Market] = {}
+        self.update_markets(markets)
+        self._balances: dict[str, float] = {}
+        self._ioc = supports_ioc(exchange)
+        self._by_orders = exchange.id in _LOOKUP_BY_ORDERS
+        self._sent: dict[str, int] = {}
+        """client order id -> when it was sent (ns), for the not-found window and trade reads."""
+        self._symbols: set[str] = set()
+        """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
+
+    # -- life cycle and balances ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the exchange's markets (precision) unless loaded already, and read the balances.
+
+        :raises ccxt.BaseError: if the exchange cannot be reached or refuses the keys.
+        """
+        if not self.exchange.markets:
+            await self._call("data", self.exchange.load_markets)
+        await self.refresh()
+
+    async def close(self) -> None:
+        await self.exchange.close()
+
+    def update_markets(self, markets: c.Iterable[Market], staleness_ms: float = 0.0) -> None:
+        """Add or replace markets (``staleness_ms`` is the paper venue's concern, not ours)."""
+        for market in markets:
+            self._markets[market.symbol] = market
+
+    @property
+    def markets(self) -> c.Mapping[str, Market]:
+        return self._markets
+
+    def balances(self) -> dict[str, float]:
+        return dict(self._balances)
+
+    async def refresh(self) -> bool:
+        """Read the free balances from the exchange. :raises ccxt.BaseError: when the read fails."""
+        balance = await self._call("data", self.exchange.fetch_balance)
+        self._balances = {asset: float(v) for asset, v in (balance.get("free") or {}).items()
+                          if v is not None and math.isfinite(float(v))}
+        return True
+
+    async def _reread_balances(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self._log.warning("{}: could not read balances ({}: {})", self.name, type(exc).__name__,
+                              _short(exc))
+
+    async def cancel_all(self) -> None:
+        """Cancel every open order of ours (client id made by ``trading.ids``) on the symbols this
+        venue sent orders on; other orders of the account are left alone."""
+        for symbol in sorted(self._symbols):
+            for order in await self._call("data", self.exchange.fetch_open_orders, symbol):
+                if is_ours(order.get("clientOrderId")):
+                    with contextlib.suppress(ccxt.OrderNotFound):  # it ended meanwhile
+                        await self._call("order", self.exchange.cancel_order, order["id"], symbol)
+                    self._log.warning("cancelled open order {} on {}", order.get("clientOrderId"), self.name)
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    async def submit(self, order: OrderRequest) -> OrderResult:
+        """Send ``order`` and return its final state (module doc); ``unknown`` only when the lookups
+        after a lost answer could not find out. Never sends the same client order id twice."""
+        if order.client_order_id in self._sent:
+            raise RuntimeError(f"order {order.client_order_id} was already sent")  # the executor's bug
+        market = self._markets.get(order.symbol)
+        if market is None or order.symbol not in (self.exchange.markets or {}):
+            return self._rejected(order, "unknown market")
+        try:
+            amount = float(self.exchange.amount_to_precision(order.symbol, order.amount))
+            price = float(self.exchange.price_to_precision(order.symbol, order.price))
+        except ccxt.BaseError as exc:
+            return self._rejected(order, f"precision: {exc}")
+        if amount <= EPS or amount < market.min_amount - EPS:
+            return self._rejected(order, "amount below market minimum")
+        if amount * price < market.min_cost - EPS:
+            return self._rejected(order, "cost below market minimum")
+        params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
+        if self._ioc:
+            params["timeInForce"] = "IOC"
+        self._sent[order.client_order_id] = self._clock.time_ns()
+        self._symbols.add(order.symbol)
+        try:
+            reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
+                                     amount, price, params)
+        except Exception as exc:
+            if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
+                self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
+            if refused(exc):
+                if isinstance(exc, ccxt.InsufficientFunds):
+                    await self._reread_balances()  # ours were wrong: plan nothing more on them
+                return self._rejected(order, f"{type(exc).__name__}: {_short(exc)}", amount)
+            self._log.warning("{}: no answer to order {} ({}: {}); looking it up by client order id",
+                              self.name, order.client_order_id, type(exc).__name__, _short(exc))
+            return await self._recover(order, f"{type(exc).__name__} on submit")
+        try:
+            if not self._ioc and reply.get("status") in (None, "open"):
+                await self._clock.sleep(self._settings.cancel_after_s)
+                return await self._settle(order, reply, cancel=True)
+            return await self._settle(order, reply)
+        except Exception as exc:  # placed, but its state could not be read: find it by client id
+            self._log.warning("{}: reading order {} failed ({}); looking it up", self.name,
+                              order.client_order_id, type(exc).__name__)
+            return await self._recover(order, f"{type(exc).__name__} reading the order")
+
+    async def resolve(self, order: OrderRequest) -> OrderResult:
+        """One more lookup of an order of unknown fate (no retries: the executor paces them)."""
+        try:
+            return await self._lookup(order)
+        except (_NotFoundYet, _LookupFailed) as exc:
+            return self._unknown(order, str(exc))
+
+    async def _recover(self, order: OrderRequest, why: str) -> OrderResult:
+        """Look a sent order up until the venue knows (bounded retries), else answer ``unknown``."""
+        s = self._settings
+        retries = s.lookup_retries
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            return not isinstance(exc, _NotFoundYet) and state.attempt_number > retries
+
+        await self._clock.sleep(s.lookup_backoff_s)
+        retrying = tenacity.AsyncRetrying(
+            stop=stop, sleep=self._clock.sleep, reraise=True,
+            wait=tenacity.wait_exponential(multiplier=s.lookup_backoff_s, max=_MAX_BACKOFF_S)
+            + tenacity.wait_random(0, s.lookup_backoff_s),
+            retry=tenacity.retry_if_exception_type((_NotFoundYet, _LookupFailed)))
+        try:
+            return t.cast(OrderResult, await retrying(self._lookup, order))
+        except _LookupFailed as exc:
+            return self._unknown(order, f"{why}; lookups failed: {exc}")
+
+    async def _lookup(self, order: OrderRequest) -> OrderResult:
+        """The order's final state from the venue, found by client order id.
+
+        :raises _NotFoundYet: the venue does not have it, within ``not_found_after_s`` of sending.
+        :raises _LookupFailed: the lookup itself failed.
+        """
+        try:
+            found = await self._find(order)
+            if found is not None:
+                return await self._settle(order, found)
+        except Exception as exc:
+            raise _LookupFailed(f"{type(exc).__name__}: {_short(exc)}") from exc
+        sent = self._sent.get(order.client_order_id, 0)
+        waited = (self._clock.time_ns() - sent) / 1e9
+        if waited < self._settings.not_found_after_s:
+            raise _NotFoundYet(f"not found {waited:.3g} s after sending")
+        self._log.warning("{}: order {} not found {:.3g} s after sending: not placed", self.name,
+                          order.client_order_id, waited)
+        return self._rejected(order, f"not placed: {self.name} has no order {order.client_order_id} "
+                                     f"{waited:.3g} s after it was sent")
+
+    async def _find(self, order: OrderRequest) -> CcxtOrder | None:
+        """The venue's order carrying our client id, or None if the venue does not have it."""
+        cid, symbol = order.client_order_id, order.symbol
+        by_id = {"clientOrderId": cid}
+        if self._by_orders:
+            for method in (self.exchange.fetch_open_orders, self.exchange.fetch_closed_orders):
+                found = [o for o in await self._call("data", method, symbol, None, None, by_id)
+                         if o.get("clientOrderId") == cid]
+                if found:
+                    return found[0]
+        else:
+            with contextlib.suppress(ccxt.OrderNotFound):
+                return t.cast(CcxtOrder, await self._call("data", self.exchange.fetch_order, None, symbol,
+                                                          by_id))
+        for o in await self._call("data", self.exchange.fetch_open_orders, symbol):
+            if o.get("clientOrderId") == cid:
+                return t.cast(CcxtOrder, o)
+        return None
+
+    async def _settle(self, order: OrderRequest, found: CcxtOrder, *, cancel: bool = False) -> OrderResult:
+        """Bring a placed order to its final state (read again while open; cancel it if it stays
+        open, or at once with ``cancel``; read again after cancelling: it may have filled
+        meanwhile) and turn it into an ``OrderResult`` with its fills."""
+        venue_id = str(found["id"])
+        reads = _OPEN_READS if cancel else 0
+        while found.get("status") in (None, "open") or (found.get("filled") is None):
+            if reads >= _OPEN_READS:
+                with contextlib.suppress(ccxt.OrderNotFound):  # it ended meanwhile: the read says how
+                    await self._call("order", self.exchange.cancel_order, venue_id, order.symbol)
+                found = await self._call("data", self.exchange.fetch_order, venue_id, order.symbol)
+                if found.get("status") in (None, "open"):
+                    return self._unknown(order, "still open after cancelling", venue_id)
+                break
+            if reads:
+                await self._clock.sleep(self._settings.lookup_backoff_s * 2 ** (reads - 1))
+            reads += 1
+            found = await self._call("data", self.exchange.fetch_order, venue_id, order.symbol)
+        return await self._result(order, found)
+
+    async def _result(self, order: OrderRequest, found: CcxtOrder) -> OrderResult:
+        market = self._markets[order.symbol]
+        venue_id = str(found["id"])
+        amount = float(found.get("amount") or order.amount)
+        filled = float(found.get("filled") or 0.0)
+        now = self._clock.time_ns()
+        fills = await self._fills(order, found, market, filled) if filled > 0 else []
+        notional = sum(f.price * f.amount for f in fills)
+        fees: dict[str, float] = defaultdict(float)
+        for f in fills:
+            fees[f.fee_currency] += f.fee
+        fee_currency, fee = max(fees.items(), key=lambda kv: kv[1]) if fees else (market.quote, 0.0)
+        if len(fees) > 1:
+            self._log.warning("{}: order {} paid fees in several currencies {}; accounted in {} only",
+                              self.name, order.client_order_id, dict(fees), fee_currency)
+        status = found.get("status")
+        if status == "rejected":
+            result_status: t.Literal["filled", "partially_filled", "canceled", "rejected"] = "rejected"
+        elif filled >= amount * (1.0 - FILL_TOLERANCE) and filled > 0:
+            result_status = "filled"
+        elif filled > 0:
+            result_status = "partially_filled"
+        else:
+            result_status = "canceled"
+        if filled > 0:
+            deltas = balance_deltas(order.side, market, filled, notional, fee, fee_currency)
+            for asset, delta in deltas.items():
+                self._balances[asset] = self._balances.get(asset, 0.0) + delta
+        reason = "" if result_status == "filled" else (
+            f"venue status {status}" if result_status == "rejected" else "rest expired (IOC)"
+            if self._ioc else "rest cancelled")
+        return OrderResult(
+            client_order_id=order.client_order_id, status=result_status, amount=amount, filled=filled,
+            notional=notional, average_price=notional / filled if filled else 0.0, fee=fee,
+            fee_currency=fee_currency, fills=tuple(fills), reason=reason,
+            ts_event=int(found.get("lastUpdateTimestamp") or found.get("timestamp") or 0) * 1_000_000 or now,
+            venue_order_id=venue_id)
+
+    async def _fills(self, order: OrderRequest, found: CcxtOrder, market: Market,
+                     filled: float) -> list[VenueFill]:
+        """The order's executions: its own ``trades`` when they carry amounts, else the account's
+        trades of that order; one fill at the average price (fee from the order) if neither adds up."""
+        trades = [tr for tr in found.get("trades") or [] if tr.get("amount")]
+        if not _adds_up(trades, filled):
+            sent = self._sent.get(order.client_order_id, self._clock.time_ns())
+            since = sent // 1_000_000 - _TRADES_WINDOW_MS
+            mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
+            trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
+        if _adds_up(trades, filled):
+            return [_fill(tr, market) for tr in trades]
+        self._log.warning("{}: trades of order {} do not add up to {:.10g}; one fill at the average price",
+                          self.name, order.client_order_id, filled)
+        fee = found.get("fee") or {}
+        average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
+        return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),
+                          fee_currency=fee.get("currency") or market.quote,
+                          ts_event=int(found.get("timestamp") or 0) * 1_000_000)]
+
+    async def _call(self, kind: t.Literal["order", "data"], method: c.Callable[..., t.Awaitable[t.Any]],
+                    *args: t.Any) -> t.Any:
+        if self._budget is not None:
+            await self._budget.acquire(kind)
+        return await method(*args)
+
+    def _rejected(self, order: OrderRequest, reason: str, amount: float = 0.0) -> OrderResult:
+        return OrderResult(client_order_id=order.client_order_id, status="rejected", amount=amount,
+                           reason=reason, ts_event=self._clock.time_ns())
+
+    def _unknown(self, order: OrderRequest, reason: str, venue_id: str = "") -> OrderResult:
+        return OrderResult(client_order_id=order.client_order_id, status="unknown", reason=reason,
+                           ts_event=self._clock.time_ns(), venue_order_id=venue_id)
+
+
+def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
+    """Seconds the exchange asked us to wait (``Retry-After`` of its last reply), else ``default_s``."""
+    headers = exchange.last_response_headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return min(max(float(value), 0.0), 60.0) if value is not None else default_s
+    except ValueError:
+        return default_s
+
+
+def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:
+    total = sum(float(tr["amount"]) for tr in trades if tr.get("amount"))
+    return bool(trades) and abs(total - filled) <= max(filled * FILL_TOLERANCE, EPS)
+
+
+def _fill(trade: CcxtOrder, market: Market) -> VenueFill:
+    fee = trade.get("fee") or {}
+    return VenueFill(price=float(trade["price"]), amount=float(trade["amount"]),
+                     fee=float(fee.get("cost") or 0.0), fee_currency=fee.get("currency") or market.quote,
+                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000)
+
+
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it),
+    URLs without their query (a signed request's parameters and signature)."""
+    text = _QUERY.sub(r"\1", " ".join(str(exc).split()))
+    return text if len(text) <= 200 else text[:197] + "..."

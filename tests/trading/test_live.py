@@ -1,0 +1,209 @@
+"""LiveVenue against the loopback emulators with the real ccxt: fills, refusals, and lost answers.
+
+Every figure is worked out by hand from the planted book and the venue's fee rule; every lost
+answer is checked against the emulator's own ledger (the orders it accepted, by client order id)
+and its request log (what was sent, how often).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing as t
+
+import msgspec
+import pytest
+
+from tests.emulator.core import Fault
+from tests.trading.helpers import run
+from tests.trading.live_helpers import EMULATORS, FAST, emulated, request
+
+ORDER = {"binance": "POST /api/v3/order", "kraken": "POST /0/private/AddOrder"}
+"""The endpoint that places an order."""
+LOOKUP = {"binance": "GET /api/v3/order", "kraken": "POST /0/private/OpenOrders"}
+"""The first endpoint a lookup by client order id asks."""
+LOOKUPS = {"binance": {"GET /api/v3/order", "GET /api/v3/openOrders"},
+           "kraken": {"POST /0/private/OpenOrders", "POST /0/private/ClosedOrders"}}
+"""Every endpoint a lookup by client order id may ask."""
+
+# The planted book asks 1.0 BTC at 100 and 1.0 at 101; a buy of 1.5 limit 101 takes 1.0 @ 100 and
+# 0.5 @ 101 = 150.5 USDT. Binance (taker 0.1 %) takes the fee from what the buy receives: 0.001 +
+# 0.0005 BTC, so 1 + 1.5 - 0.0015 = 2.4985 BTC and 1000 - 150.5 = 849.5 USDT. Kraken (taker
+# 0.26 %) takes it in USDT: 0.26 + 0.1313 = 0.3913, so 1000 - 150.8913 = 849.1087 USDT, 2.5 BTC.
+FILL_FEES = {"binance": [(0.001, "BTC"), (0.0005, "BTC")], "kraken": [(0.26, "USDT"), (0.1313, "USDT")]}
+AFTER_BUY = {"binance": {"USDT": 849.5, "BTC": 2.4985}, "kraken": {"USDT": 849.1087, "BTC": 2.5}}
+
+VENUES = sorted(EMULATORS)
+
+
+def plant(live: t.Any, *, usdt: str = "1000", btc: str = "1") -> None:
+    exchange = live.exchange
+    exchange.set_book("BTC/USDT", [("99.0", "5")], [("100.0", "1"), ("101.0", "1")])
+    exchange.set_balance("USDT", usdt)
+    exchange.set_balance("BTC", btc)
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_ioc_buy_fills_with_the_emulators_balances_and_fee_currency(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            before = venue.balances()
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            local = venue.balances()
+            await venue.refresh()
+            return live, before, result, local, venue.balances()
+
+    live, before, result, local, after = run(scenario())
+    fees = FILL_FEES[name]
+    assert before == {"USDT": 1000.0, "BTC": 1.0}
+    assert (result.status, result.filled, result.notional) == ("filled", 1.5, pytest.approx(150.5))
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert [(pytest.approx(f.fee), f.fee_currency) for f in result.fills] == fees
+    assert (result.fee, result.fee_currency) == (pytest.approx(fees[0][0] + fees[1][0]), fees[0][1])
+    expected = {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    assert local == expected  # what the venue's accounting moved
+    assert after == expected  # what the exchange then said
+    ledger = live.exchange
+    assert {a: float(ledger.balance(a).free) for a in ("USDT", "BTC")} == expected
+    [order] = live.orders_with(result.client_order_id)
+    assert (order.time_in_force, order.status, result.venue_order_id) == ("IOC", "closed", order.id)
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_insufficient_funds_is_rejected_and_never_retried(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live, usdt="100")
+            venue = await live.venue()
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, result
+
+    live, result = run(scenario())
+    assert result.status == "rejected" and "InsufficientFunds" in result.reason
+    assert live.count(ORDER[name]) == 1
+    assert not LOOKUPS[name] & set(live.exchange.endpoints())  # refused: nothing to look up
+    assert live.exchange.orders == {}
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_lost_answer_after_the_order_filled_is_looked_up_and_never_resubmitted(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("lost", endpoint=ORDER[name]))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert (result.status, result.filled) == ("filled", 1.5)
+    assert result.notional == pytest.approx(150.5)
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    assert len(live.orders_with(result.client_order_id)) == 1
+    endpoints = live.exchange.endpoints()
+    assert endpoints.count(ORDER[name]) == 1
+    assert LOOKUP[name] in endpoints[endpoints.index(ORDER[name]):]
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            settings = msgspec.structs.replace(FAST, not_found_after_s=0.8)
+            venue = await live.venue(timeout_ms=300, settings=settings)
+            # held past ccxt's 0.3 s timeout, then dropped unprocessed: the venue never saw the order
+            live.exchange.inject(Fault("timeout", endpoint=ORDER[name], delay=0.6))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert result.status == "rejected" and result.reason.startswith("not placed")
+    endpoints = live.exchange.endpoints()
+    assert endpoints.count(ORDER[name]) == 1  # never sent again
+    sent = next(r.ts for r in live.exchange.requests if r.endpoint == ORDER[name])
+    lookups = [r.ts - sent for r in live.exchange.requests if r.endpoint in LOOKUPS[name]]
+    # asked more than once, and still asking when the 0.8 s not-found window ended
+    assert len(lookups) >= 3 and lookups[0] < 0.8 <= lookups[-1]
+    assert live.orders_with(result.client_order_id) == [] and balances == {"USDT": 1000.0, "BTC": 1.0}
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_rate_limit_answer_on_submit_is_unknown_until_the_lookup_resolves_it(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("status", endpoint=ORDER[name], status=429, retry_after=1))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, result
+
+    live, result = run(scenario())
+    assert result.status == "rejected" and result.reason.startswith("not placed")
+    endpoints = live.exchange.endpoints()
+    assert endpoints.count(ORDER[name]) == 1
+    assert LOOKUP[name] in endpoints
+    assert live.exchange.orders == {}
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_an_order_whose_lookups_keep_failing_stays_unknown_until_resolve(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("lost", endpoint=ORDER[name]),
+                                 *(Fault("status", endpoint=e, status=503, times=100) for e in LOOKUPS[name]))
+            order = request("o1-L0", name, "buy", 1.5, 101.0)
+            first = await venue.submit(order)
+            still = await venue.resolve(order)
+            live.exchange.clear_faults()
+            resolved = await venue.resolve(order)
+            return live, first, still, resolved
+
+    live, first, still, resolved = run(scenario())
+    assert first.status == still.status == "unknown"
+    assert "lookups failed" in first.reason
+    assert (resolved.status, resolved.filled) == ("filled", 1.5)
+    assert live.count(ORDER[name]) == 1 and len(live.orders_with(first.client_order_id)) == 1
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_without_ioc_a_resting_order_is_cancelled_and_read_again(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            no_ioc = await live.venue(ioc=False)  # decided at construction, from ccxt's features
+            order = request("o1-L0", name, "buy", 1.5, 99.5)  # below the 100 ask: rests
+            result = await no_ioc.submit(order)
+            return live, result, no_ioc.balances()
+
+    live, result, balances = run(scenario())
+    [order] = live.orders_with(result.client_order_id)
+    assert (order.time_in_force, order.status) == ("GTC", "canceled")
+    assert (result.status, result.filled) == ("canceled", 0.0)
+    assert balances == {"USDT": 1000.0, "BTC": 1.0}
+    assert float(live.exchange.balance("USDT").free) == 1000.0  # the reservation was released
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_an_order_found_open_is_cancelled_and_its_fill_while_cancelling_counted(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            no_ioc = await live.venue(ioc=False)
+            live.exchange.inject(Fault("lost", endpoint=ORDER[name]),
+                                 Fault("delay", endpoint=LOOKUP[name], delay=0.3))
+            order = request("o1-L0", name, "buy", 1.5, 99.5)
+            task = asyncio.ensure_future(no_ioc.submit(order))
+            while not live.orders_with(order.client_order_id):  # placed; its answer is being lost
+                await asyncio.sleep(0.01)
+            [resting] = live.orders_with(order.client_order_id)
+            live.exchange.fill_resting(resting.id, "0.4")  # a seller arrives before the lookup
+            return live, await task
+
+    live, result = run(scenario())
+    [order] = live.orders_with(result.client_order_id)
+    assert order.status == "canceled" and live.count(ORDER[name]) == 1
+    assert (result.status, result.filled, result.average_price) == ("partially_filled", 0.4, 99.5)
