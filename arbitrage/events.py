@@ -329,6 +329,8 @@ class ArbResult(Event, frozen=True, kw_only=True):
     """Profit of what was closed, net of all fees, hedges included, in ``quote`` currency: the quote
     balance change plus the cost of what stays open (``positions``)."""
     fees: float
+    """Every order's fee in ``quote``: one taken in the market's base valued at the order's average
+    price, one in another currency at the venue's mid (``LegResult.fee``)."""
     slippage: float
     """``expected_profit - net_profit``."""
     residual: dict[str, float] = {}
