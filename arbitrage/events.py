@@ -16,6 +16,8 @@ from typing import Literal
 import msgspec
 
 Side = Literal["buy", "sell"]
+FeeSide = Literal["quote", "base", "get", "give"]
+"""Where a market's taker fee is taken from (``Market.fee_side``)."""
 Level = tuple[float, float]
 """One order-book level: (price, amount in base units)."""
 Levels = Sequence[Level]
@@ -29,6 +31,14 @@ class Event(msgspec.Struct, frozen=True, tag=True, gc=False, kw_only=True):
     """Base of every bus event; the class name is the tag in encoded form."""
 
 
+def fee_factors(side: Side, fee: float, in_base: bool) -> tuple[float, float]:
+    """``(quote, base)`` multipliers of a fill on ``side`` with taker fee ``fee`` taken in the base
+    (``in_base``) or the quote: see ``Market.fee_factors``."""
+    if in_base:
+        return 1.0, (1.0 - fee if side == "buy" else 1.0 + fee)
+    return (1.0 + fee if side == "buy" else 1.0 - fee), 1.0
+
+
 class Market(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Trading rules of one market on one venue, normalised from ccxt-style market entries."""
 
@@ -36,13 +46,43 @@ class Market(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     base: str
     quote: str
     taker_fee: float
-    """Fraction of notional charged on a taker fill (0.001 = 0.1 %)."""
+    """Fraction charged on a taker fill (0.001 = 0.1 %): of the notional, or of the amount where
+    the fee is taken in base (``fee_side``)."""
     amount_step: float = 0.0
     """Amount precision as a step size (0 = no rounding)."""
     price_step: float = 0.0
     min_amount: float = 0.0
     min_cost: float = 0.0
     """Minimum notional in quote currency."""
+    fee_side: FeeSide = "quote"
+    """Which currency the taker fee is taken from, as ccxt's ``feeSide``: ``quote`` or ``base``
+    always; ``get`` what the order receives (a buy pays in base, a sell in quote: Binance);
+    ``give`` what it spends (a buy pays in quote, a sell in base). A fee in quote is
+    ``notional * taker_fee``, one in base ``amount * taker_fee`` (ccxt's ``calculate_fee``)."""
+
+    def fee_in_base(self, side: Side) -> bool:
+        """Whether an order on ``side`` pays its fee in the base currency."""
+        fee_side = self.fee_side
+        return fee_side == "base" or fee_side == ("get" if side == "buy" else "give")
+
+    def fee_currency(self, side: Side) -> str:
+        """The currency an order on ``side`` pays its fee in."""
+        return self.base if self.fee_in_base(side) else self.quote
+
+    def fee_factors(self, side: Side) -> tuple[float, float]:
+        """``(quote, base)`` multipliers of a fill on ``side``, fee included: a buy pays
+        ``notional * quote`` and receives ``amount * base``; a sell gives ``amount * base`` and
+        receives ``notional * quote``. The fee sits in one of them, the other is 1: a buy is
+        ``(1 + fee, 1)`` with the fee in quote, ``(1, 1 - fee)`` in base; a sell ``(1 - fee, 1)``
+        or ``(1, 1 + fee)``."""
+        return fee_factors(side, self.taker_fee, self.fee_in_base(side))
+
+    def reserve(self, side: Side, amount: float, price: float) -> float:
+        """What a venue holds back for a limit order of ``amount`` base at ``price``, in the asset
+        the order spends (quote for a buy, base for a sell): the whole amount at the limit, plus
+        the fee where it is taken from that asset."""
+        quote, base = self.fee_factors(side)
+        return amount * price * quote if side == "buy" else amount * base
 
 
 class MarketsLoaded(Event, frozen=True, kw_only=True):
@@ -160,7 +200,9 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     filled: float
     average_price: float
     fee: float
-    """Fee paid, in the market's quote currency."""
+    """Fee paid, in ``fee_currency``."""
+    fee_currency: str = ""
+    """The currency the venue charged the fee in (``Market.fee_currency``; empty: the quote)."""
     reason: str = ""
     venue_order_id: str = ""
     ts_event: int
@@ -194,6 +236,9 @@ class LegResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     filled: float
     average_price: float
     fee: float
+    """In the market's quote currency, a fee the venue took in base valued at ``average_price``
+    (what that base cost, as ``ArbResult.fees`` counts it); a fee in a third currency as charged.
+    The order's ``OrderUpdate`` and ``Fill`` events carry the fee as charged, with its currency."""
     status: str
     purpose: str = "leg"
     label: str = ""

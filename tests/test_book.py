@@ -110,3 +110,19 @@ def test_round_down_never_leaves_the_grid_nor_exceeds_the_amount_by_more_than_ep
     assert amount - value < step + EPS  # never a whole step too little
     units = round(value / step)
     assert value == round(units * step, 12)
+
+
+def test_dropping_a_venue_forgets_its_books_and_what_was_taken_from_them_but_keeps_reservations():
+    store = BookStore()
+    for venue, symbol in (("a", "BTC/USDT"), ("a", "ETH/USDT"), ("b", "BTC/USDT")):
+        store.update(book(venue, symbol, [(99.0, 1.0)], [(101.0, 1.0)], 1))
+    store.take("a", "BTC/USDT", "asks", 101.0, 0.5)
+    store.reserve("o1", "a", "ETH/USDT", "asks", 101.0, 0.25)
+    store.drop("a", "BTC/USDT")
+    assert store.get("a", "BTC/USDT") is None and store.get("a", "ETH/USDT") is not None
+    assert store.get("b", "BTC/USDT") is not None and not store.touched("a", "BTC/USDT")
+    store.drop("a")
+    assert store.get("a", "ETH/USDT") is None and list(store.venues("BTC/USDT")) == ["b"]
+    assert store.touched("a", "ETH/USDT")  # the order in flight still holds its levels
+    store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(101.0, 1.0)], 2))
+    assert list(store.levels("a", "BTC/USDT", "asks")) == [(101.0, 1.0)]  # the fresh book, nothing taken

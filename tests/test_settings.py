@@ -40,6 +40,8 @@ def test_env_overrides_parse_toml_values_and_nest_by_double_underscore() -> None
         ("[[sim.venues]]\nname = 'a'\ntaker_fee = 2\n",
          "sim.venues[0].taker_fee: expected `float` < 1.0, got 2"),
         ('[log]\nlevel = "LOUD"\n', "log.level: invalid enum value 'LOUD'"),
+        ("[[sim.venues]]\nname = 'a'\nfee_side = 'sideways'\n",
+         "sim.venues[0].fee_side: invalid enum value 'sideways'"),
         ("[strategy\n", "not valid TOML"),
     ],
 )

@@ -76,6 +76,13 @@ def run(
     if settings.monitor.metrics_port and "monitor" not in settings.run.plugins:
         fail(SettingsError("--metrics-port", "needs the monitor plugin in run.plugins"))
     settings = live_gate(settings, live=live, yes=yes)
+    if settings.run.source == "ccxt":
+        from arbitrage.exchanges.client import check_exchange_ids
+
+        try:
+            check_exchange_ids(settings.ccxt.exchanges)
+        except ArbError as exc:
+            fail(exc)
     from arbitrage.engine import Engine, run_engine
     from arbitrage.logs import setup_logging
 

@@ -21,8 +21,8 @@ from arbitrage.exchanges.urls import rewrite_urls
 if t.TYPE_CHECKING:
     from arbitrage.settings import CcxtSettings, Settings
 
-__all__ = ["EXCHANGE_OPTIONS", "REST_DEPTHS", "WS_DEPTHS", "ccxt_settings", "create_exchange",
-           "has_websocket_books", "rest_depth", "ws_depth"]
+__all__ = ["EXCHANGE_OPTIONS", "REST_DEPTHS", "WS_DEPTHS", "ccxt_settings", "check_exchange_ids",
+           "create_exchange", "has_websocket_books", "rest_depth", "ws_depth"]
 
 EXCHANGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     "binance": {
@@ -69,6 +69,15 @@ def rest_depth(name: str, depth: int) -> int:
 def ccxt_settings(settings: Settings | CcxtSettings) -> CcxtSettings:
     """The ``[ccxt]`` section of whole settings, or the section itself."""
     return t.cast("CcxtSettings", getattr(settings, "ccxt", settings))
+
+
+def check_exchange_ids(names: t.Sequence[str]) -> None:
+    """:raises SettingsError: naming ``ccxt.exchanges[i]`` for the first name ccxt does not know."""
+    import ccxt.async_support as ccxt_async
+
+    for i, name in enumerate(names):
+        if name not in ccxt_async.exchanges:
+            raise SettingsError(f"ccxt.exchanges[{i}]", f"unknown exchange {name!r} (not a ccxt exchange id)")
 
 
 def create_exchange(name: str, settings: Settings | CcxtSettings, *, pro: bool,

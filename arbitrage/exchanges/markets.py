@@ -11,7 +11,8 @@ rewritten; one that cannot be written is logged and the run goes on.
 
 **Normalising.** ``to_market`` reads one spot market: the taker fee, the amount and price steps
 whatever ccxt's ``precisionMode`` (``TICK_SIZE``: the precision *is* the step; ``DECIMAL_PLACES``:
-``10 ** -precision``), the minimum amount and cost, and the fee currency rule (``feeSide``).
+``10 ** -precision``), the minimum amount and cost, and the fee currency rule (ccxt's ``feeSide`` as
+``Market.fee_side``: Binance ``get``, a buy pays in the base it receives; Kraken ``quote``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import msgspec
 from loguru import logger
 
-from arbitrage.events import Market
+from arbitrage.events import FeeSide, Market
 
 __all__ = ["DECIMAL_PLACES", "FEE_SIDES", "SIGNIFICANT_DIGITS", "TICK_SIZE", "cache_path", "fee_side",
            "is_spot", "load_markets", "to_market", "to_markets"]
@@ -126,7 +127,7 @@ def _min(limits: c.Mapping[str, t.Any], key: str) -> float:
     return float(value) if value is not None else 0.0
 
 
-def fee_side(ccxt_market: c.Mapping[str, t.Any]) -> str:
+def fee_side(ccxt_market: c.Mapping[str, t.Any]) -> FeeSide:
     """The market's fee currency rule: ccxt's ``feeSide`` (its own default ``quote`` when absent).
 
     :raises ValueError: for a rule arb cannot account for (``other``).
@@ -134,12 +135,7 @@ def fee_side(ccxt_market: c.Mapping[str, t.Any]) -> str:
     side = ccxt_market.get("feeSide") or "quote"
     if side not in FEE_SIDES:
         raise ValueError(f"{ccxt_market.get('symbol')}: fee side {side!r} is not supported")
-    return str(side)
-
-
-_HAS_FEE_SIDE = "fee_side" in Market.__struct_fields__
-"""``Market.fee_side`` lands with the fee-side work; until then the rule is read and checked here
-but not carried (every market is charged in quote, today's behaviour)."""
+    return t.cast(FeeSide, side)
 
 
 def to_market(ccxt_market: c.Mapping[str, t.Any], precision_mode: int) -> Market:
@@ -165,10 +161,7 @@ def to_market(ccxt_market: c.Mapping[str, t.Any], precision_mode: int) -> Market
         "price_step": _step(precision.get("price"), precision_mode, f"{symbol}: price"),
         "min_amount": _min(limits, "amount"), "min_cost": _min(limits, "cost"),
     }
-    side = fee_side(ccxt_market)
-    if _HAS_FEE_SIDE:
-        fields["fee_side"] = side
-    return Market(**fields)
+    return Market(**fields, fee_side=fee_side(ccxt_market))
 
 
 def to_markets(markets: c.Mapping[str, c.Mapping[str, t.Any]], precision_mode: int,

@@ -11,6 +11,8 @@ import typing as t
 import msgspec
 from msgspec import Meta
 
+from arbitrage.events import FeeSide
+
 Positive = t.Annotated[float, Meta(gt=0)]
 NonNegative = t.Annotated[float, Meta(ge=0)]
 Fraction = t.Annotated[float, Meta(ge=0, lt=1)]
@@ -38,6 +40,9 @@ class RunSettings(Section, frozen=True, kw_only=True):
 class SimVenue(Section, frozen=True, kw_only=True):
     name: str
     taker_fee: Fraction = 0.001
+    fee_side: FeeSide = "quote"
+    """Where the venue takes the fee (``Market.fee_side``): ``get`` as Binance, from what the order
+    receives (a buy pays in base); ``quote`` as Kraken."""
     noise_bps: NonNegative = 2.0
     """Venue-specific deviation of its mid from the shared fair price (standard deviation)."""
     spread_bps: NonNegative = 4.0

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import typing as t
 
+from arbitrage.errors import ArbError
 from arbitrage.events import BookUpdate, FeedStatus, MarketsLoaded
 from arbitrage.exchanges.backoff import Backoff, is_rate_limit, is_resync, retry_after_s, retrying
 from arbitrage.exchanges.client import create_exchange, has_websocket_books, rest_depth, ws_depth
@@ -118,12 +119,19 @@ class VenueFeed:
 
     async def run(self) -> None:
         """Load markets and publish books until cancelled; the exchange is closed on the way out."""
-        self.exchange = exchange = create_exchange(self.name, self.ctx.settings, pro=True)
+        try:
+            self.exchange = create_exchange(self.name, self.ctx.settings, pro=True)
+        except ArbError as exc:
+            self.ctx.log.error("{}: {}", self.name, exc)
+            self._announce("error", detail=str(exc))
+            return
+        exchange = self.exchange
         try:
             per_s = 1000.0 / max(float(exchange.rateLimit), 1.0)  # ccxt's rateLimit: ms between requests
             self.budget = self.ctx.budgets.for_exchange(self.name, per_s)
             await self._retry(self._load)
             if not self.symbols:
+                self.ctx.log.error("{}: none of the configured symbols is listed there", self.name)
                 self._announce("error", detail="none of the configured symbols is listed here")
                 return
             rest = self.section.rest or not has_websocket_books(exchange)

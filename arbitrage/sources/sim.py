@@ -266,9 +266,10 @@ class SimMarket:
             yield self.step(start_ns + int(self._schedule[0][0] * 1e9))
 
     def markets_loaded(self, ts_init: int) -> list[MarketsLoaded]:
-        """One ``MarketsLoaded`` per venue, with the venue's taker fee on every market."""
+        """One ``MarketsLoaded`` per venue, with the venue's taker fee and fee side on every market."""
         return [MarketsLoaded(venue=v.name, staleness_ms=v.staleness_ms, ts_init=ts_init,
-                              markets=tuple(msgspec.structs.replace(mk, taker_fee=v.taker_fee)
+                              markets=tuple(msgspec.structs.replace(mk, taker_fee=v.taker_fee,
+                                                                    fee_side=v.fee_side)
                                             for mk in self.markets))
                 for v in self.settings.venues]
 

@@ -14,7 +14,9 @@ open at its mark when it finished): ``win_rate`` counts results with net profit 
 / ``worst_trade`` rank by it, and each ``symbols`` row has ``net_pnl`` beside ``realized_pnl``.
 Attribution: a venue's ``pnl_share`` is each arbitrage's net profit split over its legs'
 venues in proportion to the notional they filled (hedges included); a result that filled nothing
-is split evenly between its leg venues. ``symbols`` rows are keyed by market: the symbol of a
+is split evenly between its leg venues. A venue's ``fees`` are its orders' fees in the market's
+quote: one charged in the base valued at the order's average price, one in a third currency (BNB)
+left out. ``symbols`` rows are keyed by market: the symbol of a
 cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market one.
 """
 
@@ -88,6 +90,16 @@ def _select_runs(conn: sqlite3.Connection, db_path: str | Path, run_id: str | No
 
 def _quote(symbol: str) -> str:
     return symbol.rpartition("/")[2] or symbol
+
+
+def _fee_in_quote(order: sqlite3.Row) -> float:
+    """An order's fee in its market's quote: one charged in the base at the order's average price
+    (what that base cost); one in a third currency is not counted (no price for it here)."""
+    fee, currency, symbol = order["fee"] or 0.0, order["fee_currency"], order["symbol"]
+    base, _, quote = symbol.rpartition("/")
+    if not currency or currency == quote:
+        return fee
+    return fee * (order["average_price"] or 0.0) if currency == base else 0.0
 
 
 def _route(legs: list[dict[str, t.Any]]) -> str:
@@ -175,8 +187,8 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
 
     venues: dict[tuple[str, str], dict[str, t.Any]] = {}
     for row in conn.execute(
-            f"SELECT venue, symbol, status, filled, average_price, fee FROM orders WHERE run_id IN ({marks}) "
-            "ORDER BY rowid", ids):
+            f"SELECT venue, symbol, status, filled, average_price, fee, fee_currency FROM orders "
+            f"WHERE run_id IN ({marks}) ORDER BY rowid", ids):
         quote = _quote(row["symbol"])
         venue = venues.setdefault((row["venue"], quote), {
             "venue": row["venue"], "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
@@ -186,7 +198,7 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
         venue["filled_orders"] += filled > 0
         venue["rejected_orders"] += row["status"] == "rejected"
         venue["filled_notional"] += filled * (row["average_price"] or 0.0)
-        venue["fees"] += row["fee"] or 0.0
+        venue["fees"] += _fee_in_quote(row)
     for (name, quote), pnl in venue_pnl.items():
         venues.setdefault((name, quote), {
             "venue": name, "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,

@@ -8,7 +8,9 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
   the end-of-run summary JSON;
 * ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
 * ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
-  updated by every ``OrderUpdate``; ``label`` is the readable name the id derives from;
+  updated by every ``OrderUpdate`` (``fee`` in ``fee_currency``, as the venue charged it; NULL
+  in a file from before version 3: the quote); ``label`` is the readable name the client order
+  id derives from;
 * ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
 * ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
   newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
@@ -50,7 +52,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
         "side": str, "amount": float, "price": float, "purpose": str, "status": str, "filled": float,
         "average_price": float, "fee": float, "reason": str, "venue_order_id": str, "ts_submitted": int,
-        "ts_updated": int, "label": str,
+        "ts_updated": int, "fee_currency": str, "label": str,
     }, ("run_id", "client_order_id")),
     "fills": ({
         "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
@@ -99,20 +101,25 @@ def _create_v1(db: sqlite_utils.Database) -> None:
             table.create_index(index, if_not_exists=True)
 
 
+def _add_columns(db: sqlite_utils.Database, name: str) -> None:
+    """Add the columns of table ``name`` that an older file lacks (appended, NULL in old rows)."""
+    table = db.table(name)
+    for column, kind in _SCHEMA[name][0].items():
+        if column not in table.columns_dict:
+            table.add_column(column, kind)
+
+
 def _add_v2(db: sqlite_utils.Database) -> None:
     """Version 2: the ``positions`` table and ``arb_results.unrealized_profit``/``positions`` (added
     to a version 1 file; a new file has them from ``_create_v1``, which creates the whole schema)."""
     _create_v1(db)
-    table = db.table("arb_results")
-    for name, kind in _SCHEMA["arb_results"][0].items():
-        if name not in table.columns_dict:
-            table.add_column(name, kind)
+    _add_columns(db, "arb_results")
 
 
 def _add_v3(db: sqlite_utils.Database) -> None:
-    """Version 3: ``orders.label``, the readable name a client order id derives from."""
-    if "label" not in db.table("orders").columns_dict:
-        db.table("orders").add_column("label", str)
+    """Version 3: ``orders.fee_currency`` (fees charged in base, issue 12) and ``orders.label`` (the
+    readable name a client order id derives from)."""
+    _add_columns(db, "orders")
 
 
 _MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _add_v2, 3: _add_v3}

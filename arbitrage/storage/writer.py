@@ -69,7 +69,8 @@ def _order_update(run_id: str, e: OrderUpdate) -> dict[str, t.Any]:
     return {"run_id": run_id, "client_order_id": e.client_order_id, "opportunity_id": e.opportunity_id,
             "venue": e.venue, "symbol": e.symbol, "side": e.side, "amount": e.amount, "status": e.status,
             "filled": e.filled, "average_price": e.average_price, "fee": e.fee,
-            "reason": redact_text(e.reason), "venue_order_id": e.venue_order_id, "ts_updated": e.ts_init}
+            "reason": redact_text(e.reason), "venue_order_id": e.venue_order_id, "ts_updated": e.ts_init,
+            "fee_currency": e.fee_currency or e.symbol.rpartition("/")[2]}  # empty: the quote
 
 
 def _fill(run_id: str, e: Fill) -> dict[str, t.Any]:

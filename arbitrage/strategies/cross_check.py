@@ -8,8 +8,12 @@ most of the strategy's cost per book.
 The books are the engine's ``BookStore``'s (read, never written here): when the strategy hands a
 book to ``update``, the store already holds it as its venue's latest. If the book has both sides,
 is fresh and not crossed, every other venue's book of the symbol is compared with it in both
-directions: buying here pays when the other's bid after its fee beats this ask after this fee,
-selling here when this bid beats the other's ask. An other book that pays is checked for freshness
+directions, per unit of base that moves between the venues: buying here pays when what the other's
+bid gets for a unit after its fee beats what this ask costs a unit that arrives after this fee,
+selling here when this bid beats the other's ask. Each fee is where its market takes it
+(``Market.fee_factors``): a buy whose fee is taken from the base costs ``ask / (1 - fee)`` a unit
+received, else ``ask * (1 + fee)``; a sell whose fee is taken in base gets ``bid / (1 + fee)`` a
+unit given, else ``bid * (1 - fee)``. An other book that pays is checked for freshness
 and crossing only then (the common case costs two multiplications). Sides may be any sequence of
 ``(price, amount)`` levels, best first.
 """
@@ -20,7 +24,7 @@ import collections.abc as c
 
 import cython
 
-from arbitrage.events import BookUpdate
+from arbitrage.events import BookUpdate, Market
 
 __all__ = ["CrossCheck"]
 
@@ -33,13 +37,14 @@ _INT64 = (-(2**63), 2**63 - 1)
 @cython.final
 @cython.cclass
 class CrossCheck:
-    """Each market's taker fee and each venue's staleness, and the per-book test against the others.
+    """Each market's fee multipliers and each venue's staleness, and the per-book test against the others.
 
     :param books: symbol -> venue -> latest book: the store's ``BookStore.by_symbol``.
     """
 
     _books: dict[str, dict[str, BookUpdate]]
-    _fees: dict[str, dict[str, float]]
+    _mults: dict[str, dict[str, tuple[float, float]]]
+    """symbol -> venue -> (cost of a unit bought, proceeds of a unit sold) per unit of price."""
     _staleness: dict[str, int]
     evaluated = cython.declare(cython.Py_ssize_t, visibility="readonly")
     """Other books that paid at top of book and were fresh and not crossed."""
@@ -48,15 +53,19 @@ class CrossCheck:
 
     def __init__(self, books: c.Mapping[str, c.Mapping[str, BookUpdate]]) -> None:
         self._books = books  # type: ignore[assignment]  # the store's dict, typed for the compiled reads
-        self._fees = {}
+        self._mults = {}
         self._staleness = {}
         self.evaluated = 0
         self.skipped_stale = 0
         self.skipped_crossed = 0
 
-    def set_market(self, venue: str, symbol: str, fee: float) -> None:
-        """Trade ``symbol`` on ``venue`` with this taker fee (books of other markets are never paired)."""
-        self._fees.setdefault(symbol, {})[venue] = float(fee)
+    def set_market(self, venue: str, market: Market) -> None:
+        """Trade ``market`` on ``venue`` with its taker fee where it takes it (books of other markets
+        are never paired)."""
+        quote, base = market.fee_factors("buy")
+        buy = quote / base
+        quote, base = market.fee_factors("sell")
+        self._mults.setdefault(market.symbol, {})[venue] = (buy, quote / base)
 
     def set_staleness(self, venue: str, staleness_ns: int) -> None:
         """Books of ``venue`` older than this are not traded on (unknown venue: 0, every book stale).
@@ -78,20 +87,20 @@ class CrossCheck:
             return False
         return True
 
-    @cython.locals(fees=dict, venues=dict, now=cython.longlong, fee=cython.double, other_fee=cython.double,
-                   bid=cython.double, ask=cython.double, cost=cython.double, gain=cython.double,
-                   buy_here=cython.bint, sell_here=cython.bint)
+    @cython.locals(mults=dict, mult=tuple, venues=dict, now=cython.longlong, bid=cython.double,
+                   ask=cython.double, cost=cython.double, gain=cython.double, buy_here=cython.bint,
+                   sell_here=cython.bint)
     def update(self, book: BookUpdate, now_ns: int) -> list[Pair] | None:
         """Return the (buy, sell) pairs of ``book`` (the store's latest of its venue) with the other
         venues' books that pay at top of book, in venue order (buying here before selling here for
         the same other book), or None."""
         symbol = book.symbol
-        fees = self._fees.get(symbol)
-        if fees is None:
+        mults = self._mults.get(symbol)
+        if mults is None:
             return None
         venue = book.venue
-        fee_obj = fees.get(venue)
-        if fee_obj is None:
+        mult = mults.get(venue)
+        if mult is None:
             return None
         bids = book.bids
         asks = book.asks
@@ -105,25 +114,23 @@ class CrossCheck:
         venues = self._books.get(symbol)
         if venues is None:
             return None
-        fee = fee_obj
-        cost = ask * (1.0 + fee)  # buying here, per unit
-        gain = bid * (1.0 - fee)  # selling here, per unit
+        cost = ask * mult[0]  # buying here, per unit received
+        gain = bid * mult[1]  # selling here, per unit given
         pairs: list[Pair] | None = None
         for other_venue, other in venues.items():
             if other is book:
                 continue
-            fee_obj = fees.get(other_venue)
-            if fee_obj is None:
+            mult = mults.get(other_venue)
+            if mult is None:
                 continue
             bids = other.bids
             asks = other.asks
             if not bids or not asks:
                 continue
-            other_fee = fee_obj
             bid = bids[0][0]
             ask = asks[0][0]
-            buy_here = bid * (1.0 - other_fee) > cost
-            sell_here = gain > ask * (1.0 + other_fee)
+            buy_here = bid * mult[1] > cost
+            sell_here = gain > ask * mult[0]
             if not (buy_here or sell_here) or not self._usable(other, other_venue, now, bid, ask):
                 continue
             self.evaluated += 1

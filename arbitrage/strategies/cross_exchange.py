@@ -14,6 +14,15 @@ while the marginal unit still pays after both taker fees and the average stays a
 ``max_notional`` is an amount of ``risk.currency``: the quote currency is valued from the books
 (``arbitrage.valuation``, the risk gate's rule), so on ETH/BTC it caps the BTC spent at
 ``max_notional`` USDT's worth; a route whose quote cannot be valued is not traded.
+
+Fees are charged where each venue charges them (``Market.fee_side``). Where the buy venue takes
+its fee from the base it delivers (Binance's ``get``), or the sell venue takes its fee from the
+base it sells, the buy is larger than the sale: it buys ``sold * k`` (``k`` = base given per
+unit sold / base received per unit bought, e.g. ``1 / (1 - fee)``), rounded *up* to its amount
+step, so that what arrives covers what the sale gives; the sale then grows on its own grid to
+what arrived, leaving less than one amount step of base over. That excess stays held at what the
+buy paid for it (the executor reports it as a position), so the expected profit is the sale's
+proceeds less the share of the buy's cost that bought what was sold.
 """
 
 from __future__ import annotations
@@ -21,8 +30,8 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import EPS, round_down, walk
-from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
+from arbitrage.book import EPS, round_down, round_up, walk
+from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity, fee_factors
 from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cross_check import CrossCheck
 from arbitrage.valuation import Valuer
@@ -34,38 +43,57 @@ class Sizing(t.NamedTuple):
     """The result of sizing one buy-here/sell-there route."""
 
     amount: float
+    """Base amount sold."""
     buy_notional: float
     sell_notional: float
     buy_limit: float
     sell_limit: float
     profit: float
-    """Quote currency, net of both taker fees."""
+    """Quote currency, net of both taker fees: the sale's proceeds after its fee less the share of
+    the buy's cost (fee included) that bought what the sale gives; base bought beyond that stays
+    held at its cost (what the executor's realized profit counts)."""
+    buy_amount: float
+    """Base amount bought: ``amount`` when no fee is taken in base."""
+
+
+def route_factors(buy_fee: float, sell_fee: float, buy_fee_in_base: bool = False,
+                  sell_fee_in_base: bool = False) -> tuple[float, float, float, float]:
+    """``(buy quote, buy base, sell quote, sell base)`` multipliers of a route (``Market.fee_factors``
+    of the buy and of the sale)."""
+    return (*fee_factors("buy", buy_fee, buy_fee_in_base), *fee_factors("sell", sell_fee, sell_fee_in_base))
 
 
 def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[float, float]],
                buy_fee: float, sell_fee: float, *, min_profit_bps: float, max_notional: float = _INF,
-               quote_balance: float = _INF, base_balance: float = _INF) -> float:
-    """Largest base amount worth buying on ``asks`` and selling on ``bids``.
+               quote_balance: float = _INF, base_balance: float = _INF, buy_fee_in_base: bool = False,
+               sell_fee_in_base: bool = False) -> float:
+    """Largest base amount worth selling on ``bids`` after buying what it takes on ``asks``.
 
-    Walks both books together. A unit is added while it still pays after both fees (the marginal
-    unit's profit is positive) and while the average profit stays at or above ``min_profit_bps`` of
-    the buy notional. The whole amount at the current (worst so far) ask plus fee must fit
-    ``quote_balance`` -- what a venue holds back for a limit buy at that price, and what the risk
-    gate checks -- the amount ``base_balance`` and the buy notional ``max_notional``. Returns 0
-    when nothing qualifies.
+    Each unit sold needs ``k`` units bought (``k`` = base the sale gives per unit, ``1 + fee``
+    where its fee is taken in base, over base the buy delivers per unit, ``1 - fee`` where its fee
+    is taken from the base it receives; 1 when both fees are in quote). Walks both books together.
+    A unit is added while it still pays after both fees (the marginal unit's profit is positive)
+    and while the average profit stays at or above ``min_profit_bps`` of the buy notional. The
+    whole buy at the current (worst so far) ask plus a fee in quote must fit ``quote_balance`` --
+    what a venue holds back for a limit buy at that price, and what the risk gate checks -- what
+    the sale gives ``base_balance`` and the buy notional ``max_notional``. Returns 0 when nothing
+    qualifies.
     """
+    buy_quote, buy_base, sell_quote, sell_base = route_factors(buy_fee, sell_fee, buy_fee_in_base,
+                                                               sell_fee_in_base)
+    k = sell_base / buy_base
     m = min_profit_bps / 1e4
     i = j = 0
-    ask_left = asks[0][1] if asks else 0.0
+    ask_left = asks[0][1] if asks else 0.0  # in units bought
     bid_left = bids[0][1] if bids else 0.0
     amount = notional = profit = 0.0
     while i < len(asks) and j < len(bids):
-        pa, pb = asks[i][0], bids[j][0]
-        unit = pb * (1.0 - sell_fee) - pa * (1.0 + buy_fee)
+        pa, pb = asks[i][0] * k, bids[j][0]  # pa: the buy's price of one unit sold
+        unit = pb * sell_quote - pa * buy_quote
         if unit <= 0.0:
             break
-        take = min(ask_left, bid_left, base_balance - amount, (max_notional - notional) / pa,
-                   quote_balance / (pa * (1.0 + buy_fee)) - amount)
+        take = min(ask_left / k, bid_left, base_balance / sell_base - amount, (max_notional - notional) / pa,
+                   quote_balance / (pa * buy_quote) - amount)
         stop = False
         if unit < m * pa:  # this level drags the average down: take only what keeps it >= m
             room = (profit - m * notional) / (m * pa - unit)
@@ -76,9 +104,9 @@ def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[flo
         amount += take
         notional += take * pa
         profit += take * unit
-        if stop or take < min(ask_left, bid_left) - 1e-15:
+        if stop or take < min(ask_left / k, bid_left) - 1e-15:
             break
-        ask_left -= take
+        ask_left -= take * k
         bid_left -= take
         if ask_left <= 1e-15:
             i += 1
@@ -90,14 +118,41 @@ def size_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[flo
 
 
 def price_route(asks: t.Sequence[tuple[float, float]], bids: t.Sequence[tuple[float, float]],
-                amount: float, buy_fee: float, sell_fee: float) -> Sizing | None:
-    """Exact cost, proceeds and limits of trading ``amount`` on both books, or None if too thin."""
-    bought, buy_notional, buy_limit = walk(asks, amount, side="buy")
+                amount: float, buy_fee: float, sell_fee: float, *, buy_amount: float | None = None,
+                buy_fee_in_base: bool = False, sell_fee_in_base: bool = False) -> Sizing | None:
+    """Exact cost, proceeds and limits of selling ``amount`` on ``bids`` and buying ``buy_amount``
+    (None: ``amount * k``, see ``size_route``) on ``asks``, or None if a book is too thin. The
+    buy must deliver at least what the sale gives."""
+    buy_quote, buy_base, sell_quote, sell_base = route_factors(buy_fee, sell_fee, buy_fee_in_base,
+                                                               sell_fee_in_base)
+    if buy_amount is None:
+        buy_amount = amount * (sell_base / buy_base)
+    bought, buy_notional, buy_limit = walk(asks, buy_amount, side="buy")
     sold, sell_notional, sell_limit = walk(bids, amount, side="sell")
-    if bought < amount - EPS or sold < amount - EPS:
+    if bought < buy_amount - EPS or sold < amount - EPS:
         return None
-    profit = sell_notional * (1.0 - sell_fee) - buy_notional * (1.0 + buy_fee)
-    return Sizing(amount, buy_notional, sell_notional, buy_limit, sell_limit, profit)
+    delivered = buy_amount * buy_base
+    share = amount * sell_base / delivered if delivered > 0.0 else 1.0  # of the buy that was sold
+    profit = sell_notional * sell_quote - buy_notional * buy_quote * share
+    return Sizing(amount, buy_notional, sell_notional, buy_limit, sell_limit, profit, buy_amount)
+
+
+def leg_amounts(amount: float, buy: Market, sell: Market, base_balance: float = _INF) -> tuple[float, float]:
+    """``(bought, sold)`` on the markets' grids for selling about ``amount``: the sale rounded down
+    to both amount steps; the buy what the sale needs (``sold * k``, see ``size_route``) rounded up
+    to its step, so that what it delivers covers what the sale gives; then the sale as large, on its
+    grid, as what the buy delivers allows (and ``base_balance`` covers), so that less than one
+    amount step of base is left over. Both are ``amount`` rounded down when no fee is in base."""
+    sold = round_down(round_down(amount, buy.amount_step), sell.amount_step)
+    buy_base = buy.fee_factors("buy")[1]
+    sell_base = sell.fee_factors("sell")[1]
+    if buy_base == sell_base:
+        return sold, sold
+    bought = round_up(sold * sell_base / buy_base, buy.amount_step)
+    more = round_down(bought * buy_base / sell_base, sell.amount_step)
+    if more > sold and more * sell_base <= base_balance:
+        sold = more
+    return bought, sold
 
 
 class CrossExchangeStrategy(Plugin):
@@ -134,7 +189,7 @@ class CrossExchangeStrategy(Plugin):
         self.check.set_staleness(event.venue, int(event.staleness_ms * 1e6))
         for market in event.markets:
             self.markets[(event.venue, market.symbol)] = market
-            self.check.set_market(event.venue, market.symbol, market.taker_fee)
+            self.check.set_market(event.venue, market)
 
     def on_balances(self, event: BalanceUpdate) -> None:
         self.balances[event.venue] = event.balances
@@ -159,8 +214,10 @@ class CrossExchangeStrategy(Plugin):
         buy_market = self.markets[(buy.venue, buy.symbol)]
         sell_market = self.markets[(sell.venue, sell.symbol)]
         bf, sf = buy_market.taker_fee, sell_market.taker_fee
-        if sell.bids[0][0] * (1.0 - sf) <= buy.asks[0][0] * (1.0 + bf):
-            return  # top of book does not pay: the common case, decided in one comparison
+        buy_in_base, sell_in_base = buy_market.fee_in_base("buy"), sell_market.fee_in_base("sell")
+        buy_quote, buy_base, sell_quote, sell_base = route_factors(bf, sf, buy_in_base, sell_in_base)
+        if sell.bids[0][0] * sell_quote / sell_base <= buy.asks[0][0] * buy_quote / buy_base:
+            return  # top of book does not pay, per unit of base moved: the common case
         route = (buy.venue, sell.venue, buy.symbol)
         last = self._last_emit.get(route)
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
@@ -174,16 +231,24 @@ class CrossExchangeStrategy(Plugin):
         bids = levels(sell.venue, sell.symbol, "bids")
         buy_bal = self.balances.get(buy.venue)
         sell_bal = self.balances.get(sell.venue)
+        quote_balance = buy_bal.get(buy_market.quote, 0.0) if buy_bal is not None else _INF
+        base_balance = sell_bal.get(sell_market.base, 0.0) if sell_bal is not None else _INF
         amount = size_route(
             asks, bids, bf, sf, min_profit_bps=self.min_profit_bps,
-            max_notional=self.max_notional / quote_value,
-            quote_balance=buy_bal.get(buy_market.quote, 0.0) if buy_bal is not None else _INF,
-            base_balance=sell_bal.get(sell_market.base, 0.0) if sell_bal is not None else _INF)
-        amount = round_down(round_down(amount, buy_market.amount_step), sell_market.amount_step)
-        if amount <= 0.0 or amount < buy_market.min_amount or amount < sell_market.min_amount:
-            return
-        sized = price_route(asks, bids, amount, bf, sf)
-        if sized is None or sized.buy_notional < max(buy_market.min_cost, sell_market.min_cost):
+            max_notional=self.max_notional / quote_value, quote_balance=quote_balance,
+            base_balance=base_balance, buy_fee_in_base=buy_in_base, sell_fee_in_base=sell_in_base)
+        for _ in range(3):  # a buy rounded up may pass the quote balance: a step less, up to 3 times
+            bought, amount = leg_amounts(amount, buy_market, sell_market, base_balance)
+            if amount <= 0.0 or bought < buy_market.min_amount or amount < sell_market.min_amount:
+                return
+            sized = price_route(asks, bids, amount, bf, sf, buy_amount=bought, buy_fee_in_base=buy_in_base,
+                                sell_fee_in_base=sell_in_base)
+            if sized is None or sized.buy_notional < max(buy_market.min_cost, sell_market.min_cost):
+                return
+            if bought <= amount or buy_market.reserve("buy", bought, sized.buy_limit) <= quote_balance:
+                break  # (a buy not rounded up fits: size_route fitted it)
+            amount -= max(buy_market.amount_step, sell_market.amount_step, amount * 1e-9)
+        else:
             return
         profit_bps = sized.profit / sized.buy_notional * 1e4
         if profit_bps < self.min_profit_bps:
@@ -194,8 +259,8 @@ class CrossExchangeStrategy(Plugin):
             id=f"{self.ctx.run_id}-{next(self._ids)}",
             strategy=self.name,
             legs=(
-                Leg(venue=buy.venue, symbol=buy.symbol, side="buy", amount=amount, price=sized.buy_limit,
-                    expected_price=sized.buy_notional / amount, fee_rate=bf),
+                Leg(venue=buy.venue, symbol=buy.symbol, side="buy", amount=bought, price=sized.buy_limit,
+                    expected_price=sized.buy_notional / bought, fee_rate=bf),
                 Leg(venue=sell.venue, symbol=sell.symbol, side="sell", amount=amount, price=sized.sell_limit,
                     expected_price=sized.sell_notional / amount, fee_rate=sf),
             ),

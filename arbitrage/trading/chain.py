@@ -4,9 +4,11 @@ It exists apart from the executor because a chain (``trading.sequential_legs``, 
 ``risk.chained``) cannot go out like ordinary legs, all at once: each leg is sent only after the
 one before it ended, and its amount is what that leg delivered (its balance change in the asset
 this leg spends, net of fees), never more than the opportunity planned. A sell spends the
-delivered base rounded down to the market's step; a buy spends delivered quote, buying
-``delivered / (limit * (1 + taker fee))`` base rounded down. The chain stops at the first leg
-that does not fill fully (or whose delivery buys nothing); later legs are never sent.
+delivered base rounded down to the market's step (``delivered / (1 + taker fee)`` where the fee
+is taken in base); a buy spends delivered quote, buying ``delivered / (limit * (1 + taker fee))``
+base rounded down (``delivered / limit`` where the fee is taken from the base it receives). The
+chain stops at the first leg that does not fill fully (or whose delivery buys nothing); later legs
+are never sent.
 
 ``Chain`` is the plan the executor steps through: ``next_order`` gives the next leg's order (or
 None when the chain is over), the executor sends it, and ``filled`` takes its result and says what
@@ -93,12 +95,10 @@ def chained_amount(leg: Leg, market: Market, delivered: float) -> float:
     the market's step, at most the planned amount, and never costing more than ``delivered``
     (what a venue holding nothing else would check)."""
     step = market.amount_step
-    if leg.side == "sell":
-        amount = round_down(min(delivered, leg.amount), step)
-    else:
-        amount = round_down(min(delivered / (leg.price * (1.0 + market.taker_fee)), leg.amount), step)
+    per_unit = market.reserve(leg.side, 1.0, leg.price)  # input asset spent per base unit
+    amount = round_down(min(delivered / per_unit, leg.amount), step)
     for _ in range(4):  # round_down forgives float noise, so it may land a hair above the budget
-        cost = amount if leg.side == "sell" else amount * leg.price * (1.0 + market.taker_fee)
+        cost = market.reserve(leg.side, amount, leg.price)
         if amount <= EPS or cost <= delivered:
             return amount
         amount = round_down(amount - step, step) if step > 0 else math.nextafter(amount * delivered / cost, 0)

@@ -56,8 +56,9 @@ published as a ``BalanceUpdate``.
    mark (``trading.positions``).
    Realized profit is the quote currency's change over all venues plus the cost of those
    positions; unrealized profit is their value at the mark less that cost; the trader's
-   positions ledger takes them over. Fees paid in another currency are valued at that venue's mid
-   for ``fees``.
+   positions ledger takes them over. For ``fees`` (and each ``LegResult.fee``), a fee the venue
+   took in the market's base is valued at the order's average price (what that base cost), one in
+   another currency at that venue's mid.
 
 ``complete`` means every planned leg was sent and filled fully and nothing had to be hedged or
 unwound. Amounts too small to trade (below a market's minimum amount or cost) are dust: reported
@@ -430,8 +431,9 @@ class Executor:
         self.bus.publish(OrderUpdate(
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
             symbol=r.symbol, side=r.side, status=result.status, amount=r.amount, filled=result.filled,
-            average_price=result.average_price, fee=result.fee, reason=result.reason,
-            venue_order_id=result.venue_order_id, ts_event=result.ts_event or now, ts_init=now))
+            average_price=result.average_price, fee=result.fee, fee_currency=result.fee_currency,
+            reason=result.reason, venue_order_id=result.venue_order_id, ts_event=result.ts_event or now,
+            ts_init=now))
         venue = self.venues.get(r.venue)
         if result.filled > 0 and venue is not None:
             self.bus.publish(BalanceUpdate(venue=r.venue, balances=venue.balances(), ts_init=now))
@@ -474,13 +476,14 @@ class Executor:
                 status = "complete"
             else:
                 status = "partial"
-            fees = sum(self._value(r.venue, result.fee_currency, result.fee, quote) for r, result in orders)
+            fees = sum(self._value(r.venue, *self._fee(r, result), quote) for r, result in orders)
             result = ArbResult(
                 opportunity_id=opportunity.id, strategy=opportunity.strategy, status=status,
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,
                                      side=r.side, amount=r.amount, filled=res.filled,
-                                     average_price=res.average_price, fee=res.fee, status=res.status,
-                                     purpose=r.purpose, label=r.label) for r, res in orders),
+                                     average_price=res.average_price, fee=self._fee(r, res)[1],
+                                     status=res.status, purpose=r.purpose, label=r.label)
+                            for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
                 unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
@@ -539,6 +542,14 @@ class Executor:
             amount += deltas[asset]
             money -= deltas.get(quote, 0.0)
         return money / amount if amount else None
+
+    def _fee(self, r: OrderRequest, result: OrderResult) -> tuple[str, float]:
+        """The order's fee as (currency, amount), one taken in the market's base as its quote at
+        the order's average price (what that base cost)."""
+        market = self.markets.get(r.venue, {}).get(r.symbol)
+        if market is not None and result.fee_currency == market.base != market.quote:
+            return market.quote, result.fee * result.average_price
+        return result.fee_currency, result.fee
 
     def _value(self, venue: str, asset: str, amount: float, quote: str) -> float:
         """``amount`` of ``asset`` in ``quote`` at the venue's mid price (0 if no market links them)."""

@@ -148,10 +148,12 @@ class Closer:
                 reasons.add("no liquidity")
                 continue
             top = levels[0][0]
-            fee = market.taker_fee
-            adj = (1.0 - fee) if side == "sell" else (1.0 + fee)
-            # amount in the market's base: the asset itself, or the quote it trades for at the top
-            wanted = round_down(want / (top * adj) if inverted else want, market.amount_step)
+            quote_mult, base_mult = market.fee_factors(side)
+            adj = quote_mult / base_mult  # from the market's price to the net price of a unit moved
+            # amount in the market's base: what moves the asset by ``want`` (the fee in base included),
+            # or what the asset, the market's quote, pays or gets at the top
+            wanted = round_down(want / (top * quote_mult) if inverted else want / base_mult,
+                                market.amount_step)
             if wanted <= EPS or wanted < market.min_amount or wanted * top < market.min_cost:
                 reasons.add("dust")
                 continue
@@ -165,12 +167,13 @@ class Closer:
                 reach = top * (1.0 - slip)
                 price = round_price(reach if bound is None else max(reach, bound), market.price_step, up=True)
                 free = venue.balances().get(market.base, 0.0) - held(opportunity_id, name, market.base)
+                free /= market.reserve(side, 1.0, price)
             else:
                 reach = top * (1.0 + slip)
                 price = round_price(reach if bound is None else min(reach, bound), market.price_step,
                                     up=False)
                 cash = venue.balances().get(market.quote, 0.0) - held(opportunity_id, name, market.quote)
-                free = cash / (price * (1.0 + fee))
+                free = cash / market.reserve(side, 1.0, price)
             amount = min(wanted, round_down(free, market.amount_step))
             if amount <= EPS or amount < market.min_amount or amount * price < market.min_cost:
                 reasons.add("balance")

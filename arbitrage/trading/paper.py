@@ -10,9 +10,14 @@ size (see ``arbitrage.book.BookStore``), so no later order -- nor the strategies
 executor's plans -- counts on it again. Balances move by ``balance_deltas``, the rule the
 executor's accounting uses too.
 
+Fees are charged where the market says (``Market.fee_side``): ``notional * fee`` in quote, or
+``amount * fee`` in base (a buy on a ``get`` market receives ``filled * (1 - fee)`` base and pays
+``notional`` quote). Each fill and the result carry the fee's currency.
+
 Refusals mirror an exchange's: unknown market, amount or notional below the market minimum,
-no/stale/crossed book, and insufficient balance (a buy needs ``amount * limit * (1 + fee)`` quote
-up front, as an exchange reserves for a limit order; a sell needs ``amount`` base).
+no/stale/crossed book, and insufficient balance (``Market.reserve``, what an exchange holds back
+for a limit order: a buy needs ``amount * limit`` quote up front, ``* (1 + fee)`` when the fee is
+in quote; a sell needs ``amount`` base, ``* (1 + fee)`` when the fee is in base).
 """
 
 from __future__ import annotations
@@ -101,6 +106,9 @@ class PaperVenue(Venue):
 
         buy = order.side == "buy"
         side = "asks" if buy else "bids"
+        rate = market.taker_fee
+        in_base = market.fee_in_base(order.side)
+        fee_currency = market.base if in_base else market.quote
         fills: list[tuple[float, float]] = []
         filled = notional = fee = 0.0
         remaining = amount
@@ -111,34 +119,33 @@ class PaperVenue(Venue):
             fills.append((price, take))
             filled += take
             notional += price * take
-            fee += price * take * market.taker_fee
+            fee += (take if in_base else price * take) * rate
             remaining -= take
 
+        # What an exchange reserves for the limit order; max() with the actual spend keeps float
+        # rounding from ever taking the balance below zero. Closer than EPS is equal.
         if buy:
-            # What an exchange reserves for the limit order; max() with the actual spend keeps
-            # float rounding from ever taking the balance below zero.
-            needed = max(amount * order.price * (1.0 + market.taker_fee), notional + fee)
+            needed = max(market.reserve("buy", amount, order.price), notional + (0.0 if in_base else fee))
             if self._balances.get(market.quote, 0.0) < needed - EPS:
                 return self._reject(order, now, f"insufficient {market.quote} balance", amount)
-        elif self._balances.get(market.base, 0.0) < amount - EPS:  # closer than EPS is equal
+        elif self._balances.get(market.base, 0.0) < market.reserve("sell", amount, order.price) - EPS:
             return self._reject(order, now, f"insufficient {market.base} balance", amount)
 
         if not fills:
             return OrderResult(client_order_id=order.client_order_id, status="canceled", amount=amount,
-                               fee_currency=market.quote, reason="no liquidity within limit", ts_event=now)
-        for asset, delta in balance_deltas(order.side, market, filled, notional, fee, market.quote).items():
+                               fee_currency=fee_currency, reason="no liquidity within limit", ts_event=now)
+        for asset, delta in balance_deltas(order.side, market, filled, notional, fee, fee_currency).items():
             left = self._balances.get(asset, 0.0) + delta
             self._balances[asset] = left if abs(left) >= EPS else 0.0  # float noise is no balance
         for price, take in fills:
             self._liquidity.take(self.name, order.symbol, side, price, take)
-        rate = market.taker_fee
         return OrderResult(
             client_order_id=order.client_order_id,
             status="filled" if filled >= amount * (1.0 - FILL_TOLERANCE) else "partially_filled",
             amount=amount, filled=filled, notional=notional, average_price=notional / filled, fee=fee,
-            fee_currency=market.quote, ts_event=now,
-            fills=tuple(VenueFill(price=p, amount=a, fee=p * a * rate, fee_currency=market.quote,
-                                  ts_event=now) for p, a in fills),
+            fee_currency=fee_currency, ts_event=now,
+            fills=tuple(VenueFill(price=p, amount=a, fee=(a if in_base else p * a) * rate,
+                                  fee_currency=fee_currency, ts_event=now) for p, a in fills),
         )
 
     def _reject(self, order: OrderRequest, now: int, reason: str, amount: float = 0.0) -> OrderResult:

@@ -31,7 +31,8 @@ worth whatever the market. What cannot be valued is refused (``no price``), neve
 
 Balances are reserved per (venue, asset) while an arbitrage's orders are in flight, because all
 legs go out at once and a second arbitrage must not count on money the first is about to spend.
-Each leg reserves what it may spend at its limit price, fee included; what legs *receive* is not
+Each leg reserves what it may spend at its limit price, with the fee where the venue takes it from
+that asset (a buy on a ``get`` market needs only ``amount * limit`` quote); what legs *receive* is not
 counted, since concurrent legs cannot wait for each other. A reservation ends when the venue's
 balance reflects the fill (the executor calls ``reserve`` with what is still in flight once the
 legs' results are in), so the money is never subtracted twice, once spent and once reserved.
@@ -72,7 +73,8 @@ class Refusal(t.NamedTuple):
 
 def requirements(opportunity: Opportunity, markets: Markets, *,
                  sequential: bool = False) -> dict[tuple[str, str], float]:
-    """What the legs may spend per (venue, asset): quote for buys (at limit, with fee), base for sells.
+    """What the legs may spend per (venue, asset): quote for buys at their limit, base for sells,
+    each with its fee where the venue takes it from that asset (``Market.reserve``).
 
     :param sequential: the legs run one after another (see ``chained``): only the first leg
         spends from the balance, the others spend what the chain receives.
@@ -81,10 +83,8 @@ def requirements(opportunity: Opportunity, markets: Markets, *,
     need: dict[tuple[str, str], float] = defaultdict(float)
     for leg in opportunity.legs[:1] if sequential else opportunity.legs:
         market = markets[leg.venue][leg.symbol]
-        if leg.side == "buy":
-            need[(leg.venue, market.quote)] += leg.amount * leg.price * (1.0 + market.taker_fee)
-        else:
-            need[(leg.venue, market.base)] += leg.amount
+        asset = market.quote if leg.side == "buy" else market.base
+        need[(leg.venue, asset)] += market.reserve(leg.side, leg.amount, leg.price)
     return dict(need)
 
 

@@ -88,8 +88,9 @@ def balance_deltas(side: Side, market: Market, filled: float, notional: float, f
     """Change of each asset's balance caused by a fill: the one accounting rule of the trading module.
 
     A buy adds ``filled`` base and spends ``notional`` quote; a sell the reverse; the fee is then
-    taken from ``fee_currency`` (the quote on paper venues, so a buy costs ``notional + fee``
-    and a sell yields ``notional - fee``).
+    taken from ``fee_currency`` (empty: the quote), where the venue charged it
+    (``Market.fee_side``): in quote a buy costs ``notional + fee`` and a sell yields
+    ``notional - fee``; in base a buy receives ``filled - fee`` and a sell gives ``filled + fee``.
     """
     sign = 1.0 if side == "buy" else -1.0
     deltas = {market.base: sign * filled, market.quote: -sign * notional}

@@ -47,13 +47,19 @@ class BinanceReplay:
     :param pace: seconds between two fed diffs (0: as fast as the loop goes, yielding each time).
     :param start: ``subscribe`` begins at the first depth subscription (so a client sees the
         replay from its start), ``listen`` as soon as the server listens, ``manual`` at ``begin()``.
+    :param pause_after: hold the feed once this many diffs are fed, until ``resume()`` (a test
+        subscribes mid-replay without racing the replay's end).
     """
 
-    def __init__(self, *, pace: float = 0.002, start: Start = "subscribe") -> None:
-        self.pace, self.start = pace, start
+    def __init__(self, *, pace: float = 0.002, start: Start = "subscribe",
+                 pause_after: int | None = None) -> None:
+        self.pace, self.start, self.pause_after = pace, start, pause_after
         self.fed = 0
         """Recorded diffs fed so far (dropped ones included)."""
         self.done = asyncio.Event()
+        self.paused = asyncio.Event()
+        """Set while the feed is held at ``pause_after``."""
+        self._resumed = asyncio.Event()
         self._exchange: EmulatedExchange | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +86,10 @@ class BinanceReplay:
         if self._task is None and self._exchange is not None:
             self._task = asyncio.get_running_loop().create_task(self._run(self._exchange))
 
+    def resume(self) -> None:
+        """Go on feeding after ``pause_after``."""
+        self._resumed.set()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -91,5 +101,9 @@ class BinanceReplay:
             rules = exchange.market_by_id(data["s"])
             exchange.feed_diff(rules.symbol, data["b"], data["a"], data["U"], data["u"], raw=data)
             self.fed += 1
+            if self.fed == self.pause_after:
+                self.paused.set()
+                await self._resumed.wait()
+                self.paused.clear()
             await asyncio.sleep(self.pace)
         self.done.set()

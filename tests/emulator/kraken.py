@@ -32,14 +32,13 @@ import email.utils
 import time
 import typing as t
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from tests.emulator.core import EmulatedExchange, Fault, Order, Rejected, Trade
 from tests.emulator.kraken_feed import BookFrame, Precision, load_recording
-from tests.emulator.kraken_markets import DATA_DIR, KrakenPair, asset_entries, ccxt_pairs, recorded_pairs
+from tests.emulator.kraken_markets import KrakenPair, asset_entries, ccxt_pairs, recorded_pairs
 from tests.emulator.kraken_wire import (
     ERRORS,
     Credentials,
@@ -435,13 +434,11 @@ class KrakenEmulator(Emulator):
     }
 
 
-def default_emulator(keys: dict[str, str], *,
-                     data_dir: Path | None = None) -> tuple[KrakenEmulator, list[BookFrame]]:
+def default_emulator(keys: dict[str, str]) -> tuple[KrakenEmulator, list[BookFrame]]:
     """An emulator of ccxt's 8 recorded pairs plus the 10 pairs of the cryptofeed recording, and
     that recording's book frames (not fed yet: ``feed``/``replay`` them)."""
-    data = data_dir or DATA_DIR
-    recording = load_recording(data / "cryptofeed" / "KRAKEN.jsonl.zst")
-    emulator = KrakenEmulator([*ccxt_pairs(data), *recorded_pairs(recording)], keys)
+    recording = load_recording()
+    emulator = KrakenEmulator([*ccxt_pairs(), *recorded_pairs(recording)], keys)
     return emulator, list(recording.frames)
 
 

@@ -15,24 +15,24 @@ each market's decimals (`Precision`) and prints every number with them, on the w
 checksum. The digits of the recording are kept as they are (ADA/XBT prices have 9 decimals though
 AssetPairs says ``pair_decimals`` 8: the feed's precision, not the pair's).
 
-`load_recording` reads the file once; `BookFrame` is one recorded book message in v2 terms;
+`load_recording` parses the file once; `BookFrame` is one recorded book message in v2 terms;
 `encode_book` builds the v2 JSON text of a snapshot or an update.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import typing as t
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
-import zstandard
+from tests.emulator.recordings import cryptofeed
 
 __all__ = ["BookFrame", "Level", "Precision", "Recording", "checksum", "encode_book", "load_recording",
-           "v2_symbol"]
+           "parse_recording", "v2_symbol"]
 
 Level = tuple[Decimal, Decimal]
 """(price, quantity); quantity 0 deletes the level in an update."""
@@ -138,18 +138,13 @@ def _frame(message: list[t.Any], precision: dict[str, Precision]) -> BookFrame:
     return BookFrame(symbol, snapshot, tuple(sides["a"]), tuple(sides["b"]), max(stamps), recorded)
 
 
-def load_recording(path: Path) -> Recording:
-    """Parse the cryptofeed Kraken file: its AssetPairs reply and every v1 book message.
-
-    Trade and ticker channels, heartbeats and subscription events are skipped.
-    """
-    with path.open("rb") as raw:
-        text = zstandard.ZstdDecompressor().stream_reader(raw).read().decode()
+def parse_recording(lines: t.Iterable[dict[str, t.Any]]) -> Recording:
+    """Parse the lines of the cryptofeed Kraken file (`recordings.cryptofeed`): its AssetPairs
+    reply and every v1 book message. Trade and ticker channels, heartbeats and events are skipped."""
     pairs: dict[str, dict[str, t.Any]] = {}
     frames: list[BookFrame] = []
     precision: dict[str, Precision] = {}
-    for line in text.splitlines():
-        item = json.loads(line)
+    for item in lines:
         if item["t"] == "http" and item["url"].endswith("/0/public/AssetPairs"):
             pairs = json.loads(item["data"])["result"]
         elif item["t"] == "recv":
@@ -157,3 +152,9 @@ def load_recording(path: Path) -> Recording:
             if isinstance(message, list) and str(message[-2]).startswith("book-"):
                 frames.append(_frame(message, precision))
     return Recording(pairs, tuple(frames), precision)
+
+
+@functools.cache
+def load_recording() -> Recording:
+    """The cryptofeed Kraken recording, parsed once per process."""
+    return parse_recording(cryptofeed("KRAKEN"))

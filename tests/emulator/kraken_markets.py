@@ -15,19 +15,14 @@ Assets (``/0/public/Assets``) are not in either recording: they are derived from
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import typing as t
 from decimal import Decimal
-from pathlib import Path
 
 from tests.emulator.core import MarketRules
 from tests.emulator.kraken_feed import Precision, Recording, v2_symbol
+from tests.emulator.recordings import ccxt_markets
 
-__all__ = ["DATA_DIR", "KrakenPair", "asset_entries", "ccxt_pairs", "recorded_pairs"]
-
-DATA_DIR = Path(os.environ.get("ARB_TEST_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-"""The shared real data (``ARB_TEST_DATA`` overrides); tests skip when it is missing."""
+__all__ = ["KrakenPair", "asset_entries", "ccxt_pairs", "recorded_pairs"]
 
 _INTEGERS = ("pair_decimals", "lot_decimals", "cost_decimals", "lot_multiplier", "margin_call", "margin_stop")
 _FIAT = {"CHF", "CAD", "AUD"}
@@ -84,11 +79,10 @@ def _today(entry: dict[str, t.Any]) -> dict[str, t.Any]:
     return info
 
 
-def ccxt_pairs(data_dir: Path = DATA_DIR) -> list[KrakenPair]:
+def ccxt_pairs() -> list[KrakenPair]:
     """The 8 pairs of ccxt's recorded Kraken markets."""
-    markets = json.loads((data_dir / "ccxt" / "markets" / "kraken.json").read_text())
     pairs = []
-    for market in markets.values():
+    for market in ccxt_markets("kraken").values():
         info = _today(market["info"])
         pairs.append(KrakenPair(market["id"], info, Precision(info["pair_decimals"], info["lot_decimals"])))
     return pairs

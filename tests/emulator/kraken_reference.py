@@ -15,9 +15,8 @@ import json
 import typing as t
 import zlib
 from decimal import Decimal
-from pathlib import Path
 
-import zstandard
+from tests.emulator.recordings import cryptofeed
 
 __all__ = ["ReferenceBooks"]
 
@@ -30,12 +29,9 @@ class ReferenceBooks:
         self.books: dict[str, dict[str, dict[str, str]]] = {}
 
     @staticmethod
-    def messages(path: Path) -> t.Iterator[list[t.Any]]:
+    def messages() -> t.Iterator[list[t.Any]]:
         """The recorded v1 book messages (arrays whose channel name starts ``book-``), in order."""
-        with path.open("rb") as raw:
-            text = zstandard.ZstdDecompressor().stream_reader(raw).read().decode()
-        for line in text.splitlines():
-            item = json.loads(line)
+        for item in cryptofeed("KRAKEN"):
             if item["t"] == "recv":
                 message = json.loads(item["data"])
                 if isinstance(message, list) and str(message[-2]).startswith("book-"):

@@ -138,13 +138,14 @@ def test_ioc_orders_fill_against_the_book_and_move_balances_by_the_get_fee_rule(
 def test_an_ioc_remainder_expires_and_fetch_order_by_client_id_reports_it() -> None:
     em = planted(USDT="1600")  # 0.05 at the limit 30010 reserves 1500.5
 
-    async def scenario(base: str) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    async def scenario(base: str) -> tuple[dict[str, t.Any], ...]:
         async with client(base) as ex:
             created = await ex.create_order(BTC, "limit", "buy", 0.05, 30010, ioc("arb-p1"))
-            return created, await ex.fetch_order(None, BTC, {"clientOrderId": "arb-p1"})
+            by_client_id = await ex.fetch_order(None, BTC, {"clientOrderId": "arb-p1"})
+            return created, by_client_id, await ex.fetch_order(created["id"], BTC)
 
-    created, fetched = run_against(em, scenario)
-    for order in (created, fetched):  # 0.01 + 0.02 of 0.05 fill at or below 30010, the rest expires
+    created, fetched, by_id = run_against(em, scenario)
+    for order in (created, fetched, by_id):  # 0.01 + 0.02 of 0.05 fill at or below 30010, the rest expires
         assert (order["status"], order["filled"], order["remaining"]) == ("expired", 0.03, 0.02)
         assert order["id"] == "1"
     assert fetched["clientOrderId"] == "arb-p1"
@@ -348,28 +349,39 @@ def test_the_emulator_book_after_each_replayed_diff_equals_the_reference() -> No
 
 def test_watch_order_book_on_the_replayed_recording_equals_the_reference_at_each_update_id() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="listen"))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="listen", pause_after=80))
     seen: list[int] = []
 
     async def scenario(base: str) -> None:
-        await _until_fed(em.replay, 80)  # subscribe mid-replay: ccxt's snapshot is the emulator's book then
-        async with ccxt_client("binance", base, pro=True) as ex:
+        assert em.replay is not None
+        await asyncio.wait_for(em.replay.paused.wait(), WAIT)
+        async with ccxt_client("binance", base, pro=True) as ex:  # mid-replay: the snapshot is the book now
+            await _watch_until(ex, NKN, min(reference), seen, reference)
+            em.replay.resume()
             await _watch_until(ex, NKN, max(reference), seen, reference)
 
     run_against(em, scenario)
-    assert seen[-1] == max(reference) == 499870179 and len(set(seen)) > 10 and seen == sorted(seen)
+    assert min(reference) < seen[0] and seen[-1] == max(reference) == 499870179
+    assert len(set(seen)) > 10 and seen == sorted(seen)
     assert em.exchange.endpoints()[-1] == "GET /api/v3/depth"  # one snapshot, nothing else after
 
 
 def test_a_sequence_gap_makes_ccxt_drop_the_book_and_resync_from_a_new_snapshot() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.004))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="manual"))
     seen: list[int] = []
+    gap_after = sorted(reference)[60]  # past some deletions
+
+    def gap(diff: t.Any) -> None:  # the frame after this id is not sent, wherever the client is
+        if diff.symbol == NKN and diff.last_id == gap_after:
+            em.exchange.inject(Fault("gap", symbol=NKN))
+
+    em.exchange.add_book_listener(gap)
 
     async def scenario(base: str) -> None:
         async with ccxt_client("binance", base, pro=True) as ex:
-            await _watch_until(ex, NKN, sorted(reference)[60], seen, reference)  # past some deletions
-            em.exchange.inject(Fault("gap", symbol=NKN))
+            await _watch_until(ex, NKN, min(reference), seen, reference)  # the snapshot, before any diff
+            em.replay.begin()  # type: ignore[union-attr]
             with pytest.raises(ccxt.ChecksumError):
                 await _watch_until(ex, NKN, max(reference), seen, reference)
             await _watch_until(ex, NKN, max(reference), seen, reference)  # resubscribed, resynced
@@ -381,17 +393,17 @@ def test_a_sequence_gap_makes_ccxt_drop_the_book_and_resync_from_a_new_snapshot(
 
 def test_a_dropped_websocket_fails_the_watch_and_the_next_watch_reconnects() -> None:
     reference = reference_books("NKNUSDT")
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.004))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.002, start="manual"))
     seen: list[int] = []
 
     async def scenario(base: str) -> None:
         async with ccxt_client("binance", base, pro=True) as ex:
-            seen.append((await asyncio.wait_for(ex.watch_order_book(NKN), WAIT))["nonce"])
-            em.exchange.inject(Fault("drop_ws"))  # cut at once: no await between it and the next watch
-            with pytest.raises(ccxt.NetworkError):
-                while True:  # even when the replay is over: the close itself fails the pending watch
-                    await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
-            await _watch_until(ex, NKN, max(reference), seen, reference)
+            seen.append((await asyncio.wait_for(ex.watch_order_book(NKN), WAIT))["nonce"])  # the snapshot
+            em.exchange.inject(Fault("drop_ws"))  # cut at once, no frame in flight
+            with pytest.raises(ccxt.NetworkError):  # the close fails the pending watch
+                await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
+            em.replay.begin()  # type: ignore[union-attr]
+            await _watch_until(ex, NKN, max(reference), seen, reference)  # reconnected, resynced
 
     run_against(em, scenario)
     assert [r.path for r in em.exchange.requests if r.method == "WS"] == ["/ws/0", "/ws/0"]
@@ -421,12 +433,13 @@ def test_our_fill_during_the_replay_is_one_more_update_id_and_the_watched_book_s
 
 
 def test_a_stale_stream_sends_nothing_more_while_the_book_moves_on() -> None:
-    em = BinanceEmulator(replay=BinanceReplay(pace=0.001))
+    em = BinanceEmulator(replay=BinanceReplay(pace=0.001, start="manual"))
 
     async def scenario(base: str) -> tuple[int, int]:
         async with ccxt_client("binance", base, pro=True) as ex:
-            book = await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)
+            book = await asyncio.wait_for(ex.watch_order_book(NKN), WAIT)  # the snapshot
             em.exchange.inject(Fault("stale", symbol=NKN))
+            em.replay.begin()  # type: ignore[union-attr]
             sent = em.streams.frames_sent
             await asyncio.wait_for(em.replay.done.wait(), WAIT)  # type: ignore[union-attr]
             await asyncio.sleep(0.05)  # let any frame already queued reach ccxt

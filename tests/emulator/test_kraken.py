@@ -7,7 +7,6 @@ a bid 1 @ 49990.0; Kraken's first-tier taker fee 0.26 %, charged in the quote cu
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import sys
 import typing as t
@@ -20,10 +19,8 @@ import pytest
 from arbitrage.exchanges.urls import rewrite_urls
 from tests.emulator.core import Fault
 from tests.emulator.kraken import KrakenEmulator
-from tests.emulator.kraken_markets import DATA_DIR
-from tests.emulator.kraken_testing import KEY, SECRET, emulator, needs_data, run
-
-pytestmark = needs_data
+from tests.emulator.kraken_testing import KEY, SECRET, emulator, run
+from tests.emulator.recordings import ccxt_markets
 
 OTHER_SECRET = base64.b64encode(bytes(range(64, 128))).decode()
 
@@ -37,7 +34,7 @@ def planted(usdt: str = "100000", btc: str = "1") -> KrakenEmulator:
 
 
 def test_load_markets_calls_assets_and_asset_pairs_only_and_parses_to_ccxts_recorded_markets() -> None:
-    recorded = json.loads((DATA_DIR / "ccxt" / "markets" / "kraken.json").read_text())
+    recorded = ccxt_markets("kraken")
 
     async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
         await ex.load_markets()

@@ -15,20 +15,18 @@ import pytest
 
 from tests.emulator.core import Fault
 from tests.emulator.kraken import RECORDED_DEPTH, KrakenEmulator
-from tests.emulator.kraken_feed import BookFrame, Precision, checksum
-from tests.emulator.kraken_markets import DATA_DIR
+from tests.emulator.kraken_feed import BookFrame, Precision, checksum, load_recording
 from tests.emulator.kraken_reference import ReferenceBooks
-from tests.emulator.kraken_testing import RECORDING, emulator, needs_data, recording, run
+from tests.emulator.kraken_testing import emulator, run
+from tests.emulator.recordings import DATA
 from tests.emulator.server import serve
-
-pytestmark = needs_data
 
 V1_NAMES = {"XMR/USD": "XMR/USD", "ADA/BTC": "ADA/XBT", "BTC/CHF": "XBT/CHF"}
 
 
 def test_the_reference_books_reproduce_every_checksum_kraken_sent() -> None:
     reference, checked = ReferenceBooks(), 0
-    for message in ReferenceBooks.messages(RECORDING):
+    for message in ReferenceBooks.messages():
         pair, sent = reference.apply(message)
         if sent is not None:
             assert reference.checksum(pair) == sent, (pair, checked)
@@ -37,8 +35,8 @@ def test_the_reference_books_reproduce_every_checksum_kraken_sent() -> None:
 
 
 def test_the_emulators_books_fed_the_re_encoded_frames_carry_the_checksums_kraken_sent() -> None:
-    em, frames = emulator(), recording().frames
-    assert len(frames) == sum(1 for _ in ReferenceBooks.messages(RECORDING))
+    em, frames = emulator(), load_recording().frames
+    assert len(frames) == sum(1 for _ in ReferenceBooks.messages())
     checked = 0
     for frame in frames:
         em.feed(frame)
@@ -62,7 +60,7 @@ def test_a_fed_book_keeps_the_recorded_depth_dropping_the_levels_kraken_stops_se
 
 def _kraken_v2_book() -> dict[str, t.Any]:
     """Kraken's real v2 BTC/USD depth-10 snapshot and the update after it (ccxt's ws recording)."""
-    cases = json.loads((DATA_DIR / "ccxt" / "ws" / "kraken.json").read_text(), parse_float=D)
+    cases = json.loads((DATA / "ccxt" / "ws" / "kraken.json").read_text(), parse_float=D)
     messages = cases["methods"]["watchOrderBook"][0]["messages"]
     return {m["type"]: m["data"][0] for m in messages if m.get("channel") == "book"}
 
@@ -111,7 +109,7 @@ def _as_floats(levels: list[tuple[str, str]]) -> list[list[float]]:
 
 def _reference_until(symbol: str) -> tuple[ReferenceBooks, list[list[t.Any]], int]:
     """The reference fed up to and including ``symbol``'s snapshot; the messages; that index."""
-    messages = list(ReferenceBooks.messages(RECORDING))
+    messages = list(ReferenceBooks.messages())
     first = next(i for i, m in enumerate(messages) if m[-1] == V1_NAMES[symbol])
     reference = ReferenceBooks()
     for message in messages[:first + 1]:
@@ -122,7 +120,7 @@ def _reference_until(symbol: str) -> tuple[ReferenceBooks, list[list[t.Any]], in
 @pytest.mark.parametrize(("symbol", "depth"), [("XMR/USD", 10), ("ADA/BTC", 1000)])
 def test_watch_order_book_equals_the_reference_after_every_recorded_update(symbol: str, depth: int) -> None:
     reference, messages, first = _reference_until(symbol)
-    frames, pair = recording().frames, V1_NAMES[symbol]
+    frames, pair = load_recording().frames, V1_NAMES[symbol]
     seen = []
 
     async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
@@ -147,12 +145,12 @@ def test_watch_order_book_equals_the_reference_after_every_recorded_update(symbo
             seen.append(book["timestamp"])
 
     run(scenario, pro=True)
-    assert len(seen) > (300 if depth == 1000 else 200)  # ADA/XBT has 347 updates, XMR/USD 846
+    assert len(seen) == {10: 604, 1000: 347}[depth]  # of 846 XMR/USD updates, 604 change the best 10
 
 
 def test_a_dropped_websocket_fails_the_pending_watch_and_the_next_watch_resubscribes_to_the_book() -> None:
     reference, messages, first = _reference_until("BTC/CHF")
-    frames = recording().frames
+    frames = load_recording().frames
 
     async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
         for frame in frames[:first + 1]:
@@ -179,7 +177,7 @@ def test_consumed_liquidity_reaches_the_websocket_book_like_a_recorded_update() 
     _, _, first = _reference_until("XMR/USD")
 
     async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
-        for frame in recording().frames[:first + 1]:
+        for frame in load_recording().frames[:first + 1]:
             em.feed(frame)
         em.exchange.set_balance("USD", 10_000)
         book = await ex.watch_order_book("XMR/USD", 10)

@@ -24,7 +24,7 @@ def test_binance_recorded_decimal_places_give_the_raw_filters_steps() -> None:
     # raw entry: PRICE_FILTER tickSize 0.01, LOT_SIZE stepSize/minQty 0.00001, NOTIONAL minNotional 5
     market = to_market(recorded("binance")["BTC/USDT"], DECIMAL_PLACES)
     assert market == Market(symbol="BTC/USDT", base="BTC", quote="USDT", taker_fee=0.001, amount_step=1e-05,
-                            price_step=0.01, min_amount=1e-05, min_cost=5.0)
+                            price_step=0.01, min_amount=1e-05, min_cost=5.0, fee_side="get")
     assert fee_side(recorded("binance")["BTC/USDT"]) == "get"  # a buy pays its fee in the base received
 
 
@@ -54,7 +54,7 @@ def test_kraken_recorded_tick_sizes_and_the_pinned_ccxt_agree_and_fees_are_in_qu
     data = recorded("kraken")
     # raw XBTUSDT: tick_size 0.1, lot_decimals 8, ordermin 0.0001, costmin 0.5, fees[0] 0.26 %
     expected = Market(symbol="BTC/USDT", base="BTC", quote="USDT", taker_fee=0.0026, amount_step=1e-08,
-                      price_step=0.1, min_amount=0.0001, min_cost=0.5)
+                      price_step=0.1, min_amount=0.0001, min_cost=0.5, fee_side="quote")
     assert to_market(data["BTC/USDT"], TICK_SIZE) == Market(**{**_fields(expected), "min_cost": 0.0})
 
     async def parse() -> dict[str, t.Any]:

@@ -11,13 +11,13 @@ import pytest
 
 from arbitrage.exchanges.client import create_exchange
 from arbitrage.sources.ccxt_venue import watch_each
+from tests.emulator.kraken_feed import load_recording
 from tests.emulator.kraken_reference import ReferenceBooks
-from tests.emulator.kraken_testing import RECORDING, emulator, needs_data, recording
+from tests.emulator.kraken_testing import emulator
 from tests.emulator.server import serve
 from tests.sources.ccxt_support import WAIT, Watcher, ccxt_settings, run, run_engine_on
 
 pytest.importorskip("ccxt.pro")
-pytestmark = needs_data
 
 V1 = {"XMR/USD": "XMR/USD", "ADA/BTC": "ADA/XBT"}
 DEPTH = 10
@@ -32,7 +32,7 @@ def _top(reference: ReferenceBooks, pair: str) -> Top:
 def _states() -> tuple[int, dict[str, list[Top]]]:
     """The index of the last of the two snapshots in the recording, and every state of each
     book's best 10 levels from there on (the snapshot's, then one per change)."""
-    messages = list(ReferenceBooks.messages(RECORDING))
+    messages = list(ReferenceBooks.messages())
     first = max(next(i for i, m in enumerate(messages) if m[-1] == pair) for pair in V1.values())
     reference = ReferenceBooks()
     for message in messages[:first + 1]:
@@ -49,7 +49,7 @@ def _states() -> tuple[int, dict[str, list[Top]]]:
 def test_every_published_book_is_a_reference_state_in_order_up_to_the_last(tmp_path: Path) -> None:
     first, states = _states()
     em = emulator()
-    frames = recording().frames
+    frames = load_recording().frames
     for frame in frames[:first + 1]:
         em.feed(frame)
     em.autoplay = ([f for f in frames[first + 1:] if f.symbol in V1], 0.001)
@@ -120,3 +120,18 @@ def test_watch_each_multiplexes_one_watch_per_symbol(tmp_path: Path) -> None:
     assert sorted(seen[:2]) == [("BTC/USD", 101.0), ("ETH/USDT", 102.0)] and seen[2] == ("ETH/USDT", 101.5)
     messages = [r.params["message"] for r in em.exchange.requests if r.method == "WS<"]
     assert sum('"subscribe"' in m for m in messages) == 2
+
+
+def test_kraken_s_rate_limit_answer_is_backed_off_and_the_markets_load_after(tmp_path: Path) -> None:
+    from tests.emulator.core import Fault
+
+    em = emulator()
+    em.exchange.set_book("BTC/USD", [("30000.0", "1")], [("30001.0", "1")])
+    em.exchange.inject(Fault("status", endpoint="GET /0/public/AssetPairs", status=429))  # HTTP 200, EAPI:...
+    watcher = Watcher(lambda w: bool(w.books()))
+    run(run_engine_on({"kraken": em}, tmp_path, watcher, symbols=["BTC/USD"], backoff_initial_s=0.2))
+    pairs = [r.ts for r in em.exchange.requests if r.endpoint == "GET /0/public/AssetPairs"]
+    assert len(pairs) == 2 and pairs[1] - pairs[0] >= 0.1  # at least half the first backoff step
+    assert watcher.statuses("kraken")[:2] == [("reconnecting", ""), ("connected", "")]
+    assert next(e.detail for e in watcher.events if getattr(e, "status", "") == "reconnecting").startswith(
+        "rate limit: ")

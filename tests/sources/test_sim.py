@@ -13,7 +13,7 @@ import pytest
 from arbitrage.book import is_crossed
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.events import BookUpdate, FeedStatus, Fill, MarketsLoaded
+from arbitrage.events import BookUpdate, FeedStatus, Fill, MarketsLoaded, decode_json, encode_json
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings, SimVenue
 from arbitrage.sources.sim import SimMarket, SimSource, asset_prices
@@ -243,3 +243,14 @@ def test_sim_source_learns_our_fills_from_fill_events() -> None:
     theirs = _next_of(untouched, (first.venue, first.symbol))
     limit = first.asks[2][0]
     assert sum(a for p, a in after.asks if p <= limit) < sum(a for p, a in theirs.asks if p <= limit)
+
+
+def test_each_venue_announces_its_markets_with_its_fee_and_fee_side() -> None:
+    settings = make_settings(symbols=TRIANGLE, venues=[SimVenue(name="a", taker_fee=0.001, fee_side="get"),
+                                                       SimVenue(name="b", taker_fee=0.0026)])
+    loaded = {e.venue: e.markets for e in SimMarket(settings.sim, 7).markets_loaded(0)}
+    assert {(m.taker_fee, m.fee_side) for m in loaded["a"]} == {(0.001, "get")}
+    assert {(m.taker_fee, m.fee_side) for m in loaded["b"]} == {(0.0026, "quote")}
+    # the recording's form keeps it: a MarketsLoaded decodes with its markets' fee sides
+    assert decode_json(encode_json(MarketsLoaded(venue="a", markets=loaded["a"], staleness_ms=1.0,
+                                                 ts_init=0))).markets == loaded["a"]  # type: ignore[attr-defined]

@@ -43,16 +43,17 @@ def submitted(coid: str, oid: str, *, venue: str = "alpha", symbol: str = "BTC/U
 
 def update(coid: str, oid: str, *, venue: str = "alpha", symbol: str = "BTC/USDT", side: t.Any = "buy",
            status: t.Any = "filled", amount: float = 0.01, filled: float = 0.01, average_price: float = 100.0,
-           fee: float = 0.001, ts: int = 20) -> OrderUpdate:
+           fee: float = 0.001, ts: int = 20, fee_currency: str = "") -> OrderUpdate:
     return OrderUpdate(client_order_id=coid, opportunity_id=oid, venue=venue, symbol=symbol, side=side,
                        status=status, amount=amount, filled=filled, average_price=average_price, fee=fee,
-                       ts_event=ts, ts_init=ts)
+                       fee_currency=fee_currency, ts_event=ts, ts_init=ts)
 
 
-def fill(coid: str, oid: str, *, venue: str = "alpha", price: float = 100.0, amount: float = 0.01) -> Fill:
+def fill(coid: str, oid: str, *, venue: str = "alpha", price: float = 100.0, amount: float = 0.01,
+         fee: float | None = None, fee_currency: str = "USDT") -> Fill:
     return Fill(client_order_id=coid, opportunity_id=oid, venue=venue, symbol="BTC/USDT", side="buy",
-                price=price, amount=amount, fee=price * amount * 0.001, fee_currency="USDT", ts_event=5,
-                ts_init=6)
+                price=price, amount=amount, fee=price * amount * 0.001 if fee is None else fee,
+                fee_currency=fee_currency, ts_event=5, ts_init=6)
 
 
 def leg_result(coid: str, venue: str, *, symbol: str = "BTC/USDT", side: t.Any = "buy", filled: float = 0.01,

@@ -258,3 +258,40 @@ def test_run_totals_count_open_positions_at_their_newest_mark(writer: Writer) ->
     assert totals["realized_pnl"] == {"USDT": 6.812}
     assert totals["unrealized_pnl"] == {"USDT": -1.88}
     assert totals["net_pnl"] == {"USDT": 4.932}
+
+
+def test_orders_and_fills_store_the_currency_the_fee_was_charged_in(writer: Writer) -> None:
+    # a buy of 0.01 BTC on a "get" market: the fee, 0.01 * 0.1 % = 0.00001, is taken in BTC
+    writer.write_order_submitted(f.submitted("c1", "o1"))
+    writer.write_order_submitted(f.submitted("c2", "o1", side="sell"))
+    writer.write_batch([f.update("c1", "o1", fee=0.00001, fee_currency="BTC"),
+                        f.fill("c1", "o1", fee=0.00001, fee_currency="BTC"),
+                        f.update("c2", "o1", side="sell", fee=0.001)])  # no currency given: the quote
+    orders = rows(writer.path, "SELECT client_order_id, fee, fee_currency FROM orders ORDER BY 1")
+    assert orders == [{"client_order_id": "c1", "fee": 0.00001, "fee_currency": "BTC"},
+                      {"client_order_id": "c2", "fee": 0.001, "fee_currency": "USDT"}]
+    [fill] = rows(writer.path, "SELECT fee, fee_currency FROM fills")
+    assert fill == {"fee": 0.00001, "fee_currency": "BTC"}
+
+
+def test_open_database_when_file_is_version_2_adds_the_orders_fee_currency(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    db = open_database(path)
+    db.conn.execute("DROP TABLE orders")  # the version 2 table, without fee_currency
+    columns = ", ".join(f"{name} TEXT" for name in
+                        ("run_id", "client_order_id", "opportunity_id", "venue", "symbol", "side"))
+    db.conn.execute(f"CREATE TABLE orders ({columns}, amount FLOAT, price FLOAT, purpose TEXT, status TEXT, "
+                    "filled FLOAT, average_price FLOAT, fee FLOAT, reason TEXT, venue_order_id TEXT, "
+                    "ts_submitted INTEGER, ts_updated INTEGER, PRIMARY KEY (run_id, client_order_id))")
+    db.conn.execute("INSERT INTO orders (run_id, client_order_id, symbol, fee) "
+                    "VALUES ('r', 'c0', 'BTC/USDT', 0.1)")
+    db.conn.execute("PRAGMA user_version = 2")
+    db.conn.commit()
+    db.close()
+    with Writer(path, "r") as w:
+        assert w.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        w.write_order_submitted(f.submitted("c1", "o1"))
+        w.write_batch([f.update("c1", "o1", fee=0.00001, fee_currency="BTC")])
+    assert rows(path, "SELECT client_order_id, fee, fee_currency FROM orders ORDER BY client_order_id") == [
+        {"client_order_id": "c0", "fee": 0.1, "fee_currency": None},
+        {"client_order_id": "c1", "fee": 0.00001, "fee_currency": "BTC"}]

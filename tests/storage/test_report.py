@@ -239,3 +239,19 @@ def test_build_report_values_open_positions_and_renders_them(tmp_path: Path) -> 
     for expected in ("open positions", "net PnL", "+2.5920 USDT", "unrealized PnL", "-1.2800 USDT",
                      "last known", "-1.2200"):
         assert expected in text, expected
+
+
+def test_venue_fees_value_a_fee_charged_in_base_at_the_orders_average_price(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    with Writer(path, "r") as w:
+        w.start_run(source="sim", strategy="cross_exchange", settings={})
+        # alpha ("get"): a buy of 1 BTC at 100 pays 0.001 BTC = 0.1 USDT at its average price; a sale
+        # pays 0.102 USDT; a fee in BNB has no price here and is left out. Alpha: 0.1 + 0.102 = 0.202
+        orders = (("c1", "buy", 0.001, "BTC"), ("c2", "sell", 0.102, "USDT"), ("c3", "buy", 0.5, "BNB"))
+        for coid, side, fee, currency in orders:
+            w.write_order_submitted(f.submitted(coid, "o1", side=side))
+            w.write_batch([f.update(coid, "o1", side=side, filled=1.0, average_price=100.0, fee=fee,
+                                    fee_currency=currency)])
+        w.end_run()
+    [alpha] = build_report(path)["venues"]
+    assert alpha["fees"] == pytest.approx(0.202)

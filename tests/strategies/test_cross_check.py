@@ -1,5 +1,6 @@
 """The cross-exchange per-book test on the store's books: exactly the pairs that pay at top of book
-(a brute-force oracle over any stream of books), its counters by hand, and any sequence of levels."""
+(a brute-force oracle over any stream of books, fees in quote or base on each venue), its counters
+by hand, and any sequence of levels."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from arbitrage.book import BookStore
-from arbitrage.events import BookUpdate, Level
+from arbitrage.events import BookUpdate, FeeSide, Level, Market
 from arbitrage.strategies.cross_check import CrossCheck
 
 VENUES = ("a", "b", "c")
@@ -39,15 +40,32 @@ def make(venue: str, symbol: str, bid_bps: float, spread_bps: float, sides: str,
     return BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts, ts_init=now)
 
 
-def checked(fee: float, staleness: int = STALENESS) -> tuple[BookStore, CrossCheck]:
+FEE_SIDES: tuple[FeeSide, ...] = ("quote", "base", "get", "give")
+
+
+def checked(fee: float, staleness: int = STALENESS,
+            fee_sides: tuple[FeeSide, FeeSide] = ("quote", "quote")) -> tuple[BookStore, CrossCheck]:
     """A store and a check on it, venues a and b trading both symbols (c: no markets, no staleness)."""
     store = BookStore()
     check = CrossCheck(store.by_symbol)
-    for venue in VENUES[:2]:
+    for venue, fee_side in zip(VENUES[:2], fee_sides, strict=True):
         check.set_staleness(venue, staleness)
         for symbol in SYMBOLS:
-            check.set_market(venue, symbol, fee)
+            base, quote = symbol.split("/")
+            check.set_market(venue, Market(symbol=symbol, base=base, quote=quote, taker_fee=fee,
+                                           fee_side=fee_side))
     return store, check
+
+
+def cost(ask: float, fee: float, fee_side: str) -> float:
+    """Quote paid per unit of base a buy delivers: the fee taken from the base bought (base, get)
+    leaves ``1 - fee`` of each unit, else it adds ``fee`` of the notional."""
+    return ask / (1 - fee) if fee_side in ("base", "get") else ask * (1 + fee)
+
+
+def gain(bid: float, fee: float, fee_side: str) -> float:
+    """Quote got per unit of base a sale gives: a fee in base (base, give) costs ``fee`` more base."""
+    return bid / (1 + fee) if fee_side in ("base", "give") else bid * (1 - fee)
 
 
 def usable(book: BookUpdate, now: int) -> bool:
@@ -55,25 +73,31 @@ def usable(book: BookUpdate, now: int) -> bool:
         book.bids[0][0] < book.asks[0][0]
 
 
-def oracle(store: BookStore, book: BookUpdate, fee: float, now: int) -> list[tuple[BookUpdate, BookUpdate]]:
+def oracle(store: BookStore, book: BookUpdate, fee: float, now: int,
+           fee_sides: tuple[str, str] = ("quote", "quote")) -> list[tuple[BookUpdate, BookUpdate]]:
     """Every (buy, sell) pair of ``book`` with another venue's book that pays after both fees."""
     if book.venue not in VENUES[:2] or not usable(book, now):
         return []
+    side_of = dict(zip(VENUES[:2], fee_sides, strict=True))
+    here = side_of[book.venue]
     pairs = []
     for venue, other in store.venues(book.symbol).items():
         if venue == book.venue or venue not in VENUES[:2] or not usable(other, now):
             continue
-        if other.bids[0][0] * (1 - fee) > book.asks[0][0] * (1 + fee):
+        there = side_of[venue]
+        if gain(other.bids[0][0], fee, there) > cost(book.asks[0][0], fee, here):
             pairs.append((book, other))
-        if book.bids[0][0] * (1 - fee) > other.asks[0][0] * (1 + fee):
+        if gain(book.bids[0][0], fee, here) > cost(other.asks[0][0], fee, there):
             pairs.append((other, book))
     return pairs
 
 
 @settings(max_examples=300, deadline=None)
-@given(books, st.sampled_from([0.0, 0.0005, 0.001]))
-def test_update_returns_exactly_the_pairs_that_pay_at_top_of_book(stream: list[t.Any], fee: float) -> None:
-    store, check = checked(fee)
+@given(books, st.sampled_from([0.0, 0.0005, 0.001]),
+       st.tuples(st.sampled_from(FEE_SIDES), st.sampled_from(FEE_SIDES)))
+def test_update_returns_exactly_the_pairs_that_pay_at_top_of_book(
+        stream: list[t.Any], fee: float, fee_sides: tuple[FeeSide, FeeSide]) -> None:
+    store, check = checked(fee, fee_sides=fee_sides)
     found = 0
     for i, spec in enumerate(stream):
         now = (10 + i) * 1_000 * MS
@@ -81,7 +105,7 @@ def test_update_returns_exactly_the_pairs_that_pay_at_top_of_book(stream: list[t
         store.update(book)  # as the engine does before any strategy sees the book
         pairs = check.update(book, now)
         assert pairs is None or pairs  # None rather than an empty list
-        expected = oracle(store, book, fee, now)
+        expected = oracle(store, book, fee, now, fee_sides)
         assert [tuple(map(id, p)) for p in pairs or ()] == [tuple(map(id, p)) for p in expected]
         found += len(pairs or ())
     event(f"pairs found: {min(found, 3)}")

@@ -11,7 +11,7 @@ from loguru import logger
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
-from arbitrage.events import BookUpdate, Leg, Level, Market, MarketsLoaded, Opportunity
+from arbitrage.events import BookUpdate, FeeSide, Leg, Level, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
 from arbitrage.trading.ids import client_order_id as cid
@@ -40,10 +40,10 @@ def make_settings(balances: dict[str, float] | None = None,
 
 
 def market(symbol: str = "BTC/USDT", fee: float = 0.001, step: float = 0.001, min_amount: float = 0.001,
-           min_cost: float = 1.0) -> Market:
+           min_cost: float = 1.0, fee_side: FeeSide = "quote") -> Market:
     base, quote = symbol.split("/")
     return Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, amount_step=step,
-                  min_amount=min_amount, min_cost=min_cost)
+                  min_amount=min_amount, min_cost=min_cost, fee_side=fee_side)
 
 
 def book(venue: str, symbol: str, bids: t.Sequence[Level], asks: t.Sequence[Level], ts: int) -> BookUpdate:

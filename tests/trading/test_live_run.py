@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator.kraken_markets import DATA_DIR
+from tests.emulator.recordings import DATA as DATA_DIR
 
 pytestmark = pytest.mark.skipif(not (DATA_DIR / "ccxt").exists(), reason=f"no shared data at {DATA_DIR}")
 
@@ -153,10 +153,10 @@ def test_a_live_run_trades_the_dislocation_and_the_venues_show_what_arb_reports(
     trades = sorted((name, float(tr["price"]), float(tr["amount"]), float(tr["fee"]), tr["fee_currency"])
                     for name, state in (("binance", binance), ("kraken", kraken)) for tr in state["trades"])
     assert sorted(tuple(f) for f in fills) == trades
-    # by hand: Binance sells us 1 BTC at 100, fee 0.1 % of the BTC received; Kraken buys it at 110,
-    # fee 0.26 % of 110 USDT
-    assert trades[:1] == [("binance", 100.0, 1.0, 0.001, "BTC")]
-    assert ("kraken", 110.0, 1.0, 0.286, "USDT") in trades
+    # by hand: Binance sells us 1 BTC at 100, fee 0.1 % of the BTC received: 0.999 BTC delivered,
+    # which Kraken buys at 110, fee 0.26 % of 109.89 = 0.285714 USDT, rounded up to Kraken's 5
+    # cost decimals: 0.28572
+    assert trades == [("binance", 100.0, 1.0, 0.001, "BTC"), ("kraken", 110.0, 0.999, 0.28572, "USDT")]
     # the first arbitrage bought on Binance at 100 and sold on Kraken at 110
     first = [o for o in orders if o["purpose"] == "leg"][:2]
     assert {(o["venue"], o["side"], o["average_price"]) for o in first} == {

@@ -67,8 +67,10 @@ class CycleCheck:
     """Rates, ceilings and bounds of one venue's edges, and the per-update cycle test.
 
     :param market_ids: symbol -> market id.
-    :param sell_mult: per market, the factor from best bid to the sell rate (``1 - fee``).
-    :param buy_mult: per market, the factor from best ask to the buy rate (``1 / (1 + fee)`` / ask).
+    :param sell_mult: per market, the factor from best bid to the sell rate (``1 - fee``, or
+        ``1 / (1 + fee)`` where the sale's fee is taken in base).
+    :param buy_mult: per market, the factor from best ask to the buy rate (``1 / (1 + fee)`` / ask,
+        or ``(1 - fee)`` / ask where the buy's fee is taken from the base it receives).
     :param through3: 3-cycles through each market (``CycleIndex.through3``).
     :param through4: 4-cycles through each market, tested only when ``four``.
     :param threshold_eps: a cycle passes when its rate product exceeds this.

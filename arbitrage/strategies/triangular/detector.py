@@ -22,8 +22,9 @@ leg; a cycle is reported only if, with every leg filling wholly at those limits,
 ``min_profit_bps`` after fees (the tolerance comes out of the profit margin, never out of the floor).
 
 Balances: once ``set_balances`` gives the venue's balances, every leg must fit the balance of its
-input asset as the venue reserves it -- a buy the whole amount at its limit plus fee
-(``sizing.reserved``), a sell its amount (legs go out concurrently from inventory). With
+input asset as the venue reserves it -- a buy the whole amount at its limit, a sell its amount,
+each plus the fee where it is taken from that asset (``sizing.reserved``; legs go out concurrently
+from inventory). With
 ``sequential=True`` only the first leg, in the starting asset, is checked. Without balances there
 is no balance cap.
 """
@@ -105,11 +106,13 @@ class TriangularDetector:
         self.sequential = sequential
         self._mid = index.market_ids
         # equal rate factors share one float object (one fee for the whole venue is common), so
-        # every update reads the same few, already in the CPU cache
+        # every update reads the same few, already in the CPU cache; each fee is where its market
+        # takes it: quote per base sold, base received per quote spent (``Market.fee_factors``)
         shared: dict[float, float] = {}
-        self._sell_mult = [shared.setdefault(1.0 - m.taker_fee, 1.0 - m.taker_fee) for m in self.markets]
-        self._buy_mult = [shared.setdefault(1.0 / (1.0 + m.taker_fee), 1.0 / (1.0 + m.taker_fee))
-                          for m in self.markets]
+        self._sell_mult = [shared.setdefault(f, f) for f in (q / b for q, b in
+                                                            (m.fee_factors("sell") for m in self.markets))]
+        self._buy_mult = [shared.setdefault(f, f) for f in (b / q for q, b in
+                                                           (m.fee_factors("buy") for m in self.markets))]
         self._four = max_legs == 4
         self._all3 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 3)
         self._all4 = tuple((*c.edges, cid) for cid, c in enumerate(index.cycles) if len(c.edges) == 4)

@@ -1,8 +1,11 @@
 """Depth-walk sizing of one cycle: how much to trade on each leg, and what it yields.
 
-Fees (as in ``cross_exchange``; ``OrderUpdate.fee`` is in quote too): the taker fee is charged in
-the market's quote currency, so a buy of ``a`` base costs ``notional * (1 + fee)`` quote and a sell
-yields ``notional * (1 - fee)`` quote. A leg's amount is always in base units.
+Fees are charged where each market takes them (``Market.fee_side``, as in ``cross_exchange`` and
+the paper venue): in quote, a buy of ``a`` base costs ``notional * (1 + fee)`` quote and a sell
+yields ``notional * (1 - fee)``; in base, a buy of ``a`` costs ``notional`` and delivers
+``a * (1 - fee)`` base, a sell of ``a`` yields ``notional`` and gives ``a * (1 + fee)`` base. What
+a leg receives, net of its fee, is what the next leg spends. A leg's amount is always in base
+units (what the order asks for).
 
 Sizing: the cycle's output is a concave piecewise-linear function of its input (each leg is a walk
 over price levels and the output of one leg is the input of the next). ``max_input`` advances all
@@ -25,7 +28,7 @@ import typing as t
 from operator import itemgetter
 
 from arbitrage.book import floor_to_step, round_price, round_up, walk
-from arbitrage.events import Level, Market
+from arbitrage.events import Level, Market, fee_factors
 from arbitrage.strategies.triangular.cycles import Cycle
 
 __all__ = ["Found", "LegRules", "PlannedLeg", "edge_rules", "loosen", "max_input", "plan", "reserved"]
@@ -51,6 +54,8 @@ class PlannedLeg(t.NamedTuple):
     """Input asset given up, fee included (quote for a buy, base for a sell)."""
     received: float
     """Output asset received, fee deducted (base for a buy, quote for a sell)."""
+    fee_in_base: bool
+    """The venue takes the fee in base (from what a buy receives, on top of what a sell gives)."""
 
 
 class Found(t.NamedTuple):
@@ -73,11 +78,15 @@ class LegRules(t.NamedTuple):
     buy: bool
     """True when the leg buys base at the ask (walks asks), False when it sells at the bid."""
     fee: float
-    """Taker fee, a fraction of notional, charged in quote."""
+    """Taker fee, a fraction of notional (of the amount where it is taken in base)."""
     up: float
-    """``1 + fee``: quote paid per unit of notional bought."""
+    """Quote paid per unit of notional bought: ``1 + fee``, 1 where the buy's fee is in base."""
     down: float
-    """``1 - fee``: quote received per unit of notional sold."""
+    """Quote received per unit of notional sold: ``1 - fee``, 1 where the sale's fee is in base."""
+    base: float
+    """Base moved per unit of amount, fee included: received by a buy (``1 - fee`` where its fee is
+    taken in base), given by a sell (``1 + fee`` likewise); else 1."""
+    fee_in_base: bool
     step: float
     """Amount step (0 = no rounding)."""
     min_amount: float
@@ -88,10 +97,12 @@ def edge_rules(markets: t.Sequence[Market]) -> list[LegRules]:
     """``LegRules`` per edge id (``2 * market id`` sells, ``2 * market id + 1`` buys)."""
     out: list[LegRules] = []
     for m in markets:
-        fee = m.taker_fee
-        for buy in (False, True):
-            out.append(LegRules(m.symbol, "buy" if buy else "sell", buy, fee, 1.0 + fee, 1.0 - fee,
-                                m.amount_step, m.min_amount, m.min_cost))
+        up = m.fee_factors("buy")[0]
+        down = m.fee_factors("sell")[0]
+        for side in ("sell", "buy"):
+            in_base = m.fee_in_base(side)
+            out.append(LegRules(m.symbol, side, side == "buy", m.taker_fee, up, down, m.fee_factors(side)[1],
+                                in_base, m.amount_step, m.min_amount, m.min_cost))
     return out
 
 
@@ -124,13 +135,13 @@ def max_input(legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence[Level]],
             price, size = lv[p]
             if price <= 0.0 or size <= 0.0:
                 return x, (x_safe if x_safe < x else 0.0)
-            _, _, buy, _, up, down, _, _, _ = legs[i]
+            _, _, buy, _, up, down, base, _, _, _, _ = legs[i]
             if buy:
-                rate[i] = 1.0 / (price * up)
+                rate[i] = base / (price * up)
                 rem[i] = price * size * up
             else:
-                rate[i] = price * down
-                rem[i] = size
+                rate[i] = price * down / base
+                rem[i] = size * base
         mult = 1.0
         step = x_cap - x
         bound = -1  # which leg limits the segment: -1 = the start cap
@@ -189,7 +200,7 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
     """Per leg, the last walk done: (amount, walk result); ``walk`` is a pure function of both."""
     budget = start
     for i in range(n):
-        _, _, buy, _, up, down, step, _, _ = legs[i]  # unpacked: cheaper than attribute reads
+        _, _, buy, _, up, down, base, _, step, _, _ = legs[i]  # unpacked: cheaper than attribute reads
         cap = caps[i]
         if cap < budget:
             budget = cap
@@ -197,10 +208,13 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
         if buy:
             amount = floor_to_step(_affordable(lv, budget, up), step)
             amount, result = _fit_buy(lv, amount, budget, up, step)
-            received = amount
+            received = amount * base
         else:
             total = sum(map(_size_of, lv))
-            amount = floor_to_step(total if total < budget else budget, step)
+            most = budget / base
+            amount = floor_to_step(total if total < most else most, step)
+            if amount * base > budget:  # the division's rounding: what the sale gives must fit
+                amount = floor_to_step(amount - step, step) if step > 0.0 else math.nextafter(amount, 0.0)
             result = walk(lv, amount)
             received = result[1] * down
         if amount <= 0.0:
@@ -215,7 +229,7 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
     planned: list[PlannedLeg] = []
     previous = 0.0
     for i in range(n):
-        symbol, side, buy, fee, up, down, _, min_amount, min_cost = legs[i]
+        symbol, side, buy, fee, up, down, base, in_base, _, min_amount, min_cost = legs[i]
         amount = amounts[i]
         last_walk = walked[i]
         if last_walk is not None and last_walk[0] == amount:
@@ -226,15 +240,15 @@ def plan(cycle: Cycle, legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence
             return None
         if buy:
             spent = notional * up
-            received = amount
+            received = amount * base
         else:
-            spent = amount
+            spent = amount * base
             received = notional * down
         if i and spent > previous:
             return None
         previous = received
         planned.append(_new_tuple(PlannedLeg, (symbol, side, amount, last, notional / amount, fee, spent,
-                                               received)))
+                                               received, in_base)))
     spent, received = planned[0].spent, previous
     profit = received - spent
     profit_bps = profit / spent * 1e4
@@ -256,12 +270,13 @@ def loosen(found: Found, slippage_bps: float, price_steps: t.Sequence[float],
     legs = []
     worst = 1.0
     for leg, step in zip(found.legs, price_steps, strict=True):
+        quote, base = fee_factors(leg.side, leg.fee_rate, leg.fee_in_base)
         if leg.side == "buy":
             limit = round_price(leg.price * (1.0 + s), step, up=False)
-            worst /= limit * (1.0 + leg.fee_rate)
+            worst = worst * base / (limit * quote)
         else:
             limit = round_price(leg.price * (1.0 - s), step, up=True)
-            worst *= limit * (1.0 - leg.fee_rate)
+            worst = worst * (limit * quote) / base
         legs.append(leg._replace(price=max(limit, leg.price) if leg.side == "buy" else min(limit, leg.price)))
     if worst < threshold * (1.0 - 1e-12):
         return None
@@ -269,9 +284,11 @@ def loosen(found: Found, slippage_bps: float, price_steps: t.Sequence[float],
 
 
 def reserved(leg: PlannedLeg) -> float:
-    """What a venue holds back for the leg's order in its input asset: the whole amount at the limit
-    plus fee for a buy (quote), the amount for a sell (base). Balances must cover this, not ``spent``."""
-    return leg.amount * leg.price * (1.0 + leg.fee_rate) if leg.side == "buy" else leg.amount
+    """What a venue holds back for the leg's order in its input asset (``Market.reserve``): the whole
+    amount at the limit for a buy (quote), the amount for a sell (base), each with the fee where it
+    is taken from that asset. Balances must cover this, not ``spent``."""
+    quote, base = fee_factors(leg.side, leg.fee_rate, leg.fee_in_base)
+    return leg.amount * leg.price * quote if leg.side == "buy" else leg.amount * base
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -295,9 +312,10 @@ def _affordable(asks: t.Sequence[Level], budget: float, up: float) -> float:
     return sum(size for _, size in asks) if amount is None else amount
 
 
-def _sellable_for(bids: t.Sequence[Level], need: float, fee: float) -> float:
-    """Base amount whose sale on ``bids`` yields ``need`` quote after the fee (inf if too thin)."""
-    amount = _base_for(bids, need / (1.0 - fee)) if fee < 1.0 else None
+def _sellable_for(bids: t.Sequence[Level], need: float, down: float) -> float:
+    """Base amount whose sale on ``bids`` yields ``need`` quote after a fee in quote (``down`` =
+    quote received per unit of notional; inf if too thin)."""
+    amount = _base_for(bids, need / down) if down > 0.0 else None
     return _INF if amount is None else amount
 
 
@@ -321,7 +339,7 @@ def _trim(legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence[Level]], amo
           walked: list[tuple[float, tuple[float, float, float]] | None]) -> None:
     """Shrink legs backwards so each produces just what the next consumes (rounding dust)."""
     for i in range(len(amounts) - 2, -1, -1):
-        _, _, buy, fee, _, down, step, _, _ = legs[i]
+        _, _, buy, _, _, down, base, _, step, _, _ = legs[i]
         nxt = legs[i + 1]
         if nxt.buy:
             amount = amounts[i + 1]
@@ -330,13 +348,13 @@ def _trim(legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence[Level]], amo
                 last_walk = walked[i + 1] = (amount, walk(levels[i + 1], amount))
             need = last_walk[1][1] * nxt.up
         else:
-            need = amounts[i + 1]
+            need = amounts[i + 1] * nxt.base
         if buy:
-            trimmed = round_up(need, step)
-            ok = trimmed >= need
+            trimmed = round_up(need / base, step)
+            ok = trimmed * base >= need
             result = None
         else:
-            trimmed = round_up(_sellable_for(levels[i], need, fee), step)
+            trimmed = round_up(_sellable_for(levels[i], need, down), step)
             result = walk(levels[i], trimmed)
             ok = result[1] * down >= need
         if ok and trimmed < amounts[i]:
