@@ -109,6 +109,8 @@ class Trader(Plugin):
         """Live venues (real orders) instead of paper ones."""
         if self.live and ctx.settings.run.source != "ccxt":
             raise PluginError(f"--live needs --source ccxt, not {ctx.settings.run.source!r}")
+        if self.live:  # ccxt's import takes ~0.5 s: here, not on the running loop when a venue opens
+            import arbitrage.trading.connect  # noqa: F401
         self.venues: dict[str, Venue] = {}
         self.markets: dict[str, dict[str, Market]] = {}
         self.staleness_ms: dict[str, float] = {}

@@ -207,3 +207,28 @@ def test_an_order_found_open_is_cancelled_and_its_fill_while_cancelling_counted(
     [order] = live.orders_with(result.client_order_id)
     assert order.status == "canceled" and live.count(ORDER[name]) == 1
     assert (result.status, result.filled, result.average_price) == ("partially_filled", 0.4, 99.5)
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_cancel_all_cancels_our_open_orders_and_leaves_the_accounts_others(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            slow = msgspec.structs.replace(FAST, cancel_after_s=0.5)  # cancel_all comes first
+            venue = await live.venue(ioc=False, settings=slow)
+            other = live.client()
+            await other.load_markets()
+            theirs = await other.create_order("BTC/USDT", "limit", "buy", 0.5, 98.0,
+                                              {"clientOrderId": "manual-1"})
+            order = request("o1-L0", name, "buy", 1.0, 99.5)  # rests below the 100 ask
+            task = asyncio.ensure_future(venue.submit(order))
+            while not live.orders_with(order.client_order_id):
+                await asyncio.sleep(0.01)
+            await venue.cancel_all()
+            result = await asyncio.wait_for(task, 10)  # its own cancel then finds it cancelled
+            return live, result, theirs
+
+    live, result, theirs = run(scenario())
+    [ours] = live.orders_with(result.client_order_id)
+    assert ours.status == "canceled" and result.status == "canceled"
+    assert live.exchange.orders[str(theirs["id"])].status == "open"
