@@ -3,7 +3,7 @@
 One queued bus subscription (``batch=True``) takes every mirrored type, so the worker sees them in
 publish order; it encodes each event once (tagged JSON, ``arbitrage.events.encode_json``), builds
 its commands and puts them in the ``Outbox``. A writer task sends the outbox in pipelined batches
-of ``redis.batch_size`` commands. Publishing on the bus therefore never waits for Redis: when
+of ``redis.batch_size`` events. Publishing on the bus therefore never waits for Redis: when
 Redis is slow or down, market data is dropped oldest first and counted, everything else waits
 (``redis.trading_buffer``, counted and alerted past it) and trading goes on.
 

@@ -325,7 +325,7 @@ class RedisSettings(Section, frozen=True, kw_only=True):
     feed_maxlen: Count = 10_000
     """``MAXLEN ~`` of each venue's feed stream (collector)."""
     batch_size: Count = 500
-    """Commands per pipelined write."""
+    """Events per pipelined write (one to four commands each)."""
     market_buffer: Count = 10_000
     """Market data (books, opportunities, heartbeats) waiting while Redis is slow or down; the
     oldest is dropped first, and counted."""
