@@ -51,7 +51,8 @@ async def ccxt_alone(base: str, warm: float, seconds: float) -> float:
         async def watch(symbol: str) -> None:
             while time.perf_counter() < window.end:
                 book = await client.watch_order_book(symbol)
-                window.see(symbol, int(book["bids"][0][1]))
+                if len(book["bids"]) == 2:  # a flooded book, not the empty one before the flood
+                    window.see(symbol, int(book["bids"][0][1]))
 
         await asyncio.gather(*(watch(s) for s in SYMBOLS))
         return window.rate()
@@ -64,7 +65,8 @@ def through_arb(base: str, warm: float, seconds: float) -> tuple[float, dict]:
     window = Window(time.perf_counter() + 3.0 + warm, time.perf_counter() + 3.0 + warm + seconds)
 
     def on_book(book) -> None:
-        window.see(book.symbol, int(book.bids[0][1]))
+        if len(book.bids) == 2:
+            window.see(book.symbol, int(book.bids[0][1]))
 
     # the engine's start (markets, subscriptions) takes a moment: the window opens 3 s in
     summary = run_engine(settings, 3.0 + warm + seconds, on_book=on_book)

@@ -29,7 +29,7 @@ async def ccxt_alone(base: str, warm: float, seconds: float) -> list[float]:
         start = time.perf_counter() + warm
         while time.perf_counter() < start + seconds:
             book = await client.watch_order_book(SYMBOL)
-            if time.perf_counter() >= start:
+            if time.perf_counter() >= start and len(book["bids"]) == 2:
                 latencies.append((now_us() - int(book["bids"][1][1])) / 1000.0)
         return latencies
     finally:
@@ -43,7 +43,7 @@ def through_arb(binance: str, kraken: str, warm: float, seconds: float) -> list[
     latencies: list[float] = []
 
     def on_book(book) -> None:
-        if book.venue == "binance":
+        if book.venue == "binance" and len(book.bids) == 2:
             sent[0] = int(book.bids[1][1])
 
     def on_opportunity(_) -> None:

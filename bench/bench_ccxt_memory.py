@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -104,16 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             plain.terminate()
             plain.wait()
-            _, err = arb.communicate()
+            out, err = arb.communicate()
     if arb.returncode != 0:
         print(err[-2000:])
         return 1
+    feeds = json.loads(out)["plugins"]["ccxt"]
+    print("  arb's feeds: " + "; ".join(f"{name} {feed['status']}, {len(feed['symbols'])} symbols, "
+                                         f"{feed['books']:,} books" for name, feed in sorted(feeds.items())))
     last_arb, last_plain = samples[-1]
     arb_slope = slope([s[0] for s in samples[1:]] if len(samples) > 2 else [s[0] for s in samples])
     plain_slope = slope([s[1] for s in samples[1:]] if len(samples) > 2 else [s[1] for s in samples])
     print(f"RSS after {minutes} min, 3 venues x 10 symbols at {RATE} changes/s a book: "
           f"arb {last_arb:.1f} MB "
-          f"(slope {arb_slope:+.2f} MB/min), ccxt.pro alone {last_plain:.1f} MB (slope {plain_slope:+.2f} MB/min); "
+          f"(slope {arb_slope:+.2f} MB/min), ccxt.pro alone {last_plain:.1f} MB "
+          f"(slope {plain_slope:+.2f} MB/min); "
           f"ratio {last_arb / last_plain:.2f}; goal <= {GOAL_MB:.0f} MB: "
           f"{'met' if last_arb <= GOAL_MB else 'NOT met'}")
     return 0
