@@ -186,6 +186,8 @@ def test_a_live_run_trades_the_dislocation_and_the_venues_book_what_arb_reports(
             (side, float(price), float(amount), currency)
         assert fill["fee"] == pytest.approx(float(fee), abs=1e-12)
         assert fill["client_order_id"] == orders[venue]["client_order_id"]
+        # its time is the venue's (Binance's order reply lists fills without one: the order's)
+        assert abs(fill["ts_event"] - fill["ts_init"]) < 60e9, fill
     # Balances: Binance 1000 - 100 = 900 USDT and 0.999 BTC; Kraken 1 - 0.999 = 0.001 BTC and
     # 109.89 - 0.28572 = 109.60428 USDT. Nothing is used by an open order.
     b_bal = {a: (b["free"], b["used"]) for a, b in b_state["balances"].items()}
