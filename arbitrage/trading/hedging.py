@@ -137,6 +137,9 @@ class Closer:
             venue = self.venues.get(name)
             if market is None or venue is None:
                 continue
+            if self.risk.halted_venues.get(name):  # an order of unknown fate there: no new order
+                reasons.add(f"{name} halted")
+                continue
             book = self.books.get(name, market.symbol)
             now = self.clock.time_ns()
             stale_ns = self.staleness_ms.get(name, math.inf) * 1e6

@@ -116,6 +116,9 @@ class LiveVenue(Venue):
     :param budget: the exchange's request budget, or None (no pacing beyond ccxt's own).
     """
 
+    knows_abandoned = False
+
+
     def __init__(self, name: str, exchange: t.Any, *, clock: Clock, markets: c.Iterable[Market],
                  settings: LiveSettings, log: t.Any, budget: RequestBudget | None = None) -> None:
         self.name = name

@@ -137,6 +137,9 @@ class Venue(abc.ABC):
     """
 
     name: str
+    knows_abandoned: t.ClassVar[bool] = True
+    """True when an order whose ``submit`` was cancelled certainly never reached the book (paper);
+    False for a real exchange, where it may have been placed and filled: its fate is unknown."""
 
     @abc.abstractmethod
     async def submit(self, order: OrderRequest) -> OrderResult:
