@@ -14,6 +14,7 @@ from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import Alert, ArbResult, BalanceUpdate, BookUpdate, MarketsLoaded
+from arbitrage.exchanges.budget import Budgets
 from arbitrage.exchanges.markets import to_market
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
@@ -32,7 +33,8 @@ def live_settings(urls: dict[str, str]) -> Settings:
         base, run=msgspec.structs.replace(base.run, live=True, source="ccxt"), live=FAST,
         trading=msgspec.structs.replace(base.trading, hedge_max_loss_bps=10_000.0),
         ccxt=msgspec.structs.replace(base.ccxt, exchanges=sorted(urls), symbols=[SYMBOL], urls=urls,
-                                     enable_rate_limit=False, markets_cache=""))
+                                     enable_rate_limit=False, markets_cache="",
+                                     rate_limits=dict.fromkeys(urls, 1000.0)))
 
 
 async def announce(bus: Bus, live, name: str) -> None:
@@ -71,7 +73,8 @@ def test_a_live_run_opens_a_venue_per_exchange_and_trades_the_opportunity(monkey
             bus.subscribe(BookUpdate, books.update, name="books")
             settings = live_settings({B: binance.base_url, K: kraken.base_url})
             ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="live-test", log=logger,
-                          books=books, liquidity=books)
+                          books=books, liquidity=books,
+                          budgets=Budgets(settings.ccxt.rate_limits))  # Kraken's own pace is 1/s
             trader = Trader()
             trader.setup(ctx)
             await bus.start()
@@ -118,7 +121,8 @@ def test_a_live_venue_without_keys_stays_closed_with_a_critical_alert(monkeypatc
             bus, books = Bus(), BookStore()
             settings = live_settings({B: binance.base_url})
             ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="live-test", log=logger,
-                          books=books, liquidity=books)
+                          books=books, liquidity=books,
+                          budgets=Budgets(settings.ccxt.rate_limits))  # Kraken's own pace is 1/s
             trader = Trader()
             trader.setup(ctx)
             await bus.start()
