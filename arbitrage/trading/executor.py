@@ -371,7 +371,7 @@ class Executor:
                 result = await venue.submit(r)
             except asyncio.CancelledError:
                 # Paper: the order never reached the book. Live: its fate is unknown until reconciled.
-                result = OrderResult(client_order_id=r.client_order_id, status="canceled",
+                result = OrderResult(client_order_id=r.client_order_id, status=venue.abandoned,
                                      reason="abandoned: executor stopped while in flight")
                 results[index] = result
                 self._unhold((r,))

@@ -137,6 +137,10 @@ class Venue(abc.ABC):
     """
 
     name: str
+    abandoned: t.ClassVar[OrderStatus] = "canceled"
+    """What an order becomes when its ``submit`` is cancelled (the run stopping): a paper venue had
+    not filled it yet (``canceled``); a live venue cannot know whether the exchange has it
+    (``unknown``, for start-up reconciliation to ask)."""
 
     @abc.abstractmethod
     async def submit(self, order: OrderRequest) -> OrderResult:

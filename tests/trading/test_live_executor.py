@@ -139,3 +139,35 @@ def test_an_order_of_unknown_fate_halts_its_venue_and_nothing_is_hedged_until_it
     [result] = [e for e in seen if isinstance(e, ArbResult)]
     assert result.status == "complete" and len(result.legs) == 2  # both filled: nothing to hedge
     assert len(binance.orders_with(client_id)) == 1 and binance.count("POST /api/v3/order") == 1
+
+
+def test_an_order_in_flight_when_the_run_stops_is_recorded_unknown_not_canceled():
+    async def scenario():
+        async with emulated(B) as binance, emulated(K) as kraken:
+            plant(binance, kraken)
+            desk = Desk({B: await binance.venue(), K: await kraken.venue()})
+            await desk.bus.start()
+            desk.mirror(binance, B)
+            desk.mirror(kraken, K)
+            binance.exchange.inject(Fault("delay", endpoint="POST /api/v3/order", delay=2.0))
+            with desk.bus.collect(OrderUpdate, ArbResult) as seen:
+                desk.executor.on_opportunity(opportunity("x1", leg(B, "buy", 0.5, 100.0),
+                                                         leg(K, "sell", 0.5, 110.0)))
+                await until(lambda: any(isinstance(e, OrderUpdate) and e.venue == K for e in seen))
+                await desk.executor.cancel()  # the run stops while Binance holds the order
+            await desk.bus.stop()
+            return seen
+
+    seen = run(scenario())
+    updates = [(u.venue, u.status) for u in seen if isinstance(u, OrderUpdate)]
+    assert updates == [(K, "filled"), (B, "unknown")]
+    [result] = [e for e in seen if isinstance(e, ArbResult)]
+    assert result.status == "failed"
+
+
+async def until(condition) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never met")
