@@ -7,6 +7,7 @@ a bid 1 @ 49990.0; Kraken's first-tier taker fee 0.26 %, charged in the quote cu
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import typing as t
@@ -16,7 +17,6 @@ from decimal import Decimal as D
 import ccxt
 import pytest
 
-from arbitrage.exchanges.urls import rewrite_urls
 from tests.emulator.core import Fault
 from tests.emulator.kraken import KrakenEmulator
 from tests.emulator.kraken_testing import KEY, SECRET, emulator, run
@@ -210,9 +210,9 @@ def test_a_lost_answer_leaves_the_order_placed_and_found_by_client_id_and_a_time
     assert len(em.exchange.orders) == 1
 
 
-def test_the_subprocess_serves_kraken_with_keys_and_balances_from_the_command_line() -> None:
+def test_the_subprocess_serves_keys_balances_and_the_paced_recording_from_the_command_line() -> None:
     command = [sys.executable, "-m", "tests.emulator", "kraken", "--port", "0", "--key", f"{KEY}={SECRET}",
-               "--balance", "USDT=1234.5"]
+               "--balance", "USDT=1234.5", "--pace", "0.001"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -220,10 +220,14 @@ def test_the_subprocess_serves_kraken_with_keys_and_balances_from_the_command_li
             assert base.startswith("http://127.0.0.1:")
 
             async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
-                ex.urls["api"] = rewrite_urls(ccxt.kraken().urls["api"], base)
+                here, there = em.base_url.removeprefix("http://"), base.removeprefix("http://")
+                ex.urls["api"] = json.loads(json.dumps(ex.urls["api"]).replace(here, there))
                 assert (await ex.fetch_balance())["USDT"]["free"] == 1234.5
+                book = await ex.watch_order_book("XMR/USD")  # --pace replays the recording
+                assert len(book["asks"]) == len(book["bids"]) == 10
+                assert book["asks"][0][0] > book["bids"][0][0]
 
-            run(scenario)
+            run(scenario, pro=True)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
