@@ -114,6 +114,9 @@ def test_cl_ord_id_is_checked_refused_while_an_open_order_carries_it_and_free_on
         resting = await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 49000, {"clientOrderId": "rest-1"})
         with pytest.raises(ccxt.ExchangeError, match="EOrder:Duplicate order"):
             await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 49000, {"clientOrderId": "rest-1"})
+        # ccxt's fetch_order sends a clientOrderId as Kraken's integer userref, not as cl_ord_id
+        with pytest.raises(ccxt.ExchangeError, match="EGeneral:Invalid arguments:userref"):
+            await ex.fetch_order(resting["id"], params={"clientOrderId": "rest-1"})
         [found] = await ex.fetch_open_orders(params={"clientOrderId": "rest-1"})
         assert (found["id"], found["status"], found["price"], found["amount"]) == (
             resting["id"], "open", 49000.0, 0.1)
