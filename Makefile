@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DURATION ?= 30
+# make bench BENCH_ARGS=--quick: the short variants; BENCH_ARGS='--minutes 10': the memory run's length
+BENCH_ARGS ?=
 
 .PHONY: install run test bench lint clean
 
@@ -24,7 +26,7 @@ test: $(STAMP)  ## the whole suite, on the compiled modules and again with them 
 	ARB_INTERPRETED=1 $(VENV)/bin/pytest
 
 bench: $(STAMP)  ## performance figures next to same-run baselines
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check arbitrage tests bench setup.py

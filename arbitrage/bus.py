@@ -57,6 +57,9 @@ class Subscription:
         self.bus = bus
         self.name = name
         self.event_type = event_type
+        """The (first) event type; the subscription's name in stats is ``name:EventType``."""
+        self.event_types: tuple[type[Event], ...] = (event_type,)
+        """Every type it receives (several only for a queued subscription given a tuple)."""
         self.sender = sender
         self.seq = seq
         self.stats = SubscriberStats()
@@ -117,7 +120,8 @@ class QueuedSubscription(Subscription):
 
     def _offer(self, event: t.Any) -> None:
         queue = self._queue
-        if len(queue) >= self.maxsize:
+        waiting = len(queue)
+        if waiting >= self.maxsize:
             if self.policy == "drop_oldest":
                 self.stats.dropped += 1
             else:
@@ -125,7 +129,7 @@ class QueuedSubscription(Subscription):
                 if self._room is not None:
                     self._room.clear()
         queue.append(event)
-        if self._wakeup is not None:
+        if not waiting and self._wakeup is not None:  # a queue that holds events has its worker woken
             self._wakeup.set()
 
     def _offer_conflate(self, event: t.Any) -> None:
@@ -248,7 +252,8 @@ class Bus:
         self._subs[id(sub)] = sub
         self._by_deliver[id(sub.deliver)] = sub
         self._blocking = None
-        self._signal(sub.event_type).connect(sub, sender=sub.sender, weak=False)
+        for event_type in sub.event_types:
+            self._signal(event_type).connect(sub, sender=sub.sender, weak=False)
         return sub
 
     def subscribe(self, event_type: type[Event], handler: InlineHandler, *, sender: t.Any = ANY,
@@ -265,7 +270,8 @@ class Bus:
         return self._connect(InlineSubscription(self, label, event_type, sender, next(self._seq), handler,
                                                 critical))
 
-    def subscribe_queued(self, event_type: type[Event], handler: c.Callable[[t.Any], c.Awaitable[object]],
+    def subscribe_queued(self, event_type: type[Event] | tuple[type[Event], ...],
+                         handler: c.Callable[[t.Any], c.Awaitable[object]],
                          *, name: str, maxsize: int = 10_000, policy: Policy = "block",
                          key: c.Callable[[t.Any], c.Hashable] | None = None, batch: bool = False,
                          sender: t.Any = ANY) -> QueuedSubscription:
@@ -274,10 +280,16 @@ class Bus:
         :param policy: what happens when ``maxsize`` events wait: ``block`` keeps every event
             and makes ``wait_ready`` wait; ``drop_oldest`` discards the oldest; ``conflate``
             keeps only the newest event per ``key(event)``.
+        :param event_type: one type, or a tuple of types sharing one queue, so the handler sees
+            them in publish order (the Redis bridge); stats list it under the first type.
         :param batch: call ``handler(list_of_events)`` with everything waiting, for batched writes.
         """
-        sub = QueuedSubscription(self, name, event_type, sender, next(self._seq), handler, maxsize=maxsize,
+        types = event_type if isinstance(event_type, tuple) else (event_type,)
+        if not types:
+            raise ValueError("subscribe_queued needs at least one event type")
+        sub = QueuedSubscription(self, name, types[0], sender, next(self._seq), handler, maxsize=maxsize,
                                  policy=policy, key=key, batch=batch)
+        sub.event_types = types
         self._connect(sub)
         if self._started:
             sub.start()
@@ -285,7 +297,8 @@ class Bus:
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Disconnect a subscription; a queued one stops after its current event."""
-        self._signal(sub.event_type).disconnect(sub, sender=sub.sender)
+        for event_type in sub.event_types:
+            self._signal(event_type).disconnect(sub, sender=sub.sender)
         self._subs.pop(id(sub), None)
         self._by_deliver.pop(id(sub.deliver), None)
         self._blocking = None

@@ -80,7 +80,9 @@ class Engine:
 
     def _load_from_settings(self) -> list[Plugin]:
         run = self.settings.run
-        names: list[tuple[str, str | None]] = [(run.source, "source"), (run.strategy, "strategy")]
+        names: list[tuple[str, str | None]] = [(run.source, "source")]
+        if run.strategy:  # "" = none (a Redis collector runs only its source and the bridge)
+            names.append((run.strategy, "strategy"))
         names += [(name, None) for name in run.plugins if name not in (run.source, run.strategy)]
         return [load_plugin(name, kind)() for name, kind in names]
 

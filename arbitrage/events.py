@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 Side = Literal["buy", "sell"]
 FeeSide = Literal["quote", "base", "get", "give"]
@@ -27,8 +28,31 @@ demand) where a replay read it from a recording. Encoded as an array of ``[price
 way; msgspec decodes it as a list of tuples."""
 
 
+class Origin(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """Where an event that came in from another process was made (set by the Redis bridge).
+
+    An event made in this process has none (``UNSET``, never encoded), so recordings, results and
+    fingerprints of a single process are byte for byte what they were before the bridge existed.
+    """
+
+    node: str
+    """The publishing process's ``redis.node`` (a host name by default)."""
+    run_id: str
+    """Its run id: a process never takes back its own events."""
+    seq: int
+    """Its sequence number of the entry (per run, increasing): ``run_id:seq`` identifies it."""
+    ts_init: int
+    """The event's ``ts_init`` there, on that machine's clock; the received event's own ``ts_init``
+    is when this process got it, so ``ts_init - origin.ts_init`` is the collector-to-engine lag
+    (plus the clocks' skew)."""
+
+
 class Event(msgspec.Struct, frozen=True, tag=True, gc=False, kw_only=True):
     """Base of every bus event; the class name is the tag in encoded form."""
+
+    origin: Origin | UnsetType = UNSET
+    """Set only on events received from another process (``Origin``); omitted from the encoding
+    while unset."""
 
 
 def fee_factors(side: Side, fee: float, in_base: bool) -> tuple[float, float]:
@@ -305,6 +329,8 @@ class ArbResult(Event, frozen=True, kw_only=True):
     """Profit of what was closed, net of all fees, hedges included, in ``quote`` currency: the quote
     balance change plus the cost of what stays open (``positions``)."""
     fees: float
+    """Every order's fee in ``quote``: one taken in the market's base valued at the order's average
+    price, one in another currency at the venue's mid (``LegResult.fee``)."""
     slippage: float
     """``expected_profit - net_profit``."""
     residual: dict[str, float] = {}

@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="fresh runs of every method")
     parser.add_argument("--turns", type=int, default=5, help="turns each method takes per repeat")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # run_all hands every script the same arguments
     rng = random.Random(args.seed)
     markets, usd = build_venue(args.bases, rng)
     now = 1_700_000_000_000_000_000

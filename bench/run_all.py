@@ -1,4 +1,8 @@
-"""Run every benchmark script in this folder, one after another (`make bench`)."""
+"""Run every benchmark script in this folder, one after another (`make bench`).
+
+Arguments are handed to every script (``--quick`` for the short variants, ``--minutes N`` for the
+memory run); a script takes the ones it knows and ignores the rest.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ def main() -> int:
     failed = 0
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"\n=== {script.name} ===", flush=True)
-        failed |= subprocess.call([sys.executable, str(script)]) != 0
+        failed |= subprocess.call([sys.executable, str(script), *sys.argv[1:]]) != 0
     return failed
 
 

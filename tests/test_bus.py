@@ -225,6 +225,33 @@ def test_batch_subscriber_gets_everything_waiting_in_one_call() -> None:
     assert asyncio.run(scenario()) == [list(range(7))]
 
 
+def test_one_queue_for_several_types_keeps_their_publish_order() -> None:
+    async def scenario() -> tuple[list[str], dict[str, dict[str, int]]]:
+        bus = Bus()
+        got: list[str] = []
+
+        async def handler(events: list[Heartbeat | Alert]) -> None:
+            got.extend(f"{type(e).__name__}{e.ts_init}" for e in events)
+
+        sub = bus.subscribe_queued((Heartbeat, Alert), handler, name="both", batch=True)
+        await bus.start()
+        for n in range(3):
+            bus.publish(beat(n))
+            bus.publish(Alert(key="k", level="info", message="m", ts_init=n))
+        bus.publish(book())  # not subscribed
+        await bus.drain()
+        stats = bus.stats()
+        bus.unsubscribe(sub)
+        bus.publish(beat(9))
+        await bus.drain()
+        await bus.stop()
+        return got, stats
+
+    got, stats = asyncio.run(scenario())
+    assert got == ["Heartbeat0", "Alert0", "Heartbeat1", "Alert1", "Heartbeat2", "Alert2"]
+    assert stats["both:Heartbeat"]["delivered"] == 6
+
+
 def test_raising_queued_handler_is_counted_and_the_worker_goes_on() -> None:
     async def scenario() -> tuple[list[int], int]:
         bus = Bus()

@@ -143,9 +143,11 @@ def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Pat
     result = arb("scan", "--data", str(MOBOOK), "--strategy", "triangular", "--fee", "0",
                  "--min-profit-bps", "0", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    items = json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    items = out["opportunities"]
     snapshot = load_snapshot(MOBOOK)
     assert items == json.loads(json.dumps(scan(snapshot.books, snapshot.markets, fee_override=0.0)))
+    assert (out["books"], out["rows"], out["rejected"]) == (len(snapshot.books), snapshot.rows, {})
     assert items, "this snapshot has fee-free triangles"
     assert [i["profit_bps"] for i in items] == sorted((i["profit_bps"] for i in items), reverse=True)
     for item in items:
@@ -158,7 +160,7 @@ def test_scan_json_lists_the_same_cycles_as_the_library_best_first(tmp_path: Pat
     ("args", "needle"),
     [
         (["--data", "missing.csv"], "missing.csv"),
-        (["--data", "x.csv", "--strategy", "cross_exchange"], "arb scan supports 'triangular'"),
+        (["--data", "x.csv", "--strategy", "cross_exchange"], "cross_exchange scans live books"),
         (["--data", "x.csv", "--fee", "1.5"], "--fee: expected a fraction"),
     ],
 )
@@ -183,11 +185,11 @@ def test_report_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 HEAVY = ("ccxt", "arbitrage.engine", "arbitrage.dashboard", "arbitrage.ui", "arbitrage.storage",
-         "arbitrage.backtest")
+         "arbitrage.backtest", "redis", "arbitrage.bridge")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["backtest", "--help"],
-                                  ["notify", "test", "--help"]])
+                                  ["notify", "test", "--help"], ["redis", "tail", "--help"]])
 def test_help_does_not_import_ccxt_the_engine_or_the_dashboard(args: list[str]) -> None:
     code = ("import sys; from typer.testing import CliRunner; from arbitrage.cli import app; "
             f"assert CliRunner().invoke(app, {args!r}).exit_code == 0; "

@@ -20,6 +20,7 @@ def _when(ms: int) -> str:
 
 def render_result(result: t.Mapping[str, t.Any], console: t.Any, elapsed_s: float | None = None) -> None:
     """Print the overview, the best and worst trades and the per venue pair and per symbol tables."""
+    from rich.markup import escape
     from rich.table import Table
 
     title = f"backtest {result['run_id']} ({result['strategy']})"
@@ -44,7 +45,9 @@ def render_result(result: t.Mapping[str, t.Any], console: t.Any, elapsed_s: floa
             overview.add_row(f"fees ({quote})", f"{result['fees'][quote]:,.6f}")
             overview.add_row(f"max drawdown ({quote})", f"{result['max_drawdown'][quote]:,.6f}")
     malformed = result["malformed"]["total"]
-    overview.add_row("malformed lines", str(malformed), style="yellow" if malformed else None)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in result["malformed"]["reasons"].items())
+    overview.add_row("malformed records skipped", f"{malformed} ({reasons})" if malformed else "0",
+                     style="yellow" if malformed else None)
     if result["out_of_order"]:
         overview.add_row("out-of-order books", str(result["out_of_order"]), style="yellow")
     if result["handler_errors"]:
@@ -53,7 +56,8 @@ def render_result(result: t.Mapping[str, t.Any], console: t.Any, elapsed_s: floa
     console.print(overview)
     for f in result["malformed"]["files"]:
         for example in f["examples"]:
-            console.print(f"[yellow]malformed[/] {f['path']}:{example['line']}: {example['reason']}",
+            where = f"{f['path']}:{example['line']}" if example["line"] else f["path"]
+            console.print(f"[yellow]malformed[/] {escape(where)}: {escape(example['reason'])}",
                           highlight=False, markup=True)
     if result["arbs"]:
         trades = Table(title="best and worst trades")

@@ -39,7 +39,9 @@ SAMPLE_BYTES = 1 << 20
 SPREAD_SAMPLE_NS = 100_000_000
 """One spread sample per symbol per 100 ms of event time, for ``--plot`` (short dislocations show;
 an hour of data is 36,000 points a symbol)."""
-_IGNORED_SECTIONS = ("storage", "log", "monitor", "notify")
+_IGNORED_SECTIONS = ("storage", "log", "monitor", "notify", "redis")
+_FILE_KEYS = ("path", "format", "lines", "malformed", "reasons", "examples")
+"""What the result says about each data file."""
 
 
 class Collector(Plugin):
@@ -130,6 +132,16 @@ def _forget_run(path: Path, run_id: str) -> None:
         db.close()
 
 
+def _skipped(reader: Reader) -> str:
+    """``3 lines, 3 skipped: level 2, json 1`` for an error message."""
+    stats = reader.stats
+    text = f"{stats.lines} lines"
+    if stats.malformed:
+        text += f", {stats.malformed} skipped: " + ", ".join(
+            f"{reason} {count}" for reason, count in sorted(stats.reasons.items()))
+    return text
+
+
 def _params(settings: Settings) -> dict[str, t.Any]:
     return {"strategy": settings.run.strategy, "fee": settings.backtest.fee,
             "min_profit_bps": settings.strategy.min_profit_bps,
@@ -151,8 +163,9 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
 
     :param storage: write the run to ``storage.backtest_path`` when ``storage`` is in ``run.plugins``.
     :param plot: also write a PNG of cumulative PnL and cross-venue spreads there.
-    :raises DataError: if a file is missing or unreadable, or the replay failed part way (a corrupt
-        compressed stream); malformed lines are only counted.
+    :raises DataError: if a file is missing or unreadable, gave no book at all (empty, or every
+        record skipped), or the replay failed part way (a corrupt compressed stream); malformed
+        records are only counted (``malformed``: total, per reason, per file).
     :raises PluginError: if the strategy cannot be loaded or a plugin fails to start.
     """
     files = [str(f) for f in (data if data is not None else settings.backtest.data)]
@@ -182,6 +195,9 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
             raise source.error
         raise DataError(f"replay failed: {source.error!r}") from source.error
     replay = source.summary()
+    for reader in readers:
+        if not source.books.get(str(reader.path)):
+            raise DataError(f"{reader.path}: no book to replay ({_skipped(reader)})")
     arbs = [arb_entry(r, f"{run_id}-") for r in collector.results]
     result: dict[str, t.Any] = {
         "run_id": run_id,
@@ -198,9 +214,8 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
         "unrealized_pnl": summary["unrealized_pnl"],
         "net_pnl": summary["net_pnl"],
         "arbs": arbs,
-        "malformed": {"total": replay["malformed"],
-                      "files": [{k: f[k] for k in ("path", "format", "lines", "malformed", "examples")}
-                                for f in replay["files"]]},
+        "malformed": {"total": replay["malformed"], "reasons": replay["reasons"],
+                      "files": [{k: f[k] for k in _FILE_KEYS} for f in replay["files"]]},
         "out_of_order": replay["out_of_order"],
         "first_ts": replay["first_ts"] // 1_000_000,
         "last_ts": replay["last_ts"] // 1_000_000,

@@ -3,7 +3,9 @@
 Every plugin, the live view and the recorder included, is loaded by its entry-point name from
 ``run.plugins``: ``--record FILE`` adds ``recorder`` (and sets ``backtest.record``), and the live
 view adds ``dashboard`` when stderr is a terminal and neither ``--no-ui`` nor ``--json`` is given
-(otherwise ``dashboard`` is taken out, even if the settings file lists it).
+(otherwise ``dashboard`` is taken out, even if the settings file lists it). ``--redis URL`` adds
+the ``redis`` mirror and ``--role collector|engine`` chooses the plugins of a split deployment
+(``arbitrage.bridge.roles``, ``docs/redis.md``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ def run(
     record: Path = typer.Option(None, "--record", help="Also record every book to FILE (.zst = compressed).",
                                 dir_okay=False, metavar="FILE"),
     profile: str = ProfileOpt,
+    redis: str = typer.Option(None, "--redis", metavar="URL",
+                              help="Mirror events to Redis: redis://host:port/db, "
+                                   "redis://user:pass@host:port, rediss:// (TLS)."),
+    role: str = typer.Option(None, "--role", metavar="ROLE",
+                             help="With --redis: collector (source only, books to Redis) or engine "
+                                  "(books from Redis)."),
 ) -> None:
     """Run the arbitrage engine: market data -> strategy -> paper trading -> storage."""
     try:
@@ -65,17 +73,19 @@ def run(
         fail(exc)
     if record is not None:
         overrides.setdefault("backtest", {})["record"] = str(record)
+    overrides.update(redis_overrides(redis, role, source))
     settings = load(config, overrides, paper_balance, profile)
     ui = not (no_ui or as_json) and sys.stderr.isatty()
-    plugins = run_plugins(settings, record=record is not None, ui=ui)
-    if notify or plugins != settings.run.plugins:
+    from arbitrage.bridge.roles import role_run
+
+    run_overrides = role_run(settings, run_plugins(settings, record=record is not None, ui=ui))
+    if notify or run_overrides != {"plugins": settings.run.plugins}:
         if notify:  # --notify adds to the URLs of the file and the environment
             overrides["notify"] = {"urls": [*settings.notify.urls, *notify]}
-        overrides.setdefault("run", {})["plugins"] = plugins
+        overrides.setdefault("run", {}).update(run_overrides)
         settings = load(config, overrides, paper_balance, profile)
     if settings.monitor.metrics_port and "monitor" not in settings.run.plugins:
         fail(SettingsError("--metrics-port", "needs the monitor plugin in run.plugins"))
-    settings = live_gate(settings, live=live, yes=yes)
     if settings.run.source == "ccxt":
         from arbitrage.exchanges.client import check_exchange_ids
 
@@ -83,6 +93,7 @@ def run(
             check_exchange_ids(settings.ccxt.exchanges)
         except ArbError as exc:
             fail(exc)
+    settings = live_gate(settings, live=live, yes=yes)
     from arbitrage.engine import Engine, run_engine
     from arbitrage.logs import setup_logging
 
@@ -95,6 +106,16 @@ def run(
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         print_summary(summary)
+
+
+def redis_overrides(url: str | None, role: str | None, source: str | None) -> dict[str, t.Any]:
+    """``--redis`` and ``--role`` as settings (``[redis]``); the engine role takes no ``--source``."""
+    if role is not None and role not in ("collector", "engine"):
+        fail(SettingsError("--role", f"expected collector or engine, got {role!r}"))
+    if role == "engine" and source is not None:
+        fail(SettingsError("--source", "the engine role reads its books from Redis (drop --source)"))
+    values = {key: value for key, value in (("url", url), ("role", role)) if value is not None}
+    return {"redis": values} if values else {}
 
 
 def run_plugins(settings: Settings, *, record: bool, ui: bool) -> list[str]:

@@ -11,7 +11,8 @@ Measures (plain counters, updated by cheap inline handlers; see ``figures``):
 * event-loop lag (a wall-clock probe task), bus queue depths, drops and handler errors per
   subscriber (``bus.subscriptions()``, the figures of ``bus.stats()``);
 * latency histograms: newest book received -> opportunity detected, opportunity -> every leg
-  acknowledged by its venue (first ``OrderUpdate``), opportunity -> ``ArbResult``;
+  acknowledged by its venue (first ``OrderUpdate``), opportunity -> ``ArbResult``, and for books
+  that came from a collector through Redis (``origin`` set) the collector's receipt -> ours;
 * counts, realized, unrealized and net PnL and fees per quote currency (the run's figures, as
   ``arbitrage.tally.Tally`` counts them: results plus the positions ledger), residual exposure per
   asset.
@@ -43,6 +44,8 @@ import contextlib
 import os
 import typing as t
 
+from msgspec import UNSET
+
 from arbitrage.events import (
     HALT_ALERT_KEY,
     ArbResult,
@@ -69,7 +72,9 @@ from arbitrage.plugin import Context, Plugin
 from arbitrage.pnl import PnlFigures
 from arbitrage.valuation import Valuer
 
-STAGES = ("book_to_opportunity", "opportunity_to_ack", "opportunity_to_result")
+STAGES = ("book_to_opportunity", "opportunity_to_ack", "opportunity_to_result", "collector_to_engine")
+"""Latency stages; ``collector_to_engine`` is measured only on books that came through the Redis
+bridge (``BookUpdate.origin``: the collector's ``ts_init`` to ours)."""
 _PENDING_MAX = 10_000
 _S = 1_000_000_000
 
@@ -255,6 +260,8 @@ class Monitor(PeriodicChecks, Plugin):
         """The per-book handler: a closure over the feed table (two dict/attribute stores per book)."""
         feeds = self.feeds
         get = feeds.get
+        remote = self.latency["collector_to_engine"].observe
+        unset = UNSET
 
         def on_book(book: BookUpdate) -> None:
             feed = get((book.venue, book.symbol))
@@ -262,6 +269,9 @@ class Monitor(PeriodicChecks, Plugin):
                 feed = feeds[(book.venue, book.symbol)] = Feed(book)
             feed.last = book
             feed.count += 1
+            origin = book.origin
+            if origin is not unset:  # came from a collector through Redis
+                remote((book.ts_init - origin.ts_init) / _S)
 
         return on_book
 

@@ -21,8 +21,23 @@ Symbols = dict[str, set[str]]
 """venue -> symbols (``BASE/QUOTE``)."""
 
 
+REASONS: dict[str, str] = {
+    "json": "not JSON (a truncated or garbled line)",
+    "schema": "a field missing, of the wrong type or out of range (venue, timestamps)",
+    "type": "an event of another type than a book",
+    "symbol": "a symbol that is not BASE/QUOTE",
+    "timestamp": "no timestamp",
+    "level": "a level that is not a [price, amount] pair of positive finite numbers",
+    "unsorted": "levels out of order (bids must fall and asks rise, strictly)",
+    "empty": "no level on either side",
+    "future": "a receive time far ahead of the books around it (the replay skips it)",
+    "unreadable": "the rest of the file cannot be read (CSV or compression error)",
+}
+"""Why a record was skipped: the keys ``FileStats.reasons`` counts, with what each means."""
+
+
 class FileStats:
-    """What one reader read: lines, events, and the malformed lines it skipped."""
+    """What one reader read: lines, events, and the malformed records it skipped, by reason."""
 
     def __init__(self, path: str, format: str, size: int) -> None:
         self.path = path
@@ -33,18 +48,25 @@ class FileStats:
         self.lines = 0
         self.events = 0
         self.malformed = 0
+        self.reasons: dict[str, int] = {}
+        """Skipped records per reason (a key of ``REASONS``)."""
         self.examples: list[tuple[int, str]] = []
-        """(line number, reason) of the first malformed lines."""
+        """(line number, reason and detail) of the first skipped records; line 0 = not known (the
+        replay skipped the event after reading it)."""
 
-    def bad(self, line: int, reason: str) -> None:
-        """Count one malformed line (the first ``MAX_EXAMPLES`` keep their number and reason)."""
+    def bad(self, line: int, reason: str, detail: str = "") -> None:
+        """Count one skipped record under ``reason`` (a key of ``REASONS``); the first
+        ``MAX_EXAMPLES`` keep their line number, reason and detail."""
+        assert reason in REASONS, reason
         self.malformed += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append((line, reason.splitlines()[0][:200] if reason else "malformed"))
+            text = detail.splitlines()[0][:200] if detail else REASONS[reason]
+            self.examples.append((line, f"{reason}: {text}"))
 
     def to_dict(self) -> dict[str, t.Any]:
         return {"path": self.path, "format": self.format, "lines": self.lines, "events": self.events,
-                "malformed": self.malformed,
+                "malformed": self.malformed, "reasons": dict(sorted(self.reasons.items())),
                 "examples": [{"line": n, "reason": why} for n, why in self.examples]}
 
 
@@ -79,6 +101,13 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     def batches(self) -> c.Iterator[list[Item]]:
         """Events in file order, a batch at a time (a generator: close it to release the file)."""
+
+    def check(self) -> None:
+        """Read as much of the file as it takes to tell that it is of this format (a header).
+
+        :raises DataError: if it is not, so that a bad file fails before anything runs.
+        """
+        return  # a format without a header has nothing to check up front
 
     @abc.abstractmethod
     def symbols(self) -> Symbols | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from arbitrage.book import check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, Level, Market
 from arbitrage.readers.contract import BATCH, Item, Reader, Symbols, split_symbol
@@ -23,22 +24,13 @@ from arbitrage.readers.contract import BATCH, Item, Reader, Symbols, split_symbo
 DEFAULT_CSV_VENUE = "binanceus"
 """Venue of top-of-book CSV rows without a ``venue`` column (the MO-book files are Binance.US)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _float(text: str | None) -> float:
-    if text is None:
-        return math.nan
-    text = text.strip()
-    if not text:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
+_NS_MAX = 2**63
+"""Timestamps are int64 nanoseconds."""
 
 
 def parse_ts_ns(text: str | None) -> int:
-    """``2023-03-02 15:36:06.529`` (UTC) or epoch seconds/ms -> ns; 0 if absent or unreadable."""
+    """``2023-03-02 15:36:06.529`` (UTC) or epoch seconds/ms -> ns; 0 if absent, unreadable or
+    outside 1970 .. 2262 (int64 nanoseconds)."""
     if not text or not text.strip():
         return 0
     text = text.strip()
@@ -51,40 +43,42 @@ def parse_ts_ns(text: str | None) -> int:
             return 0
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-    return int(number * 1e6) * 1000 if number > 1e11 else int(number * 1e9)
+        ns = (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    else:
+        if not math.isfinite(number):
+            return 0
+        ns = int(number * 1e6) * 1000 if number > 1e11 else int(number * 1e9)
+    return ns if 0 < ns < _NS_MAX else 0
 
 
-def _levels_text(text: str | None) -> tuple[Level, ...]:
-    if not text or not text.strip():
+def _cell(row: dict[str, str], column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def row_side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -> tuple[Level, ...] | None:
+    """One side of a CSV row as levels: the price/volume columns, else the list column.
+
+    :returns: () when the side is absent (its cells empty, or an empty list), None when it is
+        there but unreadable (``abc``, a price without a volume, a list that is not of pairs). The
+        values are not checked: ``check_book`` rejects ``nan``, ``inf``, ``-1`` and levels out of
+        order, for the whole row.
+    """
+    if price_col in row:
+        price, volume = _cell(row, price_col), _cell(row, volume_col)
+        if not price and not volume:
+            return ()
+        try:
+            return ((float(price), float(volume)),)
+        except ValueError:
+            return None
+    text = _cell(row, list_col)
+    if not text:
         return ()
     try:
         raw = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return ()
-    return _levels(raw)
-
-
-def _levels(raw: t.Any) -> tuple[Level, ...]:
-    out = []
-    for item in raw or ():
-        try:
-            price, amount = float(item[0]), float(item[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        if price > 0.0 and amount > 0.0 and math.isfinite(price) and math.isfinite(amount):
-            out.append((price, amount))
-    return tuple(out)
-
-
-def row_side(row: dict[str, str], price_col: str, volume_col: str, list_col: str) -> tuple[Level, ...]:
-    """One side of a CSV row as levels: the price/volume columns, else the list column; () if unusable."""
-    if price_col in row:
-        price, volume = _float(row.get(price_col)), _float(row.get(volume_col))
-        if price > 0.0 and volume > 0.0 and math.isfinite(price) and math.isfinite(volume):
-            return ((price, volume),)
-        return ()
-    return _levels_text(row.get(list_col))
+        return tuple((float(price), float(amount)) for price, amount in raw)
+    except (msgspec.DecodeError, TypeError, ValueError):
+        return None
 
 
 def market_of(symbol: str, base: str | None, quote: str | None, taker_fee: float) -> Market | None:
@@ -116,6 +110,14 @@ class TopOfBookCsvReader(Reader):
             raise DataError(f"{self.path}: not a top-of-book CSV (columns: {columns})")
         return symbol_col
 
+    def check(self) -> None:
+        """:raises DataError: without a symbol column and price (or list) columns."""
+        try:
+            with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
+                self._symbol_column(csv.DictReader(text))
+        except (csv.Error, UnicodeDecodeError, EOFError, OSError) as exc:
+            raise DataError(f"{self.path}: unreadable CSV header ({exc})") from exc
+
     def symbols(self) -> Symbols:
         found: Symbols = {}
         with open(self.path, "rb") as raw, _open_text(self.path, raw) as text:
@@ -143,16 +145,20 @@ class TopOfBookCsvReader(Reader):
                     market = (market_of(symbol, row.get("base"), row.get("quote"), 0.0)
                               if symbol else None)
                     if market is None:
-                        stats.bad(number, f"symbol {symbol!r} is not BASE/QUOTE")
+                        stats.bad(number, "symbol", f"symbol {symbol!r} is not BASE/QUOTE")
                         continue
                     ts = parse_ts_ns(row.get("timestamp"))
                     if ts <= 0:
-                        stats.bad(number, "no timestamp")
+                        stats.bad(number, "timestamp")
                         continue
                     bids = row_side(row, "bid_price", "bid_volume", "bids")
                     asks = row_side(row, "ask_price", "ask_volume", "asks")
-                    if not bids and not asks:
-                        stats.bad(number, "no usable bid or ask")
+                    if bids is None or asks is None:
+                        stats.bad(number, "level", "a price or volume that is not a number")
+                        continue
+                    problem = check_book(bids, asks)
+                    if problem is not None:
+                        stats.bad(number, problem)
                         continue
                     venue = (row.get("venue") or "").strip() or DEFAULT_CSV_VENUE
                     batch.append(BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts,
@@ -163,7 +169,7 @@ class TopOfBookCsvReader(Reader):
                         yield batch
                         batch = []
             except (csv.Error, UnicodeDecodeError) as exc:
-                stats.bad(reader.line_num, f"unreadable CSV from here on ({exc})")
+                stats.bad(reader.line_num, "unreadable", f"unreadable CSV from here on ({exc})")
             stats.events += len(batch)
             stats.done = stats.size
             if batch:
@@ -203,6 +209,14 @@ class TardisCsvReader(Reader):
             symbol = self._names[raw_symbol] = f"{pair[0]}/{pair[1]}" if pair else None
         return symbol
 
+    def check(self) -> None:
+        """:raises DataError: without the Tardis columns (exchange, symbol, both timestamps)."""
+        try:
+            with open(self.path, "rb") as raw, _unzipped(self.path, raw) as data:
+                self._layout(data.readline().decode("utf-8", "replace").strip().split(","))
+        except (EOFError, OSError) as exc:
+            raise DataError(f"{self.path}: unreadable Tardis CSV ({exc})") from exc
+
     def symbols(self) -> Symbols:
         """Exchange and symbol of every row, split off each line's front (Tardis CSV is unquoted)."""
         found: Symbols = {}
@@ -241,17 +255,24 @@ class TardisCsvReader(Reader):
                         raw_symbol = row[i_sym]
                         symbol = normalise(raw_symbol)
                         if symbol is None:
-                            stats.bad(number, f"cannot tell base and quote of symbol {raw_symbol!r}")
+                            stats.bad(number, "symbol", f"no base and quote in symbol {raw_symbol!r}")
                             continue
-                        bids = _row_levels(row, bid_cols)
-                        asks = _row_levels(row, ask_cols)
                         ts_event = int(row[i_ts]) * 1000
                         ts_init = int(row[i_local]) * 1000
+                        if not row[i_ex] or not 0 <= ts_event < _NS_MAX or not 0 <= ts_init < _NS_MAX:
+                            raise ValueError("no exchange, or a timestamp out of range")
                     except (ValueError, IndexError) as exc:
-                        stats.bad(number, f"bad field ({exc})")
+                        stats.bad(number, "schema", f"bad field ({exc})")
                         continue
-                    if bids is None or asks is None or not (bids or asks) or not row[i_ex]:
-                        stats.bad(number, "levels must be positive numbers, venue and one side present")
+                    try:
+                        bids = _row_levels(row, bid_cols)
+                        asks = _row_levels(row, ask_cols)
+                    except (ValueError, IndexError) as exc:
+                        stats.bad(number, "level", f"bad level ({exc})")
+                        continue
+                    problem = check_book(bids, asks)
+                    if problem is not None:
+                        stats.bad(number, problem)
                         continue
                     batch.append(BookUpdate(venue=row[i_ex], symbol=symbol, bids=bids, asks=asks,
                                             ts_event=ts_event, ts_init=ts_init))
@@ -261,22 +282,22 @@ class TardisCsvReader(Reader):
                         yield batch
                         batch = []
             except (csv.Error, UnicodeDecodeError, EOFError, OSError) as exc:
-                stats.bad(reader.line_num, f"unreadable from here on ({exc})")
+                stats.bad(reader.line_num, "unreadable", f"unreadable from here on ({exc})")
             stats.events += len(batch)
             stats.done = stats.size
             if batch:
                 yield batch
 
 
-def _row_levels(row: list[str], columns: list[tuple[int, int]]) -> tuple[tuple[float, float], ...] | None:
-    """Levels of one side; stops at the first empty price; None if a level is not positive."""
+def _row_levels(row: list[str], columns: list[tuple[int, int]]) -> tuple[tuple[float, float], ...]:
+    """Levels of one side, up to the first empty price (values checked by ``check_book``).
+
+    :raises ValueError: for a price or amount that is not a number.
+    """
     out = []
     for i_price, i_amount in columns:
         price = row[i_price]
         if not price:
             break
-        p, a = float(price), float(row[i_amount])
-        if not (p > 0.0 and a > 0.0 and math.isfinite(p) and math.isfinite(a)):
-            return None
-        out.append((p, a))
+        out.append((float(price), float(row[i_amount])))
     return tuple(out)

@@ -47,7 +47,8 @@ def open_reader(spec: str | Path) -> Reader:
 
     ``FILE.db#RUN_ID`` picks one run of an arb database.
 
-    :raises DataError: if the file is missing, empty of books (SQLite) or of an unknown format.
+    :raises DataError: if the file is missing, empty (or blank), without books (SQLite), of an
+        unknown format, or a CSV whose header is not of its format.
     """
     text = str(spec)
     path, run_id = Path(text), None
@@ -60,6 +61,8 @@ def open_reader(spec: str | Path) -> Reader:
     name = path.name.lower()
     with open(path, "rb") as handle:
         head = handle.read(4096)
+    if not head.strip():
+        raise DataError(f"{path}: empty data file")
     plain = name[:-4] if name.endswith(".zst") else name[:-3] if name.endswith(".gz") else name
     if plain.endswith(_SQLITE_SUFFIXES) or head.startswith(b"SQLite format 3\x00"):
         reader = SqliteBooksReader(path, size, run_id)
@@ -69,9 +72,10 @@ def open_reader(spec: str | Path) -> Reader:
         return ParallelJsonLinesReader(path, size)
     if plain.endswith(".csv"):
         first = _first_line(path, head)
-        if "local_timestamp" in first and ("asks[0].price" in first or "bids[0].price" in first):
-            return TardisCsvReader(path, size)
-        return TopOfBookCsvReader(path, size)
+        tardis = "local_timestamp" in first and ("asks[0].price" in first or "bids[0].price" in first)
+        reader: Reader = TardisCsvReader(path, size) if tardis else TopOfBookCsvReader(path, size)
+        reader.check()
+        return reader
     raise DataError(f"{path}: unknown data format (expected .jsonl[.zst], .csv[.gz] or an arb .db)")
 
 

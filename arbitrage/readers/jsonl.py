@@ -16,10 +16,11 @@ from pathlib import Path
 import msgspec
 from msgspec import Meta
 
+from arbitrage.book import check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
 from arbitrage.readers.contract import Item, Reader, Symbols, is_pair
-from arbitrage.readers.levels import RawLevels
+from arbitrage.readers.levels import RawLevels, UnsortedLevels
 
 CHUNK = 32 * 1024
 """Bytes decoded per step: small enough to stay in the CPU cache, large enough to amortise calls."""
@@ -28,7 +29,8 @@ BLOCK = 64 * 1024
 
 _Positive = t.Annotated[float, Meta(gt=0)]
 Levels = tuple[tuple[_Positive, _Positive], ...]
-"""Book levels as decoded: pairs of positive numbers."""
+"""Book levels as decoded: pairs of positive numbers (``check_book`` then rejects infinities and
+levels out of order)."""
 _Venue = t.Annotated[str, Meta(min_length=1)]
 _Ns = t.Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A timestamp in ns since the epoch, as the events carry it (int64)."""
@@ -77,8 +79,23 @@ DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
 """What msgspec raises for a line that does not decode."""
 _SideErrors = (ValueError, *DecodeErrors)
 """What ``_side`` raises for a malformed side (msgspec's errors are ValueErrors too)."""
-_side: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = RawLevels
-"""One side of an exact line, checked: pairs of positive numbers, best first as recorded."""
+_side: c.Callable[[msgspec.Raw, bool], t.Sequence[tuple[float, float]]] = RawLevels
+"""One side of an exact line (``True`` for bids), checked: pairs of positive numbers, best first,
+in order; raises ``UnsortedLevels`` for prices out of order."""
+
+
+def decode_reason(error: Exception) -> str:
+    """The ``FileStats`` reason of a line msgspec could not decode: not JSON, a level that is not a
+    positive number pair, or another field off the schema."""
+    if not isinstance(error, msgspec.ValidationError):  # ValidationError is a DecodeError too
+        return "json"
+    text = str(error)
+    return "level" if "`$.bids" in text or "`$.asks" in text else "schema"
+
+
+def side_reason(error: Exception) -> str:
+    """The ``FileStats`` reason of a side ``_side`` refused."""
+    return "unsorted" if isinstance(error, UnsortedLevels) else "level"
 
 
 def _ms_to_ns(ms: float) -> int:
@@ -89,8 +106,9 @@ def _ms_to_ns(ms: float) -> int:
 def _from_exact(item: BookLine | MarketsLoaded) -> Item:
     """The event of an exact line. :raises ValueError: if a side is malformed."""
     if type(item) is BookLine:
-        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids), asks=_side(item.asks),
-                          ts_event=item.ts_event, ts_init=item.ts_init, seq=item.seq)
+        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids, True),
+                          asks=_side(item.asks, False), ts_event=item.ts_event, ts_init=item.ts_init,
+                          seq=item.seq)
     return t.cast(MarketsLoaded, item)
 
 
@@ -179,10 +197,14 @@ class JsonLinesReader(Reader):
         malformed: the general path of ``decode``, for everything but plain two-sided books."""
         if type(item) is _Loose:
             if item.type != "BookUpdate":
-                self.stats.bad(line, f"not a book ({item.type})")
+                self.stats.bad(line, "type", f"not a book ({item.type})")
                 return
             if item.ts_event is None and item.ts is None:
-                self.stats.bad(line, "no timestamp (ts)")
+                self.stats.bad(line, "timestamp", "no timestamp (ts)")
+                return
+            problem = check_book(item.bids, item.asks)
+            if problem is not None:
+                self.stats.bad(line, problem)
                 return
             ts_event = item.ts_event if item.ts_event is not None else _ms_to_ns(t.cast(float, item.ts))
             ts_init = item.ts_init if item.ts_init is not None else ts_event
@@ -192,14 +214,14 @@ class JsonLinesReader(Reader):
             try:
                 item = _from_exact(item)
             except _SideErrors as exc:
-                self.stats.bad(line, f"levels: {exc}")
+                self.stats.bad(line, side_reason(exc), str(exc))
                 return
         if type(item) is BookUpdate:
             if not self.symbol_ok(item.symbol):
-                self.stats.bad(line, f"symbol {item.symbol!r} is not BASE/QUOTE")
+                self.stats.bad(line, "symbol", f"symbol {item.symbol!r} is not BASE/QUOTE")
                 return
             if not item.bids and not item.asks:
-                self.stats.bad(line, "book has no levels")
+                self.stats.bad(line, "empty")
                 return
         out.append(item)
 
@@ -220,10 +242,10 @@ class JsonLinesReader(Reader):
             for i, item in enumerate(items):
                 if type(item) is BookLine and symbol_ok(item.symbol):
                     try:
-                        bids = side(item.bids)
-                        asks = side(item.asks)
+                        bids = side(item.bids, True)
+                        asks = side(item.asks, False)
                     except _SideErrors as exc:
-                        self.stats.bad(first_line + i, f"levels: {exc}")
+                        self.stats.bad(first_line + i, side_reason(exc), str(exc))
                         continue
                     if bids and asks:
                         out.append(BookUpdate(venue=item.venue, symbol=item.symbol, bids=bids, asks=asks,
@@ -244,7 +266,7 @@ class JsonLinesReader(Reader):
                 try:
                     item = _loose.decode(line)
                 except DecodeErrors as exc:
-                    self.stats.bad(number, str(exc))
+                    self.stats.bad(number, decode_reason(exc), str(exc))
                     continue
             self.convert(item, number, out)
         return out, len(lines)

@@ -9,10 +9,11 @@ read time), holds its best level parsed, and parses the rest on the first access
 ABC's whole interface; it pickles and encodes (``events.encode_hook``) as the plain tuple.
 
 Accepted: JSON numbers of at most 400 characters that are > 0 and whose decimal magnitude is within
-1e-300 .. 1e300 (so the parsed float is positive and finite), in pairs, best level first as
-recorded. The check walks the text byte by byte (the one per-byte loop of reading a recording:
-compiled by Cython, see ``arbitrage.compiled``); every float comes from msgspec, so the values
-are exactly msgspec's decoding of the same text.
+1e-300 .. 1e300 (so the parsed float is positive and finite), in pairs, best level first: bid
+prices strictly falling, ask prices strictly rising, compared as the decimals the text spells
+(magnitude, then digits: no float is made for it). The check walks the text byte by byte (the one
+per-byte loop of reading a recording: compiled by Cython, see ``arbitrage.compiled``); every float
+comes from msgspec, so the values are exactly msgspec's decoding of the same text.
 
 The decoding process (``arbitrage.readers.parallel``) checks each side once and sends the
 replaying process ``BookRecord`` tuples: ``pack_lines``/``pack_book`` make them, ``unpack`` turns
@@ -31,7 +32,7 @@ import msgspec
 
 from arbitrage.events import BookUpdate, Level
 
-__all__ = ["BookRecord", "RawLevels", "pack_book", "pack_chunk", "pack_lines", "unpack"]
+__all__ = ["BookRecord", "RawLevels", "UnsortedLevels", "pack_book", "pack_chunk", "pack_lines", "unpack"]
 
 MAX_NUMBER = cython.declare(cython.Py_ssize_t, 400)
 """Longest number accepted, in characters: it bounds the digits an exponent is read against, so the
@@ -42,6 +43,13 @@ MAX_MAGNITUDE = cython.declare(cython.Py_ssize_t, 300)
 _pairs = msgspec.json.Decoder(tuple[tuple[float, float], ...]).decode
 _pair = msgspec.json.Decoder(tuple[float, float]).decode
 _MALFORMED = "book levels must be a JSON array of [price, amount] pairs of positive numbers"
+_OUT_OF_ORDER = "book levels out of order: bid prices must fall and ask prices rise, strictly"
+UNSORTED = cython.declare(cython.Py_ssize_t, -2)
+"""What the side check returns for a well-formed side whose prices are out of order."""
+
+
+class UnsortedLevels(ValueError):
+    """A book side whose prices are not strictly falling (bids) or rising (asks)."""
 
 BookRecord = tuple[int, int, int, int, int, int, int, int, Level | None, Level | None, bytes]
 """A book as the decoding process sends it: venue id, symbol id, ts_event, ts_init, bid levels,
@@ -66,14 +74,37 @@ def _skip_ws(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) ->
     return i
 
 
+@cython.final
+@cython.cclass
+class _Found:
+    """What the last ``_side``, ``_number`` or ``_int`` found."""
+
+    count: cython.Py_ssize_t
+    """Levels of the side."""
+    best: cython.Py_ssize_t
+    """Where the best level's ``[`` is."""
+    best_stop: cython.Py_ssize_t
+    """Just past the best level's ``]``."""
+    value: cython.longlong
+    """The integer read."""
+    first: cython.Py_ssize_t
+    """Where the number's first significant digit is."""
+    stop: cython.Py_ssize_t
+    """Where its significant part ends (its exponent or its end)."""
+    magnitude: cython.Py_ssize_t
+    """The decimal exponent of its first significant digit."""
+
+
 @cython.cfunc
 @cython.exceptval(check=False)
 @cython.locals(start=cython.Py_ssize_t, whole=cython.Py_ssize_t, digits=cython.Py_ssize_t,
                lead=cython.Py_ssize_t, magnitude=cython.Py_ssize_t, value=cython.Py_ssize_t,
-               nonzero=cython.bint, negative=cython.bint)
-def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
+               nonzero=cython.bint, negative=cython.bint, mantissa=cython.Py_ssize_t)
+def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+            found: _Found) -> cython.Py_ssize_t:
     """Check one JSON number at ``i`` (positive, magnitude within +-300, at most 400 characters)
-    without reading its value: the position after it, or -1."""
+    without reading its value: the position after it, or -1. ``found`` gets where its significant
+    digits start and end and its magnitude, which is what ``_compare`` orders numbers by."""
     start = i
     nonzero = False
     lead = 0  # zeros after the point before the first nonzero digit, when the integer part is 0
@@ -104,6 +135,8 @@ def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> 
     if not nonzero:
         return -1  # zero
     magnitude = whole - start - 1 if p[start] != 48 else -lead - 1
+    found.first = start if p[start] != 48 else whole + 1 + lead
+    mantissa = i
     if i < end and (p[i] == 101 or p[i] == 69):  # 'e', 'E'
         i += 1
         negative = False
@@ -121,32 +154,57 @@ def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> 
         magnitude += -value if negative else value
     if magnitude < -MAX_MAGNITUDE or magnitude > MAX_MAGNITUDE or i - start > MAX_NUMBER:
         return -1
+    found.stop = mantissa
+    found.magnitude = magnitude
     return i
-
-
-@cython.final
-@cython.cclass
-class _Found:
-    """What the last ``_side`` or ``_int`` found."""
-
-    count: cython.Py_ssize_t
-    """Levels of the side."""
-    best: cython.Py_ssize_t
-    """Where the best level's ``[`` is."""
-    best_stop: cython.Py_ssize_t
-    """Just past the best level's ``]``."""
-    value: cython.longlong
-    """The integer read."""
 
 
 @cython.cfunc
 @cython.exceptval(check=False)
-@cython.locals(n=cython.Py_ssize_t, k=cython.int, close=cython.uchar)
-def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
-          found: _Found) -> cython.Py_ssize_t:
-    """Check ``[[p, a], ...]`` at ``i`` (after any whitespace): the position just past its closing
-    bracket, or -1; ``found`` gets its level count and where its best level is."""
+@cython.locals(i=cython.Py_ssize_t, j=cython.Py_ssize_t)
+def _compare(p: cython.p_uchar, a: cython.Py_ssize_t, a_stop: cython.Py_ssize_t, a_mag: cython.Py_ssize_t,
+             b: cython.Py_ssize_t, b_stop: cython.Py_ssize_t, b_mag: cython.Py_ssize_t) -> cython.int:
+    """-1, 0 or 1 as the positive number whose significant digits are ``p[a:a_stop]`` (a '.' among
+    them skipped) and whose first one has decimal exponent ``a_mag`` is below, equal to or above
+    the number ``b``: the decimal values compared exactly, without converting either."""
+    if a_mag != b_mag:
+        return 1 if a_mag > b_mag else -1
+    i = a
+    j = b
+    while True:
+        if i < a_stop and p[i] == 46:  # '.'
+            i += 1
+        if j < b_stop and p[j] == 46:
+            j += 1
+        if i >= a_stop or j >= b_stop:
+            break
+        if p[i] != p[j]:
+            return 1 if p[i] > p[j] else -1
+        i += 1
+        j += 1
+    while i < a_stop:  # digits only one of them has: any nonzero one makes it the larger
+        if 49 <= p[i] <= 57:
+            return 1
+        i += 1
+    while j < b_stop:
+        if 49 <= p[j] <= 57:
+            return -1
+        j += 1
+    return 0
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(n=cython.Py_ssize_t, k=cython.int, close=cython.uchar, last=cython.Py_ssize_t,
+               last_stop=cython.Py_ssize_t, last_mag=cython.Py_ssize_t, first=cython.Py_ssize_t,
+               stop=cython.Py_ssize_t, magnitude=cython.Py_ssize_t, order=cython.int)
+def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, found: _Found,
+          falling: cython.bint) -> cython.Py_ssize_t:
+    """Check ``[[p, a], ...]`` at ``i`` (after any whitespace), prices strictly falling (bids) or
+    rising (asks): the position just past its closing bracket, -1 if it is malformed or
+    ``UNSORTED`` if it is out of order; ``found`` gets its level count and where its best level is."""
     n = 0
+    last = last_stop = last_mag = 0
     i = _skip_ws(p, i, end)
     if i >= end or p[i] != 91:  # '['
         return -1
@@ -161,9 +219,16 @@ def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
             found.best = i
         i += 1
         for k in range(2):
-            i = _number(p, _skip_ws(p, i, end), end)
+            i = _number(p, _skip_ws(p, i, end), end, found)
             if i < 0:
                 return -1
+            if k == 0:
+                first, stop, magnitude = found.first, found.stop, found.magnitude
+                if n:
+                    order = _compare(p, first, stop, magnitude, last, last_stop, last_mag)
+                    if order >= 0 if falling else order <= 0:
+                        return UNSORTED
+                last, last_stop, last_mag = first, stop, magnitude
             i = _skip_ws(p, i, end)
             close = 93 if k else 44  # ']' after the amount, ',' after the price
             if i >= end or p[i] != close:
@@ -183,11 +248,14 @@ def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
 
 
 @cython.cfunc
-def _checked(text: bytes, found: _Found) -> cython.bint:
-    """Whether the whole of ``text`` is one side (whitespace around it aside)."""
+def _checked(text: bytes, found: _Found, falling: cython.bint) -> cython.Py_ssize_t:
+    """0 if the whole of ``text`` is one side (whitespace around it aside), else -1 (malformed) or
+    ``UNSORTED``."""
     end: cython.Py_ssize_t = len(text)
-    stop: cython.Py_ssize_t = _side(text, 0, end, found)
-    return stop >= 0 and _skip_ws(text, stop, end) == end
+    stop: cython.Py_ssize_t = _side(text, 0, end, found, falling)
+    if stop < 0:
+        return stop
+    return 0 if _skip_ws(text, stop, end) == end else -1
 
 
 @cython.cfunc
@@ -206,8 +274,11 @@ def _best(text: bytes, found: _Found, offset: cython.Py_ssize_t) -> object:
 class RawLevels:
     """One side of a recorded book as JSON text, parsed past the best level on demand.
 
-    ``RawLevels(text)`` checks ``text`` (bytes or any buffer: a ``msgspec.Raw``) and keeps a copy.
+    ``RawLevels(text, bids)`` checks ``text`` (bytes or any buffer: a ``msgspec.Raw``) and keeps a
+    copy; ``bids`` says which side it is: bid prices must fall, ask prices rise, strictly (compared
+    as the decimal numbers the text spells).
 
+    :raises UnsortedLevels: if the prices are out of order.
     :raises ValueError: if it is not a JSON array of [price, amount] pairs of positive numbers.
     """
 
@@ -220,11 +291,12 @@ class RawLevels:
     _full: object
     """The tuple of every level once parsed, else None."""
 
-    def __init__(self, data: t.Any) -> None:
+    def __init__(self, data: t.Any, bids: cython.bint) -> None:
         text: bytes = bytes(data)
         found = _Found()
-        if not _checked(text, found):
-            raise ValueError(_MALFORMED)
+        checked: cython.Py_ssize_t = _checked(text, found, bids)
+        if checked < 0:
+            raise UnsortedLevels(_OUT_OF_ORDER) if checked == UNSORTED else ValueError(_MALFORMED)
         self._text = text
         self._start = 0
         self._stop = len(text)
@@ -310,7 +382,7 @@ def pack_lines(out: list[BookRecord], venues: dict[str, int], symbols: dict[str,
                start: cython.Py_ssize_t, line_type: t.Any) -> int:
     """Append a record to ``out`` for each item from ``start`` on while it is a ``line_type`` (a
     decoded line: venue, symbol, bids and asks as ``msgspec.Raw``, ts_event, ts_init) whose venue
-    and symbol have ids and whose sides are both non-empty and well formed.
+    and symbol have ids and whose sides are both non-empty, well formed and in order.
 
     :returns: the index of the first item left to the caller (announcements, new names, one-sided
         or malformed books), or ``len(items)``. The same checks as ``RawLevels``, without making
@@ -329,12 +401,12 @@ def pack_lines(out: list[BookRecord], venues: dict[str, int], symbols: dict[str,
         if venue is None or symbol is None:
             break
         bids: bytes = bytes(item.bids)
-        if not _checked(bids, found) or found.count == 0:
+        if _checked(bids, found, True) < 0 or found.count == 0:
             break
         bid_count = found.count
         best_bid = _best(bids, found, 0)
         asks: bytes = bytes(item.asks)
-        if not _checked(asks, found) or found.count == 0:
+        if _checked(asks, found, False) < 0 or found.count == 0:
             break
         out.append((venue, symbol, item.ts_event, item.ts_init, bid_count, found.count, len(bids), len(bids),
                     best_bid, _best(asks, found, 0), bids + asks))
@@ -451,7 +523,7 @@ def _line(out: list, venues: dict, symbols: dict, data: bytes, at: cython.Py_ssi
     if i < 0:
         return -1
     bids = i
-    bids_stop = _side(p, i, end, found)
+    bids_stop = _side(p, i, end, found, True)
     if bids_stop < 0 or found.count == 0:
         return -1
     bid_count = found.count
@@ -460,7 +532,7 @@ def _line(out: list, venues: dict, symbols: dict, data: bytes, at: cython.Py_ssi
     asks = _expect(p, bids_stop, end, _ASKS)
     if asks < 0:
         return -1
-    i = _side(p, asks, end, found)
+    i = _side(p, asks, end, found, False)
     if i < 0 or found.count == 0:
         return -1
     text: bytes = data[bids:i]

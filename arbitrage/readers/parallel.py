@@ -80,6 +80,7 @@ class Final(msgspec.Struct, tag=True, array_like=True, gc=False):
     lines: int = 0
     events: int = 0
     malformed: int = 0
+    reasons: dict[str, int] = {}
     examples: list[tuple[int, str]] = []
 
 
@@ -142,6 +143,7 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
             raise DataError(final.error)
         stats.done, stats.lines, stats.events = final.done, final.lines, final.events
         stats.malformed, stats.examples = final.malformed, list(final.examples)
+        stats.reasons = dict(final.reasons)
     finally:
         os.close(fd)
         if worker.poll() is None:
@@ -304,7 +306,7 @@ def _work(path: str, size: int, fd: int) -> None:
 
 def _final(stats: FileStats) -> Final:
     return Final(done=stats.size, lines=stats.lines, events=stats.events, malformed=stats.malformed,
-                 examples=list(stats.examples))
+                 reasons=dict(stats.reasons), examples=list(stats.examples))
 
 
 if __name__ == "__main__":  # the worker: python -m arbitrage.readers.parallel PATH SIZE FD

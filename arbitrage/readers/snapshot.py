@@ -5,9 +5,11 @@ CSV: one row per market, columns ``symbol`` (or an unnamed first column holding 
 optional ``timestamp``, ``base``, ``quote``, and ``bid_price``, ``bid_volume``, ``ask_price``,
 ``ask_volume``. Both layouts of the MO-book Binance.US snapshots load (2022: symbol in the unnamed
 first column plus ``bids``/``asks`` lists; 2023: a ``symbol`` column and a row number first). Each
-row becomes a single-level book. A side whose price or volume is empty, ``nan`` or not positive is
-left out of that book and counted; a row with neither side gives no book. When the price columns
-are absent, the ``bids``/``asks`` list columns are read instead (every level they hold).
+row becomes a single-level book. A side whose price and volume cells are empty is left out of that
+book and counted; a row with neither side gives no book. A row whose price or volume is there but
+is not a positive finite number (``abc``, ``nan``, ``-1``, ``inf``) is rejected whole and counted
+by reason (``check_book``), never read as a one-sided book. When the price columns are absent,
+the ``bids``/``asks`` list columns are read instead (every level they hold).
 
 JSON lines: read by the replay's own reader (``ParallelJsonLinesReader``) under the recording
 rules of ``docs/formats.md`` (the minimal form ``{"ts": ms, "venue", "symbol", "bids": [[p, a],
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import msgspec
 
+from arbitrage.book import check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, Market, MarketsLoaded
 from arbitrage.readers.csv import DEFAULT_CSV_VENUE, market_of, parse_ts_ns, row_side
@@ -49,6 +52,8 @@ class Snapshot(msgspec.Struct, kw_only=True):
     skipped_asks: int = 0
     skipped_rows: int = 0
     """Rows or lines that gave no book at all."""
+    rejected: dict[str, int] = {}
+    """Rows or lines skipped as malformed, per reason (``readers.contract.REASONS``)."""
 
     def markets_loaded(self, staleness_ms: float = float("inf"), ts_init: int = 0) -> list[MarketsLoaded]:
         """One ``MarketsLoaded`` per venue in the snapshot, for feeding a bus."""
@@ -62,7 +67,7 @@ def load_snapshot_csv(path: str | Path, *, venue: str = DEFAULT_CSV_VENUE,
     """Read a top-of-book CSV snapshot: one market and one single-level book per row.
 
     :param venue: the venue name given to every book.
-    :raises DataError: if the file cannot be read or has no symbol or price columns.
+    :raises DataError: if the file cannot be read, has no symbol or price columns, or no book.
     """
     path = Path(path)
     try:
@@ -80,15 +85,20 @@ def load_snapshot_csv(path: str | Path, *, venue: str = DEFAULT_CSV_VENUE,
     markets: dict[str, Market] = {}
     books: dict[str, BookUpdate] = {}
     snap = Snapshot(venue=venue, markets=(), books=(), rows=len(rows))
+    rejected: dict[str, int] = {}
     for row in rows:
         symbol = (row.get(symbol_col) or "").strip()
         market = market_of(symbol, row.get("base"), row.get("quote"), taker_fee) if symbol else None
-        if market is None:
-            snap.skipped_rows += 1
-            continue
-        markets[symbol] = market
         bids = row_side(row, "bid_price", "bid_volume", "bids")
         asks = row_side(row, "ask_price", "ask_volume", "asks")
+        problem = ("symbol" if market is None else "level" if bids is None or asks is None
+                   else check_book(bids, asks) if bids or asks else None)
+        if problem is not None:
+            rejected[problem] = rejected.get(problem, 0) + 1
+            snap.skipped_rows += 1
+            continue
+        assert market is not None and bids is not None and asks is not None
+        markets[symbol] = market
         snap.skipped_bids += not bids
         snap.skipped_asks += not asks
         if not bids and not asks:
@@ -98,7 +108,19 @@ def load_snapshot_csv(path: str | Path, *, venue: str = DEFAULT_CSV_VENUE,
         books[symbol] = BookUpdate(venue=venue, symbol=symbol, bids=bids, asks=asks, ts_event=ts, ts_init=ts)
     snap.markets = tuple(markets.values())
     snap.books = tuple(books.values())
+    snap.rejected = dict(sorted(rejected.items()))
+    if not snap.books:
+        raise DataError(f"{path}: no book in the snapshot ({_skipped(snap)})")
     return snap
+
+
+def _skipped(snap: Snapshot) -> str:
+    text = f"{snap.rows} rows"
+    if snap.skipped_rows:
+        text += f", {snap.skipped_rows} without a book"
+    if snap.rejected:
+        text += " (" + ", ".join(f"{reason} {count}" for reason, count in snap.rejected.items()) + ")"
+    return text
 
 
 def load_snapshot_jsonl(path: str | Path, *, venue: str | None = None,
@@ -106,7 +128,7 @@ def load_snapshot_jsonl(path: str | Path, *, venue: str | None = None,
     """Read a JSON-lines recording and keep the latest book per venue and symbol.
 
     :param venue: keep only this venue's books; None keeps every venue.
-    :raises DataError: if the file cannot be read.
+    :raises DataError: if the file cannot be read or gives no book (of ``venue``).
     """
     path = Path(path)
     latest: dict[tuple[str, str], tuple[int, int, BookUpdate]] = {}
@@ -136,9 +158,13 @@ def load_snapshot_jsonl(path: str | Path, *, venue: str | None = None,
     books = tuple(item[2] for item in latest.values())
     names = sorted({b.venue for b in books})
     stats = reader.stats
-    return Snapshot(venue=venue or (names[0] if names else "unknown"), markets=tuple(markets.values()),
+    snap = Snapshot(venue=venue or (names[0] if names else "unknown"), markets=tuple(markets.values()),
                     books=books, rows=stats.lines, skipped_bids=sum(not b.bids for b in books),
-                    skipped_asks=sum(not b.asks for b in books), skipped_rows=stats.malformed + not_books)
+                    skipped_asks=sum(not b.asks for b in books), skipped_rows=stats.malformed + not_books,
+                    rejected=dict(sorted(stats.reasons.items())))
+    if not books:
+        raise DataError(f"{path}: no book in the snapshot ({_skipped(snap)})")
+    return snap
 
 
 def load_snapshot(path: str | Path, *, venue: str | None = None,

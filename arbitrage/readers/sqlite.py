@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from arbitrage.book import check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate
 from arbitrage.readers.contract import BATCH, Item, Reader, Symbols, is_pair
@@ -15,6 +16,14 @@ from arbitrage.readers.jsonl import Levels
 
 _levels = msgspec.json.Decoder(Levels)
 _DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError, TypeError, ValueError)
+_NS_MAX = 2**63 - 1
+
+
+def _ns(value: object) -> int:
+    """A stored timestamp as int64 ns. :raises ValueError: for anything else."""
+    if type(value) is not int or not 0 <= value <= _NS_MAX:
+        raise ValueError(f"timestamp {value!r} is not an integer in 0 .. 2**63-1")
+    return value
 
 
 class SqliteBooksReader(Reader):
@@ -91,14 +100,23 @@ class SqliteBooksReader(Reader):
                 for row_id, venue, symbol, ts_event, ts_init, bids, asks in rows:
                     stats.lines += 1
                     try:
-                        book = BookUpdate(venue=venue, symbol=symbol, bids=_levels.decode(bids),
-                                          asks=_levels.decode(asks), ts_event=int(ts_event),
-                                          ts_init=int(ts_init))
-                    except _DecodeErrors as exc:
-                        stats.bad(int(row_id), f"row id {row_id}: {exc}")
+                        times = _ns(ts_event), _ns(ts_init)
+                    except ValueError as exc:
+                        stats.bad(int(row_id), "schema", f"row id {row_id}: {exc}")
                         continue
-                    if not venue or not is_pair(symbol):
-                        stats.bad(int(row_id), f"row id {row_id}: symbol {symbol!r} is not BASE/QUOTE")
+                    try:
+                        book = BookUpdate(venue=venue, symbol=symbol, bids=_levels.decode(bids),
+                                          asks=_levels.decode(asks), ts_event=times[0], ts_init=times[1])
+                    except _DecodeErrors as exc:
+                        stats.bad(int(row_id), "level", f"row id {row_id}: {exc}")
+                        continue
+                    if not (venue and isinstance(venue, str) and isinstance(symbol, str) and is_pair(symbol)):
+                        stats.bad(int(row_id), "symbol", f"row id {row_id}: {venue!r} {symbol!r}: no venue "
+                                  "or not BASE/QUOTE")
+                        continue
+                    problem = check_book(book.bids, book.asks)
+                    if problem is not None:
+                        stats.bad(int(row_id), problem, f"row id {row_id}")
                         continue
                     batch.append(book)
                 stats.done += len(rows)

@@ -19,6 +19,7 @@ from arbitrage.settings.sections import (
     NotifySettings,
     PaperSettings,
     Positive,
+    RedisSettings,
     RiskSettings,
     RunSettings,
     Section,
@@ -32,6 +33,6 @@ from arbitrage.settings.sections import (
 
 __all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "CcxtSettings", "Count", "Fraction",
            "LiveSettings", "LogSettings", "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings",
-           "Positive", "RiskSettings", "RunSettings",
+           "Positive", "RedisSettings", "RiskSettings", "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
            "TradingSettings", "env_overrides", "from_dict", "load_settings"]

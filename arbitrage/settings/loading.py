@@ -128,7 +128,8 @@ def _check(settings: Settings) -> None:
     names = [v.name for v in settings.sim.venues]
     if len(set(names)) != len(names):
         raise SettingsError("sim.venues", f"venue names must be unique, got {names}")
-    if len(names) < 2 and settings.run.strategy == "cross_exchange" and settings.run.source == "sim":
+    if (len(names) < 2 and settings.run.strategy == "cross_exchange" and settings.run.source == "sim"
+            and settings.redis.role != "collector"):  # a collector runs no strategy
         raise SettingsError("sim.venues", "cross_exchange needs at least 2 venues")
     for symbol in settings.sim.symbols:
         if symbol.count("/") != 1:

@@ -11,6 +11,7 @@ import typing as t
 import msgspec
 from msgspec import Meta
 
+from arbitrage.errors import SettingsError
 from arbitrage.events import FeeSide
 
 Positive = t.Annotated[float, Meta(gt=0)]
@@ -284,6 +285,84 @@ class CcxtSettings(Section, frozen=True, kw_only=True):
         return self.venue_staleness_ms.get(exchange, self.staleness_ms)
 
 
+EventName = t.Literal[
+    "MarketsLoaded", "BookUpdate", "FeedStatus", "BalanceUpdate", "Opportunity", "OpportunityRejected",
+    "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "PositionUpdate", "Alert", "Heartbeat",
+    "TradingHalted", "TradingResumed"]
+"""The name of an event type (``arbitrage.events.EVENT_TYPES``; a test keeps the two equal)."""
+INBOUND_ALLOWED = ("MarketsLoaded", "BookUpdate", "FeedStatus", "Heartbeat", "Alert")
+"""Event types an engine may accept from Redis: market data and notices, never an order, a fill, an
+opportunity or anything else that moves money or trading state."""
+
+
+class RedisSettings(Section, frozen=True, kw_only=True):
+    """The Redis bridge (``docs/redis.md``): mirror events out, or split collectors and one engine."""
+
+    url: str = ""
+    """``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) or ``unix://path``; "" = no
+    bridge. ``arb run --redis URL``. The password is redacted wherever the URL is shown."""
+    role: t.Literal["", "collector", "engine"] = ""
+    """``collector``: only the market source and the bridge, books to a stream per venue;
+    ``engine``: everything but a market source, on books read from Redis; "" = one process
+    (the bridge only mirrors). ``arb run --role``."""
+    node: str = ""
+    """This process's name in the origin of what it writes ("" = the host name)."""
+    prefix: str = "arb:"
+    """Of every channel and key: Pub/Sub ``<prefix><Type>``, streams ``<prefix>stream:<Type>``."""
+    events: list[EventName] = msgspec.field(default_factory=lambda: [
+        "Opportunity", "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "PositionUpdate", "Alert",
+        "FeedStatus", "TradingHalted", "TradingResumed"])
+    """Event types mirrored out."""
+    books: bool = False
+    """Also mirror every ``BookUpdate`` (Pub/Sub; a stream too if listed in ``streams``)."""
+    pubsub: bool = True
+    """Publish mirrored events on Pub/Sub (fire and forget, for live viewers)."""
+    streams: list[EventName] = msgspec.field(default_factory=lambda: ["Opportunity", "FeedStatus"])
+    """Mirrored types also written to a stream; trading events (orders, fills, results, positions,
+    balances, alerts, halts) always are."""
+    maxlen: Count = 100_000
+    """``MAXLEN ~`` of each event stream."""
+    feed_maxlen: Count = 10_000
+    """``MAXLEN ~`` of each venue's feed stream (collector)."""
+    batch_size: Count = 500
+    """Events per pipelined write (one to four commands each)."""
+    market_buffer: Count = 10_000
+    """Market data (books, opportunities, heartbeats) waiting while Redis is slow or down; the
+    oldest is dropped first, and counted."""
+    trading_buffer: Count = 100_000
+    """Every other event waiting while Redis is slow or down; past this the oldest is dropped,
+    counted and alerted."""
+    inbound: list[EventName] = msgspec.field(default_factory=lambda: ["MarketsLoaded", "BookUpdate",
+                                                                        "FeedStatus"])
+    """Engine: event types accepted from the collectors' feeds; anything else is rejected and counted."""
+    read_count: Count = 1000
+    """Engine: entries read per venue at once; a full read means it is behind, and only the newest
+    book per symbol of that read is published."""
+    block_ms: Count = 100
+    """Engine: how long one read waits for new entries."""
+    discover_s: Positive = 1.0
+    """Engine: how often the list of collector venues is looked at."""
+    connect_timeout_s: Positive = 2.0
+    """Connecting, and answering one command (a blocked read adds ``block_ms``)."""
+    retry_max_s: Positive = 2.0
+    """Longest wait between two reconnection attempts (exponential backoff with jitter)."""
+    flush_timeout_s: NonNegative = 5.0
+    """At stop, how long to keep trying to write what waits (then it is counted as unwritten)."""
+
+    def __post_init__(self) -> None:
+        scheme = self.url.partition("://")[0].lower() if "://" in self.url else ""
+        if self.url and scheme not in ("redis", "rediss", "unix"):  # not echoed: it may hold a password
+            raise SettingsError("redis.url", "expected redis://, rediss:// or unix:// and an address")
+        if self.role and not self.url:
+            raise SettingsError("redis.role", f"{self.role} needs redis.url (--redis URL)")
+        for i, name in enumerate(self.inbound):
+            if name not in INBOUND_ALLOWED:
+                raise SettingsError(f"redis.inbound[{i}]", f"{name} may never come in from Redis "
+                                                           f"(allowed: {', '.join(INBOUND_ALLOWED)})")
+        if not self.prefix or any(ch.isspace() for ch in self.prefix):
+            raise SettingsError("redis.prefix", f"must be non-empty without spaces, got {self.prefix!r}")
+
+
 class Settings(Section, frozen=True, kw_only=True):
     run: RunSettings = RunSettings()
     sim: SimSettings = SimSettings()
@@ -298,6 +377,7 @@ class Settings(Section, frozen=True, kw_only=True):
     monitor: MonitorSettings = MonitorSettings()
     notify: NotifySettings = NotifySettings()
     ccxt: CcxtSettings = CcxtSettings()
+    redis: RedisSettings = RedisSettings()
 
     def to_dict(self) -> dict[str, t.Any]:
         """Plain builtins, e.g. to store with a run."""

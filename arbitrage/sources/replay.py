@@ -49,7 +49,7 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.clock import SimClock
-from arbitrage.errors import PluginError
+from arbitrage.errors import ArbError, PluginError
 from arbitrage.events import (
     ArbResult,
     BookUpdate,
@@ -73,6 +73,12 @@ YIELD_EVERY = 1024
 """Books published between two turns given to the rest of the loop (storage queues, progress)."""
 MAX_END_STEPS = 100_000
 """Timer wake-ups allowed at the end of the data while arbitrages finish."""
+JUMP_NS = 60 * 1_000_000_000
+"""A book received this much later than the file's clock (60 s) is a jump: taken as the new clock
+only if the books after it agree (see ``_timed``)."""
+JUMP_WINDOW = 8
+"""Books after a jump that decide it: the majority of them below the jump (by more than
+``JUMP_NS``) makes it a far-future record, skipped; else the file's clock moves on to it."""
 
 Progress = c.Callable[[int, int], None]
 """``progress(done, total)`` in bytes (rows for SQLite), called every ``YIELD_EVERY`` books."""
@@ -94,6 +100,8 @@ class ReplaySource(Plugin):
         self.data = list(data) if data is not None else None
         self.progress = progress
         self.readers: list[Reader] = []
+        self.books: dict[str, int] = {}
+        """Books each file gave (path -> count), far-future ones skipped."""
         self.published = 0
         self.markets_published = 0
         self.out_of_order = 0
@@ -173,11 +181,17 @@ class ReplaySource(Plugin):
             self.ctx.bus.publish(FeedStatus(venue=venue, status="stopped", ts_init=now), venue)
 
     def summary(self) -> dict[str, t.Any]:
-        """Books published, malformed lines per file, out-of-order books, first and last time."""
+        """Books published, records skipped (per file and reason), out-of-order books, first and
+        last time."""
+        reasons: dict[str, int] = {}
+        for reader in self.readers:
+            for reason, count in reader.stats.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + count
         return {
             "books_published": self.published,
             "markets_loaded": self.markets_published,
             "malformed": sum(r.stats.malformed for r in self.readers),
+            "reasons": dict(sorted(reasons.items())),
             "out_of_order": self.out_of_order,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
@@ -232,14 +246,15 @@ class ReplaySource(Plugin):
             raise
         except Exception as exc:
             self.error = exc
-            self.ctx.log.opt(exception=True).error("replay failed")
+            # an expected error (unreadable data) is one line for the user, not a traceback
+            self.ctx.log.opt(exception=not isinstance(exc, ArbError)).error("replay failed: {}", exc)
             self.ctx.request_stop(f"replay failed: {exc}")
             return
         self.ctx.request_stop("replay: end of data")
 
     def _stream(self) -> c.Generator[list[Item], None, None]:
         """Batches of every file's events, merged by ``ts_init`` when there are several files."""
-        sources = [r.batches() for r in self.readers]
+        sources = [self._timed(r) for r in self.readers]
         try:
             if len(sources) == 1:
                 yield from sources[0]
@@ -251,6 +266,69 @@ class ReplaySource(Plugin):
         finally:
             for source in sources:
                 source.close()
+
+    def _timed(self, reader: Reader) -> c.Generator[list[Item], None, None]:
+        """``reader``'s batches with far-future books skipped and counted (``future``), before
+        files are merged (a book a day ahead would otherwise hold its file back in the merge and
+        make every later book of it stale).
+
+        The file's clock is the receive time of its newest book. A book more than ``JUMP_NS``
+        ahead of it (or a file's first book) is a jump: if most of the ``JUMP_WINDOW`` books after
+        it are more than ``JUMP_NS`` below it, it is a record out of its place, skipped; otherwise
+        (the data resumed after a gap, or later books agree) the clock moves on to it. A book
+        below the clock is passed on (the replay publishes it late and counts it
+        ``out_of_order``). Batches without a jump pass whole, after one ``max`` over them.
+        """
+        stats = reader.stats
+        path = str(reader.path)
+        self.books[path] = 0
+        source = reader.batches()
+        ts_of = operator.attrgetter("ts_init")
+        clock: int | None = None
+        held: list[Item] = []
+        """Events read but not passed on yet: a jump waiting for the books after it."""
+        ended = False
+        try:
+            while not ended:
+                batch = next(source, None)
+                if batch is None:
+                    ended = True
+                elif held:
+                    held.extend(batch)
+                else:
+                    newest = max(map(ts_of, batch))
+                    if clock is not None and newest <= clock + JUMP_NS:
+                        clock = max(clock, newest)
+                        self.books[path] += sum(e.__class__ is BookUpdate for e in batch)
+                        yield batch
+                        continue
+                    held = batch
+                out: list[Item] = []
+                i, n = 0, len(held)
+                while i < n:
+                    event = held[i]
+                    if event.__class__ is BookUpdate:
+                        ts = event.ts_init
+                        if clock is None or ts > clock + JUMP_NS:
+                            if n - i - 1 < JUMP_WINDOW and not ended:
+                                break  # decided once the books after it are read
+                            if _far_ahead(held, i + 1, ts):
+                                book = t.cast(BookUpdate, event)
+                                stats.bad(0, "future", f"{book.venue} {book.symbol} received at {ts} ns, "
+                                          f"over {JUMP_NS // 1_000_000_000} s after the books around it")
+                                i += 1
+                                continue
+                            clock = ts
+                        elif ts > clock:
+                            clock = ts
+                        self.books[path] += 1
+                    out.append(event)
+                    i += 1
+                held = held[i:]
+                if out:
+                    yield out
+        finally:
+            source.close()
 
     async def _run(self) -> None:
         ctx = self.ctx
@@ -348,3 +426,19 @@ class ReplaySource(Plugin):
                 continue
             clock.advance_to(due)
             await self._settle()
+
+
+def _far_ahead(events: list[Item], start: int, ts: int) -> bool:
+    """Whether most of the ``JUMP_WINDOW`` books from ``start`` on were received more than
+    ``JUMP_NS`` before ``ts`` (so a book at ``ts`` is out of its place); False with none after it."""
+    below = above = 0
+    for event in itertools.islice(events, start, None):
+        if event.__class__ is not BookUpdate:
+            continue
+        if event.ts_init < ts - JUMP_NS:
+            below += 1
+        else:
+            above += 1
+        if below + above == JUMP_WINDOW:
+            break
+    return below > above

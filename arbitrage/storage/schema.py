@@ -9,8 +9,7 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
 * ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
 * ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
   updated by every ``OrderUpdate`` (``fee`` in ``fee_currency``, as the venue charged it; NULL
-  in a file from before version 3: the quote); ``label`` is the readable name the client order
-  id derives from;
+  in a file from before version 3: the quote); ``label`` is the readable name the id derives from;
 * ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
 * ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
   newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
@@ -52,7 +51,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
         "side": str, "amount": float, "price": float, "purpose": str, "status": str, "filled": float,
         "average_price": float, "fee": float, "reason": str, "venue_order_id": str, "ts_submitted": int,
-        "ts_updated": int, "fee_currency": str, "label": str,
+        "ts_updated": int, "label": str, "fee_currency": str,
     }, ("run_id", "client_order_id")),
     "fills": ({
         "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
@@ -117,8 +116,8 @@ def _add_v2(db: sqlite_utils.Database) -> None:
 
 
 def _add_v3(db: sqlite_utils.Database) -> None:
-    """Version 3: ``orders.fee_currency`` (fees charged in base, issue 12) and ``orders.label`` (the
-    readable name a client order id derives from)."""
+    """Version 3: ``orders.label`` (the readable name a client order id derives from) and
+    ``orders.fee_currency`` (fees charged in base, issue 12)."""
     _add_columns(db, "orders")
 
 

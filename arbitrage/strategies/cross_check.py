@@ -88,8 +88,8 @@ class CrossCheck:
         return True
 
     @cython.locals(mults=dict, mult=tuple, venues=dict, now=cython.longlong, bid=cython.double,
-                   ask=cython.double, cost=cython.double, gain=cython.double, buy_here=cython.bint,
-                   sell_here=cython.bint)
+                   ask=cython.double, cost=cython.double, gain=cython.double, to_buy=cython.double,
+                   to_sell=cython.double, buy_here=cython.bint, sell_here=cython.bint)
     def update(self, book: BookUpdate, now_ns: int) -> list[Pair] | None:
         """Return the (buy, sell) pairs of ``book`` (the store's latest of its venue) with the other
         venues' books that pay at top of book, in venue order (buying here before selling here for
@@ -114,8 +114,10 @@ class CrossCheck:
         venues = self._books.get(symbol)
         if venues is None:
             return None
-        cost = ask * mult[0]  # buying here, per unit received
-        gain = bid * mult[1]  # selling here, per unit given
+        to_buy = mult[0]  # unboxed once: the products below stay in C doubles
+        to_sell = mult[1]
+        cost = ask * to_buy  # buying here, per unit received
+        gain = bid * to_sell  # selling here, per unit given
         pairs: list[Pair] | None = None
         for other_venue, other in venues.items():
             if other is book:
@@ -127,10 +129,12 @@ class CrossCheck:
             asks = other.asks
             if not bids or not asks:
                 continue
+            to_buy = mult[0]
+            to_sell = mult[1]
             bid = bids[0][0]
             ask = asks[0][0]
-            buy_here = bid * mult[1] > cost
-            sell_here = gain > ask * mult[0]
+            buy_here = bid * to_sell > cost
+            sell_here = gain > ask * to_buy
             if not (buy_here or sell_here) or not self._usable(other, other_venue, now, bid, ask):
                 continue
             self.evaluated += 1

@@ -1,13 +1,16 @@
-"""One-shot scanner: every profitable triangular cycle in a set of books, best first.
+"""One-shot scanners: every profitable opportunity in a set of books, best first.
 
 The library face of ``arb scan``: the command loads a snapshot (``arbitrage.readers.snapshot``)
-and calls ``scan``. The scan uses the same detector as the ``triangular`` strategy, so what it
-lists is exactly what the strategy would emit on those books, except that staleness is not
-applied (a snapshot is taken over a few seconds by design).
+or fetches one from live exchanges (``arbitrage.exchanges.snapshot``) and calls ``scan``
+(triangular) or ``scan_cross`` (cross-exchange). Each runs the strategy's own code -- the
+``TriangularDetector``, the ``CrossExchangeStrategy`` plugin on a private bus -- so what it lists
+is exactly what the strategy would emit on those books, except that staleness is not applied (a
+snapshot is taken over a few seconds by design).
 """
 
 from __future__ import annotations
 
+import collections.abc as c
 import typing as t
 
 import msgspec
@@ -16,7 +19,16 @@ from arbitrage.book import BookStore
 from arbitrage.events import BookUpdate, Market
 from arbitrage.strategies.triangular import Found, TriangularDetector
 
+if t.TYPE_CHECKING:
+    from arbitrage.events import Opportunity
+    from arbitrage.settings import Settings
+
 STRATEGY = "triangular"
+CROSS = "cross_exchange"
+STRATEGIES = (STRATEGY, CROSS)
+
+NEVER_STALE_MS = 1e15
+"""The staleness limit a scan gives the strategy: about 30,000 years, i.e. none."""
 
 
 def scan(books: t.Iterable[BookUpdate], markets: t.Sequence[Market], fee_override: float | None = None,
@@ -76,4 +88,66 @@ def to_dict(venue: str, found: Found) -> dict[str, t.Any]:
         "quote": assets[0],
         "legs": [{"symbol": leg.symbol, "side": leg.side, "price": leg.price, "amount": leg.amount,
                   "expected_price": leg.expected_price, "fee_rate": leg.fee_rate} for leg in found.legs],
+    }
+
+
+def scan_cross(books: t.Iterable[BookUpdate], markets: c.Mapping[str, t.Sequence[Market]], settings: Settings,
+               fee_override: float | None = None) -> list[dict[str, t.Any]]:
+    """Every buy-here/sell-there route that pays ``strategy.min_profit_bps`` after both taker fees,
+    best first: the ``cross_exchange`` strategy fed these books once each on a bus of its own.
+
+    Each venue pair of a symbol is evaluated once, when the later of its two books arrives; sizes
+    follow the strategy (``strategy.max_notional`` and ``trading.max_notional`` in
+    ``risk.currency``, valued from these books: a route whose quote cannot be valued is skipped).
+    No balances are known, so they do not cap sizes.
+
+    :param markets: venue -> its markets (a book of a market not listed there is ignored).
+    :param fee_override: taker fee for every market; None keeps each market's own.
+    :returns: dicts shaped like ``scan``'s, ``venue`` being ``buy->sell`` and each leg naming its venue.
+    """
+    from arbitrage.bus import Bus
+    from arbitrage.clock import Clock
+    from arbitrage.events import MarketsLoaded, Opportunity
+    from arbitrage.plugin import Context
+    from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
+
+    bus, store = Bus(), BookStore()
+    bus.subscribe(BookUpdate, store.update, name="books")  # first, as the engine does
+    strategy = CrossExchangeStrategy()
+    strategy.setup(Context(bus=bus, settings=settings, clock=Clock(), run_id="scan", books=store,
+                           liquidity=store))
+    for venue, venue_markets in markets.items():
+        if fee_override is not None:
+            venue_markets = [msgspec.structs.replace(m, taker_fee=fee_override) for m in venue_markets]
+        bus.publish(MarketsLoaded(venue=venue, markets=tuple(venue_markets), staleness_ms=NEVER_STALE_MS,
+                                  ts_init=0))
+    known = {(venue, market.symbol) for venue, venue_markets in markets.items() for market in venue_markets}
+    with bus.collect(Opportunity) as seen:
+        for book in books:
+            if (book.venue, book.symbol) in known:
+                bus.publish(book)
+    results = [cross_to_dict(found) for found in seen]
+    results.sort(key=lambda item: (-item["profit_bps"], -item["profit"]))
+    return results
+
+
+def cross_to_dict(found: Opportunity) -> dict[str, t.Any]:
+    """One cross-exchange opportunity in ``to_dict``'s shape: ``amount`` is the buy's notional in
+    quote (a fee charged in quote comes on top), ``received`` that plus the profit net of both
+    fees (the sale's proceeds when everything bought is sold: see ``CrossExchangeStrategy``)."""
+    buy, sell = found.legs
+    base = buy.symbol.split("/")[0]
+    return {
+        "strategy": CROSS,
+        "venue": f"{buy.venue}->{sell.venue}",
+        "assets": [found.quote, base, found.quote],
+        "start_asset": found.quote,
+        "amount": found.notional,
+        "received": found.notional + found.profit,
+        "profit": found.profit,
+        "profit_bps": found.profit_bps,
+        "quote": found.quote,
+        "legs": [{"venue": leg.venue, "symbol": leg.symbol, "side": leg.side, "price": leg.price,
+                  "amount": leg.amount, "expected_price": leg.expected_price, "fee_rate": leg.fee_rate}
+                 for leg in found.legs],
     }

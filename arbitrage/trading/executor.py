@@ -370,9 +370,13 @@ class Executor:
             try:
                 result = await venue.submit(r)
             except asyncio.CancelledError:
-                # Paper: the order never reached the book. Live: its fate is unknown until reconciled.
-                result = OrderResult(client_order_id=r.client_order_id, status=venue.abandoned,
-                                     reason="abandoned: executor stopped while in flight")
+                # Paper: the order never reached the book. Live: it may have been placed and filled,
+                # so its fate is unknown: recorded so, its venue halted, with a critical alert.
+                reason = "abandoned: executor stopped while in flight"
+                if not venue.knows_abandoned:
+                    self._abandon_unknown(r, reason, log)
+                result = OrderResult(client_order_id=r.client_order_id,
+                                     status="canceled" if venue.knows_abandoned else "unknown", reason=reason)
                 results[index] = result
                 self._unhold((r,))
                 self._record(r, result, log)
@@ -384,6 +388,16 @@ class Executor:
         results[index] = result
         self._unhold((r,))  # the result is known: what it took is in the store's taken levels now
         self._record(r, result, log)
+
+    def _abandon_unknown(self, r: OrderRequest, reason: str, log: t.Any) -> None:
+        """A live order cut off in flight (the run stopping): halt its venue and say so, critically."""
+        self.risk.halt_venue(r.venue, r.client_order_id)
+        message = (f"{r.venue}: order {r.client_order_id} ({r.label}: {r.side} {r.amount:.10g} {r.symbol} "
+                   f"@ {r.price:.10g}) has an unknown fate ({reason}); look it up on {r.venue} by its "
+                   "client order id before trading there again")
+        log.critical(message)
+        self.bus.publish(Alert(key=f"order.unknown:{r.venue}:{r.client_order_id}", level="critical",
+                               message=message, ts_init=self.clock.time_ns()))
 
     async def _resolve(self, r: OrderRequest, index: int, results: dict[int, OrderResult]) -> None:
         """An order of unknown fate: critical alert, halt its venue, ask the venue again (backing off)
@@ -483,7 +497,7 @@ class Executor:
                                      side=r.side, amount=r.amount, filled=res.filled,
                                      average_price=res.average_price, fee=self._fee(r, res)[1],
                                      status=res.status, purpose=r.purpose, label=r.label)
-                            for r, res in orders),
+                           for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
                 unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())

@@ -16,7 +16,9 @@ beyond that cap is not traded into: the position waits (reason ``loss cap``) for
 which the executor looks for until ``hedge_timeout_s``. Every attempt is a new order with a new
 id (``-H{n}`` for a two-venue hedge, ``-U{n}`` for unwinding a cycle of three or more legs or a
 sequential chain); a failed order is never resent. Amounts too small to trade (below a market's
-minimum amount or cost) are dust: not hedged.
+minimum amount or cost) are dust: not hedged. Fees are where each market takes them
+(``Market.fee_factors``): a short closed on a market that takes a buy's fee from the base buys
+``short / (1 - fee)``, a long sold where the sale's fee is in base sells ``long / (1 + fee)``.
 """
 
 from __future__ import annotations
@@ -134,6 +136,9 @@ class Closer:
                 market = market_for(self.markets, name, quote, asset)
             venue = self.venues.get(name)
             if market is None or venue is None:
+                continue
+            if self.risk.halted_venues.get(name):  # an order of unknown fate there: no new order
+                reasons.add(f"{name} halted")
                 continue
             book = self.books.get(name, market.symbol)
             now = self.clock.time_ns()

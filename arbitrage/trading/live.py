@@ -116,7 +116,8 @@ class LiveVenue(Venue):
     :param budget: the exchange's request budget, or None (no pacing beyond ccxt's own).
     """
 
-    abandoned = "unknown"
+    knows_abandoned = False
+
 
     def __init__(self, name: str, exchange: t.Any, *, clock: Clock, markets: c.Iterable[Market],
                  settings: LiveSettings, log: t.Any, budget: RequestBudget | None = None) -> None:
@@ -368,15 +369,17 @@ class LiveVenue(Venue):
             since = sent // 1_000_000 - _TRADES_WINDOW_MS
             mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
             trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
+        # Binance's order reply lists its fills without a time: they happened when the order did
+        when = int(found.get("timestamp") or 0) * 1_000_000 or self._clock.time_ns()
         if _adds_up(trades, filled):
-            return [_fill(tr, market) for tr in trades]
+            return [_fill(tr, market, when) for tr in trades]
         self._log.warning("{}: trades of order {} do not add up to {:.10g}; one fill at the average price",
                           self.name, order.client_order_id, filled)
         fee = found.get("fee") or {}
         average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
         return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),
                           fee_currency=fee.get("currency") or market.quote,
-                          ts_event=int(found.get("timestamp") or 0) * 1_000_000)]
+                          ts_event=when)]
 
     async def _call(self, kind: t.Literal["order", "data"], method: c.Callable[..., t.Awaitable[t.Any]],
                     *args: t.Any) -> t.Any:
@@ -408,11 +411,12 @@ def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:
     return bool(trades) and abs(total - filled) <= max(filled * FILL_TOLERANCE, EPS)
 
 
-def _fill(trade: CcxtOrder, market: Market) -> VenueFill:
+def _fill(trade: CcxtOrder, market: Market, when: int) -> VenueFill:
+    """One execution; ``when`` (ns) is its time if the trade carries none."""
     fee = trade.get("fee") or {}
     return VenueFill(price=float(trade["price"]), amount=float(trade["amount"]),
                      fee=float(fee.get("cost") or 0.0), fee_currency=fee.get("currency") or market.quote,
-                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000)
+                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000 or when)
 
 
 _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")

@@ -137,10 +137,9 @@ class Venue(abc.ABC):
     """
 
     name: str
-    abandoned: t.ClassVar[OrderStatus] = "canceled"
-    """What an order becomes when its ``submit`` is cancelled (the run stopping): a paper venue had
-    not filled it yet (``canceled``); a live venue cannot know whether the exchange has it
-    (``unknown``, for start-up reconciliation to ask)."""
+    knows_abandoned: t.ClassVar[bool] = True
+    """True when an order whose ``submit`` was cancelled certainly never reached the book (paper);
+    False for a real exchange, where it may have been placed and filled: its fate is unknown."""
 
     @abc.abstractmethod
     async def submit(self, order: OrderRequest) -> OrderResult:

@@ -31,7 +31,7 @@ _LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "red", "critical": "bo
 _STATUS_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow", "error": "red",
                  "stopped": "dim"}
 _STAGE_NAMES = {"book_to_opportunity": "book→opp", "opportunity_to_ack": "opp→acked",
-                "opportunity_to_result": "opp→result"}
+                "opportunity_to_result": "opp→result", "collector_to_engine": "collector→us"}
 
 
 def _money(value: float) -> Text:

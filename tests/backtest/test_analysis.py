@@ -59,7 +59,8 @@ def test_the_tables_show_net_profit_per_arbitrage_and_group() -> None:
     result = {"run_id": "bt-1", "strategy": "cross_exchange", "events": 10, "first_ts": 1000, "last_ts": 3000,
               "opportunities": 3, "rejected": 0, "arbs_executed": 3, "arbs_by_status": {"partial": 3},
               "fill_ratio": 1.0, "realized_pnl": {"USDT": 2.1}, "unrealized_pnl": {"USDT": -2.0},
-              "net_pnl": {"USDT": 0.1}, "malformed": {"total": 0, "files": []}, "out_of_order": 0,
+              "net_pnl": {"USDT": 0.1}, "malformed": {"total": 0, "reasons": {}, "files": []},
+              "out_of_order": 0,
               "handler_errors": 0, "fingerprint": "0" * 64, "arbs": arbs, **analyse(arbs, 3)}
     console = Console(file=io.StringIO(), width=200, color_system=None)
     render_result(result, console)

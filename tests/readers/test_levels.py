@@ -7,7 +7,9 @@ does not depend on which is used, nor on whether the module runs compiled or int
 from __future__ import annotations
 
 import collections.abc as c
+import itertools
 import pickle
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from arbitrage.events import BookUpdate, encode_json
 from arbitrage.readers import levels
 from arbitrage.readers.formats import open_reader
-from arbitrage.readers.levels import RawLevels
+from arbitrage.readers.levels import RawLevels, UnsortedLevels
 
 _decode = msgspec.json.Decoder(tuple[tuple[float, float], ...]).decode
 positive = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)
@@ -38,22 +40,31 @@ def number_text(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def side_text(draw: st.DrawFn) -> bytes:
-    """A JSON array of [price, amount] pairs with random spacing."""
+def side_text(draw: st.DrawFn, falling: bool | None = None) -> bytes:
+    """A JSON array of [price, amount] pairs with random spacing: prices strictly falling (bids),
+    rising (asks), or in any order (``falling`` None), as decimals."""
     space = st.sampled_from(["", "", " ", "\n", " \t"])
+    prices = [number_text(draw) for _ in range(draw(st.integers(0, 25)))]
+    if falling is not None:
+        by_value = {Decimal(p): p for p in prices}  # one text per decimal value: strictly ordered
+        prices = [by_value[v] for v in sorted(by_value, reverse=falling)]
     levels = []
-    for _ in range(draw(st.integers(0, 25))):
-        price, amount = number_text(draw), number_text(draw)
+    for price in prices:
+        amount = number_text(draw)
         levels.append(f"[{draw(space)}{price}{draw(space)},{draw(space)}{amount}{draw(space)}]")
     inside = (',' + draw(space)).join(levels)
     return f"{draw(space)}[{draw(space)}{inside}{draw(space)}]{draw(space)}".encode()
 
 
+sides = st.booleans().flatmap(lambda falling: st.tuples(st.just(falling), side_text(falling)))
+
+
 @settings(max_examples=500, deadline=None)
-@given(side_text())
-def test_same_levels_as_msgspec_for_any_recorded_text(text: bytes) -> None:
+@given(sides)
+def test_same_levels_as_msgspec_for_any_recorded_text(side: tuple[bool, bytes]) -> None:
+    falling, text = side
     want = _decode(text)
-    got = RawLevels(text)
+    got = RawLevels(text, falling)
     assert len(got) == len(want) and bool(got) == bool(want)
     if want:
         assert got[0] == want[0] and got[-1] == want[-1]  # the top before the rest is parsed
@@ -64,11 +75,25 @@ def test_same_levels_as_msgspec_for_any_recorded_text(text: bytes) -> None:
         assert got.index(want[-1]) == want.index(want[-1]) and got.count(want[0]) == want.count(want[0])
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), side_text())
+def test_prices_out_of_order_are_rejected_exactly_when_their_decimals_are(falling: bool,
+                                                                         text: bytes) -> None:
+    pairs = msgspec.json.decode(text, type=list[tuple[msgspec.Raw, msgspec.Raw]])
+    prices = [Decimal(bytes(price).decode()) for price, _ in pairs]
+    ordered = all(a > b if falling else a < b for a, b in itertools.pairwise(prices))
+    if ordered:
+        assert len(RawLevels(text, falling)) == len(prices)
+    else:
+        with pytest.raises(UnsortedLevels, match="out of order"):
+            RawLevels(text, falling)
+
+
 @settings(max_examples=200, deadline=None)
-@given(side_text(), side_text())
+@given(side_text(True), side_text(False))
 def test_a_book_sent_by_the_decoding_process_comes_back_the_same(bids: bytes, asks: bytes) -> None:
-    book = BookUpdate(venue="v", symbol="A/B", bids=RawLevels(bids), asks=RawLevels(asks), ts_event=1,
-                      ts_init=2)
+    book = BookUpdate(venue="v", symbol="A/B", bids=RawLevels(bids, True), asks=RawLevels(asks, False),
+                      ts_event=1, ts_init=2)
     records: list[levels.BookRecord] = []
     assert levels.pack_book(records, 0, 1, book)
     (back,) = levels.unpack(records, ["v", "A/B"])
@@ -81,26 +106,43 @@ def test_a_book_sent_by_the_decoding_process_comes_back_the_same(bids: bytes, as
 @pytest.mark.parametrize("text", [
     b"[[1,-2]]", b"[[0,1]]", b"[[0.0,1]]", b"[[1,0e5]]", b"[[1,2,3]]", b"[[1]]", b"[1,2]", b'[["1",2]]',
     b"[[1,2]", b"[[1,2]]x", b"[[1,2],]", b"[[01,1]]", b"[[1.,1]]", b"[[.5,1]]", b"[[1,2]][]", b"",
-    b"[[1e-400,1]]", b"[[1e400,1]]", b"[[1,null]]", b"[[1,true]]", b"{}", b"[[1,2],[3,-4]]",
+    b"[[1e-400,1]]", b"[[1e400,1]]", b"[[1,null]]", b"[[1,true]]", b"{}", b"[[3,2],[1,-4]]",
 ])
 def test_anything_but_pairs_of_positive_numbers_is_rejected(text: bytes) -> None:
     with pytest.raises(ValueError, match="pairs of positive numbers"):
-        RawLevels(text)
+        RawLevels(text, True)
+
+
+@pytest.mark.parametrize(("text", "falling"), [
+    (b"[[2,1],[2,1]]", True), (b"[[2,1],[2.0,1]]", False), (b"[[1,1],[2,1]]", True),
+    (b"[[2,1],[1,1]]", False),
+    (b"[[1e2,1],[100.0,1]]", True), (b"[[0.05,1],[0.5,1]]", True), (b"[[3,1],[2,1],[2.5,1]]", True),
+    (b"[[1.10,1],[1.1,1]]", False), (b"[[99.9,1],[1e2,1],[1e1,1]]", False),
+])
+def test_levels_out_of_order_or_repeated_are_rejected(text: bytes, falling: bool) -> None:
+    with pytest.raises(UnsortedLevels, match="out of order"):
+        RawLevels(text, falling)
+
+
+def test_levels_in_order_pass_whatever_their_spelling() -> None:
+    assert len(RawLevels(b"[[1e2,1],[99.99,1],[9.998e1,1],[0.5,1],[5e-2,1],[0.0499,1]]", True)) == 6
+    assert len(RawLevels(b"[[0.0499,1],[5E-2,1],[0.5,1],[99.99,1],[1.0001e2,1],[100.02,1]]", False)) == 6
 
 
 def test_behaves_as_the_tuple_it_stands_for() -> None:
     text = b"[[100.5, 2], [100.25, 0.5], [100, 3]]"
-    levels, plain = RawLevels(text), ((100.5, 2.0), (100.25, 0.5), (100.0, 3.0))
+    levels, plain = RawLevels(text, True), ((100.5, 2.0), (100.25, 0.5), (100.0, 3.0))
     assert levels[0] == (100.5, 2.0) and levels[-1] == (100.0, 3.0) and levels[0:2] == plain[0:2]
     assert (100.25, 0.5) in levels and dict(levels) == dict(plain) and list(levels) == list(plain)
-    assert levels == RawLevels(text) and levels != plain[:2] and repr(levels) == repr(plain)
+    assert levels == RawLevels(text, True) and levels != plain[:2] and repr(levels) == repr(plain)
     assert pickle.loads(pickle.dumps(levels)) == plain and type(pickle.loads(pickle.dumps(levels))) is tuple
     assert isinstance(levels, c.Sequence) and levels.index((100.0, 3.0)) == 2
     assert levels.count((1.0, 1.0)) == 0 and levels.count((100.5, 2.0)) == 1
     with pytest.raises(IndexError):
         levels[3]
-    assert not RawLevels(b"[]") and len(RawLevels(b" [ ] ")) == 0
-    book = BookUpdate(venue="v", symbol="A/B", bids=levels, asks=RawLevels(b"[]"), ts_event=1, ts_init=1)
+    assert not RawLevels(b"[]", True) and len(RawLevels(b" [ ] ", False)) == 0
+    book = BookUpdate(venue="v", symbol="A/B", bids=levels, asks=RawLevels(b"[]", False), ts_event=1,
+                      ts_init=1)
     assert msgspec.json.decode(encode_json(book))["bids"] == [list(level) for level in plain]
 
 

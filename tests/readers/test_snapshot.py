@@ -18,7 +18,8 @@ LAYOUT_2022 = "\n".join([
     'BTC/USD,"[[23092.36, 0.045906]]","[[23102.63, 0.011295]]",2022-08-02 21:59:45.368,2331048872,'
     "BTC,USD,57.8,23092.36,0.045906,23102.63,0.011295",
     "UST/USD,[],[],2022-08-02 21:59:46.066,3225972,UST,USD,57.0,,,,",
-    'ETH/USD,"[[1656.6, 0.2438]]",[],2022-08-02 21:59:45.567,19,ETH,USD,1.0,1656.6,0.2438,nan,nan',
+    'ETH/USD,"[[1656.6, 0.2438]]",[],2022-08-02 21:59:45.567,19,ETH,USD,1.0,1656.6,0.2438,,',
+    'SOL/USD,"[[36.6, 2]]","[[36.7, 1]]",2022-08-02 21:59:45.567,19,SOL,USD,1.0,36.6,2,nan,1',
 ]) + "\n"
 LAYOUT_2023 = """,symbol,timestamp,base,quote,bid_price,bid_volume,ask_price,ask_volume
 0,ETH/BTC,2023-03-02 15:36:06.529,ETH,BTC,0.069735,0.012,0.069759,0.05
@@ -32,7 +33,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_2022_layout_reads_symbol_from_unnamed_first_column_and_skips_empty_sides(tmp_path: Path) -> None:
+def test_2022_layout_reads_symbols_in_the_first_column_skips_empty_sides_rejects_bad_ones(
+        tmp_path: Path) -> None:
     snap = load_snapshot_csv(write(tmp_path, "a.csv", LAYOUT_2022), venue="binanceus", taker_fee=0.002)
     assert [m.symbol for m in snap.markets] == ["BTC/USD", "UST/USD", "ETH/USD"]
     assert snap.markets[0].base == "BTC" and snap.markets[0].quote == "USD"
@@ -42,7 +44,8 @@ def test_2022_layout_reads_symbol_from_unnamed_first_column_and_skips_empty_side
     assert books["BTC/USD"].bids == ((23092.36, 0.045906),)
     assert books["BTC/USD"].asks == ((23102.63, 0.011295),)
     assert books["ETH/USD"].asks == ()
-    assert (snap.rows, snap.skipped_bids, snap.skipped_asks, snap.skipped_rows) == (3, 1, 2, 1)
+    assert (snap.rows, snap.skipped_bids, snap.skipped_asks, snap.skipped_rows) == (4, 1, 2, 2)
+    assert snap.rejected == {"level": 1}  # SOL/USD: an ask price of nan rejects the row, not the side
     assert books["BTC/USD"].ts_event == 1_659_477_585_368_000_000  # read as UTC
     assert books["BTC/USD"].venue == "binanceus"
 

@@ -13,7 +13,7 @@ from arbitrage.clock import SimClock
 from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
-from arbitrage.strategies.cross_exchange import CrossExchangeStrategy, price_route, size_route
+from arbitrage.strategies.cross_exchange import CrossExchangeStrategy, leg_amounts, price_route, size_route
 
 ASKS_A = ((100.0, 1.0), (101.0, 2.0))
 BIDS_B = ((102.0, 0.5), (101.5, 1.0), (100.5, 5.0))
@@ -71,41 +71,81 @@ def _book(base: float, steps: list[tuple[int, float]], sign: int) -> tuple[tuple
     return tuple(out)
 
 
-@settings(max_examples=150, deadline=None)
+def _notional(levels: tuple[tuple[float, float], ...], amount: float) -> float:
+    """Quote value of taking ``amount`` from ``levels`` best first (the book must hold it)."""
+    out = 0.0
+    for price, size in levels:
+        take = min(size, amount)
+        out += take * price
+        amount -= take
+    assert amount <= 1e-9
+    return out
+
+
+@settings(max_examples=200, deadline=None)
 @given(levels, levels, st.floats(0.0, 0.003), st.floats(0.0, 0.003), st.sampled_from([0.0, 5.0, 20.0]),
-       st.floats(0.1, 1e4))
+       st.floats(0.1, 1e4), st.booleans(), st.booleans())
 def test_size_route_matches_brute_force_best_amount(
     ask_steps: list[tuple[int, float]], bid_steps: list[tuple[int, float]], buy_fee: float, sell_fee: float,
-    min_bps: float, base_cap: float,
+    min_bps: float, base_cap: float, buy_in_base: bool, sell_in_base: bool,
 ) -> None:
     asks = _book(99.9, ask_steps, +1)
     bids = _book(100.5, bid_steps, -1)
-    amount = size_route(asks, bids, buy_fee, sell_fee, min_profit_bps=min_bps, base_balance=base_cap)
-    depth = min(sum(a for _, a in asks), sum(a for _, a in bids), base_cap)
+    amount = size_route(asks, bids, buy_fee, sell_fee, min_profit_bps=min_bps, base_balance=base_cap,
+                        buy_fee_in_base=buy_in_base, sell_fee_in_base=sell_in_base)
+    # the oracle's own fee rule: selling x gives x * (1 + sell fee) base where that fee is in base,
+    # which the buy must deliver: x * k bought, k = that / (1 - buy fee) where the buy's is in base
+    gives = 1 + sell_fee if sell_in_base else 1.0
+    k = gives / (1 - buy_fee if buy_in_base else 1.0)
+    depth = min(sum(a for _, a in asks) / k, sum(a for _, a in bids), base_cap / gives)
     assert 0.0 <= amount <= depth + 1e-9
 
-    def profit(x: float) -> float:
-        sized = price_route(asks, bids, x, buy_fee, sell_fee)
-        assert sized is not None
-        return sized.profit
+    def profit(x: float) -> tuple[float, float]:
+        """(profit, buy notional) of selling x, by the oracle's rule."""
+        buy = _notional(asks, x * k)
+        sell = _notional(bids, x)
+        return (sell * (1.0 if sell_in_base else 1 - sell_fee)
+                - buy * (1.0 if buy_in_base else 1 + buy_fee)), buy
 
-    best = profit(amount) if amount > 0 else 0.0
+    best = profit(amount)[0] if amount > 0 else 0.0
     if amount > 0:
-        sized = price_route(asks, bids, amount, buy_fee, sell_fee)
+        sized = price_route(asks, bids, amount, buy_fee, sell_fee, buy_fee_in_base=buy_in_base,
+                            sell_fee_in_base=sell_in_base)
         assert sized is not None and sized.profit >= min_bps / 1e4 * sized.buy_notional - 1e-7
+        assert sized.profit == pytest.approx(best, rel=1e-9, abs=1e-9)
+        assert sized.buy_amount == pytest.approx(amount * k, rel=1e-12)
     # oracle: no feasible amount on a fine grid (or at a level boundary) beats it
-    candidates = {depth * k / 200 for k in range(1, 201)}
-    for book in (asks, bids):
+    candidates = {depth * i / 200 for i in range(1, 201)}
+    for book, scale in ((asks, k), (bids, 1.0)):
         total = 0.0
         for _, a in book:
             total += a
-            if total <= depth:
-                candidates.add(total)
+            if total / scale <= depth:
+                candidates.add(total / scale)
     for x in candidates:
-        sized = price_route(asks, bids, x, buy_fee, sell_fee)
-        assert sized is not None
-        if sized.profit >= min_bps / 1e4 * sized.buy_notional and sized.profit > 0:
-            assert sized.profit <= best + 1e-7
+        gain, notional = profit(x)
+        if gain >= min_bps / 1e4 * notional and gain > 0:
+            assert gain <= best + 1e-7
+
+
+def test_leg_amounts_buy_what_covers_a_fee_taken_in_base_and_sell_what_arrives() -> None:
+    def m(step: float, fee_side: str) -> Market:
+        return Market(symbol="BTC/USDT", base="BTC", quote="USDT", taker_fee=0.001, amount_step=step,
+                      fee_side=fee_side)  # type: ignore[arg-type]
+
+    # both fees in quote: the same amount on both grids
+    assert leg_amounts(0.5004, m(0.001, "quote"), m(0.0001, "quote")) == (0.5, 0.5)
+    # buy on "get" (step 0.001): selling 0.5 needs 0.5 / 0.999 = 0.5005005 bought, rounded up to
+    # 0.501, which delivers 0.500499: 0.000499 over, below the sale's step 0.001
+    assert leg_amounts(0.5, m(0.001, "get"), m(0.001, "quote")) == (0.501, 0.5)
+    # a coarser buy step (0.01): 0.51 bought delivers 0.50949; the sale (step 0.001) grows to 0.509
+    # (0.00049 over) -- unless the sale's venue holds less than that
+    assert leg_amounts(0.5, m(0.01, "get"), m(0.001, "quote")) == (0.51, 0.509)
+    assert leg_amounts(0.5, m(0.01, "get"), m(0.001, "quote"), base_balance=0.505) == (0.51, 0.5)
+    # the sale's fee in base ("give" sell): it gives 0.5 * 1.001 = 0.5005, so 0.501 is bought
+    assert leg_amounts(0.5, m(0.001, "quote"), m(0.001, "give")) == (0.501, 0.5)
+    # both: 0.5005 / 0.999 = 0.501001 -> 0.502, delivering 0.501498; 0.501498 / 1.001 = 0.500997 -> 0.5
+    assert leg_amounts(0.5, m(0.001, "get"), m(0.001, "base")) == (0.502, 0.5)
 
 
 def make_strategy(**strategy: float) -> tuple[CrossExchangeStrategy, Bus, SimClock]:

@@ -9,11 +9,13 @@ from arbitrage.book import BookStore
 from arbitrage.clock import SimClock
 from arbitrage.events import ArbResult, Fill, OrderUpdate, PositionUpdate
 from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
+from arbitrage.strategies.triangular import TriangularStrategy
 from arbitrage.trading.chain import chained_amount
+from arbitrage.trading.ids import client_order_id, order_label
 from arbitrage.trading.paper import PaperVenue
 from arbitrage.trading.risk import requirements
 from arbitrage.trading.venue import OrderRequest, balance_deltas
-from tests.trading.helpers import T0, Harness, book, cid, leg, make_settings, market, opportunity, run
+from tests.trading.helpers import T0, Harness, book, leg, make_settings, market, opportunity, run
 
 ASKS = [(100.0, 1.0), (101.0, 2.0), (102.0, 5.0)]
 BIDS = [(99.0, 1.0), (98.0, 1.0), (97.0, 5.0)]
@@ -107,7 +109,7 @@ def test_a_short_left_on_a_get_venue_is_covered_by_buying_what_delivers_it() -> 
 
     seen = run(scenario())
     [result] = [e for e in seen if isinstance(e, ArbResult)]
-    hedge_ids = {cid(f"x-H{i}") for i in range(4)}
+    hedge_ids = {client_order_id(order_label("x", "H", n)) for n in range(4)}
     hedges = [e for e in seen if isinstance(e, OrderUpdate) and e.client_order_id in hedge_ids]
     # closing 1 BTC short on alpha ("get"): buying 1 delivers 0.999; it buys 1 / 0.999 = 1.001001
     # rounded down to 1.001 (step 0.0001), which delivers 1.001 * 0.999 = 0.999999; fee 0.001001 BTC
@@ -168,3 +170,41 @@ def test_cross_exchange_buying_on_a_get_venue_covers_its_fee_and_realizes_the_ex
     assert (updates["sell"].fee, updates["sell"].fee_currency) == (pytest.approx(0.0505, abs=1e-12), "USDT")
     alpha = h.trader.venues["alpha"].balances()
     assert alpha == {"USDT": pytest.approx(949.9, abs=1e-12), "BTC": pytest.approx(2.500499, abs=1e-12)}
+
+
+def test_a_triangular_cycle_on_a_get_venue_ends_flat_with_the_hand_computed_profit() -> None:
+    async def scenario():
+        h = Harness(make_settings(balances={"USDT": 1000.0, "BTC": 2.0, "ETH": 100.0}))
+        strategy = TriangularStrategy()
+        strategy.setup(h.ctx)
+        await h.start()
+        h.markets("v", *(market(s, step=0.0, min_amount=0.0, min_cost=0.0, fee_side="get")
+                         for s in ("BTC/USDT", "ETH/BTC", "ETH/USDT")))
+        with h.bus.collect(ArbResult) as seen:
+            h.book("v", "BTC/USDT", ((99.0, 5.0),), ((100.0, 1.0), (101.0, 1.0)))
+            h.book("v", "ETH/BTC", ((0.049, 100.0),), ((0.05, 10.0), (0.0505, 100.0)))
+            h.book("v", "ETH/USDT", ((5.1, 15.0), (5.0, 100.0)), ((5.2, 100.0),))
+            await h.settle()
+        return h, seen
+
+    h, seen = run(scenario())
+    [result] = seen
+    # USDT -> BTC -> ETH -> USDT, every buy keeping 0.999 of what it buys (sizing by hand in
+    # tests/strategies/triangular): 0.75401227 BTC bought for 75.401227 USDT deliver 0.75325826 BTC,
+    # which buy 15.015015 ETH (0.5 + 5.015015 * 0.0505 BTC) delivering 15 ETH, sold for
+    # 76.5 * 0.999 = 76.4235 USDT: 1.02227295 USDT, nothing left over in BTC or ETH
+    assert result.status == "complete"
+    assert [lr.amount for lr in result.legs] == [pytest.approx(0.754012270528787, rel=1e-12),
+                                                 pytest.approx(15.015015015015015, rel=1e-12),
+                                                 pytest.approx(15.0, rel=1e-12)]
+    assert all(abs(v) < 1e-12 for v in result.residual.values())
+    assert result.realized_profit == pytest.approx(1.0222729471212944, abs=1e-9)
+    assert result.expected_profit == pytest.approx(1.0222729471212944, abs=1e-9)
+    v = h.trader.venues["v"].balances()
+    assert v == {"USDT": pytest.approx(1001.0222729471213, abs=1e-9), "BTC": pytest.approx(2.0, abs=1e-12),
+                 "ETH": pytest.approx(100.0, abs=1e-12)}
+    # the two buys' fees, in BTC and ETH, at their average prices: 0.00075401 * 100 = 0.0754012 USDT
+    # and 0.015015 ETH * 0.0501664 BTC/ETH = 0.00075326 BTC, valued at BTC/USDT's mid 99.5; the sale's
+    # 0.0765 USDT: 0.0754012 + 0.0749491 + 0.0765
+    eth_fee_btc = 0.015015015015015 * (0.7532582582582583 / 15.015015015015015)
+    assert result.fees == pytest.approx(0.0754012270528787 + eth_fee_btc * 99.5 + 0.0765, rel=1e-9)

@@ -354,7 +354,10 @@ def _trim(legs: t.Sequence[LegRules], levels: t.Sequence[t.Sequence[Level]], amo
             ok = trimmed * base >= need
             result = None
         else:
-            trimmed = round_up(_sellable_for(levels[i], need, down), step)
+            sellable = _sellable_for(levels[i], need, down)
+            if sellable == _INF:  # the book is too thin to yield ``need``: nothing to trim to
+                continue
+            trimmed = round_up(sellable, step)
             result = walk(levels[i], trimmed)
             ok = result[1] * down >= need
         if ok and trimmed < amounts[i]:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
-from arbitrage.events import BalanceUpdate, BookUpdate, Market, MarketsLoaded, Opportunity
+from arbitrage.events import BalanceUpdate, BookUpdate, FeeSide, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
 from arbitrage.strategies.triangular import Found, TriangularDetector, TriangularStrategy
@@ -22,9 +22,9 @@ from arbitrage.strategies.triangular.sizing import reserved
 Levels = tuple[tuple[float, float], ...]
 
 
-def market(symbol: str, fee: float = 0.0, **rules: float) -> Market:
+def market(symbol: str, fee: float = 0.0, fee_side: FeeSide = "quote", **rules: float) -> Market:
     base, quote = symbol.split("/")
-    return Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, **rules)
+    return Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, fee_side=fee_side, **rules)
 
 
 def book(symbol: str, bids: Levels, asks: Levels, ts: int = 0, venue: str = "v") -> BookUpdate:
@@ -39,10 +39,10 @@ BOOKS = (BTC_USDT, ETH_BTC, ETH_USDT)
 
 
 def detect(fee: float = 0.0, books: tuple[BookUpdate, ...] = BOOKS, balances: dict[str, float] | None = None,
-           **kwargs: object) -> list[Found]:
+           fee_side: FeeSide = "quote", **kwargs: object) -> list[Found]:
     rules = kwargs.pop("rules", {})
     assert isinstance(rules, dict)
-    markets = [market(b.symbol, fee, **rules.get(b.symbol, {})) for b in books]
+    markets = [market(b.symbol, fee, fee_side, **rules.get(b.symbol, {})) for b in books]
     store = BookStore()
     detector = TriangularDetector("v", markets, store, **kwargs)  # type: ignore[arg-type]
     detector.set_balances(balances)
@@ -97,6 +97,37 @@ def test_taker_fees_apply_on_every_leg_in_quote() -> None:
     assert f.received == pytest.approx(76.4235)
     assert f.legs[0].amount == pytest.approx(0.7532525)
     assert all(leg.fee_rate == 0.001 for leg in f.legs)
+
+
+def test_on_a_get_venue_each_leg_passes_on_what_arrives_net_of_a_fee_taken_from_it() -> None:
+    # Fee 0.1 % where Binance takes it: a buy pays its notional and receives 0.999 of what it buys,
+    # a sale pays in USDT. Marginal rates 0.999^3 * 1.02 = 1.01694 and 0.999^3 * 1.0099 = 1.00687, so
+    # the 15 ETH bid at 5.1 is sold again -- and must arrive: 15 / 0.999 = 15.015015 ETH are bought
+    # for 0.5 + 5.015015 * 0.0505 = 0.75325826 BTC, which arrive from 0.75325826 / 0.999 =
+    # 0.75401227 BTC bought for 75.401227 USDT. 15 ETH sell for 76.5 * 0.999 = 76.4235 USDT.
+    f = only(detect(fee=0.001, fee_side="get"))
+    btc, eth, sell = f.legs
+    assert [leg.amount for leg in f.legs] == [pytest.approx(0.754012270528787, rel=1e-12),
+                                              pytest.approx(15.015015015015015, rel=1e-12),
+                                              pytest.approx(15.0, rel=1e-12)]
+    assert [leg.fee_in_base for leg in f.legs] == [True, True, False]
+    assert btc.received == pytest.approx(eth.spent, rel=1e-12)  # each leg spends what arrived
+    assert eth.received == pytest.approx(sell.spent, rel=1e-12)
+    assert f.spent == pytest.approx(75.40122705287871, rel=1e-12)
+    assert f.received == pytest.approx(76.4235, rel=1e-12)
+    assert f.profit == pytest.approx(1.0222729471212944, rel=1e-9)
+    assert f.profit_bps == pytest.approx(135.57776008, rel=1e-9)
+    # a buy on a "get" market reserves only amount * limit: 0.754012 * 100 USDT
+    assert reserved(btc) == pytest.approx(75.4012270528787, rel=1e-12)
+    # the top-of-book rates, fee included: BTC/USDT sold at 99 * 0.999 (the sale pays in USDT),
+    # bought at 0.999 BTC per 100 USDT ("get"); on a "give" market the other way round
+    for fee_side, sell_rate, buy_rate in (("get", 99 * 0.999, 0.999 / 100), ("give", 99 / 1.001, 1 / 100.1)):
+        store = BookStore()
+        detector = TriangularDetector("v", [market(b.symbol, 0.001, fee_side) for b in BOOKS], store)
+        store.update(BTC_USDT)
+        detector.refresh(BTC_USDT)
+        assert detector.check.rate(0) == pytest.approx(sell_rate, rel=1e-15)
+        assert detector.check.rate(1) == pytest.approx(buy_rate, rel=1e-15)
 
 
 def test_average_rate_bound_cuts_a_level_at_min_profit() -> None:
@@ -246,12 +277,14 @@ SYMBOLS = ("BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "SOL/BTC", "SOL/ETH")
 @st.composite
 def venues(draw: st.DrawFn) -> tuple[list[Market], list[BookUpdate]]:
     fee = draw(st.sampled_from([0.0, 0.0005, 0.001, 0.002]))
+    fee_side = draw(st.sampled_from(["quote", "quote", "get", "base", "give"]))
     markets, books = [], []
     for symbol in SYMBOLS:
         base, quote = symbol.split("/")
         fair = PRICE[base] / PRICE[quote] * (1.0 + draw(st.floats(-0.03, 0.03)))
         step = draw(st.sampled_from([0.0, 0.0, 0.001, 0.01, 0.1]))
-        markets.append(Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, amount_step=step,
+        markets.append(Market(symbol=symbol, base=base, quote=quote, taker_fee=fee, fee_side=fee_side,
+                              amount_step=step,
                               min_amount=draw(st.sampled_from([0.0, 0.0, 0.05])),
                               min_cost=draw(st.sampled_from([0.0, 0.0, 0.01 * PRICE[quote] ** -1]))))
         sides = []
@@ -283,12 +316,16 @@ def replay(found: Found, books: dict[str, BookUpdate], markets: dict[str, Market
             notional += take * price
             left -= take
         assert left <= leg.amount * 1e-12, "a leg does not fill within its limit"
+        # the fee where the market takes it: the base's share of a buy ("get", "base") or on top of
+        # what a sale gives ("give", "base"), else notional * fee in quote
+        in_base = m.fee_side == "base" or m.fee_side == ("get" if leg.side == "buy" else "give")
+        fee = m.taker_fee
         if leg.side == "buy":
-            delta[m.quote] -= notional * (1 + m.taker_fee)
-            delta[m.base] += leg.amount
+            delta[m.quote] -= notional * (1.0 if in_base else 1 + fee)
+            delta[m.base] += leg.amount * (1 - fee if in_base else 1.0)
         else:
-            delta[m.base] -= leg.amount
-            delta[m.quote] += notional * (1 - m.taker_fee)
+            delta[m.base] -= leg.amount * (1 + fee if in_base else 1.0)
+            delta[m.quote] += notional * (1.0 if in_base else 1 - fee)
         if m.amount_step:
             units = leg.amount / m.amount_step
             assert abs(units - round(units)) < 1e-6
@@ -331,14 +368,20 @@ def test_every_opportunity_is_profitable_when_replayed_and_fits_balances(
             assert found.spent * PRICE[start] <= max_notional * 1.05  # valued at the book, not PRICE
 
 
-def _output(found_legs: list[tuple[Levels, bool, float]], x: float) -> float:
-    """Continuous cycle output for input x (no rounding), or -inf when the books are too thin."""
-    for levels, buy, fee in found_legs:
+def _output(found_legs: list[tuple[Levels, bool, float, bool]], x: float) -> float:
+    """Continuous cycle output for input x (no rounding), or -inf when the books are too thin.
+    A fee in base: a buy keeps ``1 - fee`` of what it buys, a sale gives ``1 + fee`` per unit sold."""
+    for levels, buy, fee, in_base in found_legs:
         out, left = 0.0, x
         for price, size in levels:
-            cap = price * size * (1 + fee) if buy else size
-            take = min(cap, left)
-            out += take / (price * (1 + fee)) if buy else take * price * (1 - fee)
+            if buy:
+                cap = price * size * (1.0 if in_base else 1 + fee)
+                take = min(cap, left)
+                out += take / price * (1 - fee) if in_base else take / (price * (1 + fee))
+            else:
+                cap = size * (1 + fee if in_base else 1.0)
+                take = min(cap, left)
+                out += take / (1 + fee) * price if in_base else take * price * (1 - fee)
             left -= take
             if left <= 0:
                 break
@@ -366,7 +409,9 @@ def test_size_is_the_best_on_a_grid_without_rounding(venue: tuple[list[Market], 
         for leg in f.legs:
             b = detector.book(detector.index.market_ids[leg.symbol])
             assert b is not None
-            legs.append((b.asks if leg.side == "buy" else b.bids, leg.side == "buy", leg.fee_rate))
+            side = {m.symbol: m.fee_side for m in markets}[leg.symbol]
+            in_base = side == "base" or side == ("get" if leg.side == "buy" else "give")
+            legs.append((b.asks if leg.side == "buy" else b.bids, leg.side == "buy", leg.fee_rate, in_base))
         for k in range(1, 201):
             x = f.spent * k / 100  # up to twice the chosen size
             y = _output(legs, x)
