@@ -201,7 +201,7 @@ class LiveVenue(Venue):
             amount = float(self.exchange.amount_to_precision(order.symbol, order.amount))
             price = float(self.exchange.price_to_precision(order.symbol, order.price))
         except ccxt.BaseError as exc:
-            return self._rejected(order, f"precision: {exc}")
+            return self._rejected(order, f"precision: {_short(exc)}")
         if amount <= EPS or amount < market.min_amount - EPS:
             return self._rejected(order, "amount below market minimum")
         if amount * price < market.min_cost - EPS:

@@ -90,11 +90,12 @@ class TraderView:
 
 
 class Trader(Plugin):
-    """Paper venues and the executor: risk checks, concurrent IOC legs, hedging and unwinding."""
+    """Paper (or, with ``--live``, ccxt) venues and the executor: risk checks, concurrent IOC legs,
+    hedging and unwinding."""
 
     name = "trader"
     kind = "trading"
-    description = "Paper venues and the executor: risk checks, concurrent IOC legs, hedges and unwinds."
+    description = "Paper or live venues and the executor: risk checks, concurrent IOC legs, hedges, unwinds."
 
     stop_timeout_s: t.ClassVar[float] = 5.0
     """How long ``stop`` waits (wall time) for running arbitrages before abandoning them."""

@@ -21,7 +21,8 @@ core's (`core.EmulatedExchange`); this module speaks Kraken's wire:
   ``canceled`` with what it filled in ``vol_exec``;
 * numbers are printed with Kraken's decimals: volumes with ``lot_decimals``, prices with the
   pair's book decimals, an order's ``cost`` truncated to ``cost_decimals`` (as Kraken does; ccxt
-  ignores it and multiplies the average ``price`` by ``vol_exec``), fees and balances exactly.
+  ignores it and multiplies the average ``price`` by ``vol_exec``), fees and balances exactly
+  (`kraken_records`).
 """
 
 from __future__ import annotations
@@ -39,15 +40,8 @@ from aiohttp import web
 from tests.emulator.core import EmulatedExchange, Fault, Order, Rejected, Trade
 from tests.emulator.kraken_feed import BookFrame, Precision, load_recording
 from tests.emulator.kraken_markets import KrakenPair, asset_entries, ccxt_pairs, recorded_pairs
-from tests.emulator.kraken_wire import (
-    ERRORS,
-    Credentials,
-    KrakenError,
-    fmt,
-    fmt_down,
-    kraken_id,
-    valid_cl_ord_id,
-)
+from tests.emulator.kraken_records import OrderTags, description, exact, order_record, trade_record
+from tests.emulator.kraken_wire import ERRORS, Credentials, KrakenError, fmt, kraken_id, valid_cl_ord_id
 from tests.emulator.kraken_ws import PublicSocket
 from tests.emulator.server import Emulator, Route
 
@@ -57,16 +51,6 @@ RECORDED_DEPTH = 1000
 """The depth the cryptofeed recording subscribed with: fed books are kept at it, like Kraken's."""
 
 _TRUE = ("true", "True", "1")
-_STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "expired": "canceled"}
-"""Core order status -> Kraken's (an IOC order's expired rest is a cancel on Kraken)."""
-
-
-def _exact(value: Decimal, decimals: int) -> str:
-    """At least ``decimals`` decimals, more when the value needs them: never rounded."""
-    digits = max(decimals, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
-    return fmt(value, digits)
-
-
 def _decimal(params: dict[str, str], key: str) -> Decimal:
     try:
         value = Decimal(params[key])
@@ -75,11 +59,6 @@ def _decimal(params: dict[str, str], key: str) -> Decimal:
     if not value.is_finite() or value <= 0:
         raise KrakenError(f"EGeneral:Invalid arguments:{key}")
     return value
-
-
-class _OrderTags(t.NamedTuple):
-    cl_ord_id: str | None
-    userref: int
 
 
 class KrakenEmulator(Emulator):
@@ -96,7 +75,7 @@ class KrakenEmulator(Emulator):
         self.pairs = {pair.symbol: pair for pair in pairs}
         self.pairs_by_id = {pair.id: pair for pair in self.pairs.values()}
         self.credentials = Credentials(dict(keys))
-        self.tags: dict[str, _OrderTags] = {}
+        self.tags: dict[str, OrderTags] = {}
         """Per order id, the ``cl_ord_id`` (None when the order came without one) and ``userref``."""
         self.asset_ids: dict[str, str] = {}
         """Unified asset code (the core's balances) -> Kraken asset id: ``BTC`` -> ``XXBT``."""
@@ -266,15 +245,15 @@ class KrakenEmulator(Emulator):
         out = {}
         for code, balance in self.exchange.balances.items():
             asset, decimals = self._asset_decimals(code)
-            out[asset] = _exact(balance.total, decimals)
+            out[asset] = exact(balance.total, decimals)
         return out
 
     def _balance_ex(self, params: dict[str, str]) -> dict[str, dict[str, str]]:
         out = {}
         for code, balance in self.exchange.balances.items():
             asset, decimals = self._asset_decimals(code)
-            out[asset] = {"balance": _exact(balance.total, decimals),
-                          "hold_trade": _exact(balance.used, decimals)}
+            out[asset] = {"balance": exact(balance.total, decimals),
+                          "hold_trade": exact(balance.used, decimals)}
         return out
 
     def _add_order(self, params: dict[str, str]) -> dict[str, t.Any]:
@@ -304,12 +283,12 @@ class KrakenEmulator(Emulator):
             raise KrakenError("EOrder:Order minimum not met")
         if price is not None and volume * price < rules.min_cost:
             raise KrakenError("EOrder:Cost minimum not met")
-        descr = {"order": self._description(pair, side, ordertype, volume, price)}
+        descr = {"order": description(pair, side, ordertype, volume, price)}
         if params.get("validate") in _TRUE:
             return {"descr": descr}
         order = self.exchange.place_order(pair.symbol, side, ordertype, volume, price,  # type: ignore[arg-type]
                                           "IOC" if ordertype == "market" else tif, cl_ord_id)
-        self.tags[order.id] = _OrderTags(cl_ord_id, userref or 0)
+        self.tags[order.id] = OrderTags(cl_ord_id, userref or 0)
         return {"descr": descr, "txid": [order.id]}
 
     @staticmethod
@@ -324,36 +303,6 @@ class KrakenEmulator(Emulator):
             raise KrakenError("EGeneral:Invalid arguments:userref")
         return value
 
-    @staticmethod
-    def _description(pair: KrakenPair, side: str, ordertype: str, volume: Decimal,
-                     price: Decimal | None) -> str:
-        where = "market" if price is None else f"limit {fmt(price, pair.precision.price)}"
-        return f"{side} {fmt(volume, pair.lot_decimals)} {pair.altname} @ {where}"
-
-    def _order_json(self, order: Order, with_trades: bool) -> dict[str, t.Any]:
-        pair, tags = self.pairs[order.symbol], self.tags.get(order.id, _OrderTags(None, 0))
-        decimals = pair.precision.price
-        price = fmt(order.price, decimals) if order.price is not None else "0"
-        out: dict[str, t.Any] = {"refid": None, "userref": tags.userref}
-        if tags.cl_ord_id is not None:
-            out["cl_ord_id"] = tags.cl_ord_id
-        out |= {
-            "status": _STATUS[order.status], "opentm": order.ts_ms / 1000, "starttm": 0, "expiretm": 0,
-            "descr": {"pair": pair.altname, "type": order.side, "ordertype": order.type, "price": price,
-                      "price2": "0", "leverage": "none",
-                      "order": self._description(pair, order.side, order.type, order.amount, order.price),
-                      "close": ""},
-            "vol": fmt(order.amount, pair.lot_decimals), "vol_exec": fmt(order.filled, pair.lot_decimals),
-            "cost": fmt_down(order.cost, pair.cost_decimals), "fee": _exact(order.fee, pair.cost_decimals),
-            "price": fmt(order.average or 0, decimals), "stopprice": fmt(0, decimals),
-            "limitprice": fmt(0, decimals), "misc": "", "oflags": "fciq", "reason": None,
-        }
-        if with_trades and order.trades:
-            out["trades"] = [kraken_id("T", trade.id) for trade in order.trades]
-        if order.status != "open":
-            out["closetm"] = order.updated_ms / 1000
-        return out
-
     def _matching(self, params: dict[str, str], statuses: tuple[str, ...]) -> list[Order]:
         """Orders in ``statuses`` passing the ``userref``/``cl_ord_id``/``start``/``end`` filters,
         newest first."""
@@ -361,7 +310,7 @@ class KrakenEmulator(Emulator):
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
         found = []
         for order in reversed(self.exchange.orders.values()):  # in placing order, newest first
-            tags = self.tags.get(order.id, _OrderTags(None, 0))
+            tags = self._tags(order)
             if (order.status in statuses and start < order.ts_ms / 1000 <= end
                     and userref in (None, tags.userref) and cl_ord_id in (None, tags.cl_ord_id)):
                 found.append(order)
@@ -369,12 +318,12 @@ class KrakenEmulator(Emulator):
 
     def _open_orders(self, params: dict[str, str]) -> dict[str, t.Any]:
         trades = params.get("trades") in _TRUE
-        return {"open": {o.id: self._order_json(o, trades) for o in self._matching(params, ("open",))}}
+        return {"open": {o.id: self._order(o, trades) for o in self._matching(params, ("open",))}}
 
     def _closed_orders(self, params: dict[str, str]) -> dict[str, t.Any]:
         trades = params.get("trades") in _TRUE
         orders = self._matching(params, ("closed", "canceled", "expired"))
-        return {"closed": {o.id: self._order_json(o, trades) for o in orders}, "count": len(orders)}
+        return {"closed": {o.id: self._order(o, trades) for o in orders}, "count": len(orders)}
 
     def _query_orders(self, params: dict[str, str]) -> dict[str, t.Any]:
         if "txid" not in params:
@@ -385,8 +334,8 @@ class KrakenEmulator(Emulator):
             order = self.exchange.orders.get(order_id)
             if order is None:
                 raise KrakenError("EOrder:Invalid order")
-            if userref in (None, self.tags.get(order_id, _OrderTags(None, 0)).userref):
-                result[order_id] = self._order_json(order, trades)
+            if userref in (None, self._tags(order).userref):
+                result[order_id] = self._order(order, trades)
         return result
 
     def _cancel_order(self, params: dict[str, str]) -> dict[str, t.Any]:
@@ -403,21 +352,19 @@ class KrakenEmulator(Emulator):
             self.exchange.cancel_order(order.id)
         return {"count": len(targets)}
 
-    def _trade_json(self, trade: Trade) -> dict[str, t.Any]:
-        pair, order = self.pairs[trade.symbol], self.exchange.orders[trade.order_id]
-        return {
-            "ordertxid": trade.order_id, "postxid": kraken_id("P", trade.id), "pair": pair.id,
-            "time": trade.ts_ms / 1000, "type": trade.side, "ordertype": order.type,
-            "price": fmt(trade.price, pair.precision.price), "cost": _exact(trade.cost, pair.cost_decimals),
-            "fee": _exact(trade.fee, pair.cost_decimals), "vol": fmt(trade.amount, pair.lot_decimals),
-            "margin": fmt(0, pair.cost_decimals), "leverage": "0", "misc": "", "trade_id": trade.id,
-            "maker": trade.maker,
-        }
+    def _tags(self, order: Order) -> OrderTags:
+        return self.tags.get(order.id, OrderTags(None, 0))
+
+    def _order(self, order: Order, with_trades: bool) -> dict[str, t.Any]:
+        return order_record(order, self.pairs[order.symbol], self._tags(order), with_trades)
+
+    def _trade(self, trade: Trade) -> dict[str, t.Any]:
+        return trade_record(trade, self.pairs[trade.symbol], self.exchange.orders[trade.order_id].type)
 
     def _trades_history(self, params: dict[str, str]) -> dict[str, t.Any]:
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
         trades = [tr for tr in reversed(self.exchange.trades) if start < tr.ts_ms / 1000 <= end]
-        return {"trades": {kraken_id("T", tr.id): self._trade_json(tr) for tr in trades},
+        return {"trades": {kraken_id("T", tr.id): self._trade(tr) for tr in trades},
                 "count": len(trades)}
 
     def _query_trades(self, params: dict[str, str]) -> dict[str, t.Any]:
@@ -425,7 +372,7 @@ class KrakenEmulator(Emulator):
         wanted = params.get("txid", "").split(",")
         if not all(w in by_id for w in wanted):
             raise KrakenError("EGeneral:Invalid arguments:txid")
-        return {w: self._trade_json(by_id[w]) for w in wanted}
+        return {w: self._trade(by_id[w]) for w in wanted}
 
     _PRIVATE: t.ClassVar[dict[str, t.Callable[[KrakenEmulator, dict[str, str]], t.Any]]] = {
         "Balance": _balance, "BalanceEx": _balance_ex, "AddOrder": _add_order, "QueryOrders": _query_orders,

@@ -13,10 +13,11 @@ because another left is sent too; a level pushed out by a better one is not dele
 (the client truncates to N). They are computed as the difference between what this connection
 was last sent and the book's best N now, so a fill and a recorded update are published alike.
 
-Stream faults (``core.Fault``, at the next update of the fault's symbol): ``drop_ws`` closes the
-connection (at once when injected), ``gap`` withholds one update (the client's book then differs
-from the exchange's: its checksum no longer matches), ``stale`` sends nothing more for ``delay``
-seconds (0: forever), then resumes with what changed meanwhile. No heartbeats are sent.
+Stream faults (``core.Fault``) apply to the next update a connection would be sent for the
+fault's symbol: ``drop_ws`` closes the connection (at once when injected), ``gap`` withholds that
+update (the client's book then differs from the exchange's: its checksum no longer matches),
+``stale`` sends nothing more of the symbol for ``delay`` seconds (0: forever), then resumes with
+what changed meanwhile. No heartbeats are sent.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ class PublicSocket:
     # -- books ------------------------------------------------------------------------------------
 
     def _publish(self, ws: web.WebSocketResponse, symbol: str, sub: _Subscription, *, snapshot: bool,
-                 ts: float, send: bool = True) -> None:
+                 ts: float) -> None:
+        """Send the connection its snapshot, or the update that brings it to the book now (none
+        when nothing changed within its depth), under the stream fault the update meets."""
         book = self.exchange.book(symbol)
         asks, bids = book.levels("asks", sub.depth), book.levels("bids", sub.depth)
         if snapshot:
@@ -181,28 +184,26 @@ class PublicSocket:
             bid_changes = _changes(sub.bids, bids, book.bids)
             if not ask_changes and not bid_changes:
                 return
-        sub.asks, sub.bids = dict(asks), dict(bids)
-        if send:
-            precision = self.precision(symbol)
-            self._send(ws, encode_book("snapshot" if snapshot else "update", symbol, ask_changes, bid_changes,
-                                       checksum(asks, bids, precision), ts, precision))
-
-    def _on_book(self, diff: BookDiff) -> None:
-        if self._stale_until.get(diff.symbol, 0.0) > time.monotonic():
-            return
-        for ws, books in list(self.connections.items()):
-            sub = books.get(diff.symbol)
-            if sub is None:
-                continue
-            fault = self.exchange.take_fault(STREAM_FAULTS, symbol=diff.symbol)
+            fault = self.exchange.take_fault(STREAM_FAULTS, symbol=symbol)
             if fault is not None and fault.kind == "drop_ws":
                 self._send_close(ws)
-                continue
-            if fault is not None and fault.kind == "stale":
-                self._stale_until[diff.symbol] = time.monotonic() + (fault.delay or float("inf"))
                 return
-            self._publish(ws, diff.symbol, sub, snapshot=False, ts=diff.ts_ms / 1000,
-                          send=fault is None or fault.kind != "gap")
+            if fault is not None and fault.kind == "stale":  # this update and the next ones wait
+                self._stale_until[symbol] = time.monotonic() + (fault.delay or float("inf"))
+                return
+            if fault is not None and fault.kind == "gap":  # the client never learns this change
+                sub.asks, sub.bids = dict(asks), dict(bids)
+                return
+        sub.asks, sub.bids = dict(asks), dict(bids)
+        precision = self.precision(symbol)
+        self._send(ws, encode_book("snapshot" if snapshot else "update", symbol, ask_changes, bid_changes,
+                                   checksum(asks, bids, precision), ts, precision))
+
+    def _on_book(self, diff: BookDiff) -> None:
+        for ws, books in list(self.connections.items()):
+            sub = books.get(diff.symbol)
+            if sub is not None and self._stale_until.get(diff.symbol, 0.0) <= time.monotonic():
+                self._publish(ws, diff.symbol, sub, snapshot=False, ts=diff.ts_ms / 1000)
 
     def _send_close(self, ws: web.WebSocketResponse) -> None:
         queue = self._queues.get(ws)

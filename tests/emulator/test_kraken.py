@@ -7,6 +7,7 @@ a bid 1 @ 49990.0; Kraken's first-tier taker fee 0.26 %, charged in the quote cu
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import typing as t
@@ -16,7 +17,6 @@ from decimal import Decimal as D
 import ccxt
 import pytest
 
-from arbitrage.exchanges.urls import rewrite_urls
 from tests.emulator.core import Fault
 from tests.emulator.kraken import KrakenEmulator
 from tests.emulator.kraken_testing import KEY, SECRET, emulator, run
@@ -114,6 +114,9 @@ def test_cl_ord_id_is_checked_refused_while_an_open_order_carries_it_and_free_on
         resting = await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 49000, {"clientOrderId": "rest-1"})
         with pytest.raises(ccxt.ExchangeError, match="EOrder:Duplicate order"):
             await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 49000, {"clientOrderId": "rest-1"})
+        # ccxt's fetch_order sends a clientOrderId as Kraken's integer userref, not as cl_ord_id
+        with pytest.raises(ccxt.ExchangeError, match="EGeneral:Invalid arguments:userref"):
+            await ex.fetch_order(resting["id"], params={"clientOrderId": "rest-1"})
         [found] = await ex.fetch_open_orders(params={"clientOrderId": "rest-1"})
         assert (found["id"], found["status"], found["price"], found["amount"]) == (
             resting["id"], "open", 49000.0, 0.1)
@@ -210,9 +213,9 @@ def test_a_lost_answer_leaves_the_order_placed_and_found_by_client_id_and_a_time
     assert len(em.exchange.orders) == 1
 
 
-def test_the_subprocess_serves_kraken_with_keys_and_balances_from_the_command_line() -> None:
+def test_the_subprocess_serves_keys_balances_and_the_paced_recording_from_the_command_line() -> None:
     command = [sys.executable, "-m", "tests.emulator", "kraken", "--port", "0", "--key", f"{KEY}={SECRET}",
-               "--balance", "USDT=1234.5"]
+               "--balance", "USDT=1234.5", "--pace", "0.001"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -220,10 +223,14 @@ def test_the_subprocess_serves_kraken_with_keys_and_balances_from_the_command_li
             assert base.startswith("http://127.0.0.1:")
 
             async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
-                ex.urls["api"] = rewrite_urls(ccxt.kraken().urls["api"], base)
+                here, there = em.base_url.removeprefix("http://"), base.removeprefix("http://")
+                ex.urls["api"] = json.loads(json.dumps(ex.urls["api"]).replace(here, there))
                 assert (await ex.fetch_balance())["USDT"]["free"] == 1234.5
+                book = await ex.watch_order_book("XMR/USD")  # --pace replays the recording
+                assert len(book["asks"]) == len(book["bids"]) == 10
+                assert book["asks"][0][0] > book["bids"][0][0]
 
-            run(scenario)
+            run(scenario, pro=True)
         finally:
             proc.terminate()
             proc.wait(timeout=10)

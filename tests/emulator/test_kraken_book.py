@@ -226,3 +226,26 @@ def test_a_gap_withholds_one_update_and_the_next_checksum_no_longer_matches_the_
                                              [(D("99.5"), D(3)), (D("99.0"), D(1))], precision)
 
     asyncio.run(main())
+
+
+def test_a_stale_stream_withholds_its_symbols_updates_while_other_symbols_flow() -> None:
+    em = emulator()
+    em.exchange.set_book("BTC/USD", [("99.0", "1")], [("101.0", "1")])
+    em.exchange.set_book("ETH/USDT", [("9.0", "1")], [("11.0", "1")])
+
+    async def main() -> None:
+        async with serve(em) as base, aiohttp.ClientSession() as session, session.ws_connect(
+                f"{base.replace('http', 'ws')}/ws.kraken.com/v2") as ws:
+            await ws.send_json({"method": "subscribe",
+                                "params": {"channel": "book", "symbol": ["BTC/USD", "ETH/USDT"]}})
+            snapshots = 0
+            while snapshots < 2:
+                snapshots += (await ws.receive_json()).get("type") == "snapshot"
+            em.exchange.inject(Fault("stale", symbol="BTC/USD"))
+            em.exchange.feed_diff("BTC/USD", [], [("101.0", "2")])
+            em.exchange.feed_diff("BTC/USD", [], [("101.0", "3")])
+            em.exchange.feed_diff("ETH/USDT", [], [("11.0", "2")])
+            update = await ws.receive_json()
+            assert (update["type"], update["data"][0]["symbol"]) == ("update", "ETH/USDT")
+
+    asyncio.run(main())

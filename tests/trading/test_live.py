@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import typing as t
+from decimal import Decimal
 
 import msgspec
 import pytest
@@ -232,3 +233,21 @@ def test_cancel_all_cancels_our_open_orders_and_leaves_the_accounts_others(name:
     [ours] = live.orders_with(result.client_order_id)
     assert ours.status == "canceled" and result.status == "canceled"
     assert live.exchange.orders[str(theirs["id"])].status == "open"
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_partial_ioc_fill_is_partially_filled_with_the_venues_fills(name: str) -> None:
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("partial", fill=Decimal("0.7")))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    # only 0.7 of the 1.0 BTC asked at 100 fills; the rest of the IOC order expires
+    assert (result.status, result.filled, result.notional) == ("partially_filled", 0.7, pytest.approx(70.0))
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 0.7)]
+    ledger = live.exchange
+    assert {a: pytest.approx(float(ledger.balance(a).free)) for a in ("USDT", "BTC")} == balances

@@ -14,6 +14,7 @@ from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import Alert, ArbResult, BalanceUpdate, BookUpdate, MarketsLoaded
+from arbitrage.exchanges.budget import Budgets
 from arbitrage.exchanges.markets import to_market
 from arbitrage.plugin import Context
 from arbitrage.settings import Settings
@@ -32,7 +33,8 @@ def live_settings(urls: dict[str, str]) -> Settings:
         base, run=msgspec.structs.replace(base.run, live=True, source="ccxt"), live=FAST,
         trading=msgspec.structs.replace(base.trading, hedge_max_loss_bps=10_000.0),
         ccxt=msgspec.structs.replace(base.ccxt, exchanges=sorted(urls), symbols=[SYMBOL], urls=urls,
-                                     enable_rate_limit=False, markets_cache=""))
+                                     enable_rate_limit=False, markets_cache="",
+                                     rate_limits=dict.fromkeys(urls, 1000.0)))
 
 
 async def announce(bus: Bus, live, name: str) -> None:
@@ -71,7 +73,8 @@ def test_a_live_run_opens_a_venue_per_exchange_and_trades_the_opportunity(monkey
             bus.subscribe(BookUpdate, books.update, name="books")
             settings = live_settings({B: binance.base_url, K: kraken.base_url})
             ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="live-test", log=logger,
-                          books=books, liquidity=books)
+                          books=books, liquidity=books,
+                          budgets=Budgets(settings.ccxt.rate_limits))  # Kraken's own pace is 1/s
             trader = Trader()
             trader.setup(ctx)
             await bus.start()
@@ -118,7 +121,8 @@ def test_a_live_venue_without_keys_stays_closed_with_a_critical_alert(monkeypatc
             bus, books = Bus(), BookStore()
             settings = live_settings({B: binance.base_url})
             ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="live-test", log=logger,
-                          books=books, liquidity=books)
+                          books=books, liquidity=books,
+                          budgets=Budgets(settings.ccxt.rate_limits))  # Kraken's own pace is 1/s
             trader = Trader()
             trader.setup(ctx)
             await bus.start()
@@ -134,3 +138,32 @@ def test_a_live_venue_without_keys_stays_closed_with_a_critical_alert(monkeypatc
     assert (alert.key, alert.level) == ("venue.open:binance", "critical")
     assert "ARB_BINANCE_API_KEY and ARB_BINANCE_SECRET must be set" in alert.message
     assert trader.venues == {}
+
+
+def test_a_live_venue_reads_its_balances_again_on_a_timer(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ARB_BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("ARB_BINANCE_SECRET", SECRET)
+
+    async def scenario():
+        async with emulated(B) as binance:
+            binance.exchange.set_balance("USDT", "1000")
+            bus, books = Bus(), BookStore()
+            base = live_settings({B: binance.base_url})
+            settings = msgspec.structs.replace(
+                base, live=msgspec.structs.replace(base.live, balance_refresh_s=0.1))
+            ctx = Context(bus=bus, settings=settings, clock=Clock(), run_id="live-test", log=logger,
+                          books=books, liquidity=books, budgets=Budgets(settings.ccxt.rate_limits))
+            trader = Trader()
+            trader.setup(ctx)
+            await bus.start()
+            with bus.collect(BalanceUpdate) as seen:
+                await announce(bus, binance, B)
+                await until(lambda: bool(seen), "the first balances")
+                binance.exchange.set_balance("USDT", "750")  # a withdrawal, say: nothing arb did
+                await until(lambda: seen[-1].balances.get("USDT") == 750.0, "the new balance")
+            await trader.stop()
+            await bus.stop()
+            return seen
+
+    seen = run(scenario())
+    assert seen[0].balances == {"USDT": 1000.0} and seen[-1].balances == {"USDT": 750.0}

@@ -70,51 +70,59 @@ def log_says(path: Path, *texts: str) -> bool:
 State = dict[str, t.Any]
 
 
-def run_live(tmp: Path, *, live: bool) -> tuple[subprocess.CompletedProcess[str], State, State]:
-    """Both emulators, one ``arb run`` on them; the books are planted once the run is trading
-    (live venues open, books subscribed), so the dislocation is seen whole. Returns the run and
-    the emulators' final states."""
-    with emulators(("binance", "--scenario", "quiet", "--api-key", BINANCE_KEY, "--secret", BINANCE_SECRET,
-                    "--balance", "USDT=1000"),
-                   ("kraken", "--key", f"{KRAKEN_KEY}={KRAKEN_SECRET}", "--balance", "BTC=1")) as urls:
-        binance, kraken = urls
-        # no arbitrage between these: Binance asks 100, Kraken bids 98; Kraken asks 99, Binance bids 99
-        control(binance, "book", {"symbol": "BTC/USDT", "bids": [["99", "5"]], "asks": [["100", "1"]]})
-        control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["98", "5"]], "asks": [["99", "5"]]})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
-        env.update({
-            "ARB_BINANCE_API_KEY": BINANCE_KEY, "ARB_BINANCE_SECRET": BINANCE_SECRET,
-            "ARB_KRAKEN_API_KEY": KRAKEN_KEY, "ARB_KRAKEN_SECRET": KRAKEN_SECRET,
-            "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": str(tmp / "markets"),
-            "ARB_LIVE__NOT_FOUND_AFTER_S": "1", "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
-            "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",  # not 1/s
-            "ARB_LOG__LEVEL": "DEBUG", "ARB_MONITOR__HALT_FILE": "",
-        })
-        command = [sys.executable, "-m", "arbitrage", "run", "--source", "ccxt",
-                   "--exchanges", "binance,kraken", "--symbols", "BTC/USDT",
-                   "--exchange-url", f"binance={binance}",
-                   "--exchange-url", f"kraken={kraken}", "--strategy", "cross_exchange", "--duration", "30",
-                   "--db", "arb.db", "--json", "--no-ui", *(["--live", "--yes"] if live else [])]
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True)
-        log = tmp / "logs" / "arb.log"
-        ready = ("live venue binance open", "live venue kraken open") if live else (
-            "paper venue kraken ready",)
-        deadline = time.monotonic() + 30
-        while not log_says(log, *ready) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the books' subscriptions are answered
-        # the dislocation, one book changing: Kraken bids 110 for 1 BTC that Binance asks 100 for
-        control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["110", "1"]], "asks": [["111", "5"]]})
-        deadline = time.monotonic() + 20  # the run's --duration is only a backstop
-        while not log_says(log, '"arb ') and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # the balance reads after the arbitrage
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # stops like Ctrl-C: plugins stop, summary printed
-        stdout, stderr = process.communicate(timeout=60)
-        done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-        return done, control(binance, "state"), control(kraken, "state")
+@pytest.fixture(scope="module")
+def exchanges() -> t.Iterator[tuple[str, str]]:
+    """The Binance and Kraken emulators, each in its own process, for every run of this module."""
+    with emulators(("binance", "--scenario", "quiet", "--api-key", BINANCE_KEY, "--secret", BINANCE_SECRET),
+                   ("kraken", "--key", f"{KRAKEN_KEY}={KRAKEN_SECRET}")) as (binance, kraken):
+        yield binance, kraken
+
+
+def run_live(tmp: Path, urls: tuple[str, str], *,
+             live: bool) -> tuple[subprocess.CompletedProcess[str], State, State]:
+    """One ``arb run`` on both emulators, their balances and books planted first; the dislocation is
+    planted once the run is trading (venues open, books subscribed), so it is seen whole. Returns
+    the run and the emulators' final states."""
+    binance, kraken = urls
+    control(binance, "balances", {"USDT": "1000", "BTC": "0"})
+    control(kraken, "balances", {"USDT": "0", "BTC": "1"})
+    # no arbitrage between these: Binance asks 100, Kraken bids 98; Kraken asks 99, Binance bids 99
+    control(binance, "book", {"symbol": "BTC/USDT", "bids": [["99", "5"]], "asks": [["100", "1"]]})
+    control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["98", "5"]], "asks": [["99", "5"]]})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
+    env.update({
+        "ARB_BINANCE_API_KEY": BINANCE_KEY, "ARB_BINANCE_SECRET": BINANCE_SECRET,
+        "ARB_KRAKEN_API_KEY": KRAKEN_KEY, "ARB_KRAKEN_SECRET": KRAKEN_SECRET,
+        "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": str(tmp / "markets"),
+        "ARB_LIVE__NOT_FOUND_AFTER_S": "1", "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
+        "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",  # not 1/s
+        "ARB_LOG__LEVEL": "DEBUG", "ARB_MONITOR__HALT_FILE": "",
+    })
+    command = [sys.executable, "-m", "arbitrage", "run", "--source", "ccxt",
+               "--exchanges", "binance,kraken", "--symbols", "BTC/USDT",
+               "--exchange-url", f"binance={binance}",
+               "--exchange-url", f"kraken={kraken}", "--strategy", "cross_exchange", "--duration", "30",
+               "--db", "arb.db", "--json", "--no-ui", *(["--live", "--yes"] if live else [])]
+    process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    log = tmp / "logs" / "arb.log"
+    ready = ("live venue binance open", "live venue kraken open") if live else (
+        "paper venue kraken ready",)
+    deadline = time.monotonic() + 30
+    while not log_says(log, *ready) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the books' subscriptions are answered
+    # the dislocation, one book changing: Kraken bids 110 for 1 BTC that Binance asks 100 for
+    control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["110", "1"]], "asks": [["111", "5"]]})
+    deadline = time.monotonic() + 20  # the run's --duration is only a backstop
+    while not log_says(log, '"arb ') and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the balance reads after the arbitrage
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # stops like Ctrl-C: plugins stop, summary printed
+    stdout, stderr = process.communicate(timeout=60)
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return done, control(binance, "state"), control(kraken, "state")
 
 
 def report(tmp: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
@@ -133,8 +141,9 @@ def db_rows(tmp: Path, sql: str) -> list[sqlite3.Row]:
         conn.close()
 
 
-def test_a_live_run_trades_the_dislocation_and_the_venues_show_what_arb_reports(tmp_path: Path) -> None:
-    done, binance, kraken = run_live(tmp_path, live=True)
+def test_a_live_run_trades_the_dislocation_and_the_venues_show_what_arb_reports(
+        tmp_path: Path, exchanges: tuple[str, str]) -> None:
+    done, binance, kraken = run_live(tmp_path, exchanges, live=True)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["arbs_executed"] >= 1, done.stderr[-3000:]
@@ -192,12 +201,16 @@ def test_a_live_run_trades_the_dislocation_and_the_venues_show_what_arb_reports(
             assert secret not in text, f"{secret} in {where}"
 
 
-def test_the_same_run_without_live_paper_trades_the_live_books_and_sends_nothing(tmp_path: Path) -> None:
-    done, binance, kraken = run_live(tmp_path, live=False)
+def test_the_same_run_without_live_paper_trades_the_live_books_and_sends_nothing(
+        tmp_path: Path, exchanges: tuple[str, str]) -> None:
+    before = [control(base, "state") for base in exchanges]
+    done, binance, kraken = run_live(tmp_path, exchanges, live=False)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["arbs_executed"] >= 1, done.stderr[-3000:]
-    for state, endpoint in ((binance, "/api/v3/order"), (kraken, "/0/private/AddOrder")):
-        assert state["orders"] == [] and state["trades"] == []
-        assert not [r for r in state["requests"] if r["path"] == endpoint]
+    for earlier, state, endpoint in zip(before, (binance, kraken), ("/api/v3/order", "/0/private/AddOrder"),
+                                        strict=True):
+        assert (state["orders"], state["trades"]) == (earlier["orders"], earlier["trades"])
+        new = state["requests"][len(earlier["requests"]):]
+        assert new and not [r for r in new if r["path"] == endpoint]  # the run asked, it never ordered
     assert "LIVE TRADING" not in done.stderr
