@@ -15,7 +15,7 @@ from arbitrage import compiled
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.errors import PluginError
+from arbitrage.errors import NoSuchPlugin, PluginError, SettingsError
 from arbitrage.events import BookUpdate
 from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
 from arbitrage.settings import Settings
@@ -65,10 +65,19 @@ class Engine:
                        views=self.views, stop=self.stop_flag)
 
     def _load_from_settings(self) -> list[Plugin]:
+        """:raises SettingsError: naming the setting of a plugin that is not installed."""
         run = self.settings.run
-        names: list[tuple[str, str | None]] = [(run.source, "source"), (run.strategy, "strategy")]
-        names += [(name, None) for name in run.plugins if name not in (run.source, run.strategy)]
-        return [load_plugin(name, kind)() for name, kind in names]
+        names: list[tuple[str, str, str | None]] = [("run.source", run.source, "source"),
+                                                    ("run.strategy", run.strategy, "strategy")]
+        names += [(f"run.plugins[{i}]", name, None) for i, name in enumerate(run.plugins)
+                  if name not in (run.source, run.strategy)]
+        plugins = []
+        for key, name, kind in names:
+            try:
+                plugins.append(load_plugin(name, kind)())
+            except NoSuchPlugin as exc:
+                raise SettingsError(key, str(exc)) from None
+        return plugins
 
     def plugin(self, name: str) -> Plugin:
         """The loaded plugin called ``name``."""
@@ -82,6 +91,7 @@ class Engine:
         arrives, then stop and return the summary.
 
         :raises PluginError: if a plugin fails to set up or start (the others are stopped first).
+        :raises SettingsError: if a plugin refuses a setting's value (e.g. an unwritable path).
         """
         duration = self.settings.run.duration if duration is None else duration
         log = self.ctx.log
@@ -89,6 +99,8 @@ class Engine:
         for p in ordered:
             try:
                 p.setup(self._context(log.bind(plugin=p.name)))
+            except SettingsError:
+                raise  # names its key: the plugin's name adds nothing
             except Exception as exc:
                 raise PluginError(f"plugin {p.name} failed to set up: {exc}") from exc
         await self.bus.start()
@@ -100,6 +112,8 @@ class Engine:
             for p in ordered:
                 try:
                     await p.start()
+                except SettingsError:
+                    raise
                 except Exception as exc:
                     raise PluginError(f"plugin {p.name} failed to start: {exc}") from exc
                 started.append(p)

@@ -1,10 +1,11 @@
 """The ``arb`` command line: thin typer commands that build settings and call one package function.
 
-One module per command group (``run``, ``scan``, ``strategies``, ``report``, ``logs``,
-``backtest`` for record/backtest/optimize, ``halt`` for halt/resume, ``notify``), sharing
-``common`` (options, settings loading, errors, the ``--live`` gate). The commands are plain
-functions registered here, in the order ``arb --help`` lists them. Heavy modules (the engine,
-ccxt, storage) are imported inside the commands so ``arb --help`` answers at once.
+One module per command group (``run``, ``scan``, ``strategies``, ``report``, ``logs``, ``backtest``
+for record/backtest/optimize, ``halt`` for halt/resume, ``notify``), sharing ``common`` (options,
+settings loading, errors, the ``--live`` gate). The commands are plain functions registered here, in
+the order ``arb --help`` lists them, each inside ``common.guarded`` (an ``ArbError`` is one line and
+its exit code; Ctrl-C exits 130). Heavy modules (the engine, ccxt, storage) are imported inside the
+commands so ``arb --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import typer
 
 from arbitrage.cli import backtest, halt, logs, notify, report, run, scan, strategies
+from arbitrage.cli.common import guarded
 
 __all__ = ["app", "main"]
 
@@ -24,11 +26,11 @@ app = typer.Typer(
 )
 for command in (run.run, scan.scan, strategies.strategies, report.report, logs.logs,
                 backtest.record, backtest.backtest, backtest.optimize, halt.halt, halt.resume):
-    app.command()(command)
+    app.command()(guarded(command))
 
 notify_app = typer.Typer(help="Notifications: `arb notify test` sends a test message to every URL.",
                          no_args_is_help=True)
-notify_app.command("test")(notify.send_test)
+notify_app.command("test")(guarded(notify.send_test))
 app.add_typer(notify_app, name="notify")
 
 

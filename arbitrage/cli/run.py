@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, load, refuse_live
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, exit_for, fail, load, refuse_live
 from arbitrage.errors import ArbError, SettingsError
 
 if t.TYPE_CHECKING:
@@ -75,6 +75,7 @@ def run(
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         print_summary(summary)
+    exit_for(summary["stop_reason"])
 
 
 def run_plugins(settings: Settings, *, record: bool, ui: bool) -> list[str]:
