@@ -202,12 +202,45 @@ def _not_finite(value: t.Any, key: str) -> tuple[str, float] | None:
     return None
 
 
+PATH_KEYS = ("storage.path", "storage.backtest_path", "log.file", "monitor.halt_file", "backtest.record")
+"""Settings naming a file arb writes ('' = none where allowed)."""
+
+
+def _path_problem(value: str) -> str | None:
+    """Why a file cannot be written at ``value`` (a folder in its way is a file, or it is a folder),
+    found without creating anything; None if it looks writable."""
+    path = Path(value)
+    if path.is_dir():
+        return f"{value} is a folder, not a file"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, so {value} cannot be created"
+            if not os.access(parent, os.W_OK | os.X_OK) and not path.exists():
+                return f"cannot create files in {parent} (permission denied)"
+            return None
+    return None
+
+
 def _check(settings: Settings) -> None:
     """Rules that span keys, which field types cannot express."""
     found = _not_finite(settings.to_dict(), "")
     if found is not None:
         raise SettingsError(found[0], f"expected a finite number, got {found[1]}")
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        problem = _path_problem(value) if value else None
+        if problem is not None:
+            raise SettingsError(key, problem)
+    if settings.notify.config and not Path(settings.notify.config).is_file():
+        raise SettingsError("notify.config", f"Apprise config file not found: {settings.notify.config}")
+    if not settings.risk.currency.strip():
+        raise SettingsError("risk.currency", "must name a currency, e.g. USDT")
     names = [v.name for v in settings.sim.venues]
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise SettingsError(f"sim.venues[{i}].name", "must not be empty")
     if len(set(names)) != len(names):
         raise SettingsError("sim.venues", f"venue names must be unique, got {names}")
     if len(names) < 2 and settings.run.strategy == "cross_exchange" and settings.run.source == "sim":

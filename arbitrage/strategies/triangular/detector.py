@@ -34,6 +34,7 @@ import math
 import typing as t
 from functools import partial
 
+from arbitrage.book import check_book
 from arbitrage.events import BookUpdate, Market
 from arbitrage.plugin import Books
 from arbitrage.strategies.triangular.check import CycleCheck
@@ -128,6 +129,8 @@ class TriangularDetector:
         """Cycles that passed the top-of-book test and were sized."""
         self._stale_sizing = 0
         self.skipped_unvalued = 0
+        self.skipped_malformed = 0
+        """Cycles not sized because a book fails ``check_book`` (a source that did not check)."""
         self.skipped_cooldown = 0
 
     # -- books -----------------------------------------------------------------------------------
@@ -239,6 +242,9 @@ class TriangularDetector:
             ts = book.ts_event
             if now_ns is not None and now_ns - ts > self.staleness_ns:
                 self._stale_sizing += 1
+                return None
+            if check_book(book.bids, book.asks) is not None:
+                self.skipped_malformed += 1
                 return None
             # net of what our orders took or have in flight (the book's own side if untouched)
             levels.append(self._books.levels(self.venue, book.symbol, "asks" if e & 1 else "bids"))
