@@ -207,7 +207,7 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
         raise DataError(f"replay failed: {source.error!r}") from source.error
     replay = source.summary()
     for reader in readers:
-        if not source.books.get(str(reader.path)):
+        if str(reader.path) not in source.gave_books:
             raise DataError(f"{reader.path}: no book to replay ({_skipped(reader)})")
     arbs = [arb_entry(r, f"{run_id}-") for r in collector.results]
     result: dict[str, t.Any] = {

@@ -50,6 +50,9 @@ class FileStats:
         self.malformed = 0
         self.reasons: dict[str, int] = {}
         """Skipped records per reason (a key of ``REASONS``)."""
+        self.newest: int | None = None
+        """The latest ``ts_init`` of the batch just yielded, where the reader knows it without a pass
+        over the events (the decoding process's batches); None: whoever needs it computes it."""
         self.examples: list[tuple[int, str]] = []
         """(line number, reason and detail) of the first skipped records; line 0 = not known (the
         replay skipped the event after reading it)."""

@@ -32,8 +32,8 @@ import msgspec
 
 from arbitrage.events import BookUpdate, Level
 
-__all__ = ["BookRecord", "RawLevels", "UnsortedLevels", "ask_side", "bid_side", "pack_book", "pack_chunk",
-           "pack_lines", "unpack"]
+__all__ = ["BookRecord", "RawLevels", "UnsortedLevels", "ask_side", "bid_side", "newest", "pack_book",
+           "pack_chunk", "pack_lines", "unpack"]
 
 MAX_NUMBER = cython.declare(cython.Py_ssize_t, 400)
 """Longest number accepted, in characters: it bounds the digits an exponent is read against, so the
@@ -639,6 +639,19 @@ def pack_book(out: list[BookRecord], venue: int, symbol: int, book: BookUpdate) 
     out.append((venue, symbol, book.ts_event, book.ts_init, b._count, a._count, split, split, b._top, a._top,
                 b._text[b._start:b._stop] + a._text[a._start:a._stop]))
     return True
+
+
+def newest(records: list[BookRecord], start: cython.longlong) -> int:
+    """The latest receive time (``ts_init``) among ``records`` and ``start``: what the replay needs
+    of a batch to see that no book in it jumps ahead, without touching the events."""
+    best: cython.longlong = start
+    ts: cython.longlong
+    record: tuple
+    for record in records:
+        ts = record[3]
+        if ts > best:
+            best = ts
+    return best
 
 
 def unpack(records: list[BookRecord], names: list[str]) -> list[BookUpdate]:

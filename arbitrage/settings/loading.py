@@ -77,12 +77,13 @@ def stray_env(environ: t.Mapping[str, str]) -> list[tuple[str, str | None]]:
     """``ARB_`` variables that are neither ``ARB_SECTION__KEY`` settings nor read on purpose, each
     with the setting's variable it most likely meant (``ARB_TRADING_MAX_NOTIONAL`` ->
     ``ARB_TRADING__MAX_NOTIONAL``) or None."""
-    keys = {(section, key) for section, fields in _SECTION_KEYS.items() for key in fields}
+    stray = [name for name in sorted(environ) if name.startswith(ENV_PREFIX) and "__" not in name
+             and name not in READ_ON_PURPOSE and not name.endswith(KEY_SUFFIXES)]
+    if not stray:
+        return []
+    keys = {(section.name, field.name) for section in _sections() for field in section.type.fields}
     out: list[tuple[str, str | None]] = []
-    for name in sorted(environ):
-        if (not name.startswith(ENV_PREFIX) or "__" in name or name in READ_ON_PURPOSE
-                or name.endswith(KEY_SUFFIXES)):
-            continue
+    for name in stray:
         words = name[len(ENV_PREFIX):].lower()
         cut = next((i for i, ch in enumerate(words) if ch == "_" and (words[:i], words[i + 1:]) in keys), 0)
         meant = f"{ENV_PREFIX}{words[:cut].upper()}__{words[cut + 1:].upper()}" if cut else None
@@ -90,10 +91,12 @@ def stray_env(environ: t.Mapping[str, str]) -> list[tuple[str, str | None]]:
     return out
 
 
-_SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    field.name: tuple(f.name for f in t.cast(msgspec.inspect.StructType, field.type).fields)
-    for field in t.cast(msgspec.inspect.StructType, msgspec.inspect.type_info(Settings)).fields}
-"""Section -> its keys."""
+def _sections() -> tuple[t.Any, ...]:
+    """The fields of ``Settings`` (sections), each with its Struct's fields (``msgspec.inspect``,
+    imported only when the environment has a stray variable to explain)."""
+    import msgspec.inspect
+
+    return t.cast(msgspec.inspect.StructType, msgspec.inspect.type_info(Settings)).fields
 
 _PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_RE = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")

@@ -100,8 +100,8 @@ class ReplaySource(Plugin):
         self.data = list(data) if data is not None else None
         self.progress = progress
         self.readers: list[Reader] = []
-        self.books: dict[str, int] = {}
-        """Books each file gave (path -> count), far-future ones skipped."""
+        self.gave_books: set[str] = set()
+        """Files (paths) that gave at least one book (far-future ones skipped do not count)."""
         self.skipped: dict[str, FileStats] = {}
         """What the replay itself skipped from each file (far-future books), by path."""
         self.published = 0
@@ -281,11 +281,11 @@ class ReplaySource(Plugin):
         it are more than ``JUMP_NS`` below it, it is a record out of its place, skipped; otherwise
         (the data resumed after a gap, or later books agree) the clock moves on to it. A book
         below the clock is passed on (the replay publishes it late and counts it
-        ``out_of_order``). Batches without a jump pass whole, after one ``max`` over them.
+        ``out_of_order``). Batches without a jump pass whole: the decoding process sends the newest
+        receive time of each batch (``FileStats.newest``); for other readers one ``max`` finds it.
         """
         path = str(reader.path)
         stats = self.skipped[path] = FileStats(path, reader.format, 0)
-        self.books[path] = 0
         source = reader.batches()
         ts_of = operator.attrgetter("ts_init")
         clock: int | None = None
@@ -300,10 +300,13 @@ class ReplaySource(Plugin):
                 elif held:
                     held.extend(batch)
                 else:
-                    newest = max(map(ts_of, batch))
+                    newest = reader.stats.newest
+                    if newest is None:
+                        newest = max(map(ts_of, batch))
                     if clock is not None and newest <= clock + JUMP_NS:
                         clock = max(clock, newest)
-                        self.books[path] += sum(e.__class__ is BookUpdate for e in batch)
+                        if path not in self.gave_books and any(e.__class__ is BookUpdate for e in batch):
+                            self.gave_books.add(path)
                         yield batch
                         continue
                     held = batch
@@ -325,7 +328,7 @@ class ReplaySource(Plugin):
                             clock = ts
                         elif ts > clock:
                             clock = ts
-                        self.books[path] += 1
+                        self.gave_books.add(path)
                     out.append(event)
                     i += 1
                 held = held[i:]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import EPS, check_book, round_down, walk
+from arbitrage.book import EPS, SoundSides, round_down, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity
 from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cross_check import CrossCheck
@@ -127,7 +127,9 @@ class CrossExchangeStrategy(Plugin):
         self._ids = itertools.count(1)
         self.emitted = 0
         self.skipped_malformed = 0
-        """Paying routes not sized because a book fails ``check_book`` (a source that did not check)."""
+        """Paying routes not sized because a side to size on fails ``check_side`` (a source that
+        did not check)."""
+        self._sound = SoundSides()
         ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
         ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
         ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
@@ -168,7 +170,9 @@ class CrossExchangeStrategy(Plugin):
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
                                                                                              sell.ts_event)):
             return
-        if check_book(buy.bids, buy.asks) is not None or check_book(sell.bids, sell.asks) is not None:
+        sound = self._sound.sound
+        if not (sound(buy.venue, buy.symbol, buy.asks, False)
+                and sound(sell.venue, sell.symbol, sell.bids, True)):
             self.skipped_malformed += 1  # sources check every book; this one's did not
             return
         quote_value = self.valuer.price(buy_market.quote)

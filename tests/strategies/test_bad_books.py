@@ -1,5 +1,6 @@
 """Strategies fed malformed books directly (a source that skipped ``check_book``) neither crash nor
-find an opportunity in them: every opportunity they emit stands on books that pass the check."""
+find an opportunity in them: every leg of every opportunity they emit was sized on a book side
+that passes the check (asks for a buy, bids for a sell), of a book that is not crossed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbitrage.book import check_book, is_crossed
+from arbitrage.book import check_side, is_crossed
 from arbitrage.clock import SimClock
 from arbitrage.engine import Engine
 from arbitrage.events import BookUpdate, Market, MarketsLoaded, Opportunity
@@ -62,14 +63,14 @@ class RawSource(Plugin):
 
     def __init__(self, books: list[tuple[str, str, Side, Side, bool]]) -> None:
         self.books = books
-        self.used: list[list[BookUpdate | None]] = []
+        self.used: list[list[tuple[str, BookUpdate | None]]] = []
 
     def setup(self, ctx: t.Any) -> None:
         super().setup(ctx)
         ctx.bus.subscribe(Opportunity, self._on_opportunity, name="raw")
 
     def _on_opportunity(self, opportunity: Opportunity) -> None:
-        self.used.append([self.ctx.books.get(leg.venue, leg.symbol) for leg in opportunity.legs])
+        self.used.append([(leg.side, self.ctx.books.get(leg.venue, leg.symbol)) for leg in opportunity.legs])
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._play())
@@ -108,8 +109,9 @@ def test_malformed_books_crash_nothing_and_no_opportunity_stands_on_one(
     summary = asyncio.run(engine.run(duration=0))
     assert summary["handler_errors"] == 0 and summary["stop_reason"] == "done"
     for legs in source.used:
-        for book in legs:
-            assert book is not None and check_book(book.bids, book.asks) is None
-            assert not is_crossed(book.bids, book.asks)
+        for side, book in legs:
+            assert book is not None and not is_crossed(book.bids, book.asks)
+            used = book.asks if side == "buy" else book.bids
+            assert check_side(used, side == "sell") is None
     for quote, pnl in summary["net_pnl"].items():
         assert math.isfinite(pnl), quote
