@@ -239,8 +239,8 @@ def test_no_bytes_crash_the_jsonl_reader(tmp_path: Path, lines: list[bytes]) -> 
     path.write_bytes(b"\n".join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines) + b"\n")
     try:
         events, stats = read(path)
-    except DataError as exc:  # an empty file is refused, in one line
-        assert "empty data file" in str(exc)
+    except DataError as exc:  # an empty file, or one whose head says SQLite, is refused in one line
+        assert "\n" not in str(exc)
         return
     assert len(events) + stats["malformed"] == sum(1 for line in lines if line.strip(b" \t\r\n\x0b\x0c"))
     assert set(stats["reasons"]) <= set(REASONS)
