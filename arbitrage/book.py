@@ -123,18 +123,41 @@ def check_book(bids: t.Sequence[t.Any], asks: t.Sequence[t.Any]) -> str | None:
     """
     if not bids and not asks:
         return "empty"
-    for side, falling in ((bids, True), (asks, False)):
-        last = _INF if falling else 0.0
-        try:
-            for price, amount in side:
-                if not (0.0 < price < _INF and 0.0 < amount < _INF):
-                    return "level"
-                if (price >= last) if falling else (price <= last):
-                    return "unsorted"
-                last = price
-        except (TypeError, ValueError):  # not pairs, or not numbers
-            return "level"
+    return check_side(bids, True) or check_side(asks, False)
+
+
+def check_side(levels: t.Sequence[t.Any], falling: bool) -> str | None:
+    """``check_book`` for one side (``falling`` for bids): "level", "unsorted" or None (empty passes)."""
+    last = _INF if falling else 0.0
+    try:
+        for price, amount in levels:
+            if not (0.0 < price < _INF and 0.0 < amount < _INF):
+                return "level"
+            if (price >= last) if falling else (price <= last):
+                return "unsorted"
+            last = price
+    except (TypeError, ValueError):  # not pairs, or not numbers
+        return "level"
     return None
+
+
+class SoundSides:
+    """Which book sides passed ``check_side``, remembered by identity: a strategy checks the side it
+    is about to size on once per snapshot, however many routes it sizes on it (sources check every
+    book; this guards against one that did not, at the cost of a lookup)."""
+
+    def __init__(self) -> None:
+        self._passed: dict[tuple[str, str, bool], object] = {}
+
+    def sound(self, venue: str, symbol: str, levels: t.Sequence[t.Any], falling: bool) -> bool:
+        """Whether ``levels`` (the bids if ``falling``) of ``venue``'s ``symbol`` book pass the check."""
+        key = (venue, symbol, falling)
+        if self._passed.get(key) is levels:
+            return True
+        if check_side(levels, falling) is not None:
+            return False
+        self._passed[key] = levels
+        return True
 
 
 def is_crossed(bids: t.Sequence[Level], asks: t.Sequence[Level]) -> bool:

@@ -15,7 +15,7 @@ from arbitrage import compiled
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.errors import PluginError
+from arbitrage.errors import NoSuchPlugin, PluginError, SettingsError
 from arbitrage.events import BookUpdate, FeedStatus
 from arbitrage.exchanges.budget import Budgets
 from arbitrage.plugin import Context, Plugin, StopFlag, Views, load_plugin, new_registry, start_order
@@ -79,12 +79,20 @@ class Engine:
             self.books.drop(status.venue, status.symbol)
 
     def _load_from_settings(self) -> list[Plugin]:
+        """:raises SettingsError: naming the setting of a plugin that is not installed."""
         run = self.settings.run
-        names: list[tuple[str, str | None]] = [(run.source, "source")]
+        names: list[tuple[str, str, str | None]] = [("run.source", run.source, "source")]
         if run.strategy:  # "" = none (a Redis collector runs only its source and the bridge)
-            names.append((run.strategy, "strategy"))
-        names += [(name, None) for name in run.plugins if name not in (run.source, run.strategy)]
-        return [load_plugin(name, kind)() for name, kind in names]
+            names.append(("run.strategy", run.strategy, "strategy"))
+        names += [(f"run.plugins[{i}]", name, None) for i, name in enumerate(run.plugins)
+                  if name not in (run.source, run.strategy)]
+        plugins = []
+        for key, name, kind in names:
+            try:
+                plugins.append(load_plugin(name, kind)())
+            except NoSuchPlugin as exc:
+                raise SettingsError(key, str(exc)) from None
+        return plugins
 
     def plugin(self, name: str) -> Plugin:
         """The loaded plugin called ``name``."""
@@ -98,6 +106,7 @@ class Engine:
         arrives, then stop and return the summary.
 
         :raises PluginError: if a plugin fails to set up or start (the others are stopped first).
+        :raises SettingsError: if a plugin refuses a setting's value (e.g. an unwritable path).
         """
         duration = self.settings.run.duration if duration is None else duration
         log = self.ctx.log
@@ -105,6 +114,8 @@ class Engine:
         for p in ordered:
             try:
                 p.setup(self._context(log.bind(plugin=p.name)))
+            except SettingsError:
+                raise  # names its key: the plugin's name adds nothing
             except Exception as exc:
                 raise PluginError(f"plugin {p.name} failed to set up: {exc}") from exc
         await self.bus.start()
@@ -116,6 +127,8 @@ class Engine:
             for p in ordered:
                 try:
                     await p.start()
+                except SettingsError:
+                    raise
                 except Exception as exc:
                     raise PluginError(f"plugin {p.name} failed to start: {exc}") from exc
                 started.append(p)

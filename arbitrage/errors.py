@@ -24,6 +24,14 @@ class PluginError(ArbError):
     """A plugin could not be found, loaded or started."""
 
 
+class NoSuchPlugin(PluginError):
+    """No installed plugin has that name (and kind): a setting or flag names one that is not there."""
+
+
+class StorageError(ArbError):
+    """The database could not be written during a run."""
+
+
 class DataError(ArbError):
     """Input data (a recording, a CSV) cannot be read at all."""
 

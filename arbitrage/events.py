@@ -373,7 +373,8 @@ class TradingHalted(Event, frozen=True, kw_only=True):
 
     reason: str
     rule: str
-    """What tripped: ``daily_loss``, ``failed_arbs``, ``residual``, ``halt_file`` (``arb halt``)."""
+    """What tripped: ``daily_loss``, ``failed_arbs``, ``residual``, ``halt_file`` (``arb halt``), or
+    ``storage`` (the database cannot be written: no trading without a journal; lasts the run)."""
     ts_init: int
 
 
@@ -386,6 +387,8 @@ class TradingResumed(Event, frozen=True, kw_only=True):
 
 HALT_ALERT_KEY = "kill_switch"
 """``Alert.key`` of the critical alert that accompanies ``TradingHalted`` (recovered on resume)."""
+STORAGE_ALERT_KEY = "storage"
+"""``Alert.key`` of the critical alert storage raises when it cannot write (recovered once it can)."""
 
 
 AnyEvent = (

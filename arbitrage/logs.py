@@ -132,7 +132,8 @@ def setup_logging(settings: LogSettings, console: bool = True, json_console: boo
     :param level_override: level for every sink instead of ``settings.level`` (e.g. ``--log-level``).
     :param console_level: a different level for stderr only (``arb run --json`` keeps it quiet).
     :returns: the handler ids added.
-    :raises SettingsError: if the level is unknown.
+    :raises SettingsError: if the level is unknown, ``log.rotation`` is not one loguru reads, or
+        ``log.file`` cannot be written.
     """
     level = (level_override or settings.level).upper()
     level_number(level)
@@ -149,12 +150,23 @@ def setup_logging(settings: LogSettings, console: bool = True, json_console: boo
             ids.append(logger.add(sys.stderr, level=shown, format=_console_format, backtrace=False,
                                   diagnose=False))
     if settings.file:
-        path = Path(settings.file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ids.append(logger.add(str(path), level=level, format=_json_format, colorize=False, backtrace=False,
-                              diagnose=False, rotation=settings.rotation, retention=settings.retention,
-                              encoding="utf-8"))
+        ids.append(_add_file(settings, level))
     return ids
+
+
+def _add_file(settings: LogSettings, level: str) -> int:
+    """The JSON-lines file sink. :raises SettingsError: naming ``log.rotation`` or ``log.file``."""
+    path = Path(settings.file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return logger.add(str(path), level=level, format=_json_format, colorize=False, backtrace=False,
+                          diagnose=False, rotation=settings.rotation, retention=settings.retention,
+                          encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError("log.file", f"cannot write the log file {path} ({exc})") from None
+    except (ValueError, TypeError):  # loguru cannot read the rotation (the other values are typed)
+        raise SettingsError("log.rotation", f"expected a size (\"20 MB\"), an interval (\"1 day\") or a "
+                                            f"time of day (\"00:00\"), got {settings.rotation!r}") from None
 
 
 # -- reading -----------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from loguru import logger
 from arbitrage.book import BookSide, BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.errors import PluginError
+from arbitrage.errors import NoSuchPlugin, PluginError
 from arbitrage.events import Alert, BookUpdate, Level, Position
 from arbitrage.exchanges.budget import Budgets
 from arbitrage.settings import Settings
@@ -417,12 +417,13 @@ def discover() -> dict[str, t.Any]:
 def load_plugin(name: str, kind: str | None = None) -> type[Plugin]:
     """Import one plugin class by entry-point name.
 
-    :raises PluginError: if no such plugin is installed, it fails to import, or has another kind.
+    :raises NoSuchPlugin: if no such plugin is installed, or it has another kind.
+    :raises PluginError: if it fails to import.
     """
     found = discover()
     if name not in found:
         known = ", ".join(sorted(n for n, ep in found.items() if kind is None or _kind_of(ep) == kind))
-        raise PluginError(f"no plugin named {name!r}" + (f" (available: {known})" if known else ""))
+        raise NoSuchPlugin(f"no plugin named {name!r}" + (f" (available: {known})" if known else ""))
     try:
         cls = found[name].load()
     except Exception as exc:
@@ -430,7 +431,7 @@ def load_plugin(name: str, kind: str | None = None) -> type[Plugin]:
     if not (isinstance(cls, type) and issubclass(cls, Plugin)):
         raise PluginError(f"entry point {name!r} is not a Plugin subclass")
     if kind is not None and cls.kind != kind:
-        raise PluginError(f"plugin {name!r} is a {cls.kind}, not a {kind}")
+        raise NoSuchPlugin(f"plugin {name!r} is a {cls.kind}, not a {kind}")
     return t.cast(type[Plugin], cls)
 
 

@@ -106,7 +106,8 @@ def test_request_stop_ends_the_run_with_its_reason() -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_arb_run_cleanly_with_summary_and_flushed_database(tmp_path: Path, sig: int) -> None:
+def test_signal_stops_arb_run_cleanly_with_summary_flushed_database_and_exit_128_plus_it(tmp_path: Path,
+                                                                                     sig: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
     env["ARB_SIM__DISLOCATIONS_PER_MINUTE"] = "120"
     command = [sys.executable, "-m", "arbitrage", "run", "--duration", "60", "--json", "--no-ui",
@@ -120,7 +121,7 @@ def test_signal_stops_arb_run_cleanly_with_summary_and_flushed_database(tmp_path
     time.sleep(1.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + sig, err  # 130 after Ctrl-C, 143 after SIGTERM, as shells expect
     summary = json.loads(out)
     assert summary["stop_reason"] == f"signal {signal.Signals(sig).name}"
     with sqlite3.connect(tmp_path / "arb.db") as conn:

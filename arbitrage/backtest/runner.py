@@ -24,7 +24,7 @@ import msgspec
 
 from arbitrage.backtest.analysis import analyse, arb_entry
 from arbitrage.clock import SimClock
-from arbitrage.errors import DataError
+from arbitrage.errors import DataError, NoSuchPlugin, SettingsError, StorageError
 from arbitrage.events import ArbResult, BookUpdate, encode_json
 from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.readers.contract import Reader
@@ -166,7 +166,9 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
     :raises DataError: if a file is missing or unreadable, gave no book at all (empty, or every
         record skipped), or the replay failed part way (a corrupt compressed stream); malformed
         records are only counted (``malformed``: total, per reason, per file).
-    :raises PluginError: if the strategy cannot be loaded or a plugin fails to start.
+    :raises PluginError: if a plugin fails to start.
+    :raises SettingsError: for a strategy that is not installed or an unusable database path.
+    :raises StorageError: if the database could not be written part way.
     """
     files = [str(f) for f in (data if data is not None else settings.backtest.data)]
     if not files:
@@ -180,23 +182,35 @@ def run_backtest(settings: Settings, data: c.Sequence[str | Path] | None = None,
     run_id = backtest_run_id(settings, readers)
     source = ReplaySource(readers, progress=progress)
     collector = Collector(spreads=plot is not None)
-    strategy = load_plugin(settings.run.strategy, "strategy")()
+    try:
+        strategy = load_plugin(settings.run.strategy, "strategy")()
+    except NoSuchPlugin as exc:
+        raise SettingsError("run.strategy", str(exc)) from None
     plugins: list[Plugin] = [source, strategy, load_plugin("trader")(), collector]
+    store: t.Any = None  # the storage plugin: its ``failure`` says whether a write failed
     if storage and "storage" in settings.run.plugins:
         _forget_run(Path(settings.storage.path), run_id)
-        plugins.append(load_plugin("storage")())
+        store = load_plugin("storage")()
+        plugins.append(store)
 
     from arbitrage.engine import Engine
 
     engine = Engine(settings, clock=SimClock(0), run_id=run_id, plugins=plugins)
-    summary = asyncio.run(engine.run(duration=0))
+    try:
+        summary = asyncio.run(engine.run(duration=0))
+    except SettingsError as exc:
+        if exc.key != "storage.path":
+            raise
+        raise SettingsError("storage.backtest_path", exc.problem) from None  # what storage.path is here
+    if store is not None and store.failure:
+        raise StorageError(f"the backtest stopped: storage {store.failure}")
     if source.error is not None:
         if isinstance(source.error, DataError):
             raise source.error
         raise DataError(f"replay failed: {source.error!r}") from source.error
     replay = source.summary()
     for reader in readers:
-        if not source.books.get(str(reader.path)):
+        if str(reader.path) not in source.gave_books:
             raise DataError(f"{reader.path}: no book to replay ({_skipped(reader)})")
     arbs = [arb_entry(r, f"{run_id}-") for r in collector.results]
     result: dict[str, t.Any] = {

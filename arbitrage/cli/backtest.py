@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, load, refuse_live
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, exit_for, fail, load, refuse_live
 from arbitrage.errors import ArbError, PluginError, SettingsError
 
 DataOpt = typer.Option(..., "--data", help="Recording to replay (repeatable): .jsonl or .jsonl.zst, "
@@ -87,13 +87,14 @@ def record(
     recorder = Recorder(out)
     try:
         started = time.monotonic()
-        run_engine(Engine(settings, plugins=[source_cls(), recorder]), duration)
+        stopped = run_engine(Engine(settings, plugins=[source_cls(), recorder]), duration)["stop_reason"]
     except ArbError as exc:
         fail(exc)
     size = out.stat().st_size if out.exists() else 0
     summary = recorder.summary()
     typer.echo(f"recorded {summary['books']:,} books ({summary['lines'] - summary['books']} market lists) "
                f"from {source} to {out} ({size / 1e6:.2f} MB) in {time.monotonic() - started:.1f}s")
+    exit_for(stopped)
 
 
 def backtest(
@@ -143,12 +144,14 @@ def backtest(
         fail(exc)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
+        exit_for(result["stop_reason"])
         return
     from arbitrage.backtest.report import render_result
 
     render_result(result, _console(), time.monotonic() - started)
     if plot is not None:
         typer.echo(f"plot written to {plot}")
+    exit_for(result["stop_reason"])
 
 
 def optimize(

@@ -1,13 +1,19 @@
-"""What every ``arb`` command shares: loading settings from flags, one-line errors, common options.
+"""What every ``arb`` command shares: loading settings from flags, one-line errors, exit codes,
+common options.
 
-``ArbError`` becomes one line on stderr and its exit code; settings errors exit 2. Only light
-modules are imported here, so ``arb --help`` answers at once.
+``ArbError`` becomes one line on stderr and its exit code; settings errors exit 2. Every command
+runs inside ``guarded`` (``arbitrage.cli`` registers them so), which does that for an error a
+command did not catch itself and turns Ctrl-C into exit 130; a run stopped cleanly by SIGINT or
+SIGTERM exits 128 + the signal's number too (``exit_for``), as shells expect. Only light modules
+are imported here, so ``arb --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import collections.abc as c
+import functools
 import os
+import signal
 import sys
 import typing as t
 from pathlib import Path
@@ -20,11 +26,58 @@ if t.TYPE_CHECKING:
     from arbitrage.settings import Settings
 
 
+INTERRUPTED = 128 + signal.SIGINT
+"""Exit code after Ctrl-C (130)."""
+_warned: set[str] = set()
+"""Environment variables already warned about in this process."""
+
+
 def fail(error: ArbError) -> t.NoReturn:
     """Print one line for an expected error and exit with its code."""
     prefix = "settings error" if isinstance(error, SettingsError) else "error"
     typer.echo(f"{prefix}: {error}", err=True)
     raise typer.Exit(error.exit_code)
+
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def guarded(command: F) -> F:
+    """``command`` with an ``ArbError`` it let through printed as one line (its exit code) and
+    Ctrl-C (outside a run, which stops cleanly on its own) as exit 130 without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        try:
+            return command(*args, **kwargs)
+        except ArbError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(INTERRUPTED) from None
+
+    return t.cast(F, wrapper)
+
+
+def exit_for(stop_reason: str) -> None:
+    """Exit 128 + N when a run stopped on signal N (``signal SIGINT`` -> 130), as shells expect of a
+    command ended by Ctrl-C; otherwise return."""
+    name = stop_reason.removeprefix("signal ")
+    if name != stop_reason and name in signal.Signals.__members__:
+        raise typer.Exit(128 + signal.Signals[name].value)
+
+
+def warn_stray_env(environ: t.Mapping[str, str] | None = None) -> None:
+    """One line on stderr, once per process, for each ``ARB_`` variable that sets nothing."""
+    from arbitrage.settings import stray_env
+
+    for name, meant in stray_env(os.environ if environ is None else environ):
+        if name in _warned:
+            continue
+        _warned.add(name)
+        hint = f"did you mean {meant}?" if meant else "settings are ARB_SECTION__KEY, e.g. ARB_RUN__SEED"
+        print(f"warning: environment variable {name} matches no setting and is ignored ({hint})",
+              file=sys.stderr)
 
 
 def parse_balances(items: list[str]) -> dict[str, float]:
@@ -92,6 +145,7 @@ def load(config: Path | None, overrides: dict[str, t.Any], paper_balance: list[s
     """
     from arbitrage.settings import load_settings
 
+    warn_stray_env()
     try:
         settings = load_settings(config, overrides, profile=profile)
         if paper_balance:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, fail, live_gate, load
+from arbitrage.cli.common import ConfigOpt, ProfileOpt, build_overrides, exit_for, fail, live_gate, load
 from arbitrage.errors import ArbError, SettingsError
 
 if t.TYPE_CHECKING:
@@ -106,6 +106,7 @@ def run(
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         print_summary(summary)
+    exit_for(summary["stop_reason"])
 
 
 def redis_overrides(url: str | None, role: str | None, source: str | None) -> dict[str, t.Any]:

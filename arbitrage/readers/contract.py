@@ -50,6 +50,9 @@ class FileStats:
         self.malformed = 0
         self.reasons: dict[str, int] = {}
         """Skipped records per reason (a key of ``REASONS``)."""
+        self.newest: int | None = None
+        """The latest ``ts_init`` of the batch just yielded, where the reader knows it without a pass
+        over the events (the decoding process's batches); None: whoever needs it computes it."""
         self.examples: list[tuple[int, str]] = []
         """(line number, reason and detail) of the first skipped records; line 0 = not known (the
         replay skipped the event after reading it)."""
@@ -64,10 +67,17 @@ class FileStats:
             text = detail.splitlines()[0][:200] if detail else REASONS[reason]
             self.examples.append((line, f"{reason}: {text}"))
 
-    def to_dict(self) -> dict[str, t.Any]:
+    def to_dict(self, extra: FileStats | None = None) -> dict[str, t.Any]:
+        """The figures as builtins; ``extra``'s skipped records (the replay's own) added in."""
+        malformed, reasons, examples = self.malformed, dict(self.reasons), list(self.examples)
+        if extra is not None:
+            malformed += extra.malformed
+            for reason, count in extra.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + count
+            examples = sorted(examples + extra.examples)[:MAX_EXAMPLES]
         return {"path": self.path, "format": self.format, "lines": self.lines, "events": self.events,
-                "malformed": self.malformed, "reasons": dict(sorted(self.reasons.items())),
-                "examples": [{"line": n, "reason": why} for n, why in self.examples]}
+                "malformed": malformed, "reasons": dict(sorted(reasons.items())),
+                "examples": [{"line": n, "reason": why} for n, why in examples]}
 
 
 def split_symbol(symbol: str) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ from arbitrage.book import check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate, MarketsLoaded
 from arbitrage.readers.contract import Item, Reader, Symbols, is_pair
-from arbitrage.readers.levels import RawLevels, UnsortedLevels
+from arbitrage.readers.levels import UnsortedLevels, ask_side, bid_side
 
 CHUNK = 32 * 1024
 """Bytes decoded per step: small enough to stay in the CPU cache, large enough to amortise calls."""
@@ -79,9 +79,11 @@ DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError)
 """What msgspec raises for a line that does not decode."""
 _SideErrors = (ValueError, *DecodeErrors)
 """What ``_side`` raises for a malformed side (msgspec's errors are ValueErrors too)."""
-_side: c.Callable[[msgspec.Raw, bool], t.Sequence[tuple[float, float]]] = RawLevels
-"""One side of an exact line (``True`` for bids), checked: pairs of positive numbers, best first,
-in order; raises ``UnsortedLevels`` for prices out of order."""
+_bids: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = bid_side
+"""The bids of an exact line, checked: pairs of positive numbers, best first, prices falling;
+raises ``UnsortedLevels`` for prices out of order, ``ValueError`` for anything else."""
+_asks: c.Callable[[msgspec.Raw], t.Sequence[tuple[float, float]]] = ask_side
+"""The asks, likewise (prices rising)."""
 
 
 def decode_reason(error: Exception) -> str:
@@ -94,7 +96,7 @@ def decode_reason(error: Exception) -> str:
 
 
 def side_reason(error: Exception) -> str:
-    """The ``FileStats`` reason of a side ``_side`` refused."""
+    """The ``FileStats`` reason of a side ``_bids`` or ``_asks`` refused."""
     return "unsorted" if isinstance(error, UnsortedLevels) else "level"
 
 
@@ -106,9 +108,8 @@ def _ms_to_ns(ms: float) -> int:
 def _from_exact(item: BookLine | MarketsLoaded) -> Item:
     """The event of an exact line. :raises ValueError: if a side is malformed."""
     if type(item) is BookLine:
-        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_side(item.bids, True),
-                          asks=_side(item.asks, False), ts_event=item.ts_event, ts_init=item.ts_init,
-                          seq=item.seq)
+        return BookUpdate(venue=item.venue, symbol=item.symbol, bids=_bids(item.bids), asks=_asks(item.asks),
+                          ts_event=item.ts_event, ts_init=item.ts_init, seq=item.seq)
     return t.cast(MarketsLoaded, item)
 
 
@@ -238,12 +239,12 @@ class JsonLinesReader(Reader):
             pass
         else:
             symbol_ok = self.symbol_ok
-            side = _side
+            read_bids, read_asks = _bids, _asks
             for i, item in enumerate(items):
                 if type(item) is BookLine and symbol_ok(item.symbol):
                     try:
-                        bids = side(item.bids, True)
-                        asks = side(item.asks, False)
+                        bids = read_bids(item.bids)
+                        asks = read_asks(item.asks)
                     except _SideErrors as exc:
                         self.stats.bad(first_line + i, side_reason(exc), str(exc))
                         continue

@@ -32,7 +32,8 @@ import msgspec
 
 from arbitrage.events import BookUpdate, Level
 
-__all__ = ["BookRecord", "RawLevels", "UnsortedLevels", "pack_book", "pack_chunk", "pack_lines", "unpack"]
+__all__ = ["BookRecord", "RawLevels", "UnsortedLevels", "ask_side", "bid_side", "newest", "pack_book",
+           "pack_chunk", "pack_lines", "unpack"]
 
 MAX_NUMBER = cython.declare(cython.Py_ssize_t, 400)
 """Longest number accepted, in characters: it bounds the digits an exponent is read against, so the
@@ -93,6 +94,8 @@ class _Found:
     """Where its significant part ends (its exponent or its end)."""
     magnitude: cython.Py_ssize_t
     """The decimal exponent of its first significant digit."""
+    point: cython.Py_ssize_t
+    """Where its decimal point is (or would be) from its first significant digit; -1 below 1."""
 
 
 @cython.cfunc
@@ -100,11 +103,12 @@ class _Found:
 @cython.locals(start=cython.Py_ssize_t, whole=cython.Py_ssize_t, digits=cython.Py_ssize_t,
                lead=cython.Py_ssize_t, magnitude=cython.Py_ssize_t, value=cython.Py_ssize_t,
                nonzero=cython.bint, negative=cython.bint, mantissa=cython.Py_ssize_t)
-def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
-            found: _Found) -> cython.Py_ssize_t:
+def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, found: _Found,
+            keyed: cython.bint) -> cython.Py_ssize_t:
     """Check one JSON number at ``i`` (positive, magnitude within +-300, at most 400 characters)
-    without reading its value: the position after it, or -1. ``found`` gets where its significant
-    digits start and end and its magnitude, which is what ``_compare`` orders numbers by."""
+    without reading its value: the position after it, or -1. If ``keyed``, ``found`` gets its
+    magnitude and where its significant digits and its point are: what ``_side`` orders prices by
+    (amounts need none of it)."""
     start = i
     nonzero = False
     lead = 0  # zeros after the point before the first nonzero digit, when the integer part is 0
@@ -135,7 +139,6 @@ def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
     if not nonzero:
         return -1  # zero
     magnitude = whole - start - 1 if p[start] != 48 else -lead - 1
-    found.first = start if p[start] != 48 else whole + 1 + lead
     mantissa = i
     if i < end and (p[i] == 101 or p[i] == 69):  # 'e', 'E'
         i += 1
@@ -154,8 +157,15 @@ def _number(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
         magnitude += -value if negative else value
     if magnitude < -MAX_MAGNITUDE or magnitude > MAX_MAGNITUDE or i - start > MAX_NUMBER:
         return -1
-    found.stop = mantissa
-    found.magnitude = magnitude
+    if keyed:
+        if p[start] != 48:
+            found.first = start
+            found.point = whole - start
+        else:
+            found.first = whole + 1 + lead
+            found.point = -1
+        found.stop = mantissa
+        found.magnitude = magnitude
     return i
 
 
@@ -194,17 +204,49 @@ def _compare(p: cython.p_uchar, a: cython.Py_ssize_t, a_stop: cython.Py_ssize_t,
 
 
 @cython.cfunc
+@cython.inline
 @cython.exceptval(check=False)
-@cython.locals(n=cython.Py_ssize_t, k=cython.int, close=cython.uchar, last=cython.Py_ssize_t,
-               last_stop=cython.Py_ssize_t, last_mag=cython.Py_ssize_t, first=cython.Py_ssize_t,
-               stop=cython.Py_ssize_t, magnitude=cython.Py_ssize_t, order=cython.int)
+@cython.locals(j=cython.Py_ssize_t, n=cython.Py_ssize_t, size=cython.Py_ssize_t, last_size=cython.Py_ssize_t)
+def _order(p: cython.p_uchar, found: _Found, first: cython.Py_ssize_t, stop: cython.Py_ssize_t,
+           magnitude: cython.Py_ssize_t, point: cython.Py_ssize_t) -> cython.int:
+    """-1, 0 or 1 as the number ``found`` describes is below, equal to or above the one the other
+    arguments describe (``_Found``'s fields), exactly: by magnitude, then, when their points line
+    up (the usual case), by their significant characters as they stand; else digit by digit."""
+    if found.magnitude != magnitude:
+        return 1 if found.magnitude > magnitude else -1
+    if found.point != point:
+        return _compare(p, found.first, found.stop, found.magnitude, first, stop, magnitude)
+    size = found.stop - found.first
+    last_size = stop - first
+    n = size if size < last_size else last_size
+    j = 0
+    while j < n and p[found.first + j] == p[first + j]:
+        j += 1
+    if j < n:
+        return 1 if p[found.first + j] > p[first + j] else -1
+    while j < size:  # one is longer: it is larger if a digit it has beyond is not 0
+        if 49 <= p[found.first + j] <= 57:
+            return 1
+        j += 1
+    while j < last_size:
+        if 49 <= p[first + j] <= 57:
+            return -1
+        j += 1
+    return 0
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(n=cython.Py_ssize_t, k=cython.int, close=cython.uchar, order=cython.int,
+               first=cython.Py_ssize_t, stop=cython.Py_ssize_t, magnitude=cython.Py_ssize_t,
+               point=cython.Py_ssize_t)
 def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, found: _Found,
           falling: cython.bint) -> cython.Py_ssize_t:
     """Check ``[[p, a], ...]`` at ``i`` (after any whitespace), prices strictly falling (bids) or
     rising (asks): the position just past its closing bracket, -1 if it is malformed or
     ``UNSORTED`` if it is out of order; ``found`` gets its level count and where its best level is."""
     n = 0
-    last = last_stop = last_mag = 0
+    first = stop = magnitude = point = 0  # the previous price, as ``_number`` described it
     i = _skip_ws(p, i, end)
     if i >= end or p[i] != 91:  # '['
         return -1
@@ -219,16 +261,15 @@ def _side(p: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, found
             found.best = i
         i += 1
         for k in range(2):
-            i = _number(p, _skip_ws(p, i, end), end, found)
+            i = _number(p, _skip_ws(p, i, end), end, found, k == 0)
             if i < 0:
                 return -1
             if k == 0:
-                first, stop, magnitude = found.first, found.stop, found.magnitude
                 if n:
-                    order = _compare(p, first, stop, magnitude, last, last_stop, last_mag)
+                    order = _order(p, found, first, stop, magnitude, point)
                     if order >= 0 if falling else order <= 0:
                         return UNSORTED
-                last, last_stop, last_mag = first, stop, magnitude
+                first, stop, magnitude, point = found.first, found.stop, found.magnitude, found.point
             i = _skip_ws(p, i, end)
             close = 93 if k else 44  # ']' after the amount, ',' after the price
             if i >= end or p[i] != close:
@@ -292,9 +333,12 @@ class RawLevels:
     """The tuple of every level once parsed, else None."""
 
     def __init__(self, data: t.Any, bids: cython.bint) -> None:
-        text: bytes = bytes(data)
+        self._check(bytes(data), bids)
+
+    @cython.cfunc
+    def _check(self, text: bytes, falling: cython.bint) -> cython.void:
         found = _Found()
-        checked: cython.Py_ssize_t = _checked(text, found, bids)
+        checked: cython.Py_ssize_t = _checked(text, found, falling)
         if checked < 0:
             raise UnsortedLevels(_OUT_OF_ORDER) if checked == UNSORTED else ValueError(_MALFORMED)
         self._text = text
@@ -362,6 +406,23 @@ class RawLevels:
 
 
 c.Sequence.register(RawLevels)
+
+
+def bid_side(data: t.Any) -> RawLevels:
+    """``RawLevels(data, True)``, without the constructor's argument parsing (the reader's hot path).
+
+    :raises UnsortedLevels: if the prices do not fall strictly. :raises ValueError: if malformed.
+    """
+    side: RawLevels = RawLevels.__new__(RawLevels)
+    side._check(bytes(data), True)
+    return side
+
+
+def ask_side(data: t.Any) -> RawLevels:
+    """``RawLevels(data, False)``: see ``bid_side``."""
+    side: RawLevels = RawLevels.__new__(RawLevels)
+    side._check(bytes(data), False)
+    return side
 
 
 @cython.cfunc
@@ -578,6 +639,19 @@ def pack_book(out: list[BookRecord], venue: int, symbol: int, book: BookUpdate) 
     out.append((venue, symbol, book.ts_event, book.ts_init, b._count, a._count, split, split, b._top, a._top,
                 b._text[b._start:b._stop] + a._text[a._start:a._stop]))
     return True
+
+
+def newest(records: list[BookRecord], start: cython.longlong) -> int:
+    """The latest receive time (``ts_init``) among ``records`` and ``start``: what the replay needs
+    of a batch to see that no book in it jumps ahead, without touching the events."""
+    best: cython.longlong = start
+    ts: cython.longlong
+    record: tuple
+    for record in records:
+        ts = record[3]
+        if ts > best:
+            best = ts
+    return best
 
 
 def unpack(records: list[BookRecord], names: list[str]) -> list[BookUpdate]:

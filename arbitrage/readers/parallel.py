@@ -134,9 +134,13 @@ def batches(reader: JsonLinesReader) -> c.Iterator[list[Item]]:
                 message.done, message.lines, message.events, message.malformed)
             names += message.names
             events: list[Item] = levels.unpack(message.books, names)
+            latest = levels.newest(message.books, -1)
             for at, other in message.others:
-                events.insert(at, _event(other) if type(other) is PlainBook else t.cast(MarketsLoaded, other))
+                event = _event(other) if type(other) is PlainBook else t.cast(MarketsLoaded, other)
+                events.insert(at, event)
+                latest = max(latest, event.ts_init)
             if events:
+                stats.newest = latest
                 yield events
         final = t.cast(Final, message)
         if final.error:

@@ -6,7 +6,14 @@ defaults), ``profiles`` (named settings files ``profiles/NAME.toml`` and paramet
 the ones the rest of arb imports from ``arbitrage.settings``.
 """
 
-from arbitrage.settings.loading import DEFAULT_CONFIG, ENV_PREFIX, env_overrides, from_dict, load_settings
+from arbitrage.settings.loading import (
+    DEFAULT_CONFIG,
+    ENV_PREFIX,
+    env_overrides,
+    from_dict,
+    load_settings,
+    stray_env,
+)
 from arbitrage.settings.sections import (
     BacktestSettings,
     CcxtSettings,
@@ -35,4 +42,4 @@ __all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "BacktestSettings", "CcxtSettings", "
            "LiveSettings", "LogSettings", "MonitorSettings", "NonNegative", "NotifySettings", "PaperSettings",
            "Positive", "RedisSettings", "RiskSettings", "RunSettings",
            "Section", "Settings", "SimSettings", "SimVenue", "StorageSettings", "StrategySettings",
-           "TradingSettings", "env_overrides", "from_dict", "load_settings"]
+           "TradingSettings", "env_overrides", "from_dict", "load_settings", "stray_env"]

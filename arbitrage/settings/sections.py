@@ -77,7 +77,7 @@ class SimSettings(Section, frozen=True, kw_only=True):
 
 
 class StrategySettings(Section, frozen=True, kw_only=True):
-    min_profit_bps: float = 5.0
+    min_profit_bps: NonNegative = 5.0
     """Emit an opportunity only when net profit after all taker fees reaches this."""
     max_notional: Positive = 1000.0
     """Largest trade per opportunity, in ``risk.currency`` (valued from the books)."""

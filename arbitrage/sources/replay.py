@@ -49,7 +49,7 @@ from pathlib import Path
 import msgspec
 
 from arbitrage.clock import SimClock
-from arbitrage.errors import ArbError, PluginError
+from arbitrage.errors import ArbError, PluginError, SettingsError
 from arbitrage.events import (
     ArbResult,
     BookUpdate,
@@ -62,7 +62,7 @@ from arbitrage.events import (
     OrderUpdate,
 )
 from arbitrage.plugin import Context, Plugin
-from arbitrage.readers.contract import BATCH, Item, Reader
+from arbitrage.readers.contract import BATCH, FileStats, Item, Reader
 from arbitrage.readers.formats import open_reader
 
 __all__ = ["ReplaySource"]
@@ -100,8 +100,10 @@ class ReplaySource(Plugin):
         self.data = list(data) if data is not None else None
         self.progress = progress
         self.readers: list[Reader] = []
-        self.books: dict[str, int] = {}
-        """Books each file gave (path -> count), far-future ones skipped."""
+        self.gave_books: set[str] = set()
+        """Files (paths) that gave at least one book (far-future ones skipped do not count)."""
+        self.skipped: dict[str, FileStats] = {}
+        """What the replay itself skipped from each file (far-future books), by path."""
         self.published = 0
         self.markets_published = 0
         self.out_of_order = 0
@@ -119,12 +121,13 @@ class ReplaySource(Plugin):
     def setup(self, ctx: Context) -> None:
         """Open every file's reader and subscribe to the trading events that tell what is in flight.
 
-        :raises PluginError: without a ``SimClock`` or without data.
+        :raises SettingsError: without a ``SimClock`` (``arb run --source replay``).
+        :raises PluginError: without data.
         :raises DataError: if a file is missing or of an unknown format.
         """
         super().setup(ctx)
         if not isinstance(ctx.clock, SimClock):
-            raise PluginError("the replay source needs a simulated clock: use `arb backtest`")
+            raise SettingsError("run.source", "the replay source needs a simulated clock: use `arb backtest`")
         data = self.data if self.data is not None else list(ctx.settings.backtest.data)
         if not data:
             raise PluginError("the replay source has no data (backtest.data / --data)")
@@ -183,19 +186,20 @@ class ReplaySource(Plugin):
     def summary(self) -> dict[str, t.Any]:
         """Books published, records skipped (per file and reason), out-of-order books, first and
         last time."""
+        files = [r.stats.to_dict(self.skipped.get(str(r.path))) for r in self.readers]
         reasons: dict[str, int] = {}
-        for reader in self.readers:
-            for reason, count in reader.stats.reasons.items():
+        for f in files:
+            for reason, count in f["reasons"].items():
                 reasons[reason] = reasons.get(reason, 0) + count
         return {
             "books_published": self.published,
             "markets_loaded": self.markets_published,
-            "malformed": sum(r.stats.malformed for r in self.readers),
+            "malformed": sum(f["malformed"] for f in files),
             "reasons": dict(sorted(reasons.items())),
             "out_of_order": self.out_of_order,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
-            "files": [r.stats.to_dict() for r in self.readers],
+            "files": files,
         }
 
     # -- markets ---------------------------------------------------------------------------------
@@ -277,11 +281,11 @@ class ReplaySource(Plugin):
         it are more than ``JUMP_NS`` below it, it is a record out of its place, skipped; otherwise
         (the data resumed after a gap, or later books agree) the clock moves on to it. A book
         below the clock is passed on (the replay publishes it late and counts it
-        ``out_of_order``). Batches without a jump pass whole, after one ``max`` over them.
+        ``out_of_order``). Batches without a jump pass whole: the decoding process sends the newest
+        receive time of each batch (``FileStats.newest``); for other readers one ``max`` finds it.
         """
-        stats = reader.stats
         path = str(reader.path)
-        self.books[path] = 0
+        stats = self.skipped[path] = FileStats(path, reader.format, 0)
         source = reader.batches()
         ts_of = operator.attrgetter("ts_init")
         clock: int | None = None
@@ -296,10 +300,13 @@ class ReplaySource(Plugin):
                 elif held:
                     held.extend(batch)
                 else:
-                    newest = max(map(ts_of, batch))
+                    newest = reader.stats.newest
+                    if newest is None:
+                        newest = max(map(ts_of, batch))
                     if clock is not None and newest <= clock + JUMP_NS:
                         clock = max(clock, newest)
-                        self.books[path] += sum(e.__class__ is BookUpdate for e in batch)
+                        if path not in self.gave_books and any(e.__class__ is BookUpdate for e in batch):
+                            self.gave_books.add(path)
                         yield batch
                         continue
                     held = batch
@@ -321,7 +328,7 @@ class ReplaySource(Plugin):
                             clock = ts
                         elif ts > clock:
                             clock = ts
-                        self.books[path] += 1
+                        self.gave_books.add(path)
                     out.append(event)
                     i += 1
                 held = held[i:]

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 import msgspec
 
+from arbitrage.book import check_book
 from arbitrage.events import BookUpdate, FeedStatus, Fill, Level, Market, MarketsLoaded
 from arbitrage.plugin import Context, Plugin
 from arbitrage.settings import SimSettings
@@ -283,13 +284,18 @@ class SimSource(Plugin):
 
     def __init__(self, realtime: bool = True, max_events: int | None = None) -> None:
         """
-        :param realtime: pace books at ``update_hz`` on the context clock; False publishes as fast
-            as the bus takes them, timestamps advancing in simulated time (benchmarks, tests).
+        :param realtime: pace books at ``update_hz`` on the context clock, each checked by
+            ``book.check_book`` as every source checks what it publishes (a book it refuses is
+            counted in ``rejected``, never published); False publishes as fast as the bus takes them,
+            timestamps advancing in simulated time, unchecked (benchmarks, tests; the generator's
+            books are tested to pass the check).
         :param max_events: publish this many books, then ``request_stop("sim: max events")``.
         """
         self.realtime = realtime
         self.max_events = max_events
         self.published = 0
+        self.rejected: dict[str, int] = {}
+        """Books ``check_book`` refused, per reason (none, unless the generator is broken)."""
         self._task: asyncio.Task[None] | None = None
 
     def setup(self, ctx: Context) -> None:
@@ -322,7 +328,8 @@ class SimSource(Plugin):
         self._status("stopped")
 
     def summary(self) -> dict[str, t.Any]:
-        return {"books_published": self.published, "dislocations": self.market.dislocations}
+        return {"books_published": self.published, "dislocations": self.market.dislocations,
+                **({"rejected": dict(self.rejected)} if self.rejected else {})}
 
     def _status(self, status: t.Literal["connected", "stopped", "error"], detail: str = "") -> None:
         now = self.ctx.clock.time_ns()
@@ -364,5 +371,9 @@ class SimSource(Plugin):
                 if due is None or start_ns + int(due * 1e9) > now or self.published == limit:
                     break
                 book = market.step(now)
+                problem = check_book(book.bids, book.asks)
+                if problem is not None:
+                    self.rejected[problem] = self.rejected.get(problem, 0) + 1
+                    continue
                 bus.publish(book, book.venue)
                 self.published += 1

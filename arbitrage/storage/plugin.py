@@ -20,10 +20,16 @@
   of the loop was the largest cost storage added to a replay. Its bus statistics
   (``storage:Opportunity``) count the events of every type.
 
-A failed write is logged and counted by the bus, and storage asks the engine to stop the run:
-trading on without a record breaks the money rule. The order-journal subscriber is ``critical``:
-its error propagates out of ``publish(OrderSubmitted)``, so the executor never sends an order
-whose row could not be written.
+A write that fails (after retries while the database is locked: a full disk, a file made read-only
+or removed, a lock held too long) halts trading rather than trading without a journal: storage
+publishes ``TradingHalted`` (rule ``storage``; the trader refuses every opportunity and cancels
+open orders, for the rest of the run) and a critical ``Alert`` keyed ``storage``, once. The
+order-journal subscriber is ``critical``: its error propagates out of ``publish(OrderSubmitted)``,
+so the executor never sends an order whose row could not be written. Batched events that could
+not be written are kept (up to ``MAX_UNWRITTEN``, the oldest dropped and counted beyond) and
+written with the next batch; when a write succeeds again the alert recovers (trading stays
+halted). In a backtest a failed write stops the run instead (``failure`` says why): the rest of
+the data would only be replayed without trading.
 
 Lifecycle: ``start`` opens the database and inserts the run row with the redacted settings;
 ``stop`` flushes the queue, sets ``ended_at`` and stores the run's totals counted from the
@@ -43,7 +49,9 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from arbitrage.bus import QueuedSubscription
 from arbitrage.clock import SimClock
+from arbitrage.errors import DataError, SettingsError
 from arbitrage.events import (
+    STORAGE_ALERT_KEY,
     Alert,
     ArbResult,
     BookUpdate,
@@ -54,6 +62,7 @@ from arbitrage.events import (
     OrderSubmitted,
     OrderUpdate,
     PositionUpdate,
+    TradingHalted,
 )
 from arbitrage.plugin import Context, Plugin
 from arbitrage.storage.writer import Writer, store_summary
@@ -62,6 +71,8 @@ __all__ = ["Storage"]
 
 _QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult,
                                     PositionUpdate, Alert)
+MAX_UNWRITTEN = 100_000
+"""Events kept for a later write while the database cannot be written; beyond, the oldest go."""
 
 
 def _transient(error: BaseException) -> bool:
@@ -87,6 +98,14 @@ class Storage(Plugin):
         self._queue: QueuedSubscription | None = None
         self._held: list[Event] = []
         """Events a backtest's handler holds until a whole batch is waiting."""
+        self._unwritten: list[Event] = []
+        """Events of batches that failed, written before the next batch."""
+        self.failure = ""
+        """Why the last write failed ('' while writes succeed)."""
+        self.halted = False
+        """Whether storage halted trading (once per run)."""
+        self.lost = 0
+        """Events dropped because ``MAX_UNWRITTEN`` were waiting already."""
 
     def setup(self, ctx: Context) -> None:
         """Subscribe: ``OrderSubmitted`` inline, the other stored events through one batched queue."""
@@ -111,11 +130,15 @@ class Storage(Plugin):
     async def start(self) -> None:
         """Open the database and insert the run row.
 
-        :raises DataError: if the database file cannot be used.
+        :raises SettingsError: naming ``storage.path`` if the database cannot be created or used
+            there (an unwritable folder, a path under a file, a file that is not an arb database).
         """
         assert self.path is not None, "setup() must run before start()"
         run = self.ctx.settings.run
-        self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id)
+        try:
+            self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id)
+        except (OSError, DataError) as exc:
+            raise SettingsError("storage.path", f"cannot keep the database at {self.path}: {exc}") from exc
         try:
             await asyncio.to_thread(self.writer.start_run, source=run.source, strategy=run.strategy,
                                     settings=self.ctx.settings.to_dict(), live=run.live)
@@ -131,8 +154,8 @@ class Storage(Plugin):
             raise RuntimeError("storage is not open: cannot record an order before it is sent")
         try:
             writer.write_order_submitted(event, commit=not self._on_loop)
-        except Exception:
-            self.ctx.request_stop(f"storage could not record order {event.client_order_id}")
+        except Exception as exc:
+            self._failed(f"order {event.client_order_id}", exc)
             raise
 
     async def _write(self, events: list[Event]) -> None:
@@ -147,6 +170,8 @@ class Storage(Plugin):
         writer = self.writer
         if writer is None:
             raise RuntimeError(f"storage is not open: {len(events)} events not written")
+        if self._unwritten:
+            events, self._unwritten = self._unwritten + events, []
         size = self._batch_size
         for start in range(0, len(events), size):
             try:
@@ -159,16 +184,55 @@ class Storage(Plugin):
                             writer.write_batch(events[start:start + size])
                         else:
                             await asyncio.to_thread(writer.write_batch, events[start:start + size])
-            except Exception:
-                kinds = ", ".join(sorted({type(e).__name__ for e in events[start:start + size]}))
-                self.ctx.request_stop(f"storage could not write {kinds} events")
-                raise
+            except Exception as exc:
+                rest = events[start:]
+                kinds = ", ".join(sorted({type(e).__name__ for e in rest}))
+                self._failed(f"{kinds} events", exc)
+                if self._on_loop:
+                    raise
+                self._keep(rest)
+                return
+            if self.failure:
+                self._recovered()
+
+    def _keep(self, events: list[Event]) -> None:
+        """Keep events that could not be written for the next write, at most ``MAX_UNWRITTEN``."""
+        self._unwritten = events[-MAX_UNWRITTEN:]
+        if len(events) > MAX_UNWRITTEN:
+            self.lost += len(events) - MAX_UNWRITTEN
+            self.ctx.log.error("storage: {} events dropped, the database cannot be written", self.lost)
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        """A write failed: halt trading and raise the alert (once), or stop a backtest."""
+        first = not self.failure
+        self.failure = f"cannot write {what} to {self.path}: {error}"
+        if self._on_loop:
+            self.ctx.request_stop(f"storage {self.failure}")
+            return
+        if not first:
+            return
+        self.ctx.log.error("storage: {}; trading halted", self.failure)
+        now = self.ctx.clock.time_ns()
+        bus = self.ctx.bus
+        if not self.halted:  # before the alert: nothing trades while the alert is handled
+            self.halted = True
+            bus.publish(TradingHalted(reason=f"storage {self.failure}", rule="storage", ts_init=now))
+        bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", ts_init=now,
+                          message=f"storage {self.failure}: trading halted for the rest of the run"))
+
+    def _recovered(self) -> None:
+        self.ctx.log.warning("storage: writing again to {} (trading stays halted)", self.path)
+        self.failure = ""
+        self.ctx.bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", recovered=True,
+                                   ts_init=self.ctx.clock.time_ns(),
+                                   message=f"storage writes to {self.path} again; trading stays halted "
+                                           "until the next run"))
 
     async def flush(self) -> None:
-        """Wait until every queued event has been written."""
+        """Wait until every queued event has been written (or kept, if the database fails)."""
         if self._queue is not None:
             await self._queue.join()
-        if self._held:
+        if self._held or self._unwritten:
             events, self._held = self._held, []
             await self._store(events)
 
@@ -182,6 +246,9 @@ class Storage(Plugin):
             return
         try:
             await self.flush()
+            if self._unwritten:
+                self.ctx.log.error("storage: {} events could not be written to {}", len(self._unwritten),
+                                   self.path)
             self.final_totals = await asyncio.to_thread(writer.end_run)
         except Exception:
             self.ctx.log.opt(exception=True).error("storage: could not finish run {} in {}", self.ctx.run_id,
@@ -207,6 +274,10 @@ class Storage(Plugin):
             store_summary(self.path, self.ctx.run_id, dict(summary))
 
     def summary(self) -> dict[str, t.Any]:
-        """Database path and rows written per table (``order_updates``: OrderUpdate upserts)."""
+        """Database path, rows written per table (``order_updates``: OrderUpdate upserts) and, after
+        a failed write, why and what is still unwritten."""
         rows = dict(self.writer.rows) if self.writer is not None else self._rows
-        return {"path": str(self.path), "rows": rows}
+        out: dict[str, t.Any] = {"path": str(self.path), "rows": rows}
+        if self.halted or self.failure:
+            out.update(failure=self.failure, unwritten=len(self._unwritten), lost=self.lost)
+        return out

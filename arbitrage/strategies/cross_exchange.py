@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import EPS, round_down, round_up, walk
+from arbitrage.book import EPS, SoundSides, round_down, round_up, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity, fee_factors
 from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cross_check import CrossCheck
@@ -181,6 +181,10 @@ class CrossExchangeStrategy(Plugin):
         """(buy venue, sell venue, symbol) -> (ts_init of emission, buy book ts, sell book ts)."""
         self._ids = itertools.count(1)
         self.emitted = 0
+        self.skipped_malformed = 0
+        """Paying routes not sized because a side to size on fails ``check_side`` (a source that
+        did not check)."""
+        self._sound = SoundSides()
         ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
         ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
         ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
@@ -222,6 +226,11 @@ class CrossExchangeStrategy(Plugin):
         last = self._last_emit.get(route)
         if last is not None and (now - last[0] < self.cooldown_ns or (last[1], last[2]) == (buy.ts_event,
                                                                                              sell.ts_event)):
+            return
+        sound = self._sound.sound
+        if not (sound(buy.venue, buy.symbol, buy.asks, False)
+                and sound(sell.venue, sell.symbol, sell.bids, True)):
+            self.skipped_malformed += 1  # sources check every book; this one's did not
             return
         quote_value = self.valuer.price(buy_market.quote)
         if quote_value is None or quote_value <= 0.0:
@@ -275,4 +284,5 @@ class CrossExchangeStrategy(Plugin):
 
     def summary(self) -> dict[str, t.Any]:
         return {"pairs_paying_at_top": self.check.evaluated, "opportunities": self.emitted,
-                "stale_books_skipped": self.skipped_stale, "crossed_books_skipped": self.skipped_crossed}
+                "stale_books_skipped": self.skipped_stale, "crossed_books_skipped": self.skipped_crossed,
+                "malformed_books_skipped": self.skipped_malformed}

@@ -34,8 +34,8 @@ of trading rules changes it on purpose; a change of how recordings are read must
 def test_backtest_results_do_not_depend_on_parsing_sides_lazily(
         tmp_path: Path, sim_recording: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lazy = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
-    decode = msgspec.json.Decoder(jsonl.Levels).decode
-    monkeypatch.setattr(jsonl, "_side", lambda text, _bids: decode(text))
+    monkeypatch.setattr(jsonl, "_bids", msgspec.json.Decoder(jsonl.Levels).decode)
+    monkeypatch.setattr(jsonl, "_asks", msgspec.json.Decoder(jsonl.Levels).decode)
     eager = run_backtest(backtest_settings(tmp_path), [sim_recording], storage=False)
     assert lazy["arbs_executed"] > 10
     assert lazy["fingerprint"] == eager["fingerprint"]

@@ -17,7 +17,7 @@ import uvloop
 from arbitrage.backtest.runner import run_backtest
 from arbitrage.clock import SimClock
 from arbitrage.engine import Engine
-from arbitrage.errors import PluginError
+from arbitrage.errors import SettingsError
 from arbitrage.events import BookUpdate, MarketsLoaded
 from arbitrage.plugin import Context, Plugin
 from arbitrage.sources.replay import ReplaySource
@@ -224,5 +224,5 @@ def test_bare_data_announces_each_venues_markets_once_before_any_book(tmp_path: 
 
 def test_replay_refuses_a_wall_clock(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", [line(T, "A", FLAT_BIDS, FLAT_ASKS)])
-    with pytest.raises(PluginError, match="simulated clock"):
+    with pytest.raises(SettingsError, match="run.source: the replay source needs a simulated clock"):
         asyncio.run(Engine(settings(tmp_path), plugins=[ReplaySource([path])]).run(duration=1))

@@ -10,7 +10,7 @@ import typing as t
 import msgspec
 import pytest
 
-from arbitrage.book import is_crossed
+from arbitrage.book import check_book, is_crossed
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import BookUpdate, FeedStatus, Fill, MarketsLoaded, decode_json, encode_json
@@ -56,6 +56,7 @@ def test_books_are_sorted_positive_uncrossed_on_grid_and_levels_deep() -> None:
         assert [p for p, _ in book.bids] == sorted({p for p, _ in book.bids}, reverse=True)
         assert [p for p, _ in book.asks] == sorted({p for p, _ in book.asks})
         assert not is_crossed(book.bids, book.asks)
+        assert check_book(book.bids, book.asks) is None  # what the source checks before publishing
         step = steps[book.symbol]
         assert all(abs(p / step - round(p / step)) < 1e-6 for p, _ in book.bids + book.asks)
     assert market.dislocations > 0

@@ -12,7 +12,8 @@ from loguru import logger
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock, SimClock
 from arbitrage.engine import Engine
-from arbitrage.errors import DataError, PluginError
+from arbitrage.errors import SettingsError
+from arbitrage.events import STORAGE_ALERT_KEY, Alert, TradingHalted
 from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.settings import Settings
 from arbitrage.storage.plugin import Storage
@@ -207,24 +208,67 @@ def test_stop_writes_ended_at_and_summary_and_finish_merges(tmp_path: Path) -> N
     assert '"elapsed_s":2.0' in run["summary"] and '"opportunities":1' in run["summary"]
 
 
-def test_failed_order_write_vetoes_the_publish_and_requests_stop(tmp_path: Path) -> None:
+def test_failed_order_write_vetoes_the_publish_and_halts_trading(tmp_path: Path) -> None:
     async def main() -> None:
         bus, storage = await started(f.settings_for(tmp_path / "arb.db"))
         assert storage.writer is not None
         storage.writer.close()  # any write now fails
-        with pytest.raises(Exception):  # noqa: B017 - whatever sqlite raised reaches the executor
-            bus.publish(f.submitted("c1", "o1"))
+        with bus.collect(TradingHalted, Alert) as seen, pytest.raises(Exception):  # noqa: B017 - whatever
+            bus.publish(f.submitted("c1", "o1"))  # sqlite raised reaches the executor: nothing is sent
         assert bus.handler_errors == 1
-        assert storage.ctx.stop.event.is_set() and "c1" in storage.ctx.stop.reason
+        halted, alert = seen
+        assert isinstance(halted, TradingHalted) and halted.rule == "storage" and "c1" in halted.reason
+        assert isinstance(alert, Alert) and (alert.key, alert.level) == (STORAGE_ALERT_KEY, "critical")
+        assert not storage.ctx.stop.event.is_set()  # halted, not stopped: feeds and alerts go on
+        with bus.collect(TradingHalted) as again, pytest.raises(Exception):  # noqa: B017
+            bus.publish(f.submitted("c2", "o2"))
+        assert again == []  # halted once
         await bus.stop()
         await storage.stop()
 
     asyncio.run(main())
 
 
-def test_failed_batch_write_requests_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "arb.db"
+
     async def main() -> None:
-        bus, storage = await started(f.settings_for(tmp_path / "arb.db"))
+        bus, storage = await started(f.settings_for(path))
+        assert storage.writer is not None
+        real = storage.writer.write_batch
+        full = [True]
+
+        def disk(events: t.Any) -> None:
+            if full[0]:
+                raise sqlite3.OperationalError("database or disk is full")
+            real(events)
+
+        monkeypatch.setattr(storage.writer, "write_batch", disk)
+        with bus.collect(TradingHalted, Alert) as seen:
+            bus.publish(f.opportunity("o1"))
+            await bus.drain()
+            assert [type(e) for e in seen] == [TradingHalted, Alert] and seen[0].rule == "storage"
+            assert "database or disk is full" in seen[1].message
+            assert storage.summary()["unwritten"] == 2  # the opportunity and the alert itself
+            full[0] = False  # space again: the next batch writes what was kept, the alert recovers
+            bus.publish(f.opportunity("o2"))
+            await bus.drain()
+            assert seen[-1].key == STORAGE_ALERT_KEY and seen[-1].recovered
+        assert bus.stats()["storage:Opportunity"]["errors"] == 0  # nothing lost, so nothing to count
+        assert not storage.ctx.stop.event.is_set()
+        await storage.stop()
+        await bus.stop()
+
+    asyncio.run(main())
+    assert [r["id"] for r in rows(path, "SELECT id FROM opportunities ORDER BY id")] == ["o1", "o2"]
+    assert {r["key"] for r in rows(path, "SELECT key FROM alerts")} == {STORAGE_ALERT_KEY}
+
+
+def test_failed_batch_write_in_a_backtest_stops_the_run(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        bus, storage = await started(f.settings_for(tmp_path / "arb.db", batch_size=1), clock=SimClock(0))
         assert storage.writer is not None
 
         def broken(events: t.Any) -> None:
@@ -234,7 +278,7 @@ def test_failed_batch_write_requests_stop(tmp_path: Path, monkeypatch: pytest.Mo
         bus.publish(f.opportunity("o1"))
         await bus.drain()
         assert bus.stats()["storage:Opportunity"]["errors"] == 1
-        assert "Opportunity" in storage.ctx.stop.reason
+        assert "Opportunity" in storage.ctx.stop.reason and "disk is full" in storage.failure
         await storage.stop()
         await bus.stop()
 
@@ -277,7 +321,7 @@ def test_start_when_database_is_unusable_raises(tmp_path: Path) -> None:
         bus = Bus()
         storage = Storage()
         storage.setup(Context(bus=bus, settings=f.settings_for(path), clock=Clock(), run_id="r"))
-        with pytest.raises(DataError):
+        with pytest.raises(SettingsError, match="storage.path: .*not a database"):
             await storage.start()
         await storage.stop()
 
@@ -330,9 +374,13 @@ def test_database_totals_match_engine_summary(tmp_path: Path) -> None:
     assert report["stop_reason"] == "script done"
 
 
-def test_engine_start_fails_when_database_is_unusable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["garbage", "under_a_file"])
+def test_engine_start_fails_naming_storage_path_when_the_database_is_unusable(tmp_path: Path,
+                                                                             where: str) -> None:
     path = tmp_path / "arb.db"
     path.write_bytes(b"garbage" * 1000)
+    if where == "under_a_file":
+        path = path / "arb.db"  # its folder would be a file: cannot be created, even as root
     engine = Engine(f.settings_for(path), plugins=[Storage()])
-    with pytest.raises(PluginError, match="storage failed to start"):
+    with pytest.raises(SettingsError, match="storage.path: cannot keep the database at"):
         asyncio.run(engine.run(duration=1))

@@ -35,6 +35,7 @@ import math
 import typing as t
 from functools import partial
 
+from arbitrage.book import SoundSides
 from arbitrage.events import BookUpdate, Market
 from arbitrage.plugin import Books
 from arbitrage.strategies.triangular.check import CycleCheck
@@ -131,6 +132,9 @@ class TriangularDetector:
         """Cycles that passed the top-of-book test and were sized."""
         self._stale_sizing = 0
         self.skipped_unvalued = 0
+        self.skipped_malformed = 0
+        """Cycles not sized because a side to size on fails ``check_side`` (a source that did not check)."""
+        self._sound = SoundSides()
         self.skipped_cooldown = 0
 
     # -- books -----------------------------------------------------------------------------------
@@ -242,6 +246,9 @@ class TriangularDetector:
             ts = book.ts_event
             if now_ns is not None and now_ns - ts > self.staleness_ns:
                 self._stale_sizing += 1
+                return None
+            if not self._sound.sound(self.venue, book.symbol, book.asks if e & 1 else book.bids, not e & 1):
+                self.skipped_malformed += 1
                 return None
             # net of what our orders took or have in flight (the book's own side if untouched)
             levels.append(self._books.levels(self.venue, book.symbol, "asks" if e & 1 else "bids"))

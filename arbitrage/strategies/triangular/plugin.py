@@ -109,5 +109,6 @@ class TriangularStrategy(Plugin):
             "opportunities": self.emitted,
             "stale_books_skipped": sum(d.skipped_stale for d in ds),
             "crossed_books_skipped": sum(d.skipped_crossed for d in ds),
+            "malformed_books_skipped": sum(d.skipped_malformed for d in ds),
             "cooldown_skipped": sum(d.skipped_cooldown for d in ds),
         }
