@@ -237,7 +237,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
 
     writer, reader = aioredis.from_url(url), aioredis.from_url(url)
     out: list[float] = []
-    last = "$"
+    await writer.delete("lat")
+    last: t.Any = "0-0"  # not "$": an entry added before the read is blocked is still read
     payload = encode_json(books(1)[0])
     for _ in range(n):
         read = asyncio.ensure_future(reader.xread({"lat": last}, block=1000, count=1))
@@ -247,7 +248,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
         await writer.xadd("lat", {"event": payload})
         reply = await read
         out.append((time.time_ns() - sent) / 1e6)
-        last = reply[0][1][-1][0] if not isinstance(reply, dict) else next(iter(reply.values()))[0][-1][0]
+        entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+        last = entries[-1][0]
     await writer.flushall()
     await writer.aclose()
     await reader.aclose()
