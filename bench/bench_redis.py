@@ -43,6 +43,8 @@ from arbitrage.trading.plugin import Trader
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
+HOT_REPEATS = 7
+"""The hot-path figure moves by +-10 % between runs on a shared 2-core machine: more repeats."""
 N_EVENTS = 20_000
 N_PUBLISH = 100_000
 
@@ -150,7 +152,9 @@ def throughput(url: str, tmp: str) -> None:
 class TimedSource(Plugin):
     """A market source that publishes pre-built books in a tight loop inside ``start`` and times it:
     every subscriber of a real run is there (store, tally, strategy, trader, monitor), nothing else
-    runs meanwhile (no await), so the figure is the publisher's own cost per book."""
+    runs meanwhile (no await), so the figure is the publisher's own cost per book. (What the
+    bridge's worker then spends encoding and sending is on the same CPU, but not on this path: the
+    whole-run figures show it.)"""
 
     name = "timed"
     kind = "source"
@@ -166,14 +170,12 @@ class TimedSource(Plugin):
             bus.publish(loaded, loaded.venue)
         publish, batch = bus.publish, self.books
         best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter_ns()
+        for _ in range(5):  # no await in between: the bridge's worker encodes it all afterwards
+            start = time.thread_time_ns()  # CPU time: other processes on the machine do not count
             for i in range(N_PUBLISH // 5):
                 book = batch[i % len(batch)]
                 publish(book, book.venue)
-            best = min(best, (time.perf_counter_ns() - start) / (N_PUBLISH // 5))
-            await asyncio.sleep(0)  # let queued subscribers (the bridge's, storage's) empty their queues
-            await bus.drain()
+            best = min(best, (time.thread_time_ns() - start) / (N_PUBLISH // 5))
         self.ns = best
         self.ctx.request_stop("timed")
 
@@ -210,11 +212,11 @@ def sim_rate(url: str, tmp: str, mode: str) -> float:
 
 def hot_path(url: str, tmp: str) -> None:
     best = {"off": float("inf"), "on": float("inf"), "books": float("inf")}
-    for _ in range(REPEATS):  # interleaved
+    for _ in range(HOT_REPEATS):  # interleaved
         for key, mirror_books in (("off", None), ("on", False), ("books", True)):
             best[key] = min(best[key], publish_ns(url, tmp, mirror_books))
-    print(f"\n2. hot path: ns per book published to a real engine's subscribers (strategy, trader, monitor,"
-          f" store, tally; best of {REPEATS} x 5 x {N_PUBLISH // 5:,})")
+    print(f"\n2. hot path: CPU ns per book published to a real engine's subscribers (strategy, trader,"
+          f" monitor, store, tally; best of {HOT_REPEATS} x 5 x {N_PUBLISH // 5:,})")
     print(f"{'no bridge':>10} {'bridge, default events':>23} {'bridge mirroring books':>23}"
           f" {'books/none':>11}")
     print(f"{best['off']:>10.0f} {best['on']:>23.0f} {best['books']:>23.0f}"
@@ -237,7 +239,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
 
     writer, reader = aioredis.from_url(url), aioredis.from_url(url)
     out: list[float] = []
-    last = "$"
+    await writer.delete("lat")
+    last: t.Any = "0-0"  # not "$": an entry added before the read is blocked is still read
     payload = encode_json(books(1)[0])
     for _ in range(n):
         read = asyncio.ensure_future(reader.xread({"lat": last}, block=1000, count=1))
@@ -247,7 +250,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
         await writer.xadd("lat", {"event": payload})
         reply = await read
         out.append((time.time_ns() - sent) / 1e6)
-        last = reply[0][1][-1][0] if not isinstance(reply, dict) else next(iter(reply.values()))[0][-1][0]
+        entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+        last = entries[-1][0]
     await writer.flushall()
     await writer.aclose()
     await reader.aclose()
