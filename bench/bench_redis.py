@@ -3,15 +3,18 @@
 1. Mirror throughput: events/s the ``redis`` plugin gets into Redis (published on the bus, encoded,
    pipelined: one ``PUBLISH`` and one ``XADD`` per event) vs raw redis-py sending the same commands
    with the JSON encoded beforehand, in pipelines of the same size (goal >= 70 %).
-2. Hot path: ns per book a source publishes to a real engine's subscribers (book store, tally,
-   cross-exchange strategy, trader, monitor), with the bridge mirroring every book vs no bridge
-   (goal <= 10 % more); and whole simulated runs (books/s through strategy and trader) without the
-   bridge, with its default events, and mirroring every book.
+2. Hot path (``redis_hot.py``): what ``publish`` costs the publisher with a real engine's
+   subscribers (book store, tally, cross-exchange strategy, paper trader, storage, monitor), bridge
+   off vs on (default events) vs on mirroring every book (goal <= 10 % more): (a) instructions per
+   event counted by callgrind inside the publishing loop only, for books with trading events, books
+   only, trading events only; (b) CPU ns per event, the three variants interleaved, 7 repeats,
+   median and spread; (c) whole simulated runs (books/s through strategy and trader).
 3. Collector-to-engine latency p50/p99: a collector process (``arb run --role collector``, three
    simulated venues at 20 books/s per symbol) feeding an engine's ``redis_feed`` in this process,
    vs the raw XADD -> blocked XREAD round trip of redis-py on the same server.
 
-Without redis-server the script says so and exits 0 (``make bench`` goes on).
+Without redis-server the script says so and exits 0 (``make bench`` goes on); without valgrind
+only (a) is skipped. ``--quick``: one workload counted, 3 wall-clock repeats.
 """
 
 from __future__ import annotations
@@ -41,10 +44,15 @@ from arbitrage.sources.sim import SimSource
 from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
 from arbitrage.trading.plugin import Trader
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import redis_hot
+
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
+HOT_REPEATS = 7
+"""Wall-clock hot-path repeats: the figure moves by +-10 % between runs on a shared 2-core machine
+(the instruction counts do not)."""
 N_EVENTS = 20_000
-N_PUBLISH = 100_000
 
 
 def settings(url: str, tmp: str, **redis: t.Any) -> Settings:
@@ -147,53 +155,60 @@ def throughput(url: str, tmp: str) -> None:
 
 # -- 2. hot path -----------------------------------------------------------------------------------
 
-class TimedSource(Plugin):
-    """A market source that publishes pre-built books in a tight loop inside ``start`` and times it:
-    every subscriber of a real run is there (store, tally, strategy, trader, monitor), nothing else
-    runs meanwhile (no await), so the figure is the publisher's own cost per book."""
-
-    name = "timed"
-    kind = "source"
-
-    def __init__(self, books: list[BookUpdate], markets: list[t.Any]) -> None:
-        self.books = books
-        self.markets = markets
-        self.ns = 0.0
-
-    async def start(self) -> None:
-        bus = self.ctx.bus
-        for loaded in self.markets:
-            bus.publish(loaded, loaded.venue)
-        publish, batch = bus.publish, self.books
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter_ns()
-            for i in range(N_PUBLISH // 5):
-                book = batch[i % len(batch)]
-                publish(book, book.venue)
-            best = min(best, (time.perf_counter_ns() - start) / (N_PUBLISH // 5))
-            await asyncio.sleep(0)  # let queued subscribers (the bridge's, storage's) empty their queues
-            await bus.drain()
-        self.ns = best
-        self.ctx.request_stop("timed")
+WORKLOADS = (("books + trading (1 in 11)", redis_hot.TRADING_EVERY), ("books only", 0), ("trading only", 1))
+CG_WARMUP, CG_EVENTS = 1_100, 4_400
 
 
-def publish_ns(url: str, tmp: str, mirror_books: bool | None) -> float:
-    """ns per book published through a real engine's subscribers; ``None`` = no bridge at all."""
-    from arbitrage.monitor import Monitor
-    from arbitrage.sources.sim import SimMarket
+def instructions(mode: str, every: int, url: str, tmp: str) -> float:
+    """Instructions per published event, counted by callgrind inside the measured burst only."""
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=ffi_call", "--dump-after=ffi_call",
+                    f"--callgrind-out-file={out}/cg.%p", sys.executable, str(ROOT / "bench" / "redis_hot.py"),
+                    mode, str(CG_WARMUP), str(CG_EVENTS), url, str(out / "b.db"), str(every)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONHASHSEED": "0"})
+    parts = {p.suffix: int(next(line.split()[1] for line in p.read_text().splitlines()
+                                if line.startswith("summary:")))
+             for p in out.glob("cg.*")}
+    rest = [v for k, v in parts.items() if k not in (".1", ".2")]
+    if len(parts) != 3 or not parts.get(".2") or rest != [0]:  # ffi_call entered elsewhere?
+        raise RuntimeError(f"unexpected callgrind dumps {parts}: only the two bursts may be counted")
+    shutil.rmtree(out)
+    return parts[".2"] / CG_EVENTS
 
-    cfg = settings(url, tmp, books=bool(mirror_books), market_buffer=N_PUBLISH, trading_buffer=N_PUBLISH)
-    market = SimMarket(cfg.sim, 7)
-    now = time.time_ns()
-    sample = [market.step(now + i * 1000) for i in range(3000)]
-    sample = [msgspec.structs.replace(b, ts_event=now, ts_init=now) for b in sample]  # no staleness
-    source = TimedSource(sample, market.markets_loaded(now))
-    plugins: list[Plugin] = [source, CrossExchangeStrategy(), Trader(), Monitor()]
-    if mirror_books is not None:
-        plugins.append(RedisBridge())
-    asyncio.run(Engine(cfg, plugins=plugins).run(duration=120))
-    return source.ns
+
+def counted(url: str, tmp: str, quick: bool) -> None:
+    if shutil.which("valgrind") is None:
+        print("\n2a. instruction counts: valgrind is not installed, skipped (apt-get install valgrind)")
+        return
+    print(f"\n2a. hot path, instructions per published event (callgrind, {CG_EVENTS:,} events after"
+          f" {CG_WARMUP:,} of warm-up; a real engine's subscribers; deterministic to ~0.4 %)")
+    print(f"{'workload':>26} {'no bridge':>10} {'bridge, default':>16} {'ratio':>7}"
+          f" {'bridge + books':>15} {'ratio':>7}")
+    for label, every in WORKLOADS[:1] if quick else WORKLOADS:
+        off = instructions("off", every, url, tmp)
+        on = instructions("on", every, url, tmp)
+        books = instructions("books", every, url, tmp) if every != 1 else float("nan")
+        cells = f"{books:>15,.0f} {books / off:>7.3f}" if every != 1 else f"{'(= default)':>15} {'':>7}"
+        print(f"{label:>26} {off:>10,.0f} {on:>16,.0f} {on / off:>7.3f} {cells}")
+    print("goal: ratio <= 1.10")
+
+
+def wall(url: str, tmp: str, repeats: int) -> None:
+    ns: dict[str, list[float]] = {m: [] for m in redis_hot.MODES}
+    for r in range(repeats):  # interleaved: off, on, books, off, on, books, ...
+        for mode in redis_hot.MODES:
+            ns[mode].append(redis_hot.wall(mode, url, f"{tmp}/w{r}{mode}.db"))
+    print(f"\n2b. hot path, CPU ns per published event (books + trading 1 in 11; {repeats} interleaved"
+          f" repeats, each the median of 5 bursts of 11,000; median [min .. max])")
+    for mode, label in (("off", "no bridge"), ("on", "bridge, default events"), ("books", "bridge + books")):
+        values = ns[mode]
+        line = f"{label:>24} {statistics.median(values):>7,.0f} [{min(values):,.0f} .. {max(values):,.0f}]"
+        if mode != "off":
+            ratios = [a / b for a, b in zip(values, ns["off"], strict=True)]
+            line += (f"   ratio to the same repeat's no-bridge run {statistics.median(ratios):.3f}"
+                     f" [{min(ratios):.3f} .. {max(ratios):.3f}]")
+        print(line)
 
 
 def sim_rate(url: str, tmp: str, mode: str) -> float:
@@ -208,23 +223,15 @@ def sim_rate(url: str, tmp: str, mode: str) -> float:
     return N_EVENTS / (time.perf_counter() - start)
 
 
-def hot_path(url: str, tmp: str) -> None:
-    best = {"off": float("inf"), "on": float("inf"), "books": float("inf")}
-    for _ in range(REPEATS):  # interleaved
-        for key, mirror_books in (("off", None), ("on", False), ("books", True)):
-            best[key] = min(best[key], publish_ns(url, tmp, mirror_books))
-    print(f"\n2. hot path: ns per book published to a real engine's subscribers (strategy, trader, monitor,"
-          f" store, tally; best of {REPEATS} x 5 x {N_PUBLISH // 5:,})")
-    print(f"{'no bridge':>10} {'bridge, default events':>23} {'bridge mirroring books':>23}"
-          f" {'books/none':>11}")
-    print(f"{best['off']:>10.0f} {best['on']:>23.0f} {best['books']:>23.0f}"
-          f" {best['books'] / best['off'] - 1:>+11.1%}")
-    print("goal: <= +10 %")
+def hot_path(url: str, tmp: str, quick: bool) -> None:
+    counted(url, tmp, quick)
+    wall(url, tmp, 3 if quick else HOT_REPEATS)
     rates = {"off": 0.0, "on": 0.0, "books": 0.0}
     for _ in range(REPEATS):
         for key in rates:
             rates[key] = max(rates[key], sim_rate(url, tmp, key))
-    print(f"   whole simulated run, books/s through strategy and trader (best of {REPEATS} x {N_EVENTS:,}):"
+    print(f"\n2c. whole simulated run, books/s through strategy and trader"
+          f" (best of {REPEATS} x {N_EVENTS:,}):"
           f" no bridge {rates['off']:,.0f}; bridge, default events {rates['on']:,.0f}"
           f" ({rates['on'] / rates['off']:.0%}); mirroring every book (encoded and sent by the same"
           f" process) {rates['books']:,.0f} ({rates['books'] / rates['off']:.0%})")
@@ -237,7 +244,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
 
     writer, reader = aioredis.from_url(url), aioredis.from_url(url)
     out: list[float] = []
-    last = "$"
+    await writer.delete("lat")
+    last: t.Any = "0-0"  # not "$": an entry added before the read is blocked is still read
     payload = encode_json(books(1)[0])
     for _ in range(n):
         read = asyncio.ensure_future(reader.xread({"lat": last}, block=1000, count=1))
@@ -247,7 +255,8 @@ async def raw_latency(url: str, n: int = 2000) -> list[float]:
         await writer.xadd("lat", {"event": payload})
         reply = await read
         out.append((time.time_ns() - sent) / 1e6)
-        last = reply[0][1][-1][0] if not isinstance(reply, dict) else next(iter(reply.values()))[0][-1][0]
+        entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+        last = entries[-1][0]
     await writer.flushall()
     await writer.aclose()
     await reader.aclose()
@@ -302,7 +311,12 @@ def latency(url: str, tmp: str) -> None:
         print(f"{label:>10} {r:>13.3f} {o:>18.3f} {o / r:>7.1f}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one workload counted, 3 wall-clock repeats")
+    args, _ = parser.parse_known_args(argv)
     if shutil.which("redis-server") is None:
         print("redis-server is not installed: skipped (apt-get install redis-server)")
         return 0
@@ -312,7 +326,7 @@ def main() -> int:
         try:
             print(f"Redis bridge benchmarks (redis-server on {url})")
             throughput(url, tmp)
-            hot_path(url, tmp)
+            hot_path(url, tmp, args.quick)
             latency(url, tmp)
         finally:
             proc.kill()

@@ -16,6 +16,8 @@ set ``<prefix>feeds`` (both written again after every reconnection: a restarted 
 lost them).
 
 Events that came from another process (``origin`` set) are never written back: nothing loops.
+Free-text fields that may quote an exchange's message (an order's ``reason``, an alert's
+``message``...) are redacted (``arbitrage.redact``) before they are encoded, as storage does.
 
 When a write fails, the writer alerts (``bridge.link``), reconnects with backoff, and sends again
 what may not have arrived: for each stream entry of the failed batch it first looks for its own
@@ -33,13 +35,26 @@ import socket
 import time
 import typing as t
 
+import msgspec
 from msgspec import UNSET
 
 from arbitrage.bridge.entries import EVENTS_BY_NAME, entry_fields
 from arbitrage.bridge.names import FEED_TYPES, LOSSY, TRADING, Names
 from arbitrage.bridge.outbox import Entry, Outbox
 from arbitrage.errors import PluginError
-from arbitrage.events import EVENT_TYPES, BookUpdate, Event, MarketsLoaded, encode_json
+from arbitrage.events import (
+    EVENT_TYPES,
+    Alert,
+    BookUpdate,
+    Event,
+    FeedStatus,
+    MarketsLoaded,
+    OpportunityRejected,
+    OrderUpdate,
+    TradingHalted,
+    TradingResumed,
+    encode_json,
+)
 from arbitrage.plugin import Context, Plugin
 from arbitrage.redact import redact_text
 
@@ -52,6 +67,12 @@ _LOOKBACK = 100
 """Entries of a stream looked at, beyond the unsure ones, to find what a failed write did store."""
 
 
+_FREE_TEXT: dict[type[Event], str] = {OrderUpdate: "reason", OpportunityRejected: "reason", Alert: "message",
+                                      FeedStatus: "detail", TradingHalted: "reason", TradingResumed: "reason"}
+"""The field of each type that may quote an exchange's or a library's message (which may echo a
+key): redacted before it is mirrored, as storage and the notifier redact it."""
+
+
 class _Plan(t.NamedTuple):
     """Where one event type goes."""
 
@@ -59,6 +80,8 @@ class _Plan(t.NamedTuple):
     stream: str | None
     feed: bool
     lossy: bool
+    text: str | None
+    """The free-text field to redact, if the type has one."""
 
 
 class RedisBridge(Plugin):
@@ -86,7 +109,8 @@ class RedisBridge(Plugin):
         feeds = set(FEED_TYPES) if cfg.role == "collector" else set()
         self.plans: dict[type[Event], _Plan] = {
             tp: _Plan(self.names.channel(tp.__name__) if cfg.pubsub and tp in mirrored else None,
-                      self.names.stream(tp.__name__) if tp in streamed else None, tp in feeds, tp in LOSSY)
+                      self.names.stream(tp.__name__) if tp in streamed else None, tp in feeds, tp in LOSSY,
+                      _FREE_TEXT.get(tp))
             for tp in EVENT_TYPES if tp in mirrored or tp in feeds
         }
         self.outbox = Outbox(cfg.market_buffer, cfg.trading_buffer)
@@ -164,6 +188,8 @@ class RedisBridge(Plugin):
                 continue
             tp = type(event)
             plan = plans[tp]
+            if plan.text is not None:
+                event = _redacted(event, plan.text)
             payload = encode_json(event)
             seq = next(self._seq)
             fields = entry_fields(tp.__name__, self.node, self.run_id, seq, payload)
@@ -278,3 +304,10 @@ class RedisBridge(Plugin):
                 if fields.get(b"run") == run:
                     found.add((key, int(fields[b"seq"])))
         return found
+
+
+def _redacted(event: Event, field: str) -> Event:
+    """``event`` with its free-text ``field`` redacted (the same event when there is nothing to mask)."""
+    text = getattr(event, field)
+    clean = redact_text(text) if text else text
+    return event if clean == text else msgspec.structs.replace(event, **{field: clean})

@@ -55,6 +55,7 @@ from arbitrage.book import EPS
 from arbitrage.clock import Clock
 from arbitrage.events import Market
 from arbitrage.plugin import RequestBudget
+from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
 from arbitrage.trading.venue import (
@@ -424,6 +425,7 @@ _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 
 def _short(exc: BaseException) -> str:
     """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it),
-    URLs without their query (a signed request's parameters and signature)."""
-    text = _QUERY.sub(r"\1", " ".join(str(exc).split()))
+    URLs without their query (a signed request's parameters and signature), redacted before it is
+    cut (a key the reply echoes, cut in two, would no longer be recognised)."""
+    text = _QUERY.sub(r"\1", " ".join(redact_text(str(exc)).split()))
     return text if len(text) <= 200 else text[:197] + "..."
