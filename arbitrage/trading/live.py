@@ -23,8 +23,11 @@ Errors are classified by ccxt's exception classes:
   order found open is cancelled and read again (it may have filled while cancelling). An order the
   venue does not have counts as not placed (``rejected``, reason ``not placed: ...``) only once
   it is still missing ``not_found_after_s`` after it was sent (a request in flight may still
-  arrive). If the lookups themselves keep failing, ``submit`` answers ``unknown``: the executor
-  then halts trading on this venue and asks ``resolve`` until the venue knows.
+  arrive) -- and never once the venue gave the order an id (its create reply came back, the
+  reads after it failed): such an order is also looked up by that id (``fetch_order(id,
+  symbol)``), and if still missing it is ``unknown``. If the lookups themselves keep failing,
+  ``submit`` answers ``unknown``: the executor then halts trading on this venue and asks
+  ``resolve`` until the venue knows.
 
 Looking an order up by client order id: ``fetch_order(None, symbol, {'clientOrderId': id})``
 where ccxt sends it as the exchange's client id (Binance ``origClientOrderId``); on Kraken, whose
@@ -134,6 +137,8 @@ class LiveVenue(Venue):
         self._by_orders = exchange.id in _LOOKUP_BY_ORDERS
         self._sent: dict[str, int] = {}
         """client order id -> when it was sent (ns), for the not-found window and trade reads."""
+        self._venue_ids: dict[str, str] = {}
+        """client order id -> the venue's id of it, once the venue gave one: such an order was placed."""
         self._symbols: set[str] = set()
         """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
 
@@ -224,14 +229,17 @@ class LiveVenue(Venue):
             self._log.warning("{}: no answer to order {} ({}: {}); looking it up by client order id",
                               self.name, order.client_order_id, type(exc).__name__, _short(exc))
             return await self._recover(order, f"{type(exc).__name__} on submit")
+        if reply.get("id") is not None:
+            self._venue_ids[order.client_order_id] = str(reply["id"])
         try:
             if not self._ioc and reply.get("status") in (None, "open"):
                 await self._clock.sleep(self._settings.cancel_after_s)
                 return await self._settle(order, reply, cancel=True)
             return await self._settle(order, reply)
-        except Exception as exc:  # placed, but its state could not be read: find it by client id
-            self._log.warning("{}: reading order {} failed ({}); looking it up", self.name,
-                              order.client_order_id, type(exc).__name__)
+        except Exception as exc:  # placed, but its state could not be read: find it by either id
+            self._log.warning("{}: reading order {} ({}) failed ({}); looking it up", self.name,
+                              order.client_order_id, self._venue_ids.get(order.client_order_id),
+                              type(exc).__name__)
             return await self._recover(order, f"{type(exc).__name__} reading the order")
 
     async def resolve(self, order: OrderRequest) -> OrderResult:
@@ -262,7 +270,9 @@ class LiveVenue(Venue):
             return self._unknown(order, f"{why}; lookups failed: {exc}")
 
     async def _lookup(self, order: OrderRequest) -> OrderResult:
-        """The order's final state from the venue, found by client order id.
+        """The order's final state from the venue, found by client order id (and by the venue's id
+        when the venue gave one). An order the venue gave an id for was placed: missing, it is
+        ``unknown``, never "not placed".
 
         :raises _NotFoundYet: the venue does not have it, within ``not_found_after_s`` of sending.
         :raises _LookupFailed: the lookup itself failed.
@@ -277,6 +287,12 @@ class LiveVenue(Venue):
         waited = (self._clock.time_ns() - sent) / 1e9
         if waited < self._settings.not_found_after_s:
             raise _NotFoundYet(f"not found {waited:.3g} s after sending")
+        venue_id = self._venue_ids.get(order.client_order_id)
+        if venue_id is not None:  # the venue said it has it: its fate is unknown, not "not placed"
+            self._log.warning("{}: order {} ({}) not found {:.3g} s after sending, though the venue "
+                              "gave its id: fate unknown", self.name, order.client_order_id, venue_id, waited)
+            return self._unknown(order, f"{self.name} gave order {order.client_order_id} the id {venue_id} "
+                                        f"but does not find it {waited:.3g} s after it was sent", venue_id)
         self._log.warning("{}: order {} not found {:.3g} s after sending: not placed", self.name,
                           order.client_order_id, waited)
         return self._rejected(order, f"not placed: {self.name} has no order {order.client_order_id} "
@@ -299,6 +315,11 @@ class LiveVenue(Venue):
         for o in await self._call("data", self.exchange.fetch_open_orders, symbol):
             if o.get("clientOrderId") == cid:
                 return t.cast(CcxtOrder, o)
+        venue_id = self._venue_ids.get(cid)
+        if venue_id is not None:  # a venue whose client-id lookups lag still knows its own id
+            with contextlib.suppress(ccxt.OrderNotFound):
+                found = await self._call("data", self.exchange.fetch_order, venue_id, symbol)
+                return t.cast(CcxtOrder, found)
         return None
 
     async def _settle(self, order: OrderRequest, found: CcxtOrder, *, cancel: bool = False) -> OrderResult:
@@ -393,7 +414,8 @@ class LiveVenue(Venue):
 
     def _unknown(self, order: OrderRequest, reason: str, venue_id: str = "") -> OrderResult:
         return OrderResult(client_order_id=order.client_order_id, status="unknown", reason=reason,
-                           ts_event=self._clock.time_ns(), venue_order_id=venue_id)
+                           ts_event=self._clock.time_ns(),
+                           venue_order_id=venue_id or self._venue_ids.get(order.client_order_id, ""))
 
 
 def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:

@@ -35,11 +35,12 @@ Side = t.Literal["buy", "sell"]
 Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
-FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "drop_ws", "gap", "stale"]
+FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "unindexed", "drop_ws",
+                      "gap", "stale"]
 
 HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
-ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial"})
+ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "unindexed"})
 """Faults ``place_order`` applies to the next order (of ``Fault.symbol``, when given)."""
 STREAM_FAULTS: frozenset[str] = frozenset({"drop_ws", "gap", "stale"})
 """Faults a protocol's websocket applies to the next frame of ``Fault.symbol`` (any when None)."""
@@ -189,6 +190,8 @@ class Order:
     """What a resting order holds in ``Balance.used`` (quote for a buy, base for a sell)."""
     trades: list[Trade] = dataclasses.field(default_factory=list)
     updated_ms: int = 0
+    indexed: bool = True
+    """False after an ``unindexed`` fault: lookups by client order id do not find it."""
 
     @property
     def remaining(self) -> Decimal:
@@ -228,7 +231,9 @@ class Fault:
     Order faults, applied by ``place_order`` (to an order of ``symbol`` when given):
 
     * ``reject``: refuse the order with ``Rejected(reason or "insufficient_funds")``;
-    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests.
+    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests;
+    * ``unindexed``: place it, but lookups by its client order id miss it (``Order.indexed``
+      False: a venue whose client-id index lags); by its venue id it is found.
 
     Stream faults, applied by a protocol's websocket at the next frame of ``symbol`` (any when None):
 
@@ -464,7 +469,10 @@ class EmulatedExchange:
                       time_in_force, amount_d, price_d, now, fee_currency=rules.fee_currency(side),
                       updated_ms=now)
         self.orders[order.id] = order
-        self.orders_by_client_id[order.client_order_id] = order
+        if fault is not None and fault.kind == "unindexed":
+            order.indexed = False
+        else:
+            self.orders_by_client_id[order.client_order_id] = order
         self._take(rules, order, takes)
         if order.remaining == 0:
             order.status = "closed"

@@ -312,7 +312,8 @@ class KrakenEmulator(Emulator):
         for order in reversed(self.exchange.orders.values()):  # in placing order, newest first
             tags = self._tags(order)
             if (order.status in statuses and start < order.ts_ms / 1000 <= end
-                    and userref in (None, tags.userref) and cl_ord_id in (None, tags.cl_ord_id)):
+                    and userref in (None, tags.userref)
+                    and (cl_ord_id is None or (order.indexed and cl_ord_id == tags.cl_ord_id))):
                 found.append(order)
         return found
 

@@ -251,3 +251,47 @@ def test_a_partial_ioc_fill_is_partially_filled_with_the_venues_fills(name: str)
     assert [(f.price, f.amount) for f in result.fills] == [(100.0, 0.7)]
     ledger = live.exchange
     assert {a: pytest.approx(float(ledger.balance(a).free)) for a in ("USDT", "BTC")} == balances
+
+
+def test_an_order_the_venue_gave_an_id_for_is_found_by_that_id_when_its_client_id_misses():
+    # Kraken answers AddOrder with the txid only; the read of the order then fails, and the venue's
+    # client-id index does not have it (yet): the venue's own id still finds the filled order
+    async def scenario():
+        async with emulated("kraken") as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("unindexed"), Fault("status", endpoint="POST /0/private/QueryOrders",
+                                                           status=503))
+            result = await venue.submit(request("o1-L0", "kraken", "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    [order] = live.exchange.orders.values()
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, order.id)
+    assert result.notional == pytest.approx(150.5)
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY["kraken"].items()}
+    assert live.count(ORDER["kraken"]) == 1 and live.count("POST /0/private/QueryOrders") == 2
+
+
+def test_an_order_the_venue_gave_an_id_for_is_never_called_not_placed():
+    # as above, but every read by the venue's id fails too, past the not-found window: unknown
+    async def scenario():
+        async with emulated("kraken") as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("unindexed"), Fault("status", endpoint="POST /0/private/QueryOrders",
+                                                           status=503, times=1000))
+            order = request("o1-L0", "kraken", "buy", 1.5, 101.0)
+            first = await venue.submit(order)
+            await asyncio.sleep(FAST.not_found_after_s)
+            again = await venue.resolve(order)
+            live.exchange.clear_faults()
+            resolved = await venue.resolve(order)
+            return live, first, again, resolved
+
+    live, first, again, resolved = run(scenario())
+    [order] = live.exchange.orders.values()
+    assert (first.status, first.venue_order_id) == ("unknown", order.id)
+    assert again.status == "unknown"
+    assert (resolved.status, resolved.filled) == ("filled", 1.5)
+    assert live.count(ORDER["kraken"]) == 1
