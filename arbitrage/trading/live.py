@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import contextlib
+import datetime
 import math
 import re
 import typing as t
@@ -214,7 +215,9 @@ class LiveVenue(Venue):
         params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
         if self._ioc:
             params["timeInForce"] = "IOC"
-        self._sent[order.client_order_id] = self._clock.time_ns()
+        now = self._clock.time_ns()
+        params.update(_deadline(self.exchange.id, now, self._settings.order_deadline_s))
+        self._sent[order.client_order_id] = now
         self._symbols.add(order.symbol)
         try:
             reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
@@ -426,6 +429,17 @@ def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
         return min(max(float(value), 0.0), 60.0) if value is not None else default_s
     except ValueError:
         return default_s
+
+
+def _deadline(exchange_id: str, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
+    """The order parameters that make the venue refuse an order arriving ``deadline_s`` after
+    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC), Binance's ``recvWindow`` (ms); none elsewhere."""
+    if exchange_id == "kraken":
+        when = datetime.datetime.fromtimestamp(now_ns / 1e9 + deadline_s, datetime.UTC)
+        return {"deadline": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    if exchange_id == "binance":
+        return {"recvWindow": max(1, round(deadline_s * 1000))}
+    return {}
 
 
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:

@@ -35,10 +35,10 @@ Side = t.Literal["buy", "sell"]
 Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
-FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "unindexed", "drop_ws",
-                      "gap", "stale"]
+FaultKind = t.Literal["status", "timeout", "lost", "delay", "late", "reject", "partial", "unindexed",
+                      "drop_ws", "gap", "stale"]
 
-HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay"})
+HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay", "late"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
 ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "unindexed"})
 """Faults ``place_order`` applies to the next order (of ``Fault.symbol``, when given)."""
@@ -226,7 +226,9 @@ class Fault:
       timeout), then drop the connection, without processing it;
     * ``lost``: process the request (the order is placed), then hold ``delay`` seconds and drop
       the connection: the client never learns the answer;
-    * ``delay``: hold ``delay`` seconds, then process and answer normally.
+    * ``delay``: hold ``delay`` seconds, then process and answer normally;
+    * ``late``: drop the connection at once, and process the request ``delay`` seconds later
+      (a request queued on its way: it reaches the venue after the client gave up on it).
 
     Order faults, applied by ``place_order`` (to an order of ``symbol`` when given):
 

@@ -112,7 +112,7 @@ def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name
     async def scenario():
         async with emulated(name) as live:
             plant(live)
-            settings = msgspec.structs.replace(FAST, not_found_after_s=0.8)
+            settings = msgspec.structs.replace(FAST, not_found_after_s=1.5)
             venue = await live.venue(timeout_ms=300, settings=settings)
             # held past ccxt's 0.3 s timeout, then dropped unprocessed: the venue never saw the order
             live.exchange.inject(Fault("timeout", endpoint=ORDER[name], delay=0.6))
@@ -125,8 +125,8 @@ def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name
     assert endpoints.count(ORDER[name]) == 1  # never sent again
     sent = next(r.ts for r in live.exchange.requests if r.endpoint == ORDER[name])
     lookups = [r.ts - sent for r in live.exchange.requests if r.endpoint in LOOKUPS[name]]
-    # asked more than once, and still asking when the 0.8 s not-found window ended
-    assert len(lookups) >= 3 and lookups[0] < 0.8 <= lookups[-1]
+    # asked more than once, and still asking when the 1.5 s not-found window ended
+    assert len(lookups) >= 3 and lookups[0] < 1.5 <= lookups[-1]
     assert live.orders_with(result.client_order_id) == [] and balances == {"USDT": 1000.0, "BTC": 1.0}
 
 
@@ -295,3 +295,41 @@ def test_an_order_the_venue_gave_an_id_for_is_never_called_not_placed():
     assert again.status == "unknown"
     assert (resolved.status, resolved.filled) == ("filled", 1.5)
     assert live.count(ORDER["kraken"]) == 1
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_an_order_arriving_after_it_was_called_not_placed_is_refused_by_its_deadline(name: str) -> None:
+    # the order's request is cut off, then reaches the venue 1.0 s later: after the 0.2 s order
+    # deadline (Kraken `deadline`, Binance `recvWindow`) and after the 0.5 s not-found window
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            settings = msgspec.structs.replace(FAST, order_deadline_s=0.2, not_found_after_s=0.5)
+            venue = await live.venue(settings=settings)
+            live.exchange.inject(Fault("late", endpoint=ORDER[name], delay=1.0))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            [sent] = [r for r in live.exchange.requests if r.endpoint == ORDER[name]]
+            while not sent.status:  # the late request has been processed
+                await asyncio.sleep(0.02)
+            return live, result, sent
+
+    live, result, sent = run(scenario())
+    assert result.status == "rejected" and result.reason.startswith("not placed")
+    assert live.exchange.orders == {}  # the venue refused it: nothing executed after "not placed"
+    assert {a: float(live.exchange.balance(a).free) for a in ("USDT", "BTC")} == {"USDT": 1000.0, "BTC": 1.0}
+    if name == "kraken":
+        assert sent.params["deadline"].endswith("Z")
+    else:
+        assert sent.params["recvWindow"] == "200"
+
+
+def test_the_not_found_window_must_outlast_the_order_deadline():
+    from arbitrage.errors import SettingsError
+    from arbitrage.settings.loading import from_dict
+
+    with pytest.raises(SettingsError) as caught:
+        from_dict({"live": {"order_deadline_s": 10.0, "not_found_after_s": 8.0}})
+    assert caught.value.key == "live.not_found_after_s" and "live.order_deadline_s" in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        from_dict({"live": {"order_deadline_s": 1.0}})  # Kraken takes 2 to 60 s
+    assert caught.value.key == "live.order_deadline_s"
