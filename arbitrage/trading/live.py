@@ -8,7 +8,9 @@ Its final state and fills come from the exchange over REST: the create reply whe
 (Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
 holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
 the order does not list its fills; the fee and its currency are ccxt's parsed ``fee`` of each
-trade (Binance's ``commissionAsset``: a buy pays in the base it receives).
+trade (Binance's ``commissionAsset``: a buy pays in the base it receives; Kraken orders carry
+``oflags=fciq``, fee in quote, since ccxt labels every Kraken trade's fee quote while Kraken's own
+default charges a sell in base).
 
 Errors are classified by ccxt's exception classes:
 
@@ -87,6 +89,11 @@ _TRADES_WINDOW_MS = 300_000
 _LOOKUP_BY_ORDERS = frozenset({"kraken"})
 """Exchanges whose ccxt ``fetch_order`` cannot look an order up by client id: searched through
 ``fetch_open_orders``/``fetch_closed_orders`` with the ``clientOrderId`` filter instead."""
+
+_FEE_PARAMS: dict[str, dict[str, str]] = {"kraken": {"oflags": "fciq"}}
+"""Order parameters that make the venue charge the fee where ``Market.fee_side`` says. Kraken
+charges a sell in base by default (``fcib``) while ccxt's ``parse_trade`` labels every Kraken fee
+quote: ``fciq`` makes every Kraken fee quote, as its markets' ``fee_side`` and ccxt's trades say."""
 
 CcxtOrder = dict[str, t.Any]
 
@@ -217,6 +224,7 @@ class LiveVenue(Venue):
             params["timeInForce"] = "IOC"
         now = self._clock.time_ns()
         params.update(_deadline(self.exchange.id, now, self._settings.order_deadline_s))
+        params.update(_FEE_PARAMS.get(self.exchange.id, {}))
         self._sent[order.client_order_id] = now
         self._symbols.add(order.symbol)
         try:

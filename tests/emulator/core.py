@@ -433,14 +433,15 @@ class EmulatedExchange:
 
     def place_order(self, symbol: str, side: Side, type: t.Literal["limit", "market"], amount: Number,
                     price: Number | None = None, time_in_force: str = "GTC",
-                    client_order_id: str | None = None) -> Order:
+                    client_order_id: str | None = None, fee_currency: str | None = None) -> Order:
         """Accept an order and match it at once against the book, like a taker.
 
         A limit order takes the levels at or better than ``price``, a market order any level. What
         does not fill: IOC (and market) orders expire, a FOK order that cannot fill whole expires
         without filling (as Binance answers it: accepted, ``EXPIRED``), GTC limit orders rest (their
         funds move to ``used``; they are not shown in the book and fill only through
-        ``fill_resting``). Fees follow the market's ``fee_side``.
+        ``fill_resting``). Fees follow the market's ``fee_side``, or are charged in
+        ``fee_currency`` (the market's base or quote) when given: what the order asked for.
 
         :raises Rejected: ``duplicate_client_order_id`` (a client id already used, whatever that
             order's state; under ``client_ids_unique="open"`` one an open order carries),
@@ -465,11 +466,11 @@ class EmulatedExchange:
         time_in_force = time_in_force.upper()
         if time_in_force == "FOK" and sum(q for _, q in takes) < amount_d:
             takes = []  # all or nothing: it expires unfilled
-        self._check_funds(rules, side, amount_d, price_d, takes)
+        fee_currency = fee_currency or rules.fee_currency(side)
+        self._check_funds(rules, side, amount_d, price_d, takes, fee_currency)
         now = self.now_ms()
         order = Order(self._order_ids(), client_order_id or self.new_client_order_id(), symbol, side, type,
-                      time_in_force, amount_d, price_d, now, fee_currency=rules.fee_currency(side),
-                      updated_ms=now)
+                      time_in_force, amount_d, price_d, now, fee_currency=fee_currency, updated_ms=now)
         self.orders[order.id] = order
         if fault is not None and fault.kind == "unindexed":
             order.indexed = False
@@ -540,15 +541,15 @@ class EmulatedExchange:
         return takes
 
     def _check_funds(self, rules: MarketRules, side: Side, amount: Decimal, price: Decimal | None,
-                     takes: list[tuple[Decimal, Decimal]]) -> None:
+                     takes: list[tuple[Decimal, Decimal]], fee_currency: str) -> None:
         if side == "sell":
             need, asset = amount, rules.base
-            if rules.fee_currency("sell") == rules.base:
+            if fee_currency == rules.base:
                 need += _fee(rules, amount)
         else:
             cost = amount * price if price is not None else sum(p * q for p, q in takes)
             need, asset = cost, rules.quote
-            if rules.fee_currency("buy") == rules.quote:
+            if fee_currency == rules.quote:
                 need += _fee(rules, cost)
         if self.balance(asset).free < need:
             raise Rejected("insufficient_funds", "Account has insufficient balance for requested action.")
@@ -567,7 +568,7 @@ class EmulatedExchange:
 
     def _fill(self, rules: MarketRules, order: Order, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
         cost = price * qty
-        fee_currency = rules.fee_currency(order.side)
+        fee_currency = order.fee_currency
         fee = _fee(rules, qty if fee_currency == rules.base else cost, maker=maker)
         if order.side == "buy":
             self._credit(rules.quote, -cost)
@@ -591,7 +592,7 @@ class EmulatedExchange:
         assert order.price is not None
         if order.side == "buy":
             asset, held = rules.quote, order.remaining * order.price
-            if rules.fee_currency("buy") == rules.quote:
+            if order.fee_currency == rules.quote:
                 held += _fee(rules, held)
         else:
             asset, held = rules.base, order.remaining

@@ -14,8 +14,11 @@ core's (`core.EmulatedExchange`); this module speaks Kraken's wire:
   keys, signatures and nonces); a ``status`` fault of 429 answers ``EAPI:Rate limit exceeded``
   with HTTP 200, one of 5xx that status with ``EService:Unavailable`` (503) or
   ``EGeneral:Internal error``; ``Fault.message`` replaces the error string;
-* fees are charged in the quote currency (Kraken's default, ``oflags`` ``fciq``) at the pair's
-  first-tier taker rate (0.26 % in the recorded pairs), rounded up to ``cost_decimals``;
+* fees are charged where ``oflags`` asks: ``fciq`` in quote, ``fcib`` in base; without either,
+  Kraken's default: a buy pays in quote, a sell in base. The flag in effect is recorded and shown
+  as the order's ``oflags`` (from which ccxt's ``parse_order`` takes the fee currency; its
+  ``parse_trade`` labels every fee quote). The rate is the pair's first-tier taker rate (0.26 %
+  in the recorded pairs), rounded up to ``cost_decimals``;
 * ``cl_ord_id`` must be a UUID or at most 18 ASCII characters, and is refused while an *open*
   order carries it: Kraken enforces uniqueness across open orders only, so the id of an IOC
   order, closed at once, can be used again (docs.kraken.com, "Spot Client Order Identifiers");
@@ -71,6 +74,15 @@ def _deadline(params: dict[str, str]) -> float | None:
     if when.tzinfo is None:
         raise KrakenError("EGeneral:Invalid arguments:deadline")
     return when.timestamp()
+
+
+def _fee_flag(oflags: str | None, side: str) -> str:
+    """The fee currency flag an order gets: ``fciq`` (quote) or ``fcib`` (base) as sent, else
+    Kraken's default, quote for a buy and base for a sell. Other flags are not emulated."""
+    flags = set(oflags.split(",")) if oflags else set()
+    if not flags <= {"fciq", "fcib"} or len(flags) > 1:
+        raise KrakenError("EGeneral:Invalid arguments:oflags")
+    return flags.pop() if flags else ("fciq" if side == "buy" else "fcib")
 
 
 def _decimal(params: dict[str, str], key: str) -> Decimal:
@@ -290,8 +302,7 @@ class KrakenEmulator(Emulator):
         tif = params.get("timeinforce", "GTC")
         if tif not in ("GTC", "IOC"):
             raise KrakenError("EGeneral:Invalid arguments:timeinforce")
-        if params.get("oflags", "fciq") != "fciq":
-            raise KrakenError("EGeneral:Invalid arguments:oflags")
+        oflags = _fee_flag(params.get("oflags"), side)
         cl_ord_id, userref = params.get("cl_ord_id"), self._userref(params)
         if cl_ord_id is not None and (not valid_cl_ord_id(cl_ord_id) or "userref" in params):
             raise KrakenError("EGeneral:Invalid arguments")
@@ -311,9 +322,10 @@ class KrakenEmulator(Emulator):
             return {"descr": descr}
         if deadline is not None and self.exchange.clock() > deadline:
             raise KrakenError(DEADLINE_ERROR)  # reached the matching engine too late
+        fee_currency = rules.base if oflags == "fcib" else rules.quote
         order = self.exchange.place_order(pair.symbol, side, ordertype, volume, price,  # type: ignore[arg-type]
-                                          "IOC" if ordertype == "market" else tif, cl_ord_id)
-        self.tags[order.id] = OrderTags(cl_ord_id, userref or 0)
+                                          "IOC" if ordertype == "market" else tif, cl_ord_id, fee_currency)
+        self.tags[order.id] = OrderTags(cl_ord_id, userref or 0, oflags)
         return {"descr": descr, "txid": [order.id]}
 
     @staticmethod

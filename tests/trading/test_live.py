@@ -333,3 +333,23 @@ def test_the_not_found_window_must_outlast_the_order_deadline():
     with pytest.raises(SettingsError) as caught:
         from_dict({"live": {"order_deadline_s": 1.0}})  # Kraken takes 2 to 60 s
     assert caught.value.key == "live.order_deadline_s"
+
+
+def test_a_kraken_sell_pays_its_fee_in_quote_as_the_venue_accounts_it():
+    # Kraken's default charges a sell in base (fcib) while ccxt labels every Kraken trade fee quote;
+    # the venue asks for fciq. 1.0 BTC @ 99 = 99 USDT, fee 0.26 % = 0.2574 USDT.
+    async def scenario():
+        async with emulated("kraken") as live:
+            plant(live, btc="2")
+            venue = await live.venue()
+            result = await venue.submit(request("o1-L0", "kraken", "sell", 1.0, 99.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert (result.status, result.fee, result.fee_currency) == ("filled", pytest.approx(0.2574), "USDT")
+    [sent] = [r for r in live.exchange.requests if r.endpoint == ORDER["kraken"]]
+    [order] = live.orders_with(result.client_order_id)
+    assert (sent.params["oflags"], order.fee_currency) == ("fciq", "USDT")
+    expected = {"USDT": pytest.approx(1098.7426), "BTC": pytest.approx(1.0)}
+    assert balances == expected
+    assert {a: float(live.exchange.balance(a).free) for a in ("USDT", "BTC")} == expected
