@@ -84,6 +84,9 @@ REFUSALS: tuple[type[Exception], ...] = (
 _OPEN_READS = 3
 """Reads of an order still ``open`` after an IOC submission before it is cancelled."""
 _MAX_BACKOFF_S = 4.0
+_TRADES_READS = 3
+"""Reads of the account's trades (backing off) before an order whose trades do not add up to its
+``filled`` is booked as one fill at its average price."""
 _TRADES_WINDOW_MS = 300_000
 """How far before the submission the account's trades are read (clock skew between us and the venue)."""
 _LOOKUP_BY_ORDERS = frozenset({"kraken"})
@@ -394,19 +397,28 @@ class LiveVenue(Venue):
     async def _fills(self, order: OrderRequest, found: CcxtOrder, market: Market,
                      filled: float) -> list[VenueFill]:
         """The order's executions: its own ``trades`` when they carry amounts, else the account's
-        trades of that order; one fill at the average price (fee from the order) if neither adds up."""
+        trades of that order, read up to ``_TRADES_READS`` times (a trade history may lag the
+        order); only if they still do not add up, one fill at the average price (fee from the
+        order: ccxt's ``average`` is rounded to the venue's decimals, so the notional is approximate)."""
         trades = [tr for tr in found.get("trades") or [] if tr.get("amount")]
-        if not _adds_up(trades, filled):
-            sent = self._sent.get(order.client_order_id, self._clock.time_ns())
-            since = sent // 1_000_000 - _TRADES_WINDOW_MS
+        sent = self._sent.get(order.client_order_id, self._clock.time_ns())
+        since = sent // 1_000_000 - _TRADES_WINDOW_MS
+        for read in range(_TRADES_READS):
+            if _adds_up(trades, filled):
+                break
+            if read:
+                self._log.info("{}: trades of order {} do not add up to {:.10g} yet; reading them again",
+                               self.name, order.client_order_id, filled)
+                await self._clock.sleep(self._settings.lookup_backoff_s * 2 ** (read - 1))
             mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
             trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
         # Binance's order reply lists its fills without a time: they happened when the order did
         when = int(found.get("timestamp") or 0) * 1_000_000 or self._clock.time_ns()
         if _adds_up(trades, filled):
             return [_fill(tr, market, when) for tr in trades]
-        self._log.warning("{}: trades of order {} do not add up to {:.10g}; one fill at the average price",
-                          self.name, order.client_order_id, filled)
+        self._log.warning("{}: trades of order {} do not add up to {:.10g} after {} reads; booked as one "
+                          "fill at the order's average price {} (rounded by the venue)", self.name,
+                          order.client_order_id, filled, _TRADES_READS, found.get("average"))
         fee = found.get("fee") or {}
         average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
         return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),

@@ -36,7 +36,7 @@ Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
 FaultKind = t.Literal["status", "timeout", "lost", "delay", "late", "reject", "partial", "unindexed",
-                      "drop_ws", "gap", "stale"]
+                      "trades_lag", "drop_ws", "gap", "stale"]
 
 HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay", "late"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
@@ -236,6 +236,9 @@ class Fault:
     * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests;
     * ``unindexed``: place it, but lookups by its client order id miss it (``Order.indexed``
       False: a venue whose client-id index lags); by its venue id it is found.
+
+    ``trades_lag``, applied by ``account_trades`` (a protocol listing the account's trades): each
+    of the next ``times`` listings leaves out the newest trade (a trade history lagging its orders).
 
     Stream faults, applied by a protocol's websocket at the next frame of ``symbol`` (any when None):
 
@@ -608,6 +611,13 @@ class EmulatedExchange:
             balance.free += order.reserved
             balance.used -= order.reserved
             order.reserved = Decimal(0)
+
+    def account_trades(self) -> list[Trade]:
+        """The account's trades, oldest first, as a trade-history endpoint lists them (less the
+        newest one under a ``trades_lag`` fault)."""
+        if self.trades and self.take_fault(("trades_lag",)) is not None:
+            return self.trades[:-1]
+        return list(self.trades)
 
     # -- faults and the request log -------------------------------------------------------------
 

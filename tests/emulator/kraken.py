@@ -401,7 +401,7 @@ class KrakenEmulator(Emulator):
 
     def _trades_history(self, params: dict[str, str]) -> dict[str, t.Any]:
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
-        trades = [tr for tr in reversed(self.exchange.trades) if start < tr.ts_ms / 1000 <= end]
+        trades = [tr for tr in reversed(self.exchange.account_trades()) if start < tr.ts_ms / 1000 <= end]
         return {"trades": {kraken_id("T", tr.id): self._trade(tr) for tr in trades},
                 "count": len(trades)}
 

@@ -353,3 +353,22 @@ def test_a_kraken_sell_pays_its_fee_in_quote_as_the_venue_accounts_it():
     expected = {"USDT": pytest.approx(1098.7426), "BTC": pytest.approx(1.0)}
     assert balances == expected
     assert {a: float(live.exchange.balance(a).free) for a in ("USDT", "BTC")} == expected
+
+
+def test_trades_that_do_not_add_up_yet_are_read_again_before_any_average_price_fill():
+    # Kraken's order lists trade ids only, so its fills come from the trade history, which here
+    # lags: the first read lacks the 0.5 @ 101 fill. Booking 1.5 at ccxt's rounded average (100.3)
+    # would make the notional 150.45 instead of 150.5.
+    async def scenario():
+        async with emulated("kraken") as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("trades_lag"))
+            result = await venue.submit(request("o1-L0", "kraken", "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert result.notional == pytest.approx(150.5)
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY["kraken"].items()}
+    assert live.count("POST /0/private/TradesHistory") == 2
