@@ -14,6 +14,8 @@ default charges a sell in base).
 
 Errors are classified by ccxt's exception classes:
 
+* ``DuplicateOrderId`` (an ``InvalidOrder``): the venue already has an order with our client id;
+  its fate is the venue's to tell: looked up as below (never "not placed");
 * the venue refused the request (``InsufficientFunds``, ``InvalidOrder``, ``BadRequest`` /
   ``BadSymbol``, ``AuthenticationError``, ``OperationRejected``, ``NotSupported``,
   ``InvalidNonce``): the order was not placed; ``rejected`` with the reason, never retried;
@@ -102,8 +104,10 @@ CcxtOrder = dict[str, t.Any]
 
 
 def refused(exc: BaseException) -> bool:
-    """True if ``exc`` says the venue refused the request (the order was not placed)."""
-    return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError)
+    """True if ``exc`` says the venue refused the request (the order was not placed).
+    ``DuplicateOrderId`` (an ``InvalidOrder``) is not one: the venue has an order with that
+    client id already, whose fate only the venue can tell."""
+    return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError | ccxt.DuplicateOrderId)
 
 
 def supports_ioc(exchange: t.Any) -> bool:
@@ -149,7 +153,8 @@ class LiveVenue(Venue):
         self._sent: dict[str, int] = {}
         """client order id -> when it was sent (ns), for the not-found window and trade reads."""
         self._venue_ids: dict[str, str] = {}
-        """client order id -> the venue's id of it, once the venue gave one: such an order was placed."""
+        """client order id -> the venue's id of it ("" when unknown), once the venue said it has the
+        order (a create reply with its id, a ``DuplicateOrderId``): such an order was placed."""
         self._symbols: set[str] = set()
         """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
 
@@ -236,6 +241,11 @@ class LiveVenue(Venue):
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
+            if isinstance(exc, ccxt.DuplicateOrderId):  # the venue has an order with this id: find it
+                self._venue_ids.setdefault(order.client_order_id, "")
+                self._log.warning("{}: order {} is a duplicate to the venue ({}); looking it up", self.name,
+                                  order.client_order_id, _short(exc))
+                return await self._recover(order, "DuplicateOrderId on submit")
             if refused(exc):
                 if isinstance(exc, ccxt.InsufficientFunds):
                     await self._reread_balances()  # ours were wrong: plan nothing more on them
@@ -304,9 +314,11 @@ class LiveVenue(Venue):
         venue_id = self._venue_ids.get(order.client_order_id)
         if venue_id is not None:  # the venue said it has it: its fate is unknown, not "not placed"
             self._log.warning("{}: order {} ({}) not found {:.3g} s after sending, though the venue "
-                              "gave its id: fate unknown", self.name, order.client_order_id, venue_id, waited)
-            return self._unknown(order, f"{self.name} gave order {order.client_order_id} the id {venue_id} "
-                                        f"but does not find it {waited:.3g} s after it was sent", venue_id)
+                              "said it has it: fate unknown", self.name, order.client_order_id,
+                              venue_id or "no venue id", waited)
+            return self._unknown(order, f"{self.name} said it has order {order.client_order_id} "
+                                        f"({venue_id or 'a duplicate'}) but does not find it {waited:.3g} s "
+                                        "after it was sent", venue_id)
         self._log.warning("{}: order {} not found {:.3g} s after sending: not placed", self.name,
                           order.client_order_id, waited)
         return self._rejected(order, f"not placed: {self.name} has no order {order.client_order_id} "
@@ -330,7 +342,7 @@ class LiveVenue(Venue):
             if o.get("clientOrderId") == cid:
                 return t.cast(CcxtOrder, o)
         venue_id = self._venue_ids.get(cid)
-        if venue_id is not None:  # a venue whose client-id lookups lag still knows its own id
+        if venue_id:  # a venue whose client-id lookups lag still knows its own id
             with contextlib.suppress(ccxt.OrderNotFound):
                 found = await self._call("data", self.exchange.fetch_order, venue_id, symbol)
                 return t.cast(CcxtOrder, found)

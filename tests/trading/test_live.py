@@ -11,6 +11,7 @@ import asyncio
 import typing as t
 from decimal import Decimal
 
+import ccxt.async_support as ccxt
 import msgspec
 import pytest
 
@@ -372,3 +373,27 @@ def test_trades_that_do_not_add_up_yet_are_read_again_before_any_average_price_f
     assert result.notional == pytest.approx(150.5)
     assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY["kraken"].items()}
     assert live.count("POST /0/private/TradesHistory") == 2
+
+
+def test_a_duplicate_client_order_id_answer_is_looked_up_not_rejected():
+    # the venue already holds an order with our client id (placed and filled, e.g. a request that
+    # reached it twice): ccxt's DuplicateOrderId is no refusal, the venue's order is the answer.
+    # Neither ccxt 4.5.90 exchange maps its duplicate error to DuplicateOrderId (Binance -2010 is an
+    # InvalidOrder, Kraken's string unmapped), so this instance's error table maps Kraken's, as
+    # the exchanges that raise it do.
+    async def scenario():
+        async with emulated("kraken") as live:
+            plant(live)
+            venue = await live.venue(ioc=False)  # a resting order: its cl_ord_id stays in use
+            venue.exchange.exceptions["exact"]["EOrder:Duplicate order"] = ccxt.DuplicateOrderId
+            order = request("o1-L0", "kraken", "buy", 0.4, 99.5)
+            other = live.client()  # the earlier request carrying the same id
+            await other.load_markets()
+            await other.create_order("BTC/USDT", "limit", "buy", 0.4, 99.5, {"clientOrderId": order.client_order_id})
+            result = await venue.submit(order)
+            return live, result
+
+    live, result = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert (result.status, result.venue_order_id, placed.status) == ("canceled", placed.id, "canceled")
+    assert live.count(ORDER["kraken"]) == 2  # the earlier one and ours, refused as a duplicate
