@@ -127,10 +127,15 @@ class LiveSettings(Section, frozen=True, kw_only=True):
     answers ``unknown`` (and the executor halts trading there until it knows)."""
     lookup_backoff_s: Positive = 0.25
     """Wait before the first lookup; doubles after each (with jitter), at most 4 s."""
+    order_deadline_s: t.Annotated[float, Meta(ge=2, le=60)] = 5.0
+    """An order that reaches the venue later than this after it was sent is refused there, so a
+    delayed request cannot execute after we called it not placed: Kraken's AddOrder ``deadline``
+    (now + this, RFC3339; Kraken takes 2 to 60 s), Binance's ``recvWindow`` on orders. Exchanges
+    without such a parameter rely on ``not_found_after_s`` alone."""
     not_found_after_s: NonNegative = 12.0
     """An order the venue does not have counts as never placed only if it is still missing this
-    long after it was sent: a request in flight may still arrive (Binance refuses one older than
-    its ``recvWindow``, 10 s)."""
+    long after it was sent: a request in flight may still arrive until ``order_deadline_s``, so
+    this must be longer (the margin covers clock skew between us and the venue)."""
     unknown_retry_s: Positive = 1.0
     """How long the executor waits before asking again about an order of unknown fate; doubles,
     at most 60 s, until the venue knows."""
@@ -139,6 +144,11 @@ class LiveSettings(Section, frozen=True, kw_only=True):
     was placed."""
     balance_refresh_s: Positive = 30.0
     """Balances are read from the venue this often, besides after every arbitrage."""
+
+    def __post_init__(self) -> None:
+        if self.not_found_after_s <= self.order_deadline_s:
+            raise SettingsError("live.not_found_after_s", f"must be above live.order_deadline_s "
+                                f"({self.order_deadline_s:g} s): an order may still arrive until then")
 
 
 class RiskSettings(Section, frozen=True, kw_only=True):

@@ -8,10 +8,14 @@ Its final state and fills come from the exchange over REST: the create reply whe
 (Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
 holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
 the order does not list its fills; the fee and its currency are ccxt's parsed ``fee`` of each
-trade (Binance's ``commissionAsset``: a buy pays in the base it receives).
+trade (Binance's ``commissionAsset``: a buy pays in the base it receives; Kraken orders carry
+``oflags=fciq``, fee in quote, since ccxt labels every Kraken trade's fee quote while Kraken's own
+default charges a sell in base).
 
 Errors are classified by ccxt's exception classes:
 
+* ``DuplicateOrderId`` (an ``InvalidOrder``): the venue already has an order with our client id;
+  its fate is the venue's to tell: looked up as below (never "not placed");
 * the venue refused the request (``InsufficientFunds``, ``InvalidOrder``, ``BadRequest`` /
   ``BadSymbol``, ``AuthenticationError``, ``OperationRejected``, ``NotSupported``,
   ``InvalidNonce``): the order was not placed; ``rejected`` with the reason, never retried;
@@ -23,8 +27,11 @@ Errors are classified by ccxt's exception classes:
   order found open is cancelled and read again (it may have filled while cancelling). An order the
   venue does not have counts as not placed (``rejected``, reason ``not placed: ...``) only once
   it is still missing ``not_found_after_s`` after it was sent (a request in flight may still
-  arrive). If the lookups themselves keep failing, ``submit`` answers ``unknown``: the executor
-  then halts trading on this venue and asks ``resolve`` until the venue knows.
+  arrive) -- and never once the venue gave the order an id (its create reply came back, the
+  reads after it failed): such an order is also looked up by that id (``fetch_order(id,
+  symbol)``), and if still missing it is ``unknown``. If the lookups themselves keep failing,
+  ``submit`` answers ``unknown``: the executor then halts trading on this venue and asks
+  ``resolve`` until the venue knows.
 
 Looking an order up by client order id: ``fetch_order(None, symbol, {'clientOrderId': id})``
 where ccxt sends it as the exchange's client id (Binance ``origClientOrderId``); on Kraken, whose
@@ -43,6 +50,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import contextlib
+import datetime
 import math
 import re
 import typing as t
@@ -79,18 +87,28 @@ REFUSALS: tuple[type[Exception], ...] = (
 _OPEN_READS = 3
 """Reads of an order still ``open`` after an IOC submission before it is cancelled."""
 _MAX_BACKOFF_S = 4.0
+_TRADES_READS = 3
+"""Reads of the account's trades (backing off) before an order whose trades do not add up to its
+``filled`` is booked as one fill at its average price."""
 _TRADES_WINDOW_MS = 300_000
 """How far before the submission the account's trades are read (clock skew between us and the venue)."""
 _LOOKUP_BY_ORDERS = frozenset({"kraken"})
 """Exchanges whose ccxt ``fetch_order`` cannot look an order up by client id: searched through
 ``fetch_open_orders``/``fetch_closed_orders`` with the ``clientOrderId`` filter instead."""
 
+_FEE_PARAMS: dict[str, dict[str, str]] = {"kraken": {"oflags": "fciq"}}
+"""Order parameters that make the venue charge the fee where ``Market.fee_side`` says. Kraken
+charges a sell in base by default (``fcib``) while ccxt's ``parse_trade`` labels every Kraken fee
+quote: ``fciq`` makes every Kraken fee quote, as its markets' ``fee_side`` and ccxt's trades say."""
+
 CcxtOrder = dict[str, t.Any]
 
 
 def refused(exc: BaseException) -> bool:
-    """True if ``exc`` says the venue refused the request (the order was not placed)."""
-    return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError)
+    """True if ``exc`` says the venue refused the request (the order was not placed).
+    ``DuplicateOrderId`` (an ``InvalidOrder``) is not one: the venue has an order with that
+    client id already, whose fate only the venue can tell."""
+    return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError | ccxt.DuplicateOrderId)
 
 
 def supports_ioc(exchange: t.Any) -> bool:
@@ -135,6 +153,9 @@ class LiveVenue(Venue):
         self._by_orders = exchange.id in _LOOKUP_BY_ORDERS
         self._sent: dict[str, int] = {}
         """client order id -> when it was sent (ns), for the not-found window and trade reads."""
+        self._venue_ids: dict[str, str] = {}
+        """client order id -> the venue's id of it ("" when unknown), once the venue said it has the
+        order (a create reply with its id, a ``DuplicateOrderId``): such an order was placed."""
         self._symbols: set[str] = set()
         """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
 
@@ -210,7 +231,10 @@ class LiveVenue(Venue):
         params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
         if self._ioc:
             params["timeInForce"] = "IOC"
-        self._sent[order.client_order_id] = self._clock.time_ns()
+        now = self._clock.time_ns()
+        params.update(_deadline(self.exchange.id, now, self._settings.order_deadline_s))
+        params.update(_FEE_PARAMS.get(self.exchange.id, {}))
+        self._sent[order.client_order_id] = now
         self._symbols.add(order.symbol)
         try:
             reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
@@ -218,6 +242,11 @@ class LiveVenue(Venue):
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
+            if isinstance(exc, ccxt.DuplicateOrderId):  # the venue has an order with this id: find it
+                self._venue_ids.setdefault(order.client_order_id, "")
+                self._log.warning("{}: order {} is a duplicate to the venue ({}); looking it up", self.name,
+                                  order.client_order_id, _short(exc))
+                return await self._recover(order, "DuplicateOrderId on submit")
             if refused(exc):
                 if isinstance(exc, ccxt.InsufficientFunds):
                     await self._reread_balances()  # ours were wrong: plan nothing more on them
@@ -225,14 +254,17 @@ class LiveVenue(Venue):
             self._log.warning("{}: no answer to order {} ({}: {}); looking it up by client order id",
                               self.name, order.client_order_id, type(exc).__name__, _short(exc))
             return await self._recover(order, f"{type(exc).__name__} on submit")
+        if reply.get("id") is not None:
+            self._venue_ids[order.client_order_id] = str(reply["id"])
         try:
             if not self._ioc and reply.get("status") in (None, "open"):
                 await self._clock.sleep(self._settings.cancel_after_s)
                 return await self._settle(order, reply, cancel=True)
             return await self._settle(order, reply)
-        except Exception as exc:  # placed, but its state could not be read: find it by client id
-            self._log.warning("{}: reading order {} failed ({}); looking it up", self.name,
-                              order.client_order_id, type(exc).__name__)
+        except Exception as exc:  # placed, but its state could not be read: find it by either id
+            self._log.warning("{}: reading order {} ({}) failed ({}); looking it up", self.name,
+                              order.client_order_id, self._venue_ids.get(order.client_order_id),
+                              type(exc).__name__)
             return await self._recover(order, f"{type(exc).__name__} reading the order")
 
     async def resolve(self, order: OrderRequest) -> OrderResult:
@@ -263,7 +295,9 @@ class LiveVenue(Venue):
             return self._unknown(order, f"{why}; lookups failed: {exc}")
 
     async def _lookup(self, order: OrderRequest) -> OrderResult:
-        """The order's final state from the venue, found by client order id.
+        """The order's final state from the venue, found by client order id (and by the venue's id
+        when the venue gave one). An order the venue gave an id for was placed: missing, it is
+        ``unknown``, never "not placed".
 
         :raises _NotFoundYet: the venue does not have it, within ``not_found_after_s`` of sending.
         :raises _LookupFailed: the lookup itself failed.
@@ -278,6 +312,14 @@ class LiveVenue(Venue):
         waited = (self._clock.time_ns() - sent) / 1e9
         if waited < self._settings.not_found_after_s:
             raise _NotFoundYet(f"not found {waited:.3g} s after sending")
+        venue_id = self._venue_ids.get(order.client_order_id)
+        if venue_id is not None:  # the venue said it has it: its fate is unknown, not "not placed"
+            self._log.warning("{}: order {} ({}) not found {:.3g} s after sending, though the venue "
+                              "said it has it: fate unknown", self.name, order.client_order_id,
+                              venue_id or "no venue id", waited)
+            return self._unknown(order, f"{self.name} said it has order {order.client_order_id} "
+                                        f"({venue_id or 'a duplicate'}) but does not find it {waited:.3g} s "
+                                        "after it was sent", venue_id)
         self._log.warning("{}: order {} not found {:.3g} s after sending: not placed", self.name,
                           order.client_order_id, waited)
         return self._rejected(order, f"not placed: {self.name} has no order {order.client_order_id} "
@@ -300,6 +342,11 @@ class LiveVenue(Venue):
         for o in await self._call("data", self.exchange.fetch_open_orders, symbol):
             if o.get("clientOrderId") == cid:
                 return t.cast(CcxtOrder, o)
+        venue_id = self._venue_ids.get(cid)
+        if venue_id:  # a venue whose client-id lookups lag still knows its own id
+            with contextlib.suppress(ccxt.OrderNotFound):
+                found = await self._call("data", self.exchange.fetch_order, venue_id, symbol)
+                return t.cast(CcxtOrder, found)
         return None
 
     async def _settle(self, order: OrderRequest, found: CcxtOrder, *, cancel: bool = False) -> OrderResult:
@@ -363,19 +410,28 @@ class LiveVenue(Venue):
     async def _fills(self, order: OrderRequest, found: CcxtOrder, market: Market,
                      filled: float) -> list[VenueFill]:
         """The order's executions: its own ``trades`` when they carry amounts, else the account's
-        trades of that order; one fill at the average price (fee from the order) if neither adds up."""
+        trades of that order, read up to ``_TRADES_READS`` times (a trade history may lag the
+        order); only if they still do not add up, one fill at the average price (fee from the
+        order: ccxt's ``average`` is rounded to the venue's decimals, so the notional is approximate)."""
         trades = [tr for tr in found.get("trades") or [] if tr.get("amount")]
-        if not _adds_up(trades, filled):
-            sent = self._sent.get(order.client_order_id, self._clock.time_ns())
-            since = sent // 1_000_000 - _TRADES_WINDOW_MS
+        sent = self._sent.get(order.client_order_id, self._clock.time_ns())
+        since = sent // 1_000_000 - _TRADES_WINDOW_MS
+        for read in range(_TRADES_READS):
+            if _adds_up(trades, filled):
+                break
+            if read:
+                self._log.info("{}: trades of order {} do not add up to {:.10g} yet; reading them again",
+                               self.name, order.client_order_id, filled)
+                await self._clock.sleep(self._settings.lookup_backoff_s * 2 ** (read - 1))
             mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
             trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
         # Binance's order reply lists its fills without a time: they happened when the order did
         when = int(found.get("timestamp") or 0) * 1_000_000 or self._clock.time_ns()
         if _adds_up(trades, filled):
             return [_fill(tr, market, when) for tr in trades]
-        self._log.warning("{}: trades of order {} do not add up to {:.10g}; one fill at the average price",
-                          self.name, order.client_order_id, filled)
+        self._log.warning("{}: trades of order {} do not add up to {:.10g} after {} reads; booked as one "
+                          "fill at the order's average price {} (rounded by the venue)", self.name,
+                          order.client_order_id, filled, _TRADES_READS, found.get("average"))
         fee = found.get("fee") or {}
         average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
         return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),
@@ -394,7 +450,8 @@ class LiveVenue(Venue):
 
     def _unknown(self, order: OrderRequest, reason: str, venue_id: str = "") -> OrderResult:
         return OrderResult(client_order_id=order.client_order_id, status="unknown", reason=reason,
-                           ts_event=self._clock.time_ns(), venue_order_id=venue_id)
+                           ts_event=self._clock.time_ns(),
+                           venue_order_id=venue_id or self._venue_ids.get(order.client_order_id, ""))
 
 
 def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
@@ -405,6 +462,17 @@ def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
         return min(max(float(value), 0.0), 60.0) if value is not None else default_s
     except ValueError:
         return default_s
+
+
+def _deadline(exchange_id: str, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
+    """The order parameters that make the venue refuse an order arriving ``deadline_s`` after
+    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC), Binance's ``recvWindow`` (ms); none elsewhere."""
+    if exchange_id == "kraken":
+        when = datetime.datetime.fromtimestamp(now_ns / 1e9 + deadline_s, datetime.UTC)
+        return {"deadline": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    if exchange_id == "binance":
+        return {"recvWindow": max(1, round(deadline_s * 1000))}
+    return {}
 
 
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:

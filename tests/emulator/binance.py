@@ -406,7 +406,7 @@ class BinanceEmulator(Emulator):
     def _my_trades(self, params: dict[str, str]) -> list[dict[str, t.Any]]:
         rules = self._rules(params)
         assert rules is not None
-        trades = [tr for tr in self.exchange.trades if tr.symbol == rules.symbol]
+        trades = [tr for tr in self.exchange.account_trades() if tr.symbol == rules.symbol]
         if params.get("orderId"):
             trades = [tr for tr in trades if tr.order_id == params["orderId"]]
         trades = self._window(params, trades, "fromId", lambda tr: tr.id, lambda tr: tr.ts_ms)

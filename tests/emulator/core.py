@@ -35,11 +35,12 @@ Side = t.Literal["buy", "sell"]
 Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
-FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "drop_ws", "gap", "stale"]
+FaultKind = t.Literal["status", "timeout", "lost", "delay", "late", "reject", "partial", "unindexed",
+                      "trades_lag", "drop_ws", "gap", "stale"]
 
-HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay"})
+HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay", "late"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
-ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial"})
+ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "unindexed"})
 """Faults ``place_order`` applies to the next order (of ``Fault.symbol``, when given)."""
 STREAM_FAULTS: frozenset[str] = frozenset({"drop_ws", "gap", "stale"})
 """Faults a protocol's websocket applies to the next frame of ``Fault.symbol`` (any when None)."""
@@ -189,6 +190,8 @@ class Order:
     """What a resting order holds in ``Balance.used`` (quote for a buy, base for a sell)."""
     trades: list[Trade] = dataclasses.field(default_factory=list)
     updated_ms: int = 0
+    indexed: bool = True
+    """False after an ``unindexed`` fault: lookups by client order id do not find it."""
 
     @property
     def remaining(self) -> Decimal:
@@ -223,12 +226,19 @@ class Fault:
       timeout), then drop the connection, without processing it;
     * ``lost``: process the request (the order is placed), then hold ``delay`` seconds and drop
       the connection: the client never learns the answer;
-    * ``delay``: hold ``delay`` seconds, then process and answer normally.
+    * ``delay``: hold ``delay`` seconds, then process and answer normally;
+    * ``late``: drop the connection at once, and process the request ``delay`` seconds later
+      (a request queued on its way: it reaches the venue after the client gave up on it).
 
     Order faults, applied by ``place_order`` (to an order of ``symbol`` when given):
 
     * ``reject``: refuse the order with ``Rejected(reason or "insufficient_funds")``;
-    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests.
+    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests;
+    * ``unindexed``: place it, but lookups by its client order id miss it (``Order.indexed``
+      False: a venue whose client-id index lags); by its venue id it is found.
+
+    ``trades_lag``, applied by ``account_trades`` (a protocol listing the account's trades): each
+    of the next ``times`` listings leaves out the newest trade (a trade history lagging its orders).
 
     Stream faults, applied by a protocol's websocket at the next frame of ``symbol`` (any when None):
 
@@ -426,14 +436,15 @@ class EmulatedExchange:
 
     def place_order(self, symbol: str, side: Side, type: t.Literal["limit", "market"], amount: Number,
                     price: Number | None = None, time_in_force: str = "GTC",
-                    client_order_id: str | None = None) -> Order:
+                    client_order_id: str | None = None, fee_currency: str | None = None) -> Order:
         """Accept an order and match it at once against the book, like a taker.
 
         A limit order takes the levels at or better than ``price``, a market order any level. What
         does not fill: IOC (and market) orders expire, a FOK order that cannot fill whole expires
         without filling (as Binance answers it: accepted, ``EXPIRED``), GTC limit orders rest (their
         funds move to ``used``; they are not shown in the book and fill only through
-        ``fill_resting``). Fees follow the market's ``fee_side``.
+        ``fill_resting``). Fees follow the market's ``fee_side``, or are charged in
+        ``fee_currency`` (the market's base or quote) when given: what the order asked for.
 
         :raises Rejected: ``duplicate_client_order_id`` (a client id already used, whatever that
             order's state; under ``client_ids_unique="open"`` one an open order carries),
@@ -458,13 +469,16 @@ class EmulatedExchange:
         time_in_force = time_in_force.upper()
         if time_in_force == "FOK" and sum(q for _, q in takes) < amount_d:
             takes = []  # all or nothing: it expires unfilled
-        self._check_funds(rules, side, amount_d, price_d, takes)
+        fee_currency = fee_currency or rules.fee_currency(side)
+        self._check_funds(rules, side, amount_d, price_d, takes, fee_currency)
         now = self.now_ms()
         order = Order(self._order_ids(), client_order_id or self.new_client_order_id(), symbol, side, type,
-                      time_in_force, amount_d, price_d, now, fee_currency=rules.fee_currency(side),
-                      updated_ms=now)
+                      time_in_force, amount_d, price_d, now, fee_currency=fee_currency, updated_ms=now)
         self.orders[order.id] = order
-        self.orders_by_client_id[order.client_order_id] = order
+        if fault is not None and fault.kind == "unindexed":
+            order.indexed = False
+        else:
+            self.orders_by_client_id[order.client_order_id] = order
         self._take(rules, order, takes)
         if order.remaining == 0:
             order.status = "closed"
@@ -530,15 +544,15 @@ class EmulatedExchange:
         return takes
 
     def _check_funds(self, rules: MarketRules, side: Side, amount: Decimal, price: Decimal | None,
-                     takes: list[tuple[Decimal, Decimal]]) -> None:
+                     takes: list[tuple[Decimal, Decimal]], fee_currency: str) -> None:
         if side == "sell":
             need, asset = amount, rules.base
-            if rules.fee_currency("sell") == rules.base:
+            if fee_currency == rules.base:
                 need += _fee(rules, amount)
         else:
             cost = amount * price if price is not None else sum(p * q for p, q in takes)
             need, asset = cost, rules.quote
-            if rules.fee_currency("buy") == rules.quote:
+            if fee_currency == rules.quote:
                 need += _fee(rules, cost)
         if self.balance(asset).free < need:
             raise Rejected("insufficient_funds", "Account has insufficient balance for requested action.")
@@ -557,7 +571,7 @@ class EmulatedExchange:
 
     def _fill(self, rules: MarketRules, order: Order, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
         cost = price * qty
-        fee_currency = rules.fee_currency(order.side)
+        fee_currency = order.fee_currency
         fee = _fee(rules, qty if fee_currency == rules.base else cost, maker=maker)
         if order.side == "buy":
             self._credit(rules.quote, -cost)
@@ -581,7 +595,7 @@ class EmulatedExchange:
         assert order.price is not None
         if order.side == "buy":
             asset, held = rules.quote, order.remaining * order.price
-            if rules.fee_currency("buy") == rules.quote:
+            if order.fee_currency == rules.quote:
                 held += _fee(rules, held)
         else:
             asset, held = rules.base, order.remaining
@@ -597,6 +611,13 @@ class EmulatedExchange:
             balance.free += order.reserved
             balance.used -= order.reserved
             order.reserved = Decimal(0)
+
+    def account_trades(self) -> list[Trade]:
+        """The account's trades, oldest first, as a trade-history endpoint lists them (less the
+        newest one under a ``trades_lag`` fault)."""
+        if self.trades and self.take_fault(("trades_lag",)) is not None:
+            return self.trades[:-1]
+        return list(self.trades)
 
     # -- faults and the request log -------------------------------------------------------------
 

@@ -7,13 +7,18 @@ Ticker, Time, SystemStatus; signed Balance, BalanceEx, AddOrder (limit or market
 TradesHistory, QueryTrades; ``wss://ws.kraken.com/v2`` (`kraken_ws`). State and matching are the
 core's (`core.EmulatedExchange`); this module speaks Kraken's wire:
 
+* AddOrder's ``deadline`` (RFC3339) is honoured: an order processed after it is refused
+  (`DEADLINE_ERROR`) and not placed; Kraken's 2-60 s bounds on it are not enforced;
 * every reply is HTTP 200 ``{"error": [], "result": ...}``; a refusal is ``{"error": ["E..."]}``
   with HTTP 200 too (`kraken_wire.ERRORS`, plus Kraken's own strings for arguments, minimums,
   keys, signatures and nonces); a ``status`` fault of 429 answers ``EAPI:Rate limit exceeded``
   with HTTP 200, one of 5xx that status with ``EService:Unavailable`` (503) or
   ``EGeneral:Internal error``; ``Fault.message`` replaces the error string;
-* fees are charged in the quote currency (Kraken's default, ``oflags`` ``fciq``) at the pair's
-  first-tier taker rate (0.26 % in the recorded pairs), rounded up to ``cost_decimals``;
+* fees are charged where ``oflags`` asks: ``fciq`` in quote, ``fcib`` in base; without either,
+  Kraken's default: a buy pays in quote, a sell in base. The flag in effect is recorded and shown
+  as the order's ``oflags`` (from which ccxt's ``parse_order`` takes the fee currency; its
+  ``parse_trade`` labels every fee quote). The rate is the pair's first-tier taker rate (0.26 %
+  in the recorded pairs), rounded up to ``cost_decimals``;
 * ``cl_ord_id`` must be a UUID or at most 18 ASCII characters, and is refused while an *open*
   order carries it: Kraken enforces uniqueness across open orders only, so the id of an IOC
   order, closed at once, can be used again (docs.kraken.com, "Spot Client Order Identifiers");
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import email.utils
 import time
 import typing as t
@@ -51,6 +57,34 @@ RECORDED_DEPTH = 1000
 """The depth the cryptofeed recording subscribed with: fed books are kept at it, like Kraken's."""
 
 _TRUE = ("true", "True", "1")
+DEADLINE_ERROR = "EOrder:Deadline elapsed"
+"""What the emulator answers an AddOrder arriving after its ``deadline``. Kraken documents the
+parameter (the matching engine rejects the order after it) but the stored docs do not quote its
+error string: this one is the emulator's; ccxt raises a plain ``ExchangeError`` for it."""
+
+
+def _deadline(params: dict[str, str]) -> float | None:
+    """AddOrder's ``deadline`` (RFC3339) as seconds since the epoch, None when not sent."""
+    if "deadline" not in params:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(params["deadline"])
+    except ValueError:
+        raise KrakenError("EGeneral:Invalid arguments:deadline") from None
+    if when.tzinfo is None:
+        raise KrakenError("EGeneral:Invalid arguments:deadline")
+    return when.timestamp()
+
+
+def _fee_flag(oflags: str | None, side: str) -> str:
+    """The fee currency flag an order gets: ``fciq`` (quote) or ``fcib`` (base) as sent, else
+    Kraken's default, quote for a buy and base for a sell. Other flags are not emulated."""
+    flags = set(oflags.split(",")) if oflags else set()
+    if not flags <= {"fciq", "fcib"} or len(flags) > 1:
+        raise KrakenError("EGeneral:Invalid arguments:oflags")
+    return flags.pop() if flags else ("fciq" if side == "buy" else "fcib")
+
+
 def _decimal(params: dict[str, str], key: str) -> Decimal:
     try:
         value = Decimal(params[key])
@@ -268,8 +302,7 @@ class KrakenEmulator(Emulator):
         tif = params.get("timeinforce", "GTC")
         if tif not in ("GTC", "IOC"):
             raise KrakenError("EGeneral:Invalid arguments:timeinforce")
-        if params.get("oflags", "fciq") != "fciq":
-            raise KrakenError("EGeneral:Invalid arguments:oflags")
+        oflags = _fee_flag(params.get("oflags"), side)
         cl_ord_id, userref = params.get("cl_ord_id"), self._userref(params)
         if cl_ord_id is not None and (not valid_cl_ord_id(cl_ord_id) or "userref" in params):
             raise KrakenError("EGeneral:Invalid arguments")
@@ -283,12 +316,16 @@ class KrakenEmulator(Emulator):
             raise KrakenError("EOrder:Order minimum not met")
         if price is not None and volume * price < rules.min_cost:
             raise KrakenError("EOrder:Cost minimum not met")
+        deadline = _deadline(params)
         descr = {"order": description(pair, side, ordertype, volume, price)}
         if params.get("validate") in _TRUE:
             return {"descr": descr}
+        if deadline is not None and self.exchange.clock() > deadline:
+            raise KrakenError(DEADLINE_ERROR)  # reached the matching engine too late
+        fee_currency = rules.base if oflags == "fcib" else rules.quote
         order = self.exchange.place_order(pair.symbol, side, ordertype, volume, price,  # type: ignore[arg-type]
-                                          "IOC" if ordertype == "market" else tif, cl_ord_id)
-        self.tags[order.id] = OrderTags(cl_ord_id, userref or 0)
+                                          "IOC" if ordertype == "market" else tif, cl_ord_id, fee_currency)
+        self.tags[order.id] = OrderTags(cl_ord_id, userref or 0, oflags)
         return {"descr": descr, "txid": [order.id]}
 
     @staticmethod
@@ -312,7 +349,8 @@ class KrakenEmulator(Emulator):
         for order in reversed(self.exchange.orders.values()):  # in placing order, newest first
             tags = self._tags(order)
             if (order.status in statuses and start < order.ts_ms / 1000 <= end
-                    and userref in (None, tags.userref) and cl_ord_id in (None, tags.cl_ord_id)):
+                    and userref in (None, tags.userref)
+                    and (cl_ord_id is None or (order.indexed and cl_ord_id == tags.cl_ord_id))):
                 found.append(order)
         return found
 
@@ -363,7 +401,7 @@ class KrakenEmulator(Emulator):
 
     def _trades_history(self, params: dict[str, str]) -> dict[str, t.Any]:
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
-        trades = [tr for tr in reversed(self.exchange.trades) if start < tr.ts_ms / 1000 <= end]
+        trades = [tr for tr in reversed(self.exchange.account_trades()) if start < tr.ts_ms / 1000 <= end]
         return {"trades": {kraken_id("T", tr.id): self._trade(tr) for tr in trades},
                 "count": len(trades)}
 

@@ -23,10 +23,12 @@ STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "expired":
 
 
 class OrderTags(t.NamedTuple):
-    """What the client tagged an order with: ``cl_ord_id`` (None without one) and ``userref``."""
+    """What the client tagged an order with: ``cl_ord_id`` (None without one), ``userref``, and
+    the fee currency flag in effect (``fciq``: quote, ``fcib``: base)."""
 
     cl_ord_id: str | None
     userref: int
+    oflags: str = "fciq"
 
 
 def exact(value: Decimal, decimals: int) -> str:
@@ -56,7 +58,7 @@ def order_record(order: Order, pair: KrakenPair, tags: OrderTags, with_trades: b
         "vol": fmt(order.amount, pair.lot_decimals), "vol_exec": fmt(order.filled, pair.lot_decimals),
         "cost": fmt_down(order.cost, pair.cost_decimals), "fee": exact(order.fee, pair.cost_decimals),
         "price": fmt(order.average or 0, decimals), "stopprice": fmt(0, decimals),
-        "limitprice": fmt(0, decimals), "misc": "", "oflags": "fciq", "reason": None,
+        "limitprice": fmt(0, decimals), "misc": "", "oflags": tags.oflags, "reason": None,
     }
     if with_trades and order.trades:
         out["trades"] = [kraken_id("T", trade.id) for trade in order.trades]

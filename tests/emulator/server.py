@@ -96,6 +96,10 @@ def _drop(request: web.Request) -> t.NoReturn:
     raise ConnectionResetError("dropped by an injected fault")
 
 
+_LATE = web.AppKey("late", set)
+"""Requests a ``late`` fault queued for processing after the client was cut off."""
+
+
 def _make_app(emulator: Emulator) -> web.Application:
     exchange = emulator.exchange
 
@@ -116,6 +120,15 @@ def _make_app(emulator: Emulator) -> web.Application:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
             record.status = response.status
             return response
+        if fault is not None and fault.kind == "late":  # processed later, whoever still waits for it
+            async def arrive() -> None:
+                await asyncio.sleep(fault.delay)
+                record.status = (await emulator.handle(request, route) or web.Response(status=404)).status
+
+            task = asyncio.get_running_loop().create_task(arrive())
+            app[_LATE].add(task)
+            task.add_done_callback(app[_LATE].discard)
+            _drop(request)
         if fault is not None and fault.kind in ("timeout", "delay"):
             if fault.kind == "timeout":
                 await asyncio.sleep(fault.delay or HOLD_FOREVER)
@@ -132,6 +145,7 @@ def _make_app(emulator: Emulator) -> web.Application:
         return response
 
     app = web.Application()
+    app[_LATE] = set()
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
@@ -198,6 +212,10 @@ async def serve(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> c
         try:
             yield emulator.base_url
         finally:
+            late = list(runner.app[_LATE])
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
             await emulator.stop()
     finally:
         await runner.cleanup()

@@ -94,7 +94,8 @@ def test_ioc_rest_is_canceled_with_what_filled_and_a_sell_pays_its_fee_in_quote(
         order = await ex.fetch_order(buy["id"])
         assert (order["status"], order["filled"], order["remaining"], order["clientOrderId"]) == (
             "canceled", 1.5, 0.5, "0")  # no cl_ord_id: ccxt falls back to userref 0, as on Kraken
-        sell = await ex.create_order("BTC/USDT", "limit", "sell", 0.6, 49990, {"timeInForce": "IOC"})
+        sell = await ex.create_order("BTC/USDT", "limit", "sell", 0.6, 49990, {"timeInForce": "IOC",
+                                                                                "oflags": "fciq"})
         order = await ex.fetch_order(sell["id"])
         # 0.6 @ 49990.0 = 29994 USDT; fee 0.26 % = 77.9844 USDT
         assert (order["status"], order["filled"], order["fee"]["cost"], order["fee"]["currency"]) == (
@@ -105,6 +106,24 @@ def test_ioc_rest_is_canceled_with_what_filled_and_a_sell_pays_its_fee_in_quote(
     assert em.exchange.balance("USDT").free == D("200000") - D("75010") - D("195.026") + D("29994") - D(
         "77.9844")
     assert em.exchange.balance("BTC").free == D("1.9")
+
+
+def test_a_sell_without_oflags_pays_its_fee_in_base_which_ccxts_trades_label_quote() -> None:
+    trades: list[t.Any] = []
+
+    async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
+        sell = await ex.create_order("BTC/USDT", "limit", "sell", 0.5, 49990, {"timeInForce": "IOC"})
+        order = await ex.fetch_order(sell["id"])
+        # Kraken's default for a sell is fcib: 0.26 % of 0.5 BTC = 0.0013 BTC
+        assert (order["info"]["oflags"], order["fee"]["cost"], order["fee"]["currency"]) == (
+            "fcib", "0.00130", "BTC")
+        mine = await ex.fetch_my_trades("BTC/USDT")
+        trades.extend((tr["fee"]["cost"], tr["fee"]["currency"]) for tr in mine)
+
+    em = run(scenario, planted())
+    assert trades == [(0.0013, "USDT")]  # ccxt's parse_trade: every Kraken fee in quote, wrongly
+    assert (em.exchange.balance("BTC").free, em.exchange.balance("USDT").free) == (
+        D("1") - D("0.5") - D("0.0013"), D("100000") + D("24995"))
 
 
 def test_cl_ord_id_is_checked_refused_while_an_open_order_carries_it_and_free_once_it_closed() -> None:

@@ -30,9 +30,11 @@ from tests.emulator.server import Emulator, serve
 KEY = "arbTESTkey-0a1b2c3d4e5f"
 SECRET = base64.b64encode(b"arb-test-secret-" * 4).decode()
 
-FAST = LiveSettings(lookup_retries=3, lookup_backoff_s=0.02, not_found_after_s=0.3, unknown_retry_s=0.05,
-                    cancel_after_s=0.05)
-"""Lookups a few hundredths of a second apart, a not-found window of 0.3 s."""
+FAST = LiveSettings(lookup_retries=3, lookup_backoff_s=0.02, order_deadline_s=1.0, not_found_after_s=1.2,
+                    unknown_retry_s=0.05, cancel_after_s=0.05)
+"""Lookups a few hundredths of a second apart; an order deadline of 1 s (a loaded test machine
+never delays an order that long; built directly: Kraken's 2 s floor applies to settings files
+only), a not-found window of 1.2 s after it."""
 
 
 def kraken_emulator(key: str = KEY, secret: str = SECRET) -> Emulator:

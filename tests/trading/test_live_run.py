@@ -94,7 +94,8 @@ def run_live(tmp: Path, urls: tuple[str, str], *,
         "ARB_BINANCE_API_KEY": BINANCE_KEY, "ARB_BINANCE_SECRET": BINANCE_SECRET,
         "ARB_KRAKEN_API_KEY": KRAKEN_KEY, "ARB_KRAKEN_SECRET": KRAKEN_SECRET,
         "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": str(tmp / "markets"),
-        "ARB_LIVE__NOT_FOUND_AFTER_S": "1", "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
+        "ARB_LIVE__ORDER_DEADLINE_S": "2", "ARB_LIVE__NOT_FOUND_AFTER_S": "3",
+        "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
         "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",  # not 1/s
         "ARB_LOG__LEVEL": "DEBUG", "ARB_MONITOR__HALT_FILE": "",
     })
