@@ -52,13 +52,14 @@ class IllegalTransition(RuntimeError):
     """A move ``EDGES`` does not allow: a bug in whoever asked for it."""
 
 
-def outcome(filled: c.Sequence[float], amounts: c.Sequence[float], tolerance: float) -> ArbState:
-    """The state after a round of legs: ``filled`` if every leg sent so far filled its whole
-    ``amount`` (within ``tolerance``, relative), ``failed`` if none filled anything, else
-    ``partially_filled``."""
-    if not any(f > 0 for f in filled):
+def outcome(results: c.Iterable[tuple[str, float]]) -> ArbState:
+    """The state after a round of legs, from each leg sent so far as ``(order status, amount
+    filled)``: ``filled`` if every one is ``filled`` (fully), ``failed`` if none filled anything
+    (none sent: also ``failed``), else ``partially_filled``."""
+    results = list(results)
+    if not any(filled > 0 for _, filled in results):
         return "failed"
-    if all(f >= a * (1.0 - tolerance) for f, a in zip(filled, amounts, strict=True)):
+    if all(status == "filled" for status, _ in results):
         return "filled"
     return "partially_filled"
 
@@ -73,8 +74,8 @@ class StateMachine:
     """One arbitrage's current state; ``move`` checks each transition against ``EDGES``.
 
     :param publish: called with ``(state, reason)`` for every move made (not for a refused one).
-    :param strict: raise ``IllegalTransition`` on an illegal move (tests); otherwise ``on_illegal``
-        is told and the move is not made (production: log it, keep trading honest state).
+    :param on_illegal: told of every illegal move (production: log it); the move is not made.
+    :param strict: also raise ``IllegalTransition`` (tests).
     """
 
     def __init__(self, publish: c.Callable[[ArbState, str], None], *, strict: bool = False,
@@ -96,10 +97,10 @@ class StateMachine:
             return False
         if state not in EDGES[self.state]:
             message = f"illegal arbitrage state transition {self.state} -> {state} ({reason})"
-            if self._strict:
-                raise IllegalTransition(message)
             if self._on_illegal is not None:
                 self._on_illegal(message)
+            if self._strict:
+                raise IllegalTransition(message)
             return False
         self.state = state
         self.history.append(state)
