@@ -312,8 +312,10 @@ class Executor:
             return
         open_ = [f"{p.amount:+.10g} {p.asset} on {p.venue} marked at {p.mark:.10g} {p.quote}"
                  + (" (last known price)" if p.stale else "") for p in positions if p.asset in stuck]
+        why = ("not closed while an order's fate is unknown" if unknown  # nothing is hedged on a guess
+               else ", ".join(sorted(set(stuck.values()))))
         reason = "; ".join(
-            ([f"left open: {', '.join(open_)} ({', '.join(sorted(set(stuck.values())))})"] if open_ else [])
+            ([f"left open: {', '.join(open_)} ({why})"] if open_ else [])
             + ([f"fate unknown: {', '.join(unknown)}"] if unknown else []))
         if not alerted:
             message = f"{opportunity.id} needs attention: {reason}"
