@@ -98,7 +98,7 @@ def test_two_collectors_feed_one_engine_which_sees_every_book_and_trades_as_its_
             time.sleep(0.1)
         engine.send_signal(signal.SIGINT)
         out, err = engine.communicate(timeout=60)
-        assert engine.returncode == 0, err[-3000:]
+        assert engine.returncode == 130, err[-3000:]
     finally:
         for proc in (engine, *collectors):
             if proc.poll() is None:

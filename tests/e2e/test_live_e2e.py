@@ -158,7 +158,7 @@ def test_a_live_run_trades_the_dislocation_and_the_venues_book_what_arb_reports(
         done = arb_run(tmp_path, binance, kraken, "--live", "--yes", ready=live_venues_open,
                        done=lambda: arb_stored(tmp_path))
         b_state, k_state = control(binance, "state"), control(kraken, "state")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 130, done.stderr  # stopped with SIGINT after a clean stop
     summary = json.loads(done.stdout)
     assert summary["arbs_executed"] == 1 and summary["orders"] == 2
     assert KEY not in done.stderr and SECRET not in done.stderr
@@ -215,7 +215,7 @@ def test_without_live_the_run_paper_trades_the_venues_books_and_sends_no_order(t
         done = arb_run(tmp_path, binance, kraken, ready=lambda _: subscribed(binance) and subscribed(kraken),
                        done=lambda: arb_stored(tmp_path))
         b_state, k_state = control(binance, "state"), control(kraken, "state")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 130, done.stderr
     summary = json.loads(done.stdout)
     assert summary["arbs_executed"] >= 1 and summary["orders"] >= 2
     assert report(tmp_path)["live"] is False
