@@ -347,6 +347,30 @@ class ArbResult(Event, frozen=True, kw_only=True):
         return self.realized_profit + self.unrealized_profit
 
 
+ArbState = Literal["planned", "submitted", "filled", "partially_filled", "failed", "unknown", "hedging",
+                   "done", "needs_attention"]
+"""Where an arbitrage is in its life (``trading.arbstate`` holds the allowed transitions):
+``planned`` admitted, nothing sent; ``submitted`` legs handed to venues; ``filled`` every leg sent so
+far filled fully, ``partially_filled`` some filled (or part of one), ``failed`` none filled anything;
+``unknown`` an order's fate is being asked about; ``hedging`` closing what the legs left open;
+``done`` finished with nothing open beyond dust (final); ``needs_attention`` finished with exposure
+or an order of unknown fate left open: a critical ``Alert`` names it (final)."""
+
+
+class ArbStateChanged(Event, frozen=True, kw_only=True):
+    """Represents an arbitrage moving to another state (published by the executor at each transition).
+
+    The newest one per ``opportunity_id`` is the arbitrage's current state; one whose newest state is
+    not ``done``/``needs_attention`` was still running when the process stopped.
+    """
+
+    opportunity_id: str
+    state: ArbState
+    reason: str = ""
+    """Why, in words: what the venues answered, what is left open (asset, amount, mark)."""
+    ts_init: int
+
+
 class Alert(Event, frozen=True, kw_only=True):
     """Represents a condition the trader should know about; ``key`` is stable across repeats."""
 
@@ -402,6 +426,7 @@ AnyEvent = (
     | OrderUpdate
     | Fill
     | ArbResult
+    | ArbStateChanged
     | PositionUpdate
     | Alert
     | Heartbeat

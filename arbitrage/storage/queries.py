@@ -1,4 +1,4 @@
-"""Read-side helpers: totals and unfinished orders, read back from an arb database.
+"""Read-side helpers: totals, arbitrage states and unfinished orders, read back from an arb database.
 
 They exist apart from the writer because their callers (reports, start-up reconciliation, the
 writer's end-of-run summary) only read, often from a file no writer has open.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arbitrage.storage.schema import TABLES
 
-__all__ = ["OPEN_ORDER_STATUSES", "run_totals", "unfinished_orders"]
+__all__ = ["OPEN_ORDER_STATUSES", "arb_states", "run_totals", "unfinished_orders"]
 
 OPEN_ORDER_STATUSES = ("submitted", "open", "unknown")
 """Order states that are not final: such an order may still be live on its venue (``unknown``: its
@@ -93,3 +93,24 @@ def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
         return []
     finally:
         conn.close()
+
+
+def arb_states(conn: sqlite3.Connection,
+               run_ids: str | c.Sequence[str] | None = None) -> list[dict[str, t.Any]]:
+    """The current state of every arbitrage (of ``run_ids``, or of all runs): the newest
+    ``arb_states`` row per ``(run_id, opportunity_id)``, in the order the arbitrages started.
+
+    Each dict has ``run_id``, ``opportunity_id``, ``state``, ``reason``, ``ts_init`` (of that state)
+    and ``started`` (``ts_init`` of its first state). An arbitrage whose state is not final
+    (``trading.arbstate.FINAL``) was cut off: the process stopped before it finished.
+    """
+    where, params = "", []
+    if run_ids is not None:
+        params = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        where = f"WHERE run_id IN ({_placeholders(params)})"
+    cursor = conn.execute(
+        "SELECT s.run_id, s.opportunity_id, s.state, s.reason, s.ts_init, g.started FROM arb_states s "
+        f"JOIN (SELECT run_id, opportunity_id, max(id) AS newest, min(ts_init) AS started FROM arb_states "
+        f"{where} GROUP BY run_id, opportunity_id) g ON s.id = g.newest ORDER BY g.started, s.id", params)
+    names = ("run_id", "opportunity_id", "state", "reason", "ts_init", "started")
+    return [dict(zip(names, row, strict=True)) for row in cursor]
