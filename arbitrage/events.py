@@ -218,8 +218,9 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     venue: str
     symbol: str
     side: Side
-    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown"]
-    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word."""
+    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown", "lost"]
+    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word.
+    ``lost``: a paper order of a run that was killed (its paper venue ended with the process)."""
     amount: float
     filled: float
     average_price: float
@@ -229,6 +230,9 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     """The currency the venue charged the fee in (``Market.fee_currency``; empty: the quote)."""
     reason: str = ""
     venue_order_id: str = ""
+    run_id: str = ""
+    """The run that submitted the order when it is not this one (start-up reconciliation brings an
+    earlier run's journal row up to date); empty: this run."""
     ts_event: int
     ts_init: int
 
@@ -245,6 +249,8 @@ class Fill(Event, frozen=True, kw_only=True):
     amount: float
     fee: float
     fee_currency: str
+    run_id: str = ""
+    """The run that submitted the order when it is not this one (``OrderUpdate.run_id``)."""
     ts_event: int
     ts_init: int
 

@@ -258,6 +258,36 @@ class Executor:
         finally:
             self._finish(opportunity, orders, log)
 
+    def resume(self, opportunity: Opportunity, orders: c.Sequence[Order]) -> asyncio.Task[None]:
+        """Finish an arbitrage an earlier process left unfinished (start-up reconciliation), whose
+        ``orders`` -- every one it sent, hedges included -- all have their venue's final state now:
+        close what they left open (hedge or unwind, numbered after the closing orders already
+        sent, within the loss cap), then publish its ``ArbResult`` as ``_execute`` does. It holds
+        an open slot and reserves nothing (the venues' balances show what its orders did)."""
+        self.risk.open[opportunity.id] = {}
+        done = list(orders)
+        first = sum(r.purpose != "leg" for r, _ in done)
+        unwind = len(opportunity.legs) > 2 or any(r.purpose == "unwind" for r, _ in done)
+        log = self.log.bind(opportunity_id=opportunity.id, venue=_join(r.venue for r, _ in done),
+                            symbol=_join(r.symbol for r, _ in done))
+
+        async def finish() -> None:
+            try:
+                await self._close_exposure(opportunity, done, unwind=unwind, first=first)
+                await self._refresh(dict.fromkeys(r.venue for r, _ in done), log)
+            except asyncio.CancelledError:
+                log.error("resumed arbitrage abandoned while closing; reporting what it did")
+                raise
+            except Exception:
+                log.opt(exception=True).error("resumed arbitrage failed unexpectedly; reporting what it did")
+            finally:
+                self._finish(opportunity, done, log)
+
+        task = asyncio.get_running_loop().create_task(finish(), name=f"arb:resume:{opportunity.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
     async def _refresh(self, names: c.Iterable[str], log: t.Any) -> None:
         """Read the balances of these venues from the venues themselves (live) and publish them."""
         for name in names:
@@ -281,15 +311,17 @@ class Executor:
             # what the leg spent shows in the balance now; only its delivery, until spent, stays held
             self.risk.reserve(opportunity_id, chain.filled(orders[-1][1]) or {})
 
-    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
+    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool,
+                              first: int = 0) -> None:
         """Hedge or unwind whatever the orders so far left in assets other than the quote currency,
         in at most ``1 + hedge_retries`` rounds of orders, each planned by the ``Closer`` from what is
         left and capped by the entry prices; while nothing can be sent within the cap, look again
-        every ``HEDGE_RETRY_S`` until ``hedge_timeout_s``. Alert on what stays open."""
+        every ``HEDGE_RETRY_S`` until ``hedge_timeout_s``. Alert on what stays open. Closing orders
+        are numbered from ``first`` (an arbitrage finished after a restart has sent some already)."""
         purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
         entry = entry_prices(opportunity, orders, self.markets)
         deadline = self.clock.time_ns() + int(self.settings.hedge_timeout_s * 1e9)
-        sent = rounds = 0
+        sent, rounds = first, 0
         while True:
             exposure = self.exposure(opportunity.quote, orders)
             requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
