@@ -345,12 +345,41 @@ class ArbResult(Event, frozen=True, kw_only=True):
     """Mark-to-market profit of ``positions`` when the arbitrage finished, in ``quote``."""
     positions: tuple[Position, ...] = ()
     """The residual per venue holding it, with its cost and mark (sums to ``residual`` per asset)."""
+    run_id: str = ""
+    """The run the arbitrage belongs to when it is not this one (``ArbStateChanged.run_id``)."""
     ts_init: int
 
     @property
     def net_profit(self) -> float:
         """``realized_profit + unrealized_profit``."""
         return self.realized_profit + self.unrealized_profit
+
+
+ArbState = Literal["planned", "submitted", "filled", "partially_filled", "failed", "unknown", "hedging",
+                   "done", "needs_attention"]
+"""Where an arbitrage is in its life (``trading.arbstate`` holds the allowed transitions):
+``planned`` admitted, nothing sent; ``submitted`` legs handed to venues; ``filled`` every leg sent so
+far filled fully, ``partially_filled`` some filled (or part of one), ``failed`` none filled anything;
+``unknown`` an order's fate is being asked about; ``hedging`` closing what the legs left open;
+``done`` finished with nothing open beyond dust (final); ``needs_attention`` finished with exposure
+or an order of unknown fate left open: a critical ``Alert`` names it (final)."""
+
+
+class ArbStateChanged(Event, frozen=True, kw_only=True):
+    """Represents an arbitrage moving to another state (published by the executor at each transition).
+
+    The newest one per ``opportunity_id`` is the arbitrage's current state; one whose newest state is
+    not ``done``/``needs_attention`` was still running when the process stopped.
+    """
+
+    opportunity_id: str
+    state: ArbState
+    reason: str = ""
+    """Why, in words: what the venues answered, what is left open (asset, amount, mark)."""
+    run_id: str = ""
+    """The run the arbitrage belongs to when it is not this one (start-up reconciliation finishing
+    an earlier run's arbitrage); empty: this run."""
+    ts_init: int
 
 
 class Alert(Event, frozen=True, kw_only=True):
@@ -408,6 +437,7 @@ AnyEvent = (
     | OrderUpdate
     | Fill
     | ArbResult
+    | ArbStateChanged
     | PositionUpdate
     | Alert
     | Heartbeat

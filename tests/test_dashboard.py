@@ -10,7 +10,7 @@ from rich.console import Console
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import SimClock
-from arbitrage.events import BookUpdate, FeedStatus, Position, PositionUpdate
+from arbitrage.events import ArbStateChanged, BookUpdate, FeedStatus, Position, PositionUpdate
 from arbitrage.plugin import Context, TradingState
 from arbitrage.settings import Settings
 from arbitrage.tally import Tally
@@ -129,3 +129,26 @@ def test_best_spread_is_net_of_both_fees_and_needs_two_venues() -> None:
     net, buy, sell = best_spread(books, fees, "X/Y")  # type: ignore[misc]
     assert (buy, sell) == ("a", "b") and round(net, 6) == round((103.0 - 101.0 * 1.01) / 101.0 * 1e4, 6)
     assert best_spread({"a": books["a"]}, fees, "X/Y") is None
+
+
+def test_dashboard_lists_arbitrages_executing_or_needing_attention_with_their_state() -> None:
+    bus, clock, store = Bus(), SimClock(T0), BookStore()
+    ctx = Context(bus=bus, settings=Settings(), clock=clock, run_id="r1", log=logger, books=store,
+                  liquidity=store)
+    dashboard = Dashboard()
+    dashboard.setup(ctx)
+    assert "Arbitrages executing" not in rendered(dashboard)
+    for oid, state, reason, ts in (
+            ("r1-1", "planned", "", T0), ("r1-2", "planned", "", T0), ("r1-3", "planned", "", T0),
+            ("r1-1", "submitted", "L0 alpha buy 1 BTC/USDT @ 100", T0 + S),
+            ("r1-2", "submitted", "", T0 + S), ("r1-2", "filled", "", T0 + S),
+            ("r1-2", "done", "complete", T0 + S),
+            ("r1-3", "needs_attention", "left open: +0.6 BTC on alpha marked at 100 USDT", T0 + S)):
+        bus.publish(ArbStateChanged(opportunity_id=oid, state=state, reason=reason, ts_init=ts))
+    clock.advance_to(T0 + 3 * S)
+    text = rendered(dashboard)
+    assert "Arbitrages executing or needing attention" in text
+    assert row(text, "r1-1") == ["r1-1", "submitted", "2.0", "L0 alpha buy 1 BTC/USDT @ 100"]
+    assert row(text, "r1-3") == ["r1-3", "needs_attention", "2.0",
+                                 "left open: +0.6 BTC on alpha marked at 100 USDT"]
+    assert "r1-2" not in text  # done: gone

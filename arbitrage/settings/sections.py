@@ -291,8 +291,8 @@ class CcxtSettings(Section, frozen=True, kw_only=True):
 
 EventName = t.Literal[
     "MarketsLoaded", "BookUpdate", "FeedStatus", "BalanceUpdate", "Opportunity", "OpportunityRejected",
-    "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "PositionUpdate", "Alert", "Heartbeat",
-    "TradingHalted", "TradingResumed"]
+    "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "ArbStateChanged", "PositionUpdate", "Alert",
+    "Heartbeat", "TradingHalted", "TradingResumed"]
 """The name of an event type (``arbitrage.events.EVENT_TYPES``; a test keeps the two equal)."""
 INBOUND_ALLOWED = ("MarketsLoaded", "BookUpdate", "FeedStatus", "Heartbeat", "Alert")
 """Event types an engine may accept from Redis: market data and notices, never an order, a fill, an

@@ -1,14 +1,17 @@
 """The storage plugin: every event worth keeping goes to SQLite, off the event loop, in batches.
 
 * ``OrderSubmitted`` is written *inline*: the row is committed before ``bus.publish`` returns, so
-  an order is in the database before the executor hands it to a venue (the money rule). In a
-  backtest the row is inserted then too but committed with the next batch: a simulated order has
-  nothing to recover after a crash, and a commit per order was most of storage's cost there. With WAL
-  and ``synchronous=NORMAL`` that is one small insert and a commit without fsync (~0.03 ms), but
-  it waits for a batch transaction that holds the writer's lock (~2 ms for 500 opportunities);
-  batches are therefore cut to ``storage.batch_size`` events each.
+  an order is in the database before the executor hands it to a venue (the money rule: the
+  write-ahead order journal). In a realtime run that commit is made with ``synchronous=FULL``: the
+  WAL is on disk when ``publish`` returns, so a power cut after the send cannot lose the row
+  (``Writer.sync_journal``; its cost is in ``docs/reliability.md``). Batched writes stay at
+  ``synchronous=NORMAL``. In a backtest the row is inserted then too but committed with the next
+  batch, unsynced: a simulated order has nothing to recover after a crash, and a commit per order
+  was most of storage's cost there. The insert waits for a batch transaction that holds the
+  writer's lock (~2 ms for 500 opportunities); batches are therefore cut to ``storage.batch_size``
+  events each.
 * ``Opportunity``, ``OpportunityRejected``, ``OrderUpdate``, ``Fill``, ``ArbResult``,
-  ``PositionUpdate``, ``Alert``
+  ``ArbStateChanged``, ``PositionUpdate``, ``Alert``
   (and ``BookUpdate`` when ``storage.store_books``) share *one* queued subscriber (``block``
   policy: nothing is dropped): it is subscribed to the first of these types and the others are
   forwarded into its queue inline. Its handler writes everything waiting in a worker thread (on
@@ -54,6 +57,7 @@ from arbitrage.events import (
     STORAGE_ALERT_KEY,
     Alert,
     ArbResult,
+    ArbStateChanged,
     BookUpdate,
     Event,
     Fill,
@@ -70,7 +74,7 @@ from arbitrage.storage.writer import Writer, store_summary
 __all__ = ["Storage"]
 
 _QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult,
-                                    PositionUpdate, Alert)
+                                    ArbStateChanged, PositionUpdate, Alert)
 MAX_UNWRITTEN = 100_000
 """Events kept for a later write while the database cannot be written; beyond, the oldest go."""
 
@@ -136,7 +140,8 @@ class Storage(Plugin):
         assert self.path is not None, "setup() must run before start()"
         run = self.ctx.settings.run
         try:
-            self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id)
+            self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id,
+                                                  sync_journal=not self._on_loop)
         except (OSError, DataError) as exc:
             raise SettingsError("storage.path", f"cannot keep the database at {self.path}: {exc}") from exc
         try:

@@ -1,4 +1,4 @@
-"""Read-side helpers: totals and unfinished orders, read back from an arb database.
+"""Read-side helpers: totals, arbitrage states and unfinished orders, read back from an arb database.
 
 They exist apart from the writer because their callers (reports, start-up reconciliation, the
 writer's end-of-run summary) only read, often from a file no writer has open.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arbitrage.storage.schema import TABLES
 
-__all__ = ["OPEN_ORDER_STATUSES", "run_totals", "unfinished_arbitrages", "unfinished_orders"]
+__all__ = ["OPEN_ORDER_STATUSES", "arb_states", "run_totals", "unfinished_arbitrages", "unfinished_orders"]
 
 OPEN_ORDER_STATUSES = ("submitted", "open", "unknown")
 """Order states that are not final: such an order may still be live on its venue (``unknown``: its
@@ -111,8 +111,9 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
     died before its result). Live opportunity ids embed their run's id, so an arbitrage is its
     opportunity id across runs: the hedges a later run sent to finish it belong to it too. Each is
     its ``opportunities`` row (``None`` fields when the row was never written: it is batched, the
-    orders are not) plus ``run_id`` (the run that found it), ``opportunity_id`` and ``orders``:
-    every order of it in any run, in submission order.
+    orders are not) plus ``run_id`` (the run that found it), ``opportunity_id``, ``state`` (its
+    newest ``arb_states`` row, None if none) and ``orders``: every order of it in any run, in
+    submission order.
 
     Returns an empty list when the database does not exist.
     """
@@ -134,7 +135,10 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
             arb = dict(row) if row is not None else dict.fromkeys(
                 ("strategy", "quote", "profit", "profit_bps", "notional", "legs", "book_ts", "ts_event",
                  "ts_init"))
+            state = conn.execute("SELECT state FROM arb_states WHERE opportunity_id = ? ORDER BY id DESC "
+                                 "LIMIT 1", (opportunity_id,)).fetchone()
             arb.update(run_id=row["run_id"] if row is not None else run_id, opportunity_id=opportunity_id,
+                       state=state[0] if state is not None else None,
                        orders=[dict(o) for o in conn.execute(
                            "SELECT * FROM orders WHERE opportunity_id = ? ORDER BY ts_submitted, rowid",
                            (opportunity_id,))])
@@ -144,3 +148,24 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
         return []
     finally:
         conn.close()
+
+
+def arb_states(conn: sqlite3.Connection,
+               run_ids: str | c.Sequence[str] | None = None) -> list[dict[str, t.Any]]:
+    """The current state of every arbitrage (of ``run_ids``, or of all runs): the newest
+    ``arb_states`` row per ``(run_id, opportunity_id)``, in the order the arbitrages started.
+
+    Each dict has ``run_id``, ``opportunity_id``, ``state``, ``reason``, ``ts_init`` (of that state)
+    and ``started`` (``ts_init`` of its first state). An arbitrage whose state is not final
+    (``trading.arbstate.FINAL``) was cut off: the process stopped before it finished.
+    """
+    where, params = "", []
+    if run_ids is not None:
+        params = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        where = f"WHERE run_id IN ({_placeholders(params)})"
+    cursor = conn.execute(
+        "SELECT s.run_id, s.opportunity_id, s.state, s.reason, s.ts_init, g.started FROM arb_states s "
+        f"JOIN (SELECT run_id, opportunity_id, max(id) AS newest, min(ts_init) AS started FROM arb_states "
+        f"{where} GROUP BY run_id, opportunity_id) g ON s.id = g.newest ORDER BY g.started, s.id", params)
+    names = ("run_id", "opportunity_id", "state", "reason", "ts_init", "started")
+    return [dict(zip(names, row, strict=True)) for row in cursor]

@@ -18,6 +18,13 @@ is split evenly between its leg venues. A venue's ``fees`` are its orders' fees 
 quote: one charged in the base valued at the order's average price, one in a third currency (BNB)
 left out. ``symbols`` rows are keyed by market: the symbol of a
 cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market one.
+
+``arb_states`` counts the arbitrages by their current state (the newest ``ArbStateChanged`` of
+each: ``trading.arbstate``); ``attention`` lists every one in ``needs_attention`` or not in a final
+state (cut off: the process stopped while it ran), with its last reason, what its ``ArbResult`` left
+open (``residual``, and ``positions`` with their marks; no result if it was cut off), the orders of
+its journal still open (``open_orders``) and the critical alerts naming it. A file from before
+schema version 4 has no states: both are empty.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from arbitrage.errors import DataError
-from arbitrage.storage.queries import run_totals
+from arbitrage.storage.queries import OPEN_ORDER_STATUSES, arb_states, run_totals
 
 __all__ = ["ALL_RUNS", "build_report", "list_runs", "render_report"]
 
@@ -253,8 +260,49 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
         "symbols": [_rounded(m) for m in sorted(markets.values(), key=lambda m: (-m["arbs"], m["market"]))],
         "best_trade": best,
         "worst_trade": worst,
+        **_states(conn, ids),
         "rows": totals["rows"],
     }
+
+
+_FINAL = ("done", "needs_attention")  # trading.arbstate.FINAL (storage does not import trading)
+
+
+def _states(conn: sqlite3.Connection, ids: list[str]) -> dict[str, t.Any]:
+    """``arb_states`` (current state -> count) and ``attention`` (module doc)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'arb_states'").fetchone():  # before v4
+        return {"arb_states": {}, "attention": []}
+    current = arb_states(conn, ids)
+    counts: dict[str, int] = defaultdict(int)
+    for arb in current:
+        counts[arb["state"]] += 1
+    attention = []
+    for arb in current:
+        if arb["state"] == "done":
+            continue
+        run_id, oid = arb["run_id"], arb["opportunity_id"]
+        result = conn.execute("SELECT status, residual, positions FROM arb_results WHERE run_id = ? AND "
+                              "opportunity_id = ?", (run_id, oid)).fetchone()
+        residual = msgspec.json.decode(result["residual"]) if result and result["residual"] else {}
+        positions = msgspec.json.decode(result["positions"]) if result and result["positions"] else []
+        marks = ", ".join("?" * len(OPEN_ORDER_STATUSES))
+        orders = [dict(row) for row in conn.execute(
+            f"SELECT client_order_id, label, venue, symbol, side, amount, price, status, filled FROM orders "
+            f"WHERE run_id = ? AND opportunity_id = ? AND status IN ({marks}) ORDER BY rowid",
+            (run_id, oid, *OPEN_ORDER_STATUSES))]
+        names = (f"{oid}:", f"{oid} ", f"({oid}-")  # its own alerts, and its orders' (by label)
+        alerts = [row["message"] for row in conn.execute(
+            "SELECT message FROM alerts WHERE run_id = ? AND level = 'critical' AND recovered = 0 "
+            "AND instr(message, ?) > 0 ORDER BY id", (run_id, oid))
+            if row["message"].startswith(names[:2]) or names[2] in row["message"]]
+        attention.append({
+            "run_id": run_id, "opportunity_id": oid, "state": arb["state"], "final": arb["state"] in _FINAL,
+            "reason": arb["reason"], "since": arb["ts_init"], "result": result["status"] if result else None,
+            "residual": {k: v for k, v in residual.items() if v},
+            "positions": [{k: p.get(k) for k in ("venue", "asset", "quote", "amount", "mark", "stale")}
+                          for p in positions],
+            "open_orders": orders, "alerts": alerts})
+    return {"arb_states": dict(counts), "attention": attention}
 
 
 def _seconds(start: str | None, end: str | None) -> float:
@@ -328,7 +376,30 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
         overview.add_row("alerts", ", ".join(f"{k} {v}" for k, v in sorted(report["alerts"].items())))
     overview.add_row("best trade", _trade_line(report["best_trade"]))
     overview.add_row("worst trade", _trade_line(report["worst_trade"]))
+    if report["arb_states"]:
+        overview.add_row("arbitrage states", ", ".join(
+            f"{'[red]' if k == 'needs_attention' else ''}{k} {v}{'[/]' if k == 'needs_attention' else ''}"
+            for k, v in sorted(report["arb_states"].items())))
     console.print(overview)
+
+    if report["attention"]:
+        attention = Table(title="[red]arbitrages that need attention or did not finish[/]",
+                          title_justify="left")
+        for name in ("arbitrage", "state", "left open (mark)", "why"):
+            attention.add_column(name)
+        for a in report["attention"]:
+            open_ = ", ".join(f"{p['amount']:+.8g} {escape(p['asset'])} on {escape(p['venue'])} @ "
+                              f"{p['mark']:.8g} {escape(p['quote'])}" for p in a["positions"])
+            if not open_ and a["residual"]:
+                open_ = ", ".join(f"{v:+.8g} {escape(k)}" for k, v in a["residual"].items())
+            if a["result"] is None:
+                orders = ", ".join(f"{escape(o['label'] or o['client_order_id'])} {o['status']}"
+                                   for o in a["open_orders"])
+                open_ = "no result (cut off)" + (f"; open orders: {orders}" if orders else "")
+            state = a["state"] if a["final"] else f"{a['state']} [yellow](not finished)[/]"
+            attention.add_row(escape(a["opportunity_id"]), state, open_ or "-",
+                              escape("; ".join(a["alerts"]) or a["reason"]))
+        console.print(attention)
 
     if report["positions"]:
         positions = Table(title="open positions", title_justify="left")

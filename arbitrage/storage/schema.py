@@ -9,7 +9,14 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
 * ``opportunities``, ``arb_results`` -- keyed by ``(run_id, id)`` / ``(run_id, opportunity_id)``;
 * ``orders`` -- keyed by ``(run_id, client_order_id)``: inserted when the order is submitted,
   updated by every ``OrderUpdate`` (``fee`` in ``fee_currency``, as the venue charged it; NULL
-  in a file from before version 3: the quote); ``label`` is the readable name the id derives from;
+  in a file from before version 3: the quote); ``label`` is the readable name the id derives from,
+  ``leg_index`` its number (``-L{i}``: the opportunity's leg i; ``-H{n}``/``-U{n}``: the n-th
+  closing order); ``amount`` and ``price`` are what was intended (the limit), ``filled`` and
+  ``average_price`` what the venue did. The row is the write-ahead order journal: committed (and,
+  in a realtime run, synced to disk) before the order is sent;
+* ``arb_states`` -- append-only history of every arbitrage's states (``ArbStateChanged``): the
+  newest row per ``(run_id, opportunity_id)`` is its current state (``queries.arb_states``), also
+  for an arbitrage that never got an ``arb_results`` row because the process died;
 * ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
 * ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
   newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
@@ -30,9 +37,9 @@ import sqlite_utils
 
 from arbitrage.errors import DataError
 
-__all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "migrate", "open_database"]
+__all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "leg_index", "migrate", "open_database"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
 
 _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
@@ -51,7 +58,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
         "side": str, "amount": float, "price": float, "purpose": str, "status": str, "filled": float,
         "average_price": float, "fee": float, "reason": str, "venue_order_id": str, "ts_submitted": int,
-        "ts_updated": int, "label": str, "fee_currency": str,
+        "ts_updated": int, "label": str, "fee_currency": str, "leg_index": int,
     }, ("run_id", "client_order_id")),
     "fills": ({
         "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
@@ -63,6 +70,9 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "expected_profit": float, "realized_profit": float, "fees": float, "slippage": float, "legs": str,
         "residual": str, "ts_init": int, "unrealized_profit": float, "positions": str,
     }, ("run_id", "opportunity_id")),
+    "arb_states": ({
+        "id": int, "run_id": str, "opportunity_id": str, "state": str, "reason": str, "ts_init": int,
+    }, "id"),
     "positions": ({
         "run_id": str, "venue": str, "asset": str, "quote": str, "amount": float, "cost": float,
         "mark": float, "stale": int, "realized": float, "ts_init": int,
@@ -78,6 +88,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
 _EXTRA_INDEXES: dict[str, list[list[str]]] = {
     "orders": [["opportunity_id"]],
     "fills": [["client_order_id"]],
+    "arb_states": [["opportunity_id"]],
     "books": [["venue", "symbol", "ts_event"]],
 }
 
@@ -121,7 +132,24 @@ def _add_v3(db: sqlite_utils.Database) -> None:
     _add_columns(db, "orders")
 
 
-_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _add_v2, 3: _add_v3}
+def _add_v4(db: sqlite_utils.Database) -> None:
+    """Version 4: ``orders.leg_index`` (filled in from ``label`` for old rows) and the
+    ``arb_states`` table (issue 14: the leg state machine)."""
+    _create_v1(db)
+    _add_columns(db, "orders")
+    rows = db.execute("SELECT rowid, label FROM orders WHERE label IS NOT NULL AND label != ''").fetchall()
+    db.conn.executemany("UPDATE orders SET leg_index = ? WHERE rowid = ?",
+                        [(index, rowid) for rowid, label in rows if (index := leg_index(label)) is not None])
+
+
+def leg_index(label: str) -> int | None:
+    """The number at the end of an order label (``r-7-L1`` -> 1, ``r-7-H0`` -> 0); None if it has none."""
+    _, _, tail = label.rpartition("-")
+    return int(tail[1:]) if len(tail) > 1 and tail[0] in "LHU" and tail[1:].isdigit() else None
+
+
+_MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {
+    1: _create_v1, 2: _add_v2, 3: _add_v3, 4: _add_v4}
 """Version -> step that brings a database from ``version - 1`` to ``version``."""
 
 

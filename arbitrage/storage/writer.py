@@ -24,6 +24,7 @@ from arbitrage.errors import DataError
 from arbitrage.events import (
     Alert,
     ArbResult,
+    ArbStateChanged,
     BookUpdate,
     Event,
     Fill,
@@ -36,7 +37,7 @@ from arbitrage.events import (
 )
 from arbitrage.redact import redact, redact_text
 from arbitrage.storage.queries import run_totals
-from arbitrage.storage.schema import COLUMNS, PRIMARY_KEYS, open_database
+from arbitrage.storage.schema import COLUMNS, PRIMARY_KEYS, leg_index, open_database
 
 __all__ = ["BATCHED_TYPES", "Writer", "store_summary", "utc_now"]
 
@@ -82,10 +83,16 @@ def _fill(run_id: str, e: Fill) -> dict[str, t.Any]:
 
 
 def _arb_result(run_id: str, e: ArbResult) -> dict[str, t.Any]:
-    return {"run_id": run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy, "status": e.status,
+    return {"run_id": e.run_id or run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy,
+            "status": e.status,
             "quote": e.quote, "expected_profit": e.expected_profit, "realized_profit": e.realized_profit,
             "fees": e.fees, "slippage": e.slippage, "legs": _json(e.legs), "residual": _json(e.residual),
             "ts_init": e.ts_init, "unrealized_profit": e.unrealized_profit, "positions": _json(e.positions)}
+
+
+def _arb_state(run_id: str, e: ArbStateChanged) -> dict[str, t.Any]:
+    return {"run_id": e.run_id or run_id, "opportunity_id": e.opportunity_id, "state": e.state,
+            "reason": redact_text(e.reason), "ts_init": e.ts_init}
 
 
 def _position(run_id: str, e: PositionUpdate) -> dict[str, t.Any]:
@@ -111,6 +118,7 @@ _ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]]
     OrderUpdate: ("orders", _order_update),
     Fill: ("fills", _fill),
     ArbResult: ("arb_results", _arb_result),
+    ArbStateChanged: ("arb_states", _arb_state),
     PositionUpdate: ("positions", _position),
     Alert: ("alerts", _alert),
     BookUpdate: ("books", _book),
@@ -118,7 +126,7 @@ _ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]]
 _REPLACE = frozenset({"opportunities", "arb_results", "positions"})
 """Tables keyed by event id (or position): a repeated key replaces the row instead of failing the
 whole batch (``positions`` keeps the newest update of each)."""
-_SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted", "label"})
+_SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted", "label", "leg_index"})
 """``orders`` columns only ``write_order_submitted`` writes: an ``OrderUpdate`` must not clobber them."""
 BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)
 """Event types ``Writer.write_batch`` accepts."""
@@ -154,10 +162,11 @@ _STATEMENTS: dict[str, str] = {table: _statement(table) for table, _ in _ROWS.va
 
 _INSERT_ORDER = (
     "INSERT INTO orders (run_id, client_order_id, opportunity_id, venue, symbol, side, amount, price, "
-    "purpose, status, filled, fee, ts_submitted, label) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?, ?) "
+    "purpose, status, filled, fee, ts_submitted, label, leg_index) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', 0.0, 0.0, ?, ?, ?) "
     "ON CONFLICT (run_id, client_order_id) DO UPDATE SET price = excluded.price, "
-    "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted, label = excluded.label"
+    "purpose = excluded.purpose, ts_submitted = excluded.ts_submitted, label = excluded.label, "
+    "leg_index = excluded.leg_index"
 )
 """The one hot-path statement; an update that somehow arrived first keeps its status and fills."""
 
@@ -172,13 +181,17 @@ class Writer:
     ``write_batch`` is meant for ``asyncio.to_thread`` and writes one transaction.
     """
 
-    def __init__(self, path: str | Path, run_id: str) -> None:
+    def __init__(self, path: str | Path, run_id: str, *, sync_journal: bool = False) -> None:
         """Open (or create) the database at ``path``.
 
+        :param sync_journal: commit each submitted order with ``PRAGMA synchronous = FULL`` (the
+            WAL synced to disk before the commit returns: a realtime run's write-ahead journal);
+            batches keep ``NORMAL`` (synced at checkpoints, and by the next journal commit).
         :raises DataError: if the file cannot be used (see ``open_database``).
         """
         self.path = Path(path)
         self.run_id = run_id
+        self.sync_journal = sync_journal
         self.db = open_database(self.path)
         self.rows: dict[str, int] = defaultdict(int)
         """Rows written per table by this writer (``order_updates`` counts OrderUpdate upserts)."""
@@ -210,24 +223,34 @@ class Writer:
             self.rows["runs"] += 1
 
     def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True) -> None:
-        """Insert one submitted order and commit before returning (the money rule).
+        """Insert one submitted order and commit before returning (the money rule); with
+        ``sync_journal`` the commit is on disk when this returns.
 
         :param commit: False leaves the row to the next batch's commit (a backtest: a simulated
             order has nothing to recover after a crash, and a commit per order was most of what
             storage cost a replay); the row is still inserted before the order is sent.
         """
+        row = (self.run_id, event.client_order_id, event.opportunity_id, event.venue, event.symbol,
+               event.side, event.amount, event.price, event.purpose, event.ts_init, event.label,
+               leg_index(event.label))
+        sync = commit and self.sync_journal
         with self._lock:
             self._check_open()
             conn = self.db.conn
+            if sync:
+                if conn.in_transaction:  # the level cannot change inside one (realtime runs commit all)
+                    conn.commit()
+                conn.execute("PRAGMA synchronous = FULL")
             try:
-                conn.execute(_INSERT_ORDER, (self.run_id, event.client_order_id, event.opportunity_id,
-                                             event.venue, event.symbol, event.side, event.amount, event.price,
-                                             event.purpose, event.ts_init, event.label))
+                conn.execute(_INSERT_ORDER, row)
                 if commit:
                     conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                if sync:
+                    conn.execute("PRAGMA synchronous = NORMAL")
             self.rows["orders"] += 1
 
     def write_batch(self, events: c.Sequence[Event]) -> None:

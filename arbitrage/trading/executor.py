@@ -79,6 +79,8 @@ from arbitrage.clock import Clock
 from arbitrage.events import (
     Alert,
     ArbResult,
+    ArbState,
+    ArbStateChanged,
     BalanceUpdate,
     Fill,
     LegResult,
@@ -90,6 +92,7 @@ from arbitrage.events import (
 )
 from arbitrage.plugin import Books, Liquidity
 from arbitrage.settings import TradingSettings
+from arbitrage.trading.arbstate import EDGES, StateMachine, outcome
 from arbitrage.trading.chain import Chain, leg_request
 from arbitrage.trading.hedging import Closer, Entries, entry_prices, market_for, venues_of
 from arbitrage.trading.positions import Positions
@@ -155,6 +158,16 @@ class Executor:
         """Opportunities refused, by reason code."""
         self.arbs: Counter[str] = Counter()
         """Finished arbitrages, by status."""
+        self.strict_states = False
+        """Raise ``IllegalTransition`` on an illegal state move (tests); otherwise it is logged."""
+        self.illegal_moves: list[str] = []
+        """Every illegal state move asked for (a bug; logged as an error, not made)."""
+        self._machines: dict[str, StateMachine] = {}
+        self._resumed: dict[str, str] = {}
+        """Arbitrages of earlier runs being finished (``resume``): opportunity id -> their run."""
+        """Opportunity id -> its state machine, while it executes."""
+        self._alerted: set[str] = set()
+        """Executing arbitrages that raised a critical alert naming what they leave open."""
 
     # -- intake ----------------------------------------------------------------------------------
 
@@ -241,6 +254,7 @@ class Executor:
         orders: list[Order] = []
         log = self.log.bind(opportunity_id=opportunity.id, venue=_join(leg.venue for leg in opportunity.legs),
                             symbol=_join(leg.symbol for leg in opportunity.legs))
+        self._machines[opportunity.id] = self._machine(opportunity.id, log)
         try:
             if sequential:
                 await self._send_chain(Chain(opportunity, self.markets, log), orders)
@@ -258,18 +272,28 @@ class Executor:
         finally:
             self._finish(opportunity, orders, log)
 
-    def resume(self, opportunity: Opportunity, orders: c.Sequence[Order]) -> asyncio.Task[None]:
+    def resume(self, opportunity: Opportunity, orders: c.Sequence[Order], *, run_id: str = "",
+               state: ArbState | None = None) -> asyncio.Task[None]:
         """Finish an arbitrage an earlier process left unfinished (start-up reconciliation), whose
         ``orders`` -- every one it sent, hedges included -- all have their venue's final state now:
         close what they left open (hedge or unwind, numbered after the closing orders already
         sent, within the loss cap), then publish its ``ArbResult`` as ``_execute`` does. It holds
-        an open slot and reserves nothing (the venues' balances show what its orders did)."""
+        an open slot and reserves nothing (the venues' balances show what its orders did). Its state
+        machine carries on from ``state`` (its newest stored state; None: none was stored), each
+        move published with ``run_id``, the run it belongs to."""
         self.risk.open[opportunity.id] = {}
         done = list(orders)
         first = sum(r.purpose != "leg" for r, _ in done)
         unwind = len(opportunity.legs) > 2 or any(r.purpose == "unwind" for r, _ in done)
         log = self.log.bind(opportunity_id=opportunity.id, venue=_join(r.venue for r, _ in done),
                             symbol=_join(r.symbol for r, _ in done))
+        self._resumed[opportunity.id] = run_id
+        machine = self._machine(opportunity.id, log, run_id=run_id, state=state or "planned")
+        self._machines[opportunity.id] = machine
+        if machine.state == "planned":  # no state was stored: its orders were sent
+            machine.move("submitted", "found in the journal at start")
+        if machine.state in ("submitted", "unknown"):  # their fates are known now
+            machine.move(*self._outcome(done))
 
         async def finish() -> None:
             try:
@@ -287,6 +311,62 @@ class Executor:
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
+
+    def _machine(self, opportunity_id: str, log: t.Any, *, run_id: str = "",
+                 state: ArbState = "planned") -> StateMachine:
+        """A new arbitrage's state machine (publishes ``planned``; or starts, silently, in ``state``:
+        an arbitrage of run ``run_id`` resumed after a restart), each move an ``ArbStateChanged``."""
+        def publish(state: ArbState, reason: str) -> None:
+            self.bus.publish(ArbStateChanged(opportunity_id=opportunity_id, state=state, reason=reason,
+                                             run_id=run_id, ts_init=self.clock.time_ns()))
+        def illegal(message: str) -> None:
+            self.illegal_moves.append(message)
+            log.error(message)
+        return StateMachine(publish, strict=self.strict_states, on_illegal=illegal, state=state)
+
+    def _move(self, opportunity_id: str, state: ArbState, reason: str = "") -> None:
+        machine = self._machines.get(opportunity_id)
+        if machine is not None:
+            machine.move(state, reason)
+
+    @staticmethod
+    def _outcome(orders: c.Sequence[Order]) -> tuple[ArbState, str]:
+        """The state the legs sent so far put the arbitrage in, and what each did."""
+        legs = [(r, result) for r, result in orders if r.purpose == "leg"]
+        state = outcome((result.status, result.filled) for _, result in legs)
+        return state, ", ".join(
+            f"{r.label} {result.status} {result.filled:.10g}/{r.amount:.10g}"
+            + (f" ({result.reason})" if result.reason else "") for r, result in legs)
+
+    def _conclude(self, opportunity: Opportunity, orders: c.Sequence[Order], status: str,
+                  positions: c.Sequence[Position], stuck: c.Mapping[str, str], log: t.Any) -> None:
+        """The final state: ``needs_attention`` (with a critical alert naming what is open, unless
+        one did already) if exposure or an order of unknown fate is left, else ``done``."""
+        machine = self._machines.pop(opportunity.id, None)
+        alerted = opportunity.id in self._alerted
+        self._alerted.discard(opportunity.id)
+        if machine is None:
+            return
+        unknown = [f"{r.label} ({r.client_order_id}) on {r.venue}" for r, result in orders
+                   if result.status == "unknown"]
+        if not stuck and not unknown:
+            if "done" not in EDGES[machine.state]:  # stopped before its legs' outcome was published
+                machine.move(*self._outcome(orders))
+            machine.move("done", status)
+            return
+        open_ = [f"{p.amount:+.10g} {p.asset} on {p.venue} marked at {p.mark:.10g} {p.quote}"
+                 + (" (last known price)" if p.stale else "") for p in positions if p.asset in stuck]
+        why = ("not closed while an order's fate is unknown" if unknown  # nothing is hedged on a guess
+               else ", ".join(sorted(set(stuck.values()))))
+        reason = "; ".join(
+            ([f"left open: {', '.join(open_)} ({why})"] if open_ else [])
+            + ([f"fate unknown: {', '.join(unknown)}"] if unknown else []))
+        if not alerted:
+            message = f"{opportunity.id} needs attention: {reason}"
+            log.critical(message)
+            self.bus.publish(Alert(key=f"arb.needs_attention:{opportunity.id}", level="critical",
+                                   message=message, ts_init=self.clock.time_ns()))
+        machine.move("needs_attention", reason)
 
     async def _refresh(self, names: c.Iterable[str], log: t.Any) -> None:
         """Read the balances of these venues from the venues themselves (live) and publish them."""
@@ -327,6 +407,8 @@ class Executor:
             requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
             if not requests and not waiting:
                 return
+            self._move(opportunity.id, "hedging", "closing " + ", ".join(
+                f"{amount:+.10g} {asset}" for asset, amount in sorted(exposure.items()) if amount))
             if requests and rounds <= self.settings.hedge_retries:
                 rounds += 1
                 sent += len(requests)
@@ -354,10 +436,11 @@ class Executor:
             mark, stale = self.positions.mark(venue, asset, quote, amount)
             source = "last known price, no usable book" if stale else "best price"
             message = (f"{opportunity.id}: {amount:+.10g} {asset} left open on {venue}, marked at "
-                       f"{mark:.10g} {quote} ({source}): {stuck[asset]}")
+                       f"{mark:.10g} {quote} ({source}): {stuck[asset]}; the arbitrage needs attention")
             self.log.bind(opportunity_id=opportunity.id, venue=venue).critical(message)
             self.bus.publish(Alert(key=f"position.open:{venue}:{asset}", level="critical", message=message,
                                    ts_init=self.clock.time_ns()))
+            self._alerted.add(opportunity.id)
 
     async def _send(self, requests: c.Sequence[OrderRequest], orders: list[Order]) -> None:
         """Publish ``OrderSubmitted`` for every request, hand them all to their venues at once, and
@@ -378,20 +461,30 @@ class Executor:
                     client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
                     symbol=r.symbol, side=r.side, amount=r.amount, price=r.price, purpose=r.purpose,
                     label=r.label, ts_init=now))
+            opportunity_id = requests[0].opportunity_id if requests else ""
+            legs = bool(requests) and requests[0].purpose == "leg"
+            self._move(opportunity_id, "submitted" if legs else "hedging", _describe(requests))
             # every submission runs to its end even if one raises: an order that fills after a
             # sibling failed must still be counted (and hedged)
             outcomes = await asyncio.gather(*(self._submit(r, i, results) for i, r in enumerate(requests)),
                                             return_exceptions=True)
             unknown = [i for i, result in results.items() if result.status == "unknown"]
             if unknown:  # nothing is decided (no hedge, no next leg) before the venues know
+                self._move(opportunity_id, "unknown", "fate unknown: " + ", ".join(
+                    f"{requests[i].label} ({requests[i].client_order_id}) on {requests[i].venue}"
+                    for i in unknown))
                 await asyncio.gather(*(self._resolve(requests[i], i, results) for i in unknown))
         finally:
             orders.extend((r, results[i]) for i, r in enumerate(requests) if i in results)
             # an order without a result (vetoed, or cancelled before it ran) holds no levels
             self._unhold(r for i, r in enumerate(requests) if i not in results)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        for failure in outcomes:
+            if isinstance(failure, BaseException):
+                raise failure
+        if legs:
+            self._move(opportunity_id, *self._outcome(orders))
+        else:
+            self._move(opportunity_id, "hedging", "fates known")
 
     async def _submit(self, r: OrderRequest, index: int, results: dict[int, OrderResult]) -> None:
         log = self.log.bind(opportunity_id=r.opportunity_id, venue=r.venue, symbol=r.symbol)
@@ -532,7 +625,8 @@ class Executor:
                            for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
-                unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
+                unrealized_profit=unrealized, positions=positions,
+                run_id=self._resumed.pop(opportunity.id, ""), ts_init=self.clock.time_ns())
             self.arbs[status] += 1
             self.risk.add_residual(residual)
             if stuck:
@@ -542,8 +636,12 @@ class Executor:
                      len(orders), residual)
             self.positions.apply(positions)  # before the result: its readers see the ledger it made
             self.bus.publish(result)
+            self._conclude(opportunity, orders, status, positions, stuck, log)
         finally:
             self.risk.release(opportunity.id)
+            if (machine := self._machines.pop(opportunity.id, None)) is not None:  # accounting failed
+                machine.move("needs_attention", "the arbitrage's accounting failed: see the log")
+            self._alerted.discard(opportunity.id)
 
     def _open_positions(self, quote: str, orders: c.Sequence[Order],
                         changes: c.Mapping[tuple[str, str], float],
@@ -611,6 +709,12 @@ class Executor:
         self.log.warning("cannot value {} {} in {} on {}: fee left out of the total", amount, asset, quote,
                          venue)
         return 0.0
+
+
+def _describe(requests: c.Sequence[OrderRequest]) -> str:
+    """``L0 alpha buy 0.5 BTC/USDT @ 100, ...``: what a round of orders asks for."""
+    return ", ".join(f"{r.label.rpartition('-')[2]} {r.venue} {r.side} {r.amount:.10g} {r.symbol} "
+                     f"@ {r.price:.10g}" for r in requests)
 
 
 def _join(names: c.Iterable[str]) -> str:

@@ -367,7 +367,8 @@ class Reconciler:
                 orders.append((request, self.results.get(request.client_order_id) or result_of(row)))
             await self._books_of(opportunity)
             self.counts["arbitrages"] += 1
-            tasks.append(self.executor.resume(opportunity, orders))
+            tasks.append(self.executor.resume(opportunity, orders, run_id=arb["run_id"],
+                                              state=arb.get("state")))
         self.risk.hold_reconciling(ARBITRAGES, f"finishing {len(tasks)} arbitrage(s) of earlier runs")
         await asyncio.gather(*tasks, return_exceptions=True)
         self.arbitrages = []

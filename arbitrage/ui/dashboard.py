@@ -6,9 +6,11 @@ the run's book store (``ctx.books``), the engine's counts (``ctx.tally``), the m
 (``ctx.views.monitor``: feeds, latency, alerts, halt) and the trader's state
 (``ctx.views.trading``: open arbitrages, open positions with their marks, halt), each view shown
 only when its plugin is loaded. PnL is realized, unrealized (open positions at their marks) and
-net, per quote currency, as the engine's tally counts it.
-Only rare events (markets, opportunities, results, alerts) are subscribed to, inline, each a
-deque append.
+net, per quote currency, as the engine's tally counts it. Arbitrages still executing, and those
+that ended in ``needs_attention``, are listed with their state (``ArbStateChanged``), how long they
+have been in it and why.
+Only rare events (markets, opportunities, results, states, alerts) are subscribed to, inline, each
+a deque append or a dict update.
 """
 
 from __future__ import annotations
@@ -24,12 +26,24 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from arbitrage.events import Alert, ArbResult, BookUpdate, MarketsLoaded, Opportunity, OpportunityRejected
+from arbitrage.events import (
+    Alert,
+    ArbResult,
+    ArbStateChanged,
+    BookUpdate,
+    MarketsLoaded,
+    Opportunity,
+    OpportunityRejected,
+)
 from arbitrage.plugin import Context, FeedInfo, MonitorReadings, Plugin, TradingState
 
 _LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "red", "critical": "bold red"}
 _STATUS_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow", "error": "red",
                  "stopped": "dim"}
+_STATE_STYLE = {"needs_attention": "bold red", "unknown": "red", "hedging": "yellow",
+                "partially_filled": "yellow", "failed": "yellow"}
+MAX_ARBS_SHOWN = 50
+"""Arbitrages the state table keeps (oldest needing attention dropped first beyond)."""
 _STAGE_NAMES = {"book_to_opportunity": "book→opp", "opportunity_to_ack": "opp→acked",
                 "opportunity_to_result": "opp→result", "collector_to_engine": "collector→us"}
 
@@ -78,6 +92,8 @@ class Dashboard(Plugin):
         self.results: collections.deque[ArbResult] = collections.deque(maxlen=6)
         self.alerts: collections.deque[Alert] = collections.deque(maxlen=6)
         self.rejected = 0
+        self.arb_states: dict[str, ArbStateChanged] = {}
+        """Opportunity id -> newest state, of arbitrages executing or needing attention (not ``done``)."""
         self._task: asyncio.Task[None] | None = None
         self._started = 0.0
 
@@ -88,6 +104,7 @@ class Dashboard(Plugin):
         ctx.bus.subscribe(ArbResult, self.results.append, name=self.name)
         ctx.bus.subscribe(Alert, self.alerts.append, name=self.name)
         ctx.bus.subscribe(OpportunityRejected, self._rejected, name=self.name)
+        ctx.bus.subscribe(ArbStateChanged, self._state, name=self.name)
 
     def _markets(self, event: MarketsLoaded) -> None:
         for market in event.markets:
@@ -95,6 +112,15 @@ class Dashboard(Plugin):
 
     def _rejected(self, _: OpportunityRejected) -> None:
         self.rejected += 1
+
+    def _state(self, event: ArbStateChanged) -> None:
+        states = self.arb_states
+        states.pop(event.opportunity_id, None)  # re-inserted last: the table is in order of change
+        if event.state != "done":
+            states[event.opportunity_id] = event
+        while len(states) > MAX_ARBS_SHOWN:
+            oldest = next((k for k, e in states.items() if e.state == "needs_attention"), next(iter(states)))
+            del states[oldest]
 
     async def start(self) -> None:
         self._started = time.monotonic()
@@ -126,6 +152,8 @@ class Dashboard(Plugin):
         if monitor is not None and monitor.feeds():
             parts.append(self._venues(monitor))
         parts += [self._books(), self._recent()]
+        if self.arb_states:
+            parts.append(self._arbs())
         trading = self.ctx.views.trading
         if trading is not None and trading.positions:
             parts.append(self._positions(trading))
@@ -224,6 +252,16 @@ class Dashboard(Plugin):
                           _money(opp.profit), result.status if result else "…",
                           _money(result.realized_profit) if result else Text("…"),
                           _money(result.net_profit) if result else Text("…"))
+        return table
+
+    def _arbs(self) -> Table:
+        table = Table(title="Arbitrages executing or needing attention", expand=False, show_edge=False)
+        for col in ("id", "state", "for s", "why"):
+            table.add_column(col, justify="right" if col == "for s" else "left")
+        now = self.ctx.clock.time_ns()
+        for e in self.arb_states.values():
+            table.add_row(e.opportunity_id, Text(e.state, style=_STATE_STYLE.get(e.state, "")),
+                          f"{max(now - e.ts_init, 0) / 1e9:,.1f}", e.reason)
         return table
 
     def _positions(self, trading: TradingState) -> Table:

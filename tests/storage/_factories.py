@@ -7,6 +7,8 @@ import typing as t
 from arbitrage.events import (
     Alert,
     ArbResult,
+    ArbState,
+    ArbStateChanged,
     BookUpdate,
     Fill,
     Leg,
@@ -92,3 +94,7 @@ def alert(key: str = "feed.stale", level: t.Any = "warning", message: str = "fee
 def book(venue: str = "alpha", symbol: str = "BTC/USDT", ts: int = 1) -> BookUpdate:
     return BookUpdate(venue=venue, symbol=symbol, bids=((99.0, 1.0),), asks=((101.0, 1.0),), ts_event=ts,
                       ts_init=ts)
+
+
+def state(oid: str, state: ArbState, *, reason: str = "", ts: int = 40) -> ArbStateChanged:
+    return ArbStateChanged(opportunity_id=oid, state=state, reason=reason, ts_init=ts)

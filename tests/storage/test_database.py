@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from arbitrage.errors import DataError
-from arbitrage.storage.queries import run_totals, unfinished_orders
+from arbitrage.storage.queries import arb_states, run_totals, unfinished_orders
 from arbitrage.storage.schema import SCHEMA_VERSION, TABLES, open_database
 from arbitrage.storage.writer import _ROWS, BATCHED_TYPES, Writer, _row_columns, store_summary
 from tests.storage import _factories as f
@@ -83,7 +83,7 @@ def test_write_batch_of_mixed_events_is_one_transaction(writer: Writer) -> None:
 def test_every_row_carries_exactly_its_table_columns() -> None:
     samples = {type(e): e for e in (f.opportunity("o1"), f.rejected("o1"), f.update("c1", "o1"),
                                      f.fill("c1", "o1"), f.result("o1", realized=0.1), f.alert(), f.book(),
-                                     f.position())}
+                                     f.position(), f.state("o1", "planned"))}
     assert set(samples) == set(BATCHED_TYPES)
     for event_type, (table, row) in _ROWS.items():
         assert tuple(row("r", samples[event_type])) == _row_columns(table), table
@@ -289,9 +289,62 @@ def test_open_database_when_file_is_version_2_adds_the_orders_fee_currency(tmp_p
     db.conn.commit()
     db.close()
     with Writer(path, "r") as w:
-        assert w.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert w.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         w.write_order_submitted(f.submitted("c1", "o1"))
         w.write_batch([f.update("c1", "o1", fee=0.00001, fee_currency="BTC")])
     assert rows(path, "SELECT client_order_id, fee, fee_currency FROM orders ORDER BY client_order_id") == [
         {"client_order_id": "c0", "fee": 0.1, "fee_currency": None},
         {"client_order_id": "c1", "fee": 0.00001, "fee_currency": "BTC"}]
+
+
+def test_open_database_when_file_is_version_3_adds_leg_index_from_labels_and_the_arb_states(
+        tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    db = open_database(path)
+    db.conn.execute("DROP TABLE arb_states")
+    db.conn.execute("ALTER TABLE orders DROP COLUMN leg_index")  # the version 3 table
+    db.conn.executemany("INSERT INTO orders (run_id, client_order_id, label, status) VALUES (?, ?, ?, ?)",
+                        [("r", "c0", "r-7-L1", "filled"), ("r", "c1", "r-7-H0", "filled"),
+                         ("r", "c2", "", "filled")])
+    db.conn.execute("PRAGMA user_version = 3")
+    db.conn.commit()
+    db.close()
+    with Writer(path, "r") as w:
+        assert w.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        w.write_order_submitted(msgspec.structs.replace(f.submitted("c3", "r-8"), label="r-8-U12"))
+        w.write_batch([f.state("r-8", "planned", ts=1), f.state("r-8", "submitted", ts=2)])
+    assert rows(path, "SELECT client_order_id, leg_index FROM orders ORDER BY client_order_id") == [
+        {"client_order_id": "c0", "leg_index": 1}, {"client_order_id": "c1", "leg_index": 0},
+        {"client_order_id": "c2", "leg_index": None}, {"client_order_id": "c3", "leg_index": 12}]
+    assert rows(path, "SELECT opportunity_id, state, ts_init FROM arb_states ORDER BY id") == [
+        {"opportunity_id": "r-8", "state": "planned", "ts_init": 1},
+        {"opportunity_id": "r-8", "state": "submitted", "ts_init": 2}]
+
+
+def test_arb_states_gives_each_arbitrage_its_newest_state_also_without_a_result(writer: Writer) -> None:
+    writer.write_batch([f.state("o1", "planned", ts=1), f.state("o2", "planned", ts=2),
+                        f.state("o1", "submitted", ts=3), f.state("o2", "submitted", ts=4),
+                        f.state("o2", "filled", ts=5), f.state("o2", "done", ts=6)])
+    # o1 never got further: the process died with its legs sent
+    got = arb_states(writer.db.conn, "run-1")
+    assert [(s["opportunity_id"], s["state"], s["ts_init"], s["started"]) for s in got] == [
+        ("o1", "submitted", 3, 1), ("o2", "done", 6, 2)]
+    assert arb_states(writer.db.conn, "other-run") == []
+    assert len(arb_states(writer.db.conn)) == 2
+
+
+def test_journal_commit_is_synced_only_with_sync_journal(tmp_path: Path) -> None:
+    levels: list[str] = []
+
+    def trace(sql: str) -> None:
+        if sql.startswith("PRAGMA synchronous"):
+            levels.append(sql)
+
+    for sync in (False, True):
+        levels.clear()
+        with Writer(tmp_path / f"{sync}.db", "r", sync_journal=sync) as w:
+            w.db.conn.set_trace_callback(trace)
+            w.write_order_submitted(f.submitted("c1", "o1"))
+            w.db.conn.set_trace_callback(None)
+            assert levels == (["PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"] if sync else [])
+            assert w.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL for the batches

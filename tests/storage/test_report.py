@@ -6,10 +6,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 from rich.console import Console
 
 from arbitrage.errors import ArbError, DataError
+from arbitrage.events import Position
 from arbitrage.storage.report import build_report, list_runs, render_report
 from arbitrage.storage.writer import Writer
 from tests.storage import _factories as f
@@ -255,3 +257,56 @@ def test_venue_fees_value_a_fee_charged_in_base_at_the_orders_average_price(tmp_
         w.end_run()
     [alpha] = build_report(path)["venues"]
     assert alpha["fees"] == pytest.approx(0.202)
+
+
+def test_report_counts_states_and_lists_what_needs_attention_or_was_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    message = ("o2: +0.6 BTC left open on alpha, marked at 100 USDT (last known price, no usable book): "
+               "no liquidity; the arbitrage needs attention")
+    held = Position(venue="alpha", asset="BTC", quote="USDT", amount=0.6, cost=60.06, mark=100.0, stale=True)
+    with Writer(path, "r1") as w:
+        w.start_run(source="sim", strategy="cross_exchange", settings={})
+        for coid, oid in (("c1", "o1"), ("c2", "o2"), ("c3", "o3")):
+            w.write_order_submitted(msgspec.structs.replace(f.submitted(coid, oid), label=f"{oid}-L0"))
+        w.write_batch([f.update("c1", "o1"), f.update("c2", "o2")])  # c3 never answered: cut off
+        w.write_batch([
+            *(f.state("o1", s, ts=i) for i, s in enumerate(("planned", "submitted", "filled", "done"))),
+            *(f.state("o2", s, ts=10 + i) for i, s in enumerate(("planned", "submitted", "partially_filled",
+                                                                 "hedging"))),
+            f.state("o2", "needs_attention", ts=20,
+                    reason="left open: +0.6 BTC on alpha marked at 100 USDT (last known price) "
+                           "(no liquidity)"),
+            f.state("o3", "planned", ts=30), f.state("o3", "submitted", ts=31),
+            msgspec.structs.replace(f.result("o2", realized=3.872, status="failed", residual={"BTC": 0.6}),
+                                    positions=(held,)),
+            f.alert(level="critical", key="position.open:alpha:BTC", message=message),
+            f.alert(level="critical", key="other", message="o22: not this one"),
+        ])
+        w.end_run()
+    report = build_report(path)
+    assert report["arb_states"] == {"done": 1, "needs_attention": 1, "submitted": 1}
+    o2, o3 = report["attention"]
+    assert (o2["opportunity_id"], o2["state"], o2["final"], o2["result"], o2["since"]) == (
+        "o2", "needs_attention", True, "failed", 20)
+    assert o2["residual"] == {"BTC": 0.6}
+    assert o2["positions"] == [{"venue": "alpha", "asset": "BTC", "quote": "USDT", "amount": 0.6,
+                                "mark": 100.0, "stale": True}]
+    assert o2["alerts"] == [message]
+    assert o2["open_orders"] == []
+    assert (o3["opportunity_id"], o3["state"], o3["final"], o3["result"], o3["alerts"]) == (
+        "o3", "submitted", False, None, [])
+    assert [(o["client_order_id"], o["label"], o["status"]) for o in o3["open_orders"]] == [
+        ("c3", "o3-L0", "submitted")]
+    json.dumps(report)
+    out = io.StringIO()
+    render_report(report, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    for expected in ("arbitrage states", "done 1, needs_attention 1, submitted 1", "need attention",
+                     "+0.6 BTC on alpha @ 100 USDT", "no liquidity", "not finished",
+                     "no result (cut off); open orders: o3-L0 submitted"):
+        assert expected in text, expected
+
+
+def test_report_of_a_file_without_states_has_none(db: Path) -> None:
+    report = build_report(db)
+    assert (report["arb_states"], report["attention"]) == ({}, [])

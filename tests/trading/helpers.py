@@ -74,6 +74,7 @@ class Harness:
                            log=logger.bind(run_id="test-run"), books=self.books, liquidity=self.books)
         self.trader = Trader()
         self.trader.setup(self.ctx)
+        self.trader.executor.strict_states = True  # an illegal state move fails the test
 
     async def start(self) -> None:
         await self.bus.start()
