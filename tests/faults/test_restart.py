@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from arbitrage.events import OrderSubmitted
-from arbitrage.storage.queries import unfinished_arbitrages, unfinished_orders
+from arbitrage.storage.queries import arb_states, unfinished_arbitrages, unfinished_orders
 from arbitrage.storage.writer import Writer
 from arbitrage.trading.ids import client_order_id
 from tests.emulator.recordings import DATA as DATA_DIR
@@ -187,6 +187,8 @@ def check_journal_matches_venues(arb: Arb) -> tuple[State, State]:
             assert row["status"] == "rejected" and row["filled"] == 0, row
     assert unfinished_orders(arb.tmp / "arb.db") == []
     assert unfinished_arbitrages(arb.tmp / "arb.db") == []
+    with contextlib.closing(sqlite3.connect(arb.tmp / "arb.db")) as db:  # every arbitrage ended
+        assert {s["state"] for s in arb_states(db)} <= {"done"}, arb_states(db)
     return states[0], states[1]
 
 
