@@ -370,7 +370,8 @@ class Reconciler:
             tasks.append(self.executor.resume(opportunity, orders, run_id=arb["run_id"],
                                               state=arb.get("state")))
         self.risk.hold_reconciling(ARBITRAGES, f"finishing {len(tasks)} arbitrage(s) of earlier runs")
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # not gather: a stop cancelling this must leave the hedges to the executor's stop
+            await asyncio.wait(tasks)
         self.arbitrages = []
         self.risk.end_reconciling(ARBITRAGES)
 
