@@ -218,8 +218,9 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     venue: str
     symbol: str
     side: Side
-    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown"]
-    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word."""
+    status: Literal["open", "filled", "partially_filled", "canceled", "rejected", "unknown", "lost"]
+    """``unknown``: sent, fate not learnt yet (a lost answer): a later update gives the venue's word.
+    ``lost``: a paper order of a run that was killed (its paper venue ended with the process)."""
     amount: float
     filled: float
     average_price: float
@@ -229,6 +230,9 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     """The currency the venue charged the fee in (``Market.fee_currency``; empty: the quote)."""
     reason: str = ""
     venue_order_id: str = ""
+    run_id: str = ""
+    """The run that submitted the order when it is not this one (start-up reconciliation brings an
+    earlier run's journal row up to date); empty: this run."""
     ts_event: int
     ts_init: int
 
@@ -245,6 +249,8 @@ class Fill(Event, frozen=True, kw_only=True):
     amount: float
     fee: float
     fee_currency: str
+    run_id: str = ""
+    """The run that submitted the order when it is not this one (``OrderUpdate.run_id``)."""
     ts_event: int
     ts_init: int
 
@@ -339,6 +345,8 @@ class ArbResult(Event, frozen=True, kw_only=True):
     """Mark-to-market profit of ``positions`` when the arbitrage finished, in ``quote``."""
     positions: tuple[Position, ...] = ()
     """The residual per venue holding it, with its cost and mark (sums to ``residual`` per asset)."""
+    run_id: str = ""
+    """The run the arbitrage belongs to when it is not this one (``ArbStateChanged.run_id``)."""
     ts_init: int
 
     @property
@@ -368,6 +376,9 @@ class ArbStateChanged(Event, frozen=True, kw_only=True):
     state: ArbState
     reason: str = ""
     """Why, in words: what the venues answered, what is left open (asset, amount, mark)."""
+    run_id: str = ""
+    """The run the arbitrage belongs to when it is not this one (start-up reconciliation finishing
+    an earlier run's arbitrage); empty: this run."""
     ts_init: int
 
 

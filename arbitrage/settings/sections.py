@@ -144,6 +144,10 @@ class LiveSettings(Section, frozen=True, kw_only=True):
     was placed."""
     balance_refresh_s: Positive = 30.0
     """Balances are read from the venue this often, besides after every arbitrage."""
+    on_restart_open_orders: t.Literal["cancel", "adopt"] = "cancel"
+    """Start-up reconciliation: an order of ours an earlier process left open on a venue is
+    cancelled (then its fills are recorded), or ``adopt``ed: left to the venue and followed until it
+    ends; trading waits for it either way."""
 
     def __post_init__(self) -> None:
         if self.not_found_after_s <= self.order_deadline_s:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arbitrage.storage.schema import TABLES
 
-__all__ = ["OPEN_ORDER_STATUSES", "arb_states", "run_totals", "unfinished_orders"]
+__all__ = ["OPEN_ORDER_STATUSES", "arb_states", "run_totals", "unfinished_arbitrages", "unfinished_orders"]
 
 OPEN_ORDER_STATUSES = ("submitted", "open", "unknown")
 """Order states that are not final: such an order may still be live on its venue (``unknown``: its
@@ -74,21 +74,76 @@ def run_totals(conn: sqlite3.Connection, run_ids: str | c.Sequence[str]) -> dict
     }
 
 
+def _read(path: str | Path) -> sqlite3.Connection | None:
+    """A read-only connection to the database at ``path`` (rows as ``sqlite3.Row``), None if absent."""
+    if not Path(path).exists():
+        return None
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
 def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
-    """Orders of any run whose last known state is not final (``OPEN_ORDER_STATUSES``), oldest first.
+    """Orders of any run whose last known state is not final (``OPEN_ORDER_STATUSES``), oldest first,
+    each with ``live`` (1 if its run traded for real, 0 paper, None if the run row is missing).
 
     These may still be live on their venue: start-up reconciliation asks the venue about each.
     Returns an empty list when the database does not exist.
     """
-    if not Path(path).exists():
+    conn = _read(path)
+    if conn is None:
         return []
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     try:
-        conn.row_factory = sqlite3.Row
         marks = _placeholders(OPEN_ORDER_STATUSES)
-        cursor = conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY ts_submitted",
-                              OPEN_ORDER_STATUSES)
+        cursor = conn.execute(
+            f"SELECT o.*, r.live AS live FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
+            f"WHERE o.status IN ({marks}) ORDER BY o.ts_submitted", OPEN_ORDER_STATUSES)
         return [dict(row) for row in cursor]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
+    """Arbitrages of live runs that a process left unfinished, oldest first: those with an order
+    whose state is not final, or with orders but no ``arb_results`` row in any run (the process
+    died before its result). Live opportunity ids embed their run's id, so an arbitrage is its
+    opportunity id across runs: the hedges a later run sent to finish it belong to it too. Each is
+    its ``opportunities`` row (``None`` fields when the row was never written: it is batched, the
+    orders are not) plus ``run_id`` (the run that found it), ``opportunity_id``, ``state`` (its
+    newest ``arb_states`` row, None if none) and ``orders``: every order of it in any run, in
+    submission order.
+
+    Returns an empty list when the database does not exist.
+    """
+    conn = _read(path)
+    if conn is None:
+        return []
+    try:
+        marks = _placeholders(OPEN_ORDER_STATUSES)
+        ids = [tuple(row) for row in conn.execute(
+            "SELECT o.opportunity_id, min(o.run_id) FROM orders o JOIN runs r ON r.run_id = o.run_id "
+            "WHERE r.live = 1 GROUP BY o.opportunity_id "
+            f"HAVING sum(o.status IN ({marks})) > 0 OR NOT EXISTS "
+            "(SELECT 1 FROM arb_results a WHERE a.opportunity_id = o.opportunity_id) "
+            "ORDER BY min(o.ts_submitted)", OPEN_ORDER_STATUSES)]
+        out = []
+        for opportunity_id, run_id in ids:
+            row = conn.execute("SELECT * FROM opportunities WHERE id = ? ORDER BY ts_init LIMIT 1",
+                               (opportunity_id,)).fetchone()
+            arb = dict(row) if row is not None else dict.fromkeys(
+                ("strategy", "quote", "profit", "profit_bps", "notional", "legs", "book_ts", "ts_event",
+                 "ts_init"))
+            state = conn.execute("SELECT state FROM arb_states WHERE opportunity_id = ? ORDER BY id DESC "
+                                 "LIMIT 1", (opportunity_id,)).fetchone()
+            arb.update(run_id=row["run_id"] if row is not None else run_id, opportunity_id=opportunity_id,
+                       state=state[0] if state is not None else None,
+                       orders=[dict(o) for o in conn.execute(
+                           "SELECT * FROM orders WHERE opportunity_id = ? ORDER BY ts_submitted, rowid",
+                           (opportunity_id,))])
+            out.append(arb)
+        return out
     except sqlite3.OperationalError:
         return []
     finally:

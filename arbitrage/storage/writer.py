@@ -67,7 +67,8 @@ def _rejection(run_id: str, e: OpportunityRejected) -> dict[str, t.Any]:
 
 
 def _order_update(run_id: str, e: OrderUpdate) -> dict[str, t.Any]:
-    return {"run_id": run_id, "client_order_id": e.client_order_id, "opportunity_id": e.opportunity_id,
+    return {"run_id": e.run_id or run_id, "client_order_id": e.client_order_id,
+            "opportunity_id": e.opportunity_id,
             "venue": e.venue, "symbol": e.symbol, "side": e.side, "amount": e.amount, "status": e.status,
             "filled": e.filled, "average_price": e.average_price, "fee": e.fee,
             "reason": redact_text(e.reason), "venue_order_id": e.venue_order_id, "ts_updated": e.ts_init,
@@ -75,20 +76,22 @@ def _order_update(run_id: str, e: OrderUpdate) -> dict[str, t.Any]:
 
 
 def _fill(run_id: str, e: Fill) -> dict[str, t.Any]:
-    return {"run_id": run_id, "client_order_id": e.client_order_id, "opportunity_id": e.opportunity_id,
-            "venue": e.venue, "symbol": e.symbol, "side": e.side, "price": e.price, "amount": e.amount,
-            "fee": e.fee, "fee_currency": e.fee_currency, "ts_event": e.ts_event, "ts_init": e.ts_init}
+    return {"run_id": e.run_id or run_id, "client_order_id": e.client_order_id,
+            "opportunity_id": e.opportunity_id, "venue": e.venue, "symbol": e.symbol, "side": e.side,
+            "price": e.price, "amount": e.amount, "fee": e.fee, "fee_currency": e.fee_currency,
+            "ts_event": e.ts_event, "ts_init": e.ts_init}
 
 
 def _arb_result(run_id: str, e: ArbResult) -> dict[str, t.Any]:
-    return {"run_id": run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy, "status": e.status,
+    return {"run_id": e.run_id or run_id, "opportunity_id": e.opportunity_id, "strategy": e.strategy,
+            "status": e.status,
             "quote": e.quote, "expected_profit": e.expected_profit, "realized_profit": e.realized_profit,
             "fees": e.fees, "slippage": e.slippage, "legs": _json(e.legs), "residual": _json(e.residual),
             "ts_init": e.ts_init, "unrealized_profit": e.unrealized_profit, "positions": _json(e.positions)}
 
 
 def _arb_state(run_id: str, e: ArbStateChanged) -> dict[str, t.Any]:
-    return {"run_id": run_id, "opportunity_id": e.opportunity_id, "state": e.state,
+    return {"run_id": e.run_id or run_id, "opportunity_id": e.opportunity_id, "state": e.state,
             "reason": redact_text(e.reason), "ts_init": e.ts_init}
 
 

@@ -76,17 +76,20 @@ class StateMachine:
     :param publish: called with ``(state, reason)`` for every move made (not for a refused one).
     :param on_illegal: told of every illegal move (production: log it); the move is not made.
     :param strict: also raise ``IllegalTransition`` (tests).
+    :param state: where it starts: ``planned`` (published), or the stored state of an arbitrage
+        start-up reconciliation resumes (not published again).
     """
 
     def __init__(self, publish: c.Callable[[ArbState, str], None], *, strict: bool = False,
-                 on_illegal: c.Callable[[str], None] | None = None) -> None:
-        self.state: ArbState = "planned"
-        self.history: list[ArbState] = ["planned"]
-        """Every state taken, ``planned`` first."""
+                 on_illegal: c.Callable[[str], None] | None = None, state: ArbState = "planned") -> None:
+        self.state: ArbState = state
+        self.history: list[ArbState] = [state]
+        """Every state taken, the first one first."""
         self._publish = publish
         self._strict = strict
         self._on_illegal = on_illegal
-        publish("planned", "")
+        if state == "planned":  # any other: an arbitrage resumed after a restart, its state stored
+            publish("planned", "")
 
     def move(self, state: ArbState, reason: str = "") -> bool:
         """Move to ``state`` and publish it; False if already there (nothing published) or illegal.

@@ -163,6 +163,8 @@ class Executor:
         self.illegal_moves: list[str] = []
         """Every illegal state move asked for (a bug; logged as an error, not made)."""
         self._machines: dict[str, StateMachine] = {}
+        self._resumed: dict[str, str] = {}
+        """Arbitrages of earlier runs being finished (``resume``): opportunity id -> their run."""
         """Opportunity id -> its state machine, while it executes."""
         self._alerted: set[str] = set()
         """Executing arbitrages that raised a critical alert naming what they leave open."""
@@ -270,15 +272,57 @@ class Executor:
         finally:
             self._finish(opportunity, orders, log)
 
-    def _machine(self, opportunity_id: str, log: t.Any) -> StateMachine:
-        """A new arbitrage's state machine (publishes ``planned``), each move an ``ArbStateChanged``."""
+    def resume(self, opportunity: Opportunity, orders: c.Sequence[Order], *, run_id: str = "",
+               state: ArbState | None = None) -> asyncio.Task[None]:
+        """Finish an arbitrage an earlier process left unfinished (start-up reconciliation), whose
+        ``orders`` -- every one it sent, hedges included -- all have their venue's final state now:
+        close what they left open (hedge or unwind, numbered after the closing orders already
+        sent, within the loss cap), then publish its ``ArbResult`` as ``_execute`` does. It holds
+        an open slot and reserves nothing (the venues' balances show what its orders did). Its state
+        machine carries on from ``state`` (its newest stored state; None: none was stored), each
+        move published with ``run_id``, the run it belongs to."""
+        self.risk.open[opportunity.id] = {}
+        done = list(orders)
+        first = sum(r.purpose != "leg" for r, _ in done)
+        unwind = len(opportunity.legs) > 2 or any(r.purpose == "unwind" for r, _ in done)
+        log = self.log.bind(opportunity_id=opportunity.id, venue=_join(r.venue for r, _ in done),
+                            symbol=_join(r.symbol for r, _ in done))
+        self._resumed[opportunity.id] = run_id
+        machine = self._machine(opportunity.id, log, run_id=run_id, state=state or "planned")
+        self._machines[opportunity.id] = machine
+        if machine.state == "planned":  # no state was stored: its orders were sent
+            machine.move("submitted", "found in the journal at start")
+        if machine.state in ("submitted", "unknown"):  # their fates are known now
+            machine.move(*self._outcome(done))
+
+        async def finish() -> None:
+            try:
+                await self._close_exposure(opportunity, done, unwind=unwind, first=first)
+                await self._refresh(dict.fromkeys(r.venue for r, _ in done), log)
+            except asyncio.CancelledError:
+                log.error("resumed arbitrage abandoned while closing; reporting what it did")
+                raise
+            except Exception:
+                log.opt(exception=True).error("resumed arbitrage failed unexpectedly; reporting what it did")
+            finally:
+                self._finish(opportunity, done, log)
+
+        task = asyncio.get_running_loop().create_task(finish(), name=f"arb:resume:{opportunity.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _machine(self, opportunity_id: str, log: t.Any, *, run_id: str = "",
+                 state: ArbState = "planned") -> StateMachine:
+        """A new arbitrage's state machine (publishes ``planned``; or starts, silently, in ``state``:
+        an arbitrage of run ``run_id`` resumed after a restart), each move an ``ArbStateChanged``."""
         def publish(state: ArbState, reason: str) -> None:
             self.bus.publish(ArbStateChanged(opportunity_id=opportunity_id, state=state, reason=reason,
-                                             ts_init=self.clock.time_ns()))
+                                             run_id=run_id, ts_init=self.clock.time_ns()))
         def illegal(message: str) -> None:
             self.illegal_moves.append(message)
             log.error(message)
-        return StateMachine(publish, strict=self.strict_states, on_illegal=illegal)
+        return StateMachine(publish, strict=self.strict_states, on_illegal=illegal, state=state)
 
     def _move(self, opportunity_id: str, state: ArbState, reason: str = "") -> None:
         machine = self._machines.get(opportunity_id)
@@ -347,15 +391,17 @@ class Executor:
             # what the leg spent shows in the balance now; only its delivery, until spent, stays held
             self.risk.reserve(opportunity_id, chain.filled(orders[-1][1]) or {})
 
-    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool) -> None:
+    async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool,
+                              first: int = 0) -> None:
         """Hedge or unwind whatever the orders so far left in assets other than the quote currency,
         in at most ``1 + hedge_retries`` rounds of orders, each planned by the ``Closer`` from what is
         left and capped by the entry prices; while nothing can be sent within the cap, look again
-        every ``HEDGE_RETRY_S`` until ``hedge_timeout_s``. Alert on what stays open."""
+        every ``HEDGE_RETRY_S`` until ``hedge_timeout_s``. Alert on what stays open. Closing orders
+        are numbered from ``first`` (an arbitrage finished after a restart has sent some already)."""
         purpose: t.Literal["hedge", "unwind"] = "unwind" if unwind else "hedge"
         entry = entry_prices(opportunity, orders, self.markets)
         deadline = self.clock.time_ns() + int(self.settings.hedge_timeout_s * 1e9)
-        sent = rounds = 0
+        sent, rounds = first, 0
         while True:
             exposure = self.exposure(opportunity.quote, orders)
             requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
@@ -579,7 +625,8 @@ class Executor:
                            for r, res in orders),
                 quote=quote, expected_profit=opportunity.profit, realized_profit=realized, fees=fees,
                 slippage=opportunity.profit - realized - unrealized, residual=residual,
-                unrealized_profit=unrealized, positions=positions, ts_init=self.clock.time_ns())
+                unrealized_profit=unrealized, positions=positions,
+                run_id=self._resumed.pop(opportunity.id, ""), ts_init=self.clock.time_ns())
             self.arbs[status] += 1
             self.risk.add_residual(residual)
             if stuck:

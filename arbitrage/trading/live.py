@@ -274,6 +274,14 @@ class LiveVenue(Venue):
         except (_NotFoundYet, _LookupFailed) as exc:
             return self._unknown(order, str(exc))
 
+    async def lookup(self, order: OrderRequest, sent_ns: int) -> OrderResult:
+        """``resolve`` for an order an earlier process sent at ``sent_ns`` (its journal's
+        ``ts_submitted``; start-up reconciliation): the not-found window counts from then, and the
+        order can never be sent from this venue."""
+        self._sent.setdefault(order.client_order_id, sent_ns)
+        self._symbols.add(order.symbol)
+        return await self.resolve(order)
+
     async def _recover(self, order: OrderRequest, why: str) -> OrderResult:
         """Look a sent order up until the venue knows (bounded retries), else answer ``unknown``."""
         s = self._settings

@@ -19,6 +19,12 @@ Wiring, all inline on the bus (trading starts before strategies, so its handlers
 * ``BookUpdate`` / ``Fill`` -> the positions ledger (``trading.positions``): re-mark what is held
   in that market / remember the last price there.
 
+At start (``arb run``, not a backtest) the trader reads the journal's unfinished orders and
+arbitrages from ``storage.path`` and reconciles them with the venues before anything trades
+(``trading.reconcile``): paper orders of a killed run are recorded ``lost`` at once; in a live run
+every venue they name is reconciled as soon as it opens, and the risk gate refuses every
+opportunity (rule ``reconciling``) until all of them are, and the unfinished arbitrages finished.
+
 The trader keeps no books: the paper venues fill against the run's book store (``ctx.books``, which
 the engine updates before any plugin sees a ``BookUpdate``) and record there what each fill took
 (``ctx.liquidity``); the executor hedges against the same store.
@@ -37,6 +43,7 @@ import typing as t
 
 import msgspec
 
+from arbitrage.clock import SimClock
 from arbitrage.errors import PluginError
 from arbitrage.events import (
     Alert,
@@ -54,6 +61,7 @@ from arbitrage.plugin import Context, Plugin
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.paper import PaperVenue, paper_balances
 from arbitrage.trading.positions import Positions
+from arbitrage.trading.reconcile import Reconciler
 from arbitrage.trading.venue import Venue
 
 
@@ -85,8 +93,9 @@ class TraderView:
 
     @property
     def halted(self) -> str:
-        """Why trading is halted ('' while it is not)."""
-        return self._trader.executor.risk.halted
+        """Why trading is halted ('' while it is not), start-up reconciliation included."""
+        risk = self._trader.executor.risk
+        return risk.halted or (f"reconciling: {risk.reconciling_reason}" if risk.reconciling else "")
 
 
 class Trader(Plugin):
@@ -123,6 +132,9 @@ class Trader(Plugin):
                                  staleness_ms=self.staleness_ms, log=ctx.log, positions=self.positions,
                                  liquidity=ctx.liquidity, currency=ctx.settings.risk.currency,
                                  unknown_retry_s=ctx.settings.live.unknown_retry_s)
+        self.reconciler = Reconciler(bus=ctx.bus, clock=ctx.clock, log=ctx.log, executor=self.executor,
+                                     books=ctx.books, settings=ctx.settings.live, live=self.live)
+        """Start-up reconciliation of the journal with the venues (``trading.reconcile``)."""
         self._paper: dict[str, PaperVenue] = {}
         ctx.bus.subscribe(MarketsLoaded, self._on_markets, name="trader")
         ctx.bus.subscribe(Opportunity, self.executor.on_opportunity, name="trader")
@@ -138,13 +150,23 @@ class Trader(Plugin):
         ctx.views.trading = TraderView(self)
 
     async def start(self) -> None:
-        """Announce the balances of venues already known (normally none: sources start later)."""
+        """Read the journal's unfinished orders and arbitrages for start-up reconciliation (not in a
+        backtest: its simulated orders have nothing to recover); announce the balances of venues
+        already known (normally none: sources start later)."""
+        if not isinstance(self.ctx.clock, SimClock):
+            from arbitrage.storage.queries import unfinished_arbitrages, unfinished_orders
+
+            path = self.ctx.settings.storage.path
+            orders = await asyncio.to_thread(unfinished_orders, path)
+            arbitrages = await asyncio.to_thread(unfinished_arbitrages, path) if self.live else []
+            self.reconciler.load(orders, arbitrages)
         for name, venue in self.venues.items():
             self.ctx.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
                                                ts_init=self.ctx.clock.time_ns()))
 
     async def stop(self) -> None:
         """Let running arbitrages finish (hedges included), abandon them after ``stop_timeout_s``."""
+        await self.reconciler.stop()
         if not await self.executor.join(timeout=self.stop_timeout_s):
             self.ctx.log.error("arbitrages still running after {}s at stop: {}", self.stop_timeout_s,
                                list(self.executor.open_arbs))
@@ -249,6 +271,7 @@ class Trader(Plugin):
         self._live[name] = venue
         self.venues[name] = venue
         log.warning("live venue {} open: {} markets, balances {}", name, len(venue.markets), venue.balances())
+        self.reconciler.venue_open(name, venue)
         while True:
             ctx.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(), ts_init=ctx.clock.time_ns()))
             await ctx.clock.sleep(ctx.settings.live.balance_refresh_s)
@@ -274,4 +297,5 @@ class Trader(Plugin):
             "positions": [msgspec.to_builtins(p) | {"unrealized": p.unrealized}
                           for p in self.positions.open()],
             "balances": {name: venue.balances() for name, venue in self.venues.items()},
+            "reconciliation": self.reconciler.summary(),
         }

@@ -8,6 +8,9 @@ summary and published as ``OpportunityRejected``:
 reason          when
 ==============  ==========================================================================
 halted          the kill switch is on (``halt``); nothing trades until ``resume``
+reconciling     start-up reconciliation has not finished with a venue of the journal's unfinished
+                orders or arbitrages (``hold_reconciling``): nothing trades anywhere until every one
+                is done (``end_reconciling``); the detail says what each is waiting for
 venue_halted    a leg's venue has an order of unknown fate (``halt_venue``): nothing more trades
                 there until the venue has told what became of it (``resume_venue``)
 busy            ``max_open_arbs`` arbitrages are still executing
@@ -141,6 +144,8 @@ class RiskGate:
         """Unhedged position per asset, summed over finished arbitrages."""
         self.halted = ""
         """Why trading is halted; empty while trading is allowed."""
+        self.reconciling: dict[str, str] = {}
+        """What start-up reconciliation still waits for: venue (or step) -> why, one line."""
         self.halted_venues: dict[str, set[str]] = {}
         """venue -> client order ids of unknown fate there; the venue trades again once empty."""
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -166,6 +171,8 @@ class RiskGate:
         s = self.settings
         if self.halted:
             return Refusal("halted", self.halted)
+        if self.reconciling:
+            return Refusal("reconciling", self.reconciling_reason)
         if len(self.open) >= s.max_open_arbs:
             return Refusal("busy", f"{len(self.open)} arbitrages open (max_open_arbs={s.max_open_arbs})")
         if opportunity.id in self._seen:
@@ -259,6 +266,21 @@ class RiskGate:
     def resume(self) -> None:
         """Allow trading again after ``halt``."""
         self.halted = ""
+
+    def hold_reconciling(self, key: str, reason: str) -> None:
+        """Refuse every opportunity until ``end_reconciling(key)``; ``reason`` (one line) says why
+        and may be replaced by calling again."""
+        self.reconciling[key] = reason
+
+    def end_reconciling(self, key: str) -> bool:
+        """Reconciliation of ``key`` is done; True once nothing is left to reconcile."""
+        self.reconciling.pop(key, None)
+        return not self.reconciling
+
+    @property
+    def reconciling_reason(self) -> str:
+        """Why start-up reconciliation holds trading ('' when it does not)."""
+        return "; ".join(f"{key}: {why}" for key, why in sorted(self.reconciling.items()))
 
     def halt_venue(self, venue: str, client_order_id: str) -> None:
         """Refuse every opportunity touching ``venue`` while ``client_order_id``'s fate is unknown."""

@@ -1,0 +1,195 @@
+"""Start-up reconciliation (``trading.reconcile``) in one process: the journal rows an earlier run
+left, the real ccxt against the in-process emulators, what is published and what the risk gate
+does meanwhile. The whole-process restarts (SIGKILL, then ``arb run`` again) are in
+``tests/faults/test_restart.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import typing as t
+
+import msgspec
+from loguru import logger
+
+from arbitrage.book import BookStore
+from arbitrage.bus import Bus
+from arbitrage.clock import Clock
+from arbitrage.events import Alert, BookUpdate, Fill, Leg, Opportunity, OrderUpdate
+from arbitrage.settings import Settings
+from arbitrage.trading.executor import Executor
+from arbitrage.trading.ids import client_order_id
+from arbitrage.trading.reconcile import Reconciler
+from arbitrage.trading.risk import RiskGate
+from tests.emulator.core import Fault
+from tests.trading.live_helpers import FAST, emulated
+
+SYMBOL = "BTC/USDT"
+
+
+def row(label: str, venue: str = "binance", *, side: str = "buy", amount: float = 0.5, price: float = 100.0,
+        live: int = 1, ts_submitted: int | None = None, status: str = "submitted") -> dict[str, t.Any]:
+    """A journal row (``orders`` with its run's ``live`` flag) as ``unfinished_orders`` returns it."""
+    return {"run_id": "dead", "client_order_id": client_order_id(label),
+            "opportunity_id": label.rpartition("-")[0], "venue": venue, "symbol": SYMBOL, "side": side,
+            "amount": amount, "price": price, "purpose": "leg",
+            "status": status, "filled": 0.0, "average_price": None, "fee": 0.0, "reason": None,
+            "venue_order_id": None, "ts_submitted": time.time_ns() if ts_submitted is None else ts_submitted,
+            "ts_updated": None, "label": label, "fee_currency": None, "live": live}
+
+
+def desk(venues: dict[str, t.Any], *, live: bool = True,
+         settings: t.Any = FAST) -> tuple[Bus, Executor, Reconciler, BookStore]:
+    bus, books = Bus(), BookStore()
+    trading = msgspec.structs.replace(Settings().trading, hedge_max_loss_bps=10_000.0)
+    executor = Executor(bus=bus, clock=Clock(), settings=trading, venues=venues,
+                        markets={n: dict(v.markets) for n, v in venues.items()}, books=books,
+                        staleness_ms=dict.fromkeys(venues, 60_000.0), log=logger, liquidity=books)
+    reconciler = Reconciler(bus=bus, clock=Clock(), log=logger, executor=executor, books=books,
+                            settings=settings, live=live)
+    return bus, executor, reconciler, books
+
+
+def opportunity(*legs: Leg, oid: str = "x1") -> Opportunity:
+    return Opportunity(id=oid, strategy="t", legs=legs, profit=1.0, profit_bps=10.0, quote="USDT",
+                       notional=50.0, book_ts=(0,) * len(legs), ts_event=0, ts_init=0)
+
+
+def test_the_reconciling_rule_refuses_everything_and_says_why_until_every_venue_is_done():
+    gate = RiskGate(Settings().trading)
+    opp = opportunity(Leg(venue="v", symbol=SYMBOL, side="buy", amount=1.0, price=1.0, expected_price=1.0,
+                          fee_rate=0.0))
+    gate.hold_reconciling("binance", "looking up 1 order")
+    gate.hold_reconciling("kraken", "waiting for the venue to open")
+    refusal = gate.check(opp, {"v": {"USDT": 10.0}}, {})
+    assert refusal is not None and refusal.reason == "reconciling"
+    assert refusal.detail == "binance: looking up 1 order; kraken: waiting for the venue to open"
+    assert not gate.end_reconciling("binance")
+    assert gate.end_reconciling("kraken")
+    assert gate.check(opp, {"v": {"USDT": 10.0}}, {}).reason != "reconciling"  # the next rule now
+
+
+def test_a_paper_order_of_a_killed_run_is_recorded_lost_in_its_own_run_and_holds_nothing():
+    bus, executor, reconciler, _ = desk({}, live=False)
+    with bus.collect(OrderUpdate) as seen:
+        reconciler.load([row("dead-1-L0", live=0), row("dead-1-L1", live=1)], [])
+    [update] = seen
+    assert (update.status, update.run_id, update.client_order_id) == \
+        ("lost", "dead", client_order_id("dead-1-L0"))
+    assert "nothing reached an exchange" in update.reason
+    assert not executor.risk.reconciling  # a paper run leaves the live order to a live run
+
+
+def test_a_live_order_filled_while_the_process_was_down_is_recorded_with_its_fills_in_its_run():
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "1")])
+            binance.exchange.set_balance("USDT", "1000")
+            venue = await binance.venue()
+            journal = row("dead-1-L0")
+            binance.exchange.place_order(SYMBOL, "buy", "limit", "0.5", "100", time_in_force="IOC",
+                                         client_order_id=journal["client_order_id"])  # the dead run's
+            bus, executor, reconciler, _ = desk({"binance": venue})
+            await bus.start()
+            with bus.collect(OrderUpdate, Fill) as seen:
+                reconciler.load([journal], [])
+                assert executor.risk.reconciling == {"binance": "1 unfinished order(s) of earlier runs to "
+                                                                "look up; waiting for the venue to open"}
+                reconciler.venue_open("binance", venue)
+                while executor.risk.reconciling:
+                    await asyncio.sleep(0.01)
+            await bus.stop()
+            return seen, binance.orders_with(journal["client_order_id"])
+
+    seen, placed = asyncio.run(scenario())
+    assert len(placed) == 1  # looked up, never sent again
+    fills = [e for e in seen if isinstance(e, Fill)]
+    [update] = [e for e in seen if isinstance(e, OrderUpdate)]
+    # By hand: 0.5 BTC at 100; Binance takes 0.1 % of what a buy receives: 0.0005 BTC
+    assert [(f.price, f.amount, f.fee, f.fee_currency, f.run_id) for f in fills] == \
+        [(100.0, 0.5, 0.0005, "BTC", "dead")]
+    assert (update.status, update.filled, update.average_price, update.run_id) == \
+        ("filled", 0.5, 100.0, "dead")
+
+
+def test_an_order_not_found_stays_unknown_until_the_venue_could_no_longer_accept_it():
+    async def scenario():
+        async with emulated("binance") as binance:
+            venue = await binance.venue()
+            journal = row("dead-1-L0")  # sent just now: a request in flight may still arrive
+            bus, executor, reconciler, _ = desk({"binance": venue})
+            await bus.start()
+            reasons = []
+            with bus.collect(OrderUpdate, Alert) as seen:
+                reconciler.load([journal], [])
+                reconciler.venue_open("binance", venue)
+                while executor.risk.reconciling:
+                    reasons.append(executor.risk.reconciling_reason)
+                    await asyncio.sleep(0.01)
+            await bus.stop()
+            return seen, reasons, (time.time_ns() - journal["ts_submitted"]) / 1e9
+
+    seen, reasons, waited = asyncio.run(scenario())
+    assert any("has an unknown fate (not found" in r for r in reasons)
+    [update] = [e for e in seen if isinstance(e, OrderUpdate)]
+    assert update.status == "rejected" and update.reason.startswith("not placed: binance has no order")
+    assert waited >= FAST.not_found_after_s
+    alerts = [(a.key, a.level, a.recovered) for a in seen if isinstance(a, Alert)]
+    assert alerts == [("reconcile:binance", "critical", False), ("reconcile:binance", "critical", True)]
+
+
+def test_a_failing_lookup_keeps_trading_halted_with_the_reason():
+    async def scenario():
+        async with emulated("binance") as binance:
+            venue = await binance.venue()
+            binance.exchange.inject(Fault("status", endpoint="GET /api/v3/openOrders", status=503,
+                                          times=10_000))
+            bus, executor, reconciler, _ = desk({"binance": venue})
+            await bus.start()
+            reconciler.load([row("dead-1-L0", ts_submitted=0)], [])
+            reconciler.venue_open("binance", venue)
+            await asyncio.sleep(0.5)
+            reason = executor.risk.reconciling_reason
+            await reconciler.stop()
+            await bus.stop()
+            return reason
+
+    reason = asyncio.run(scenario())
+    assert reason.startswith("binance: reading open orders on BTC/USDT failed (ExchangeNotAvailable")
+
+
+def test_an_unfinished_arbitrage_is_finished_by_hedging_what_its_known_legs_left():
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "5")])
+            binance.exchange.set_balance("USDT", "1000")
+            venue = await binance.venue()
+            leg = row("dead-1-L0", ts_submitted=0)
+            binance.exchange.place_order(SYMBOL, "buy", "limit", "0.5", "100",
+                                         client_order_id=leg["client_order_id"], time_in_force="IOC")
+            legs = (Leg(venue="binance", symbol=SYMBOL, side="buy", amount=0.5, price=100.0,
+                        expected_price=100.0, fee_rate=0.001),)
+            arb = {"run_id": "dead", "opportunity_id": "dead-1", "state": "submitted", "orders": [leg],
+                   **msgspec.to_builtins(opportunity(*legs, oid="dead-1"))}
+            arb["legs"] = msgspec.json.encode(legs).decode()
+            arb["book_ts"] = "[0]"
+            bus, executor, reconciler, books = desk({"binance": venue})
+            now = time.time_ns()
+            books.update(BookUpdate(venue="binance", symbol=SYMBOL, ts_event=now, ts_init=now,
+                                    bids=((99.0, 5.0),), asks=((100.0, 4.5),)))
+            await bus.start()
+            with bus.collect(OrderUpdate) as seen:
+                reconciler.load([leg], [arb])
+                reconciler.venue_open("binance", venue)
+                while executor.risk.reconciling:
+                    await asyncio.sleep(0.01)
+            await bus.stop()
+            placed = [(o.client_order_id, o.side, str(o.filled)) for o in binance.exchange.orders.values()]
+            return seen, placed
+
+    seen, placed = asyncio.run(scenario())
+    # the leg bought 0.5 BTC, 0.4995 after Binance's fee; one leg only, so the hedge sells it back
+    hedge = client_order_id("dead-1-H0")
+    assert placed == [(client_order_id("dead-1-L0"), "buy", "0.5"), (hedge, "sell", "0.4995")]
+    assert [(u.client_order_id, u.status, u.run_id) for u in seen] == [
+        (client_order_id("dead-1-L0"), "filled", "dead"), (hedge, "filled", "")]
