@@ -1,0 +1,54 @@
+"""Leg failures at the venue: a leg refused or partly filled. The other leg's fill is hedged from
+what the venues report, and nothing is left open."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tests.emulator.core import Fault
+from tests.faults.harness import SYMBOL, B, Desk, K, assert_end_state, trade
+
+
+def test_the_dislocation_is_traded_once_without_faults(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        desk.dislocate()
+        await desk.arbs()
+        await desk.quiet(0.3)
+
+    outcome = trade(tmp_path, scenario)
+    assert_end_state(outcome)
+    [result] = outcome.results()
+    assert result.status == "complete"
+    assert [(o.side, o.status, o.filled) for o in outcome.orders(B)] == [("buy", "closed", Decimal("0.5"))]
+    assert [(o.side, o.status) for o in outcome.orders(K)] == [("sell", "closed")]
+
+
+def test_leg_1_rejected_the_filled_sell_is_bought_back(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        desk.binance.exchange.inject(Fault("reject", symbol=SYMBOL, reason="insufficient_funds"))
+        desk.dislocate()
+        await desk.arbs()
+
+    outcome = trade(tmp_path, scenario)
+    assert_end_state(outcome)
+    [result] = outcome.results()
+    assert result.status == "partial"
+    assert [(leg.venue, leg.side, leg.status, leg.purpose) for leg in result.legs][:2] == [
+        (B, "buy", "rejected", "leg"), (K, "sell", "filled", "leg")]
+    assert {leg.purpose for leg in result.legs[2:]} == {"hedge"}
+    assert all(leg.side == "buy" for leg in result.legs[2:])
+
+
+def test_leg_2_rejected_the_filled_buy_is_sold_back(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        desk.kraken.exchange.inject(Fault("reject", symbol=SYMBOL, reason="invalid_order"))
+        desk.dislocate()
+        await desk.arbs()
+
+    outcome = trade(tmp_path, scenario)
+    assert_end_state(outcome)
+    [result] = outcome.results()
+    assert [(leg.venue, leg.side, leg.status) for leg in result.legs][:2] == [
+        (B, "buy", "filled"), (K, "sell", "rejected")]
+    assert [(leg.side, leg.purpose, leg.status) for leg in result.legs[2:]] == [("sell", "hedge", "filled")]
