@@ -143,12 +143,14 @@ class Outcome:
         return [r for r in self.exchange(venue).requests if r.endpoint == endpoint]
 
     def residual(self) -> Decimal:
-        """Net BTC the two accounts gained or lost over the run (held plus reserved)."""
-        return sum((self._held(v, "BTC") - START[v]["BTC"] for v in (B, K)), Decimal(0))
-
-    def _held(self, venue: str, asset: str) -> Decimal:
-        balance = self.exchange(venue).balance(asset)
-        return balance.free + balance.used
+        """Net BTC the run's fills moved over both accounts (fees in BTC included), from the
+        venues' own trades: the exposure the run's orders left."""
+        net = Decimal(0)
+        for venue in (B, K):
+            for trade in self.exchange(venue).trades:
+                net += trade.amount if trade.side == "buy" else -trade.amount
+                net -= trade.fee if trade.fee_currency == "BTC" else 0
+        return net
 
 
 def settings(tmp_path: Path, urls: c.Mapping[str, str], **sections: c.Mapping[str, t.Any]) -> Settings:
@@ -263,7 +265,7 @@ def assert_end_state(outcome: Outcome, *, open_position: bool = False) -> None:
     dust = abs(residual) * Decimal("110") < Decimal(str(MIN_COST))
     if open_position:
         assert not dust, f"expected an open position, the residual is {residual} BTC"
-        amount = f"{abs(residual):.4g}"[:4]
+        amount = f"{abs(residual):.10g}"
         named = [a for a in outcome.alerts() if "BTC" in a["message"] and amount in a["message"]]
         assert named, [dict(a) for a in outcome.alerts()]
         FIGURES["open positions alerted"] += 1
