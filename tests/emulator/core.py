@@ -35,11 +35,12 @@ Side = t.Literal["buy", "sell"]
 Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
-FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "drop_ws", "gap", "stale"]
+FaultKind = t.Literal["status", "timeout", "lost", "delay", "reject", "partial", "fill_on_cancel", "drop_ws",
+                      "gap", "stale"]
 
 HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
-ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial"})
+ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "fill_on_cancel"})
 """Faults ``place_order`` applies to the next order (of ``Fault.symbol``, when given)."""
 STREAM_FAULTS: frozenset[str] = frozenset({"drop_ws", "gap", "stale"})
 """Faults a protocol's websocket applies to the next frame of ``Fault.symbol`` (any when None)."""
@@ -189,6 +190,8 @@ class Order:
     """What a resting order holds in ``Balance.used`` (quote for a buy, base for a sell)."""
     trades: list[Trade] = dataclasses.field(default_factory=list)
     updated_ms: int = 0
+    fills_on_cancel: bool = False
+    """A ``fill_on_cancel`` fault's order: its cancel fills it (``cancel_order``)."""
 
     @property
     def remaining(self) -> Decimal:
@@ -228,7 +231,10 @@ class Fault:
     Order faults, applied by ``place_order`` (to an order of ``symbol`` when given):
 
     * ``reject``: refuse the order with ``Rejected(reason or "insufficient_funds")``;
-    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests.
+    * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests;
+    * ``fill_on_cancel``: a GTC limit order rests unfilled whatever the book, and the counterparty
+      arrives with its cancel: the cancel fills the whole rest at the limit price as a maker, then
+      is refused (``order_not_found``, the order being closed): "filled while cancelling".
 
     Stream faults, applied by a protocol's websocket at the next frame of ``symbol`` (any when None):
 
@@ -453,6 +459,9 @@ class EmulatedExchange:
             raise Rejected(fault.reason or "insufficient_funds", fault.message or "")
         self._validate(rules, amount_d, price_d, type)
         takes = self._crossing(symbol, side, amount_d, price_d)
+        rests = fault is not None and fault.kind == "fill_on_cancel" and type == "limit"
+        if rests:
+            takes = []
         if fault is not None and fault.kind == "partial" and fault.fill is not None:
             takes = _capped(takes, fault.fill)
         time_in_force = time_in_force.upper()
@@ -462,7 +471,7 @@ class EmulatedExchange:
         now = self.now_ms()
         order = Order(self._order_ids(), client_order_id or self.new_client_order_id(), symbol, side, type,
                       time_in_force, amount_d, price_d, now, fee_currency=rules.fee_currency(side),
-                      updated_ms=now)
+                      updated_ms=now, fills_on_cancel=rests)
         self.orders[order.id] = order
         self.orders_by_client_id[order.client_order_id] = order
         self._take(rules, order, takes)
@@ -475,11 +484,14 @@ class EmulatedExchange:
         return order
 
     def cancel_order(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
-        """Cancel an open order, releasing what it reserved.
+        """Cancel an open order, releasing what it reserved (an order of a ``fill_on_cancel``
+        fault fills whole instead, then the cancel is refused).
 
         :raises Rejected: ``order_not_found`` (unknown, or no longer open: a real venue refuses
             to cancel a closed order)."""
         order = self.order(order_id, client_order_id)
+        if order.status == "open" and order.fills_on_cancel:
+            self.fill_resting(order.id)
         if order.status != "open":
             raise Rejected("order_not_found", "Unknown order sent.")
         self._release(order)
