@@ -27,7 +27,7 @@ from loguru import logger
 from arbitrage.engine import Engine
 from arbitrage.events import Alert, ArbResult, BalanceUpdate, FeedStatus, OpportunityRejected, OrderUpdate
 from arbitrage.settings import Settings
-from tests.emulator.core import EmulatedExchange, Order
+from tests.emulator.core import EmulatedExchange, Order, RequestRecord, Trade
 from tests.trading.live_helpers import FAST, Live, emulated
 
 B, K = "binance", "kraken"
@@ -103,16 +103,44 @@ T = t.TypeVar("T")
 
 
 @dataclasses.dataclass
+class Ledger:
+    """What an emulator in another process booked during one run: its orders, trades and requests
+    from ``GET /_emulator/state``, less those of the state ``before`` the run."""
+
+    orders: dict[str, Order]
+    trades: list[Trade]
+    requests: list[RequestRecord]
+
+    @classmethod
+    def between(cls, before: c.Mapping[str, t.Any], after: c.Mapping[str, t.Any]) -> Ledger:
+        old = {o["id"] for o in before["orders"]}
+        orders = {o["id"]: _order(o) for o in after["orders"] if o["id"] not in old}
+        return cls(orders, [tr for o in orders.values() for tr in o.trades],
+                   [RequestRecord(**r) for r in after["requests"][len(before["requests"]):]])
+
+    def request_log(self) -> str:
+        return "\n".join(f"{r.status or '---'} {r.method} {r.path} {r.params}" for r in self.requests)
+
+
+def _order(data: c.Mapping[str, t.Any]) -> Order:
+    numbers = {"amount", "price", "filled", "cost", "fee", "reserved"}
+    fields = {k: Decimal(v) if k in numbers and v is not None else v for k, v in data.items()}
+    fields["trades"] = [Trade(**{k: Decimal(v) if k in ("price", "amount", "cost", "fee") else v
+                                 for k, v in tr.items()}) for tr in data["trades"]]
+    return Order(**fields)
+
+
+@dataclasses.dataclass
 class Outcome:
     """What one scenario left: ledgers, events, database rows."""
 
-    binance: EmulatedExchange
-    kraken: EmulatedExchange
+    binance: EmulatedExchange | Ledger
+    kraken: EmulatedExchange | Ledger
     seen: list[t.Any]
     db: Path
     summary: dict[str, t.Any]
 
-    def exchange(self, venue: str) -> EmulatedExchange:
+    def exchange(self, venue: str) -> EmulatedExchange | Ledger:
         return self.binance if venue == B else self.kraken
 
     def rows(self, sql: str, *args: t.Any) -> list[sqlite3.Row]:
