@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from arbitrage.events import OrderUpdate
 from tests.emulator.core import Fault
 from tests.faults.harness import ORDER_ENDPOINT, B, Desk, K, Outcome, assert_end_state, trade
 
@@ -84,3 +85,23 @@ def test_a_5xx_on_submit_is_looked_up_and_the_other_leg_hedged(tmp_path: Path) -
     assert [(r.venue, r.status) for r in result.legs[:2]] == [(B, "rejected"), (K, "filled")]
     assert result.legs[2:] and all(r.purpose == "hedge" for r in result.legs[2:])
     assert outcome.sent(B).count(leg) == 1 and lookups(outcome, leg) >= 1
+
+
+def test_an_answer_lost_and_lookups_failing_halt_the_venue_until_it_says_filled(tmp_path: Path) -> None:
+    lookups_fail = Fault("status", endpoint=LOOKUP, status=503, times=6)  # 4 in the venue, 2 more after
+    outcome = trade(tmp_path, lambda desk: _lost_and_unanswered(desk, lookups_fail))
+    assert_end_state(outcome)
+    [result] = outcome.results()
+    assert result.status == "complete"
+    leg = first_leg(outcome)
+    assert outcome.sent(B) == [leg] and lookups(outcome, leg) == 7  # six refused, then the answer
+    updates = [(u.venue, u.status) for u in outcome.seen if isinstance(u, OrderUpdate) and u.venue == B]
+    assert updates == [(B, "unknown"), (B, "filled")]
+    alerts = [(a["key"], a["recovered"]) for a in outcome.alerts()]
+    assert alerts == [(f"order.unknown:{B}:{leg}", 0), (f"order.unknown:{B}:{leg}", 1)]
+
+
+async def _lost_and_unanswered(desk: Desk, lookups_fail: Fault) -> None:
+    desk.binance.exchange.inject(Fault("lost", endpoint=ORDER_ENDPOINT[B]), lookups_fail)
+    desk.dislocate()
+    await desk.arbs()
