@@ -76,9 +76,10 @@ class Desk:
     def results(self) -> list[ArbResult]:
         return self.events(ArbResult)
 
-    def statuses(self, venue: str) -> list[str]:
-        """The venue feed's ``FeedStatus`` states, venue-wide and per symbol, in order."""
-        return [f.status for f in self.events(FeedStatus) if f.venue == venue]
+    def statuses(self, venue: str, symbol: str = "") -> list[str]:
+        """The venue feed's ``FeedStatus`` states in order: venue-wide ones, or those of ``symbol``
+        (``stale`` and ``connected`` again)."""
+        return [f.status for f in self.events(FeedStatus) if f.venue == venue and f.symbol == symbol]
 
     async def until(self, condition: c.Callable[[], t.Any], what: str, timeout_s: float = 15.0) -> None:
         """Wait for ``condition`` (a generous backstop, never a timing assertion)."""

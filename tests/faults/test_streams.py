@@ -91,7 +91,7 @@ def test_a_stale_stream_is_marked_stale_and_not_traded(tmp_path: Path) -> None:
         # Kraken's stream stops (the connection stays up); its bid of 110 goes meanwhile
         kraken.inject(Fault("stale", symbol=SYMBOL))
         desk.plant(QUIET, K)
-        await desk.until(lambda: "stale" in desk.statuses(K), "the Kraken book marked stale")
+        await desk.until(lambda: "stale" in desk.statuses(K, SYMBOL), "the Kraken book marked stale")
         desk.plant({B: DISLOCATED[B]}, B)  # fresh Binance ask 100 against the stale 110 bid
         await desk.until(lambda: desk.engine.books.get(B, SYMBOL).asks[0][0] == 100.0, "the 100 ask")
         await desk.quiet(0.5)
