@@ -257,7 +257,8 @@ def assert_end_state(outcome: Outcome, *, open_position: bool = False) -> None:
        orders with one id;
     2. the journal equals the venues: every order a venue holds is in the ``orders`` table with the
        venue's id, side, fill and final state, every stored order that reached no venue is
-       ``rejected`` with nothing filled, and the ``fills`` table holds exactly the venues' trades;
+       ``rejected`` with nothing filled, and the ``fills`` table holds exactly the venues' trades
+       (in process, also every ``ArbResult`` and ``Alert`` the run published);
     3. the residual BTC over both accounts is dust (below the market minimum), or, with
        ``open_position``, it is not and a critical alert names the asset and its amount.
     """
@@ -284,6 +285,14 @@ def assert_end_state(outcome: Outcome, *, open_position: bool = False) -> None:
         assert (row["venue"], row["side"], row["venue_order_id"], row["status"]) == (
             venue, order.side, order.id, status), (dict(row), order)
         assert Decimal(str(row["filled"])) == order.filled, (dict(row), order)
+    if outcome.seen:  # in process: every result and alert the run published is stored
+        published = sorted(r.opportunity_id for r in outcome.results())
+        stored_results = sorted(r["opportunity_id"] for r in outcome.rows("SELECT * FROM arb_results"))
+        alerts = [(a.key, a.level, int(a.recovered)) for a in outcome.seen if isinstance(a, Alert)]
+        stored_alerts = [(a["key"], a["level"], a["recovered"]) for a in outcome.rows("SELECT * FROM alerts")]
+        FIGURES["data lost"] += len(set(published) - set(stored_results))
+        FIGURES["data lost"] += len(set(alerts) - set(stored_alerts))
+        assert (stored_results, sorted(stored_alerts)) == (published, sorted(alerts))
     fills = sorted((r["venue"], r["client_order_id"], Decimal(str(r["price"])), Decimal(str(r["amount"])),
                     Decimal(str(r["fee"])), r["fee_currency"]) for r in outcome.rows("SELECT * FROM fills"))
     trades = sorted((venue, order.client_order_id, tr.price, tr.amount, tr.fee, tr.fee_currency)
