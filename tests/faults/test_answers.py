@@ -105,3 +105,22 @@ async def _lost_and_unanswered(desk: Desk, lookups_fail: Fault) -> None:
     desk.binance.exchange.inject(Fault("lost", endpoint=ORDER_ENDPOINT[B]), lookups_fail)
     desk.dislocate()
     await desk.arbs()
+
+
+def test_kraken_answer_lost_after_the_fill_is_found_among_its_closed_orders(tmp_path: Path) -> None:
+    # Kraken would take the same cl_ord_id again once the first order closed: only the lookup
+    # (OpenOrders, then ClosedOrders filtered by cl_ord_id) keeps the sell from being doubled
+    async def scenario(desk: Desk) -> None:
+        desk.kraken.exchange.inject(Fault("lost", endpoint=ORDER_ENDPOINT[K]))
+        desk.dislocate()
+        await desk.arbs()
+
+    outcome = trade(tmp_path, scenario)
+    assert_end_state(outcome)
+    [result] = outcome.results()
+    assert result.status == "complete"
+    leg = result.legs[1].client_order_id
+    assert outcome.sent(K) == [leg]
+    closed = [r for r in outcome.requests(K, "POST /0/private/ClosedOrders")
+              if r.params.get("cl_ord_id") == leg]
+    assert closed and [(o.client_order_id, o.status) for o in outcome.orders(K)] == [(leg, "closed")]
