@@ -41,8 +41,10 @@ DISLOCATED = {B: ([("99.0", "5")], [("100.0", "0.5"), ("112.0", "5")]),
 """Binance asks 100 for 0.5 BTC that Kraken bids 110 for: one arbitrage of 0.5 BTC, then none."""
 ORDER_ENDPOINT = {B: "POST /api/v3/order", K: "POST /0/private/AddOrder"}
 CLIENT_ID_PARAM = {B: "newClientOrderId", K: "cl_ord_id"}
-MIN_COST = 5.0
+MIN_COST = Decimal("5")
 """The larger of the two BTC/USDT minimum costs (Binance's 5 USDT notional): less is dust."""
+TOP_PRICE = Decimal("112")
+"""The highest price planted: a residual is valued at it to compare with ``MIN_COST``."""
 VENUE_STATUS = {"closed": "filled", "canceled": "canceled", "expired": "canceled"}
 
 FIGURES: Counter[str] = Counter()
@@ -90,7 +92,8 @@ class Desk:
         raise AssertionError(f"timed out waiting for {what}")
 
     async def arbs(self, n: int = 1) -> list[ArbResult]:
-        """Wait until ``n`` arbitrages finished, then until the balances read after them arrived."""
+        """Wait until ``n`` arbitrages finished (a result is published after the venues' balances
+        were read again) and their tasks ended."""
         await self.until(lambda: len(self.results()) >= n, f"{n} arbitrage result(s)")
         await self.engine.plugin("trader").executor.join(10.0)  # type: ignore[attr-defined]
         return self.results()
@@ -300,7 +303,7 @@ def assert_end_state(outcome: Outcome, *, open_position: bool = False) -> None:
     FIGURES["data lost"] += len(set(trades) - set(fills))
     assert fills == trades
     residual = outcome.residual()
-    dust = abs(residual) * Decimal("110") < Decimal(str(MIN_COST))
+    dust = abs(residual) * TOP_PRICE < MIN_COST
     if open_position:
         assert not dust, f"expected an open position, the residual is {residual} BTC"
         amount = f"{abs(residual):.10g}"
