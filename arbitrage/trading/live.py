@@ -315,6 +315,8 @@ class LiveVenue(Venue):
             if found is not None:
                 return await self._settle(order, found)
         except Exception as exc:
+            if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded) and self._budget is not None:
+                self._budget.hold(_retry_after(self.exchange))  # the next lookup waits what it asked
             raise _LookupFailed(f"{type(exc).__name__}: {_short(exc)}") from exc
         sent = self._sent.get(order.client_order_id, 0)
         waited = (self._clock.time_ns() - sent) / 1e9

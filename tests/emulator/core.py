@@ -36,11 +36,11 @@ Levels = c.Iterable[tuple[Number, Number]]
 FeeSide = t.Literal["get", "give", "quote", "base"]
 OrderStatus = t.Literal["open", "closed", "canceled", "expired"]
 FaultKind = t.Literal["status", "timeout", "lost", "delay", "late", "reject", "partial", "unindexed",
-                      "trades_lag", "drop_ws", "gap", "stale"]
+                      "fill_on_cancel", "trades_lag", "drop_ws", "gap", "stale"]
 
 HTTP_FAULTS: frozenset[str] = frozenset({"status", "timeout", "lost", "delay", "late"})
 """Faults the server applies to a request whose ``"METHOD /path"`` matches ``Fault.endpoint``."""
-ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "unindexed"})
+ORDER_FAULTS: frozenset[str] = frozenset({"reject", "partial", "unindexed", "fill_on_cancel"})
 """Faults ``place_order`` applies to the next order (of ``Fault.symbol``, when given)."""
 STREAM_FAULTS: frozenset[str] = frozenset({"drop_ws", "gap", "stale"})
 """Faults a protocol's websocket applies to the next frame of ``Fault.symbol`` (any when None)."""
@@ -192,6 +192,8 @@ class Order:
     updated_ms: int = 0
     indexed: bool = True
     """False after an ``unindexed`` fault: lookups by client order id do not find it."""
+    fills_on_cancel: bool = False
+    """A ``fill_on_cancel`` fault's order: its cancel fills it (``cancel_order``)."""
 
     @property
     def remaining(self) -> Decimal:
@@ -236,6 +238,9 @@ class Fault:
     * ``partial``: fill at most ``fill`` (base amount) of it, the rest expires (IOC) or rests;
     * ``unindexed``: place it, but lookups by its client order id miss it (``Order.indexed``
       False: a venue whose client-id index lags); by its venue id it is found.
+    * ``fill_on_cancel``: a GTC limit order rests unfilled whatever the book, and the counterparty
+      arrives with its cancel: the cancel fills the whole rest at the limit price as a maker, then
+      is refused (``order_not_found``, the order being closed): "filled while cancelling".
 
     ``trades_lag``, applied by ``account_trades`` (a protocol listing the account's trades): each
     of the next ``times`` listings leaves out the newest trade (a trade history lagging its orders).
@@ -464,6 +469,9 @@ class EmulatedExchange:
             raise Rejected(fault.reason or "insufficient_funds", fault.message or "")
         self._validate(rules, amount_d, price_d, type)
         takes = self._crossing(symbol, side, amount_d, price_d)
+        rests = fault is not None and fault.kind == "fill_on_cancel" and type == "limit"
+        if rests:
+            takes = []
         if fault is not None and fault.kind == "partial" and fault.fill is not None:
             takes = _capped(takes, fault.fill)
         time_in_force = time_in_force.upper()
@@ -473,7 +481,8 @@ class EmulatedExchange:
         self._check_funds(rules, side, amount_d, price_d, takes, fee_currency)
         now = self.now_ms()
         order = Order(self._order_ids(), client_order_id or self.new_client_order_id(), symbol, side, type,
-                      time_in_force, amount_d, price_d, now, fee_currency=fee_currency, updated_ms=now)
+                      time_in_force, amount_d, price_d, now, fee_currency=fee_currency, updated_ms=now,
+                      fills_on_cancel=rests)
         self.orders[order.id] = order
         if fault is not None and fault.kind == "unindexed":
             order.indexed = False
@@ -489,11 +498,14 @@ class EmulatedExchange:
         return order
 
     def cancel_order(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
-        """Cancel an open order, releasing what it reserved.
+        """Cancel an open order, releasing what it reserved (an order of a ``fill_on_cancel``
+        fault fills whole instead, then the cancel is refused).
 
         :raises Rejected: ``order_not_found`` (unknown, or no longer open: a real venue refuses
             to cancel a closed order)."""
         order = self.order(order_id, client_order_id)
+        if order.status == "open" and order.fills_on_cancel:
+            self.fill_resting(order.id)
         if order.status != "open":
             raise Rejected("order_not_found", "Unknown order sent.")
         self._release(order)

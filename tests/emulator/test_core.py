@@ -115,6 +115,21 @@ def test_reject_and_partial_faults_apply_to_the_next_order_once() -> None:
     assert not ex.faults
 
 
+def test_a_fill_on_cancel_order_rests_unfilled_and_its_cancel_fills_it_then_is_refused() -> None:
+    ex = exchange()
+    ex.inject(Fault("fill_on_cancel"))
+    order = ex.place_order("BTC/USDT", "buy", "limit", "0.5", "100", "GTC", "c1")
+    assert (order.status, order.filled, ex.balance("USDT").used) == ("open", 0, D("50.0"))
+    with pytest.raises(Rejected, match="Unknown order"):
+        ex.cancel_order(client_order_id="c1")
+    # filled whole at its limit as a maker: 50 USDT, fee 0.1 % of the 0.5 BTC received
+    assert (order.status, order.filled, order.fee, order.trades[0].maker) == (
+        "closed", D("0.5"), D("0.0005"), True)
+    assert (ex.balance("USDT").free, ex.balance("USDT").used, ex.balance("BTC").free) == (
+        D("9950.0"), 0, D("1.4995"))
+    assert ex.book("BTC/USDT").levels("asks")[0] == (D("100"), D("0.5"))  # a counterparty of its own
+
+
 def test_http_faults_match_their_endpoint_pattern_and_symbol() -> None:
     ex = exchange()
     ex.inject(Fault("status", endpoint="POST /api/v3/order", status=429, times=2), Fault("gap", symbol="B"))
