@@ -37,7 +37,7 @@ max_exposure = {{ BTC = 0.0, ETH = 0.0, SOL = 0.0 }}  # every opportunity refuse
 path = "{db}"
 [redis]
 discover_s = 0.05
-read_count = 1000000  # never "behind" on a loaded host: this test wants every book (test_feed covers conflation)
+read_count = 1000000  # never "behind" on a loaded host: every book wanted (test_feed covers conflation)
 """
 
 

@@ -389,7 +389,8 @@ def test_a_duplicate_client_order_id_answer_is_looked_up_not_rejected():
             order = request("o1-L0", "kraken", "buy", 0.4, 99.5)
             other = live.client()  # the earlier request carrying the same id
             await other.load_markets()
-            await other.create_order("BTC/USDT", "limit", "buy", 0.4, 99.5, {"clientOrderId": order.client_order_id})
+            await other.create_order("BTC/USDT", "limit", "buy", 0.4, 99.5,
+                                     {"clientOrderId": order.client_order_id})
             result = await venue.submit(order)
             return live, result
 
