@@ -61,7 +61,8 @@ def arb_run(tmp_path: Path, urls: dict[str, str], faults: dict[str, list[dict[st
     env.update({"ARB_BINANCE_API_KEY": KEY, "ARB_BINANCE_SECRET": SECRET, "ARB_KRAKEN_API_KEY": KEY,
                 "ARB_KRAKEN_SECRET": SECRET, "ARB_CCXT__ENABLE_RATE_LIMIT": "false",
                 "ARB_CCXT__MARKETS_CACHE": "",
-                "ARB_CCXT__TIMEOUT_MS": "1000", "ARB_LIVE__NOT_FOUND_AFTER_S": "0.3",
+                "ARB_CCXT__TIMEOUT_MS": "1000", "ARB_LIVE__NOT_FOUND_AFTER_S": "2.5",
+                "ARB_LIVE__ORDER_DEADLINE_S": "2",
                 "ARB_LIVE__LOOKUP_BACKOFF_S": "0.02", "ARB_LIVE__UNKNOWN_RETRY_S": "0.05",
                 "ARB_TRADING__HEDGE_MAX_LOSS_BPS": "10000", "ARB_MONITOR__HALT_FILE": "",
                 "ARB_CCXT__RATE_LIMITS__BINANCE": "1000", "ARB_CCXT__RATE_LIMITS__KRAKEN": "1000"})
