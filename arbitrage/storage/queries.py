@@ -123,8 +123,8 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
     try:
         marks = _placeholders(OPEN_ORDER_STATUSES)
         ids = [tuple(row) for row in conn.execute(
-            "SELECT o.opportunity_id, min(o.run_id) FROM orders o JOIN runs r ON r.run_id = o.run_id "
-            "WHERE r.live = 1 GROUP BY o.opportunity_id "
+            "SELECT o.opportunity_id, min(o.run_id) FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
+            "WHERE r.live IS NOT 0 GROUP BY o.opportunity_id "  # a missing run row counts as live
             f"HAVING sum(o.status IN ({marks})) > 0 OR NOT EXISTS "
             "(SELECT 1 FROM arb_results a WHERE a.opportunity_id = o.opportunity_id) "
             "ORDER BY min(o.ts_submitted)", OPEN_ORDER_STATUSES)]
