@@ -19,7 +19,7 @@ from arbitrage.backtest.runner import run_backtest
 from arbitrage.readers import jsonl
 from tests.backtest._data import settings as backtest_settings
 
-SIM_FINGERPRINT = "2b38776831c5297254cb5c24fb85131733b314678913aa78834a4dab6cce98ee"
+SIM_FINGERPRINT = "37d9c345eee0d215b07782a2a4bfb3e8e4be752848b2ccbf3dfaf1b6b9a5c1c6"
 """``sim_recording`` backtested with ``tests.backtest._data.settings`` (618 arbitrages). The hand-written
 C readers this code replaced gave 794fc46f... (345 arbitrages); since then the results' encoding
 changed (``ArbResult`` carries positions and unrealized profit) and the trading rules did on
@@ -27,7 +27,10 @@ purpose (orders in flight hold their levels; sizing walks books net of our own o
 USDT amounts, so ETH/BTC trades are no longer capped at 1,000 BTC; reservations end with the legs;
 round_down on the grid; positions re-marked once a second); then the legs carried labels beside
 client order ids that became hashes of them (52818fe1... before; same 618 arbitrages), and the
-fingerprint leaves those ids out (they hash the run id, which any new setting changes). A change
+fingerprint leaves those ids out (they hash the run id, which any new setting changes), 2b387768...;
+then ``ArbResult`` gained ``run_id`` (empty within one run; set when start-up reconciliation
+finishes an earlier run's arbitrage), which adds ``"run_id":""`` to every encoded result (same
+618 arbitrages, found by bisecting to the arbstate14 merge). A change
 of trading rules changes it on purpose; a change of how recordings are read must not."""
 
 
