@@ -141,22 +141,23 @@ def check_side(levels: t.Sequence[t.Any], falling: bool) -> str | None:
     return None
 
 
-class SoundSides:
-    """Which book sides passed ``check_side``, remembered by identity: a strategy checks the side it
-    is about to size on once per snapshot, however many routes it sizes on it (sources check every
-    book; this guards against one that did not, at the cost of a lookup)."""
+class SoundBooks:
+    """Which books passed ``check_book``, remembered by identity: a strategy checks a book it is
+    about to size on once per snapshot, however many routes it sizes on it. Both sides, not only the
+    one used: a record with a NaN ask is corrupt, its bids are not to be trusted either (sources
+    check every book; this guards against one that did not, at the cost of a lookup)."""
 
     def __init__(self) -> None:
-        self._passed: dict[tuple[str, str, bool], object] = {}
+        self._passed: dict[tuple[str, str], object] = {}
 
-    def sound(self, venue: str, symbol: str, levels: t.Sequence[t.Any], falling: bool) -> bool:
-        """Whether ``levels`` (the bids if ``falling``) of ``venue``'s ``symbol`` book pass the check."""
-        key = (venue, symbol, falling)
-        if self._passed.get(key) is levels:
+    def sound(self, book: t.Any) -> bool:
+        """Whether ``book`` (a ``BookUpdate``) passes ``check_book``."""
+        key = (book.venue, book.symbol)
+        if self._passed.get(key) is book:
             return True
-        if check_side(levels, falling) is not None:
+        if check_book(book.bids, book.asks) is not None:
             return False
-        self._passed[key] = levels
+        self._passed[key] = book
         return True
 
 

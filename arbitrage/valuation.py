@@ -19,6 +19,7 @@ the caller's ``top`` gives (the positions ledger's: fresh books net of our own f
 from __future__ import annotations
 
 import collections.abc as c
+import math
 
 from arbitrage.events import BookUpdate
 
@@ -122,7 +123,7 @@ class Valuer:
         venue whose feed died must not price our limits with its last book)."""
         best: BookUpdate | None = None
         for book in self._books.get(symbol, {}).values():
-            if (book.bids and book.asks and book.bids[0][0] < book.asks[0][0]
+            if (book.bids and book.asks and 0.0 < book.bids[0][0] < book.asks[0][0] < math.inf
                     and (best is None or book.ts_event > best.ts_event)):
                 best = book
         if best is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import typing as t
 
-from arbitrage.book import EPS, SoundSides, round_down, round_up, walk
+from arbitrage.book import EPS, SoundBooks, round_down, round_up, walk
 from arbitrage.events import BalanceUpdate, BookUpdate, Leg, Market, MarketsLoaded, Opportunity, fee_factors
 from arbitrage.plugin import Context, Plugin
 from arbitrage.strategies.cross_check import CrossCheck
@@ -182,9 +182,9 @@ class CrossExchangeStrategy(Plugin):
         self._ids = itertools.count(1)
         self.emitted = 0
         self.skipped_malformed = 0
-        """Paying routes not sized because a side to size on fails ``check_side`` (a source that
+        """Paying routes not sized because a book to size on fails ``check_book`` (a source that
         did not check)."""
-        self._sound = SoundSides()
+        self._sound = SoundBooks()
         ctx.bus.subscribe(MarketsLoaded, self.on_markets, name=self.name)
         ctx.bus.subscribe(BalanceUpdate, self.on_balances, name=self.name)
         ctx.bus.subscribe(BookUpdate, self.on_book, name=self.name)
@@ -228,8 +228,7 @@ class CrossExchangeStrategy(Plugin):
                                                                                              sell.ts_event)):
             return
         sound = self._sound.sound
-        if not (sound(buy.venue, buy.symbol, buy.asks, False)
-                and sound(sell.venue, sell.symbol, sell.bids, True)):
+        if not (sound(buy) and sound(sell)):
             self.skipped_malformed += 1  # sources check every book; this one's did not
             return
         quote_value = self.valuer.price(buy_market.quote)

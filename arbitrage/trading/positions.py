@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from msgspec.structs import replace
 
-from arbitrage.book import EPS, is_crossed
+from arbitrage.book import EPS, check_book, is_crossed
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import BookUpdate, Fill, Position, PositionUpdate
@@ -135,10 +135,14 @@ class Positions:
                 if (m.base, m.quote) in ((asset, quote), (quote, asset))]
 
     def _top(self, venue: str, symbol: str, *, sell: bool, fresh: bool = True) -> float | None:
-        """Best bid (``sell``) or ask of a usable book, net of our fills; None if not usable
-        (``fresh=False``: a book older than the venue's staleness limit is used too)."""
+        """Best bid (``sell``) or ask of a usable book, net of our fills; None if not usable: crossed,
+        or malformed (a source that did not check it: a NaN ask never becomes a mark, and the bids
+        of such a record are not trusted either, as in ``SoundBooks``) (``fresh=False``: a book
+        older than the venue's staleness limit is used too)."""
         book = self.books.get(venue, symbol)
         if book is None or is_crossed(book.bids, book.asks):
+            return None
+        if check_book(book.bids, book.asks) is not None:
             return None
         if fresh and self.clock.time_ns() - book.ts_event > self.staleness_ms.get(venue, math.inf) * 1e6:
             return None

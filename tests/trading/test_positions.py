@@ -70,6 +70,20 @@ def test_without_a_usable_book_the_mark_is_the_last_known_price_flagged_stale() 
     assert positions.mark(A, "ETH", "USDT", 1.0) == (0.0, True)  # no market: no price at all
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, 0.0])
+def test_a_malformed_side_never_becomes_a_mark(bad: float) -> None:
+    """A book a source let through with a bad ask is a corrupt record: a short and a long are both
+    marked at the last good prices (stale), never at NaN, inf or a negative price, nor at the bids
+    of that record."""
+    positions, _, store, _ = ledger()
+    store.update(book(A, "BTC/USDT", [(99.0, 1.0)], [(101.0, 1.0)], T0))
+    assert positions.mark(A, "BTC", "USDT", -1.0) == (101.0, False)
+    assert positions.mark(A, "BTC", "USDT", 1.0) == (99.0, False)
+    store.update(book(A, "BTC/USDT", [(99.5, 1.0)], [(bad, 1.0), (102.0, 1.0)], T0 + 1))
+    assert positions.mark(A, "BTC", "USDT", -1.0) == (101.0, True)
+    assert positions.mark(A, "BTC", "USDT", 1.0) == (99.0, True)
+
+
 def test_with_no_market_against_the_quote_the_mark_goes_through_another_asset_then_mids_stale() -> None:
     bus, store, clock = Bus(), BookStore(), SimClock(T0)
     positions = Positions(bus=bus, clock=clock, books=store, staleness_ms={A: 1000.0},

@@ -35,7 +35,7 @@ import math
 import typing as t
 from functools import partial
 
-from arbitrage.book import SoundSides
+from arbitrage.book import SoundBooks
 from arbitrage.events import BookUpdate, Market
 from arbitrage.plugin import Books
 from arbitrage.strategies.triangular.check import CycleCheck
@@ -133,8 +133,8 @@ class TriangularDetector:
         self._stale_sizing = 0
         self.skipped_unvalued = 0
         self.skipped_malformed = 0
-        """Cycles not sized because a side to size on fails ``check_side`` (a source that did not check)."""
-        self._sound = SoundSides()
+        """Cycles not sized because a book to size on fails ``check_book`` (a source that did not check)."""
+        self._sound = SoundBooks()
         self.skipped_cooldown = 0
 
     # -- books -----------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class TriangularDetector:
             if now_ns is not None and now_ns - ts > self.staleness_ns:
                 self._stale_sizing += 1
                 return None
-            if not self._sound.sound(self.venue, book.symbol, book.asks if e & 1 else book.bids, not e & 1):
+            if not self._sound.sound(book):
                 self.skipped_malformed += 1
                 return None
             # net of what our orders took or have in flight (the book's own side if untouched)
