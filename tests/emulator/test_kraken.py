@@ -55,6 +55,35 @@ def test_load_markets_calls_assets_and_asset_pairs_only_and_parses_to_ccxts_reco
     run(scenario)
 
 
+def test_load_markets_and_a_trade_touch_exactly_these_endpoints() -> None:
+    """What ``load_markets`` and the calls a live venue trades with reach through ccxt 4.5's
+    kraken.py: ``fetch_balance`` is ``BalanceEx``, ``fetch_order`` is ``QueryOrders`` (a client id
+    goes as the integer ``userref`` there, so lookups by ours go through ``OpenOrders`` and
+    ``ClosedOrders`` with ``cl_ord_id``), ``fetch_my_trades`` is ``TradesHistory``. The list a ccxt
+    upgrade must keep (or this test says what it calls now)."""
+    async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
+        await ex.load_markets()
+        await ex.fetch_balance()
+        await ex.fetch_order_book("BTC/USDT", 10)
+        placed = await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 50000,
+                                       {"clientOrderId": "arb-e1", "timeInForce": "IOC"})
+        await ex.fetch_order(placed["id"])
+        await ex.fetch_open_orders(params={"clientOrderId": "arb-e1"})
+        await ex.fetch_closed_orders(params={"clientOrderId": "arb-e1"})
+        await ex.fetch_my_trades("BTC/USDT")
+        resting = await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 49000, {"clientOrderId": "arb-e2"})
+        await ex.cancel_order(resting["id"])
+
+    em = run(scenario, planted())
+    assert em.exchange.endpoints() == [
+        "GET /0/public/Assets", "GET /0/public/AssetPairs", "POST /0/private/BalanceEx",
+        "GET /0/public/Depth", "POST /0/private/AddOrder",
+        "POST /0/private/QueryOrders", "POST /0/private/OpenOrders", "POST /0/private/ClosedOrders",
+        "POST /0/private/TradesHistory", "POST /0/private/AddOrder", "POST /0/private/CancelOrder"], \
+        em.exchange.request_log()
+    assert {r.status for r in em.exchange.requests} == {200}
+
+
 def test_ioc_buy_with_client_order_id_takes_two_levels_pays_the_fee_in_quote_and_is_found_again() -> None:
     async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
         placed = await ex.create_order("BTC/USDT", "limit", "buy", 0.7, 50010,
