@@ -15,11 +15,12 @@ if t.TYPE_CHECKING:
     from arbitrage.exchanges.check import ExchangeReport
 
 ExchangesOpt = typer.Option(None, "--exchanges", "--exchange",
-                            help="ccxt exchange ids, comma-separated or repeated (default [ccxt] exchanges).")
+                            help="ccxt exchange ids, comma-separated or repeated "
+                                 "(default \\[ccxt] exchanges).")
 ExchangeUrlOpt = typer.Option(None, "--exchange-url", metavar="NAME=BASE",
                               help="Move every URL of exchange NAME under BASE (an emulator, a gateway).")
 SymbolsOpt = typer.Option(None, "--symbols",
-                          help="Unified symbols, comma-separated (default [ccxt] symbols).")
+                          help="Unified symbols, comma-separated (default \\[ccxt] symbols).")
 
 
 def check(

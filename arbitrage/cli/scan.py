@@ -28,8 +28,8 @@ def scan(
     exchange_url: list[str] = typer.Option(None, "--exchange-url", metavar="NAME=BASE",
                                            help="Move every URL of exchange NAME under BASE."),
     symbols: str = typer.Option(None, "--symbols", help="Live: unified symbols, comma-separated "
-                                                        "(default [ccxt] symbols)."),
-    depth: int = typer.Option(None, help="Live: levels a side to fetch (default [ccxt] depth)."),
+                                                        "(default \\[ccxt] symbols)."),
+    depth: int = typer.Option(None, help="Live: levels a side to fetch (default \\[ccxt] depth)."),
     concurrency: int = typer.Option(4, help="Live: order-book requests in flight per exchange."),
     strategy: str = typer.Option("triangular", help="Strategy to scan with: triangular, or cross_exchange "
                                                     "(live, two exchanges or more)."),
