@@ -99,3 +99,55 @@ def test_to_markets_keeps_the_configured_order_and_says_why_others_are_left_out(
     assert [m.symbol for m in found] == ["ETH/USDT", "BTC/USDT"]
     assert missing == {"NOPE/USDT": "not listed", "LTC/USDT": "not active",
                        "BTC/USDT:USDT": "not a spot market"}
+
+
+COINBASE_PRODUCTS = [
+    # ccxt 4.5's own sample of Advanced Trade's public products reply (coinbase.py, fetch_markets_v3)
+    {"product_id": "BTC-USD", "price": "67060", "base_increment": "0.00000001", "quote_increment": "0.01",
+     "quote_min_size": "1", "quote_max_size": "150000000", "base_min_size": "0.00000001",
+     "base_max_size": "3400", "status": "online", "trading_disabled": False, "product_type": "SPOT",
+     "quote_currency_id": "USD", "base_currency_id": "BTC", "alias_to": ["BTC-USDC"],
+     "price_increment": "0.01"},
+    # one of ccxt's ``stablePairs``, which it gives a taker fee of 0.001 %; quote_increment only
+    {"product_id": "USDT-USD", "base_increment": "0.01", "quote_increment": "0.00001",
+     "quote_min_size": "1", "base_min_size": "0.99", "status": "online", "trading_disabled": False,
+     "product_type": "SPOT", "quote_currency_id": "USD", "base_currency_id": "USDT"},
+]
+
+
+def test_coinbase_markets_as_the_pinned_ccxt_parses_them_have_tick_sizes_and_quote_fees() -> None:
+    """No Coinbase recording or emulator exists: the raw products go through ccxt's own parsing
+    (``fetch_markets`` with the public products endpoint answered locally), as ``load_markets``
+    would do them."""
+    ccxt_async = pytest.importorskip("ccxt.async_support")
+
+    async def parse() -> tuple[dict[str, t.Any], int, list[dict[str, t.Any]]]:
+        exchange = ccxt_async.coinbase()
+        asked: list[dict[str, t.Any]] = []
+
+        async def products(params: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+            asked.append(dict(params or {}))
+            spot = (params or {}).get("product_type") is None
+            return {"products": COINBASE_PRODUCTS if spot else [], "num_products": "2"}
+
+        exchange.v3PublicGetBrokerageMarketProducts = products  # the raw reply, without a network
+        try:
+            exchange.set_markets(await exchange.fetch_markets())  # fee defaults merged as by load_markets
+            return dict(exchange.markets), exchange.precisionMode, asked
+        finally:
+            await exchange.close()
+
+    markets, mode, asked = asyncio.run(parse())
+    assert mode == TICK_SIZE and asked == [{}, {"product_type": "FUTURE"}]
+    # ccxt names no fee side for coinbase (its default: quote), and labels every coinbase order's and
+    # trade's fee with the market's quote currency
+    assert {m.get("feeSide") for m in markets.values()} == {None}
+    # BTC-USD: base_increment 1e-8 (also base_min_size), price_increment 0.01, quote_min_size 1; no
+    # keys, so no fee tier read: ccxt's default taker fee of coinbase, 1.2 %
+    assert to_market(markets["BTC/USD"], mode) == Market(
+        symbol="BTC/USD", base="BTC", quote="USD", taker_fee=0.012, amount_step=1e-08, price_step=0.01,
+        min_amount=1e-08, min_cost=1.0, fee_side="quote")
+    # USDT-USD: no price_increment, so quote_increment 0.00001 is the price step
+    assert to_market(markets["USDT/USD"], mode) == Market(
+        symbol="USDT/USD", base="USDT", quote="USD", taker_fee=0.00001, amount_step=0.01, price_step=0.00001,
+        min_amount=0.99, min_cost=1.0, fee_side="quote")

@@ -51,6 +51,33 @@ def test_every_url_of_the_real_ccxt_pro_instance_is_rewritten_and_the_tree_keeps
     assert any(b.startswith("ws://") for _, b in urls)  # ccxt.pro's websockets are in the tree too
 
 
+def test_coinbase_rest_and_advanced_trade_websocket_move_under_the_exchange_url_base() -> None:
+    """``--exchange-url coinbase=BASE`` through ``create_exchange``: ccxt.pro's coinbase has two
+    URLs, REST (``api.coinbase.com``, under which ccxt puts both its v2 and v3 paths) and the
+    Advanced Trade websocket; nothing else in the tree may still point at Coinbase."""
+    import asyncio
+
+    from arbitrage.exchanges.client import create_exchange
+    from arbitrage.settings import load_settings
+
+    name, base = parse_exchange_url("coinbase=http://127.0.0.1:8765")
+    settings = load_settings(None, {"ccxt": {"urls": {name: base}}}, environ={})
+
+    async def made() -> t.Any:
+        exchange = create_exchange(name, settings, pro=True)
+        await exchange.close()
+        return exchange
+
+    exchange = asyncio.run(made())
+    assert exchange.urls["api"] == {"rest": "http://127.0.0.1:8765/api.coinbase.com",
+                                    "ws": "ws://127.0.0.1:8765/advanced-trade-ws.coinbase.com"}
+    # ccxt builds every request as urls["api"]["rest"] + the endpoint's path
+    assert exchange.sign("brokerage/market/products", ["v3", "public"], "GET")["url"] == (
+        "http://127.0.0.1:8765/api.coinbase.com/api/v3/brokerage/market/products")
+    assert exchange.sign("currencies", ["v2", "public"], "GET")["url"] == (
+        "http://127.0.0.1:8765/api.coinbase.com/v2/currencies")
+
+
 def test_exchange_url_items_are_name_equals_base_or_a_one_line_settings_error() -> None:
     assert parse_exchange_url("Binance=http://127.0.0.1:9000") == ("binance", "http://127.0.0.1:9000")
     for bad in ("binance", "=http://x", "binance=ftp://127.0.0.1", "binance=http://", "kraken=127.0.0.1:80"):
