@@ -11,7 +11,9 @@ a burst) between round ``WARM`` and round ``WARM + COUNT`` (a round: one frame o
 over the time between.
 The variants alternate (alone, arb, alone, arb, ...) so that load on the host hits both alike;
 each pair gives a ratio, and the median ratio is the figure. A raw websocket reader that decodes
-nothing measures the server's own ceiling, to show it is far above both.
+nothing measures the server's own ceiling, to show it is far above both. A second measurement
+(``--paced``) spaces the same frames evenly so that every frame is a book for the consumer, and
+compares the CPU time a frame costs each variant.
 
 At this pace ccxt applies the frames a socket read brings in one go and a watch returns one book
 a burst, so the consumer (arb's source, or the no-op one) sees a fraction of the frames; the
@@ -40,10 +42,12 @@ TIMEOUT = 300.0  # only so that a broken run ends
 
 
 @contextlib.contextmanager
-def frames_server(count: int) -> t.Iterator[str]:
-    """``frames.py`` with ``count`` frames a book, in its own process; yields its base URL."""
+def frames_server(count: int, rate: float = 0.0) -> t.Iterator[str]:
+    """``frames.py`` with ``count`` frames a book (``rate`` a second, 0: the client's pace), in its
+    own process; yields its base URL."""
     with subprocess.Popen([sys.executable, str(HERE / "frames.py"), "--symbols", ",".join(SYMBOLS),
-                           "--frames", str(count)], stdout=subprocess.PIPE, text=True, cwd=REPO) as proc:
+                           "--frames", str(count), "--rate", str(rate)], stdout=subprocess.PIPE, text=True,
+                          cwd=REPO) as proc:
         try:
             assert proc.stdout is not None
             yield proc.stdout.readline().strip()
@@ -61,8 +65,8 @@ class Counter:
 
     def __init__(self, warm: int, count: int) -> None:
         self.warm, self.end = warm, warm + count
-        self.first: tuple[float, int] | None = None
-        self.last: tuple[float, int] | None = None
+        self.first: tuple[float, int, float] | None = None
+        self.last: tuple[float, int, float] | None = None
         self.done = asyncio.Event()
         self.books = 0
         """Books the consumer got within the counted rounds (a burst gives one)."""
@@ -71,17 +75,22 @@ class Counter:
         if n < self.warm or self.last is not None:
             return
         self.books += 1
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if self.first is None:
-            self.first = (now, n)
+            self.first = (now, n, cpu)
         if n >= self.end:
-            self.last = (now, n)
+            self.last = (now, n, cpu)
             self.done.set()
 
     def rate(self) -> float:
         if self.first is None or self.last is None:
             raise RuntimeError("the run did not see the last counted frame")
         return len(SYMBOLS) * (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+
+    def cpu_us(self) -> float:
+        """CPU time of this process (every thread: arb's storage writer too) a frame, in µs."""
+        assert self.first is not None and self.last is not None
+        return 1e6 * (self.last[2] - self.first[2]) / (len(SYMBOLS) * (self.last[1] - self.first[1]))
 
 
 async def ccxt_alone(base: str, counter: Counter) -> float:
@@ -142,10 +151,40 @@ async def raw_reader(base: str, total: int) -> float:
         return (seen - 1) / (time.perf_counter() - start)
 
 
+def per_book(rate: float, *, warm: int, count: int, repeats: int) -> str:
+    """The same frames spaced ``rate`` a second, so that each is a book for the consumer: CPU µs a
+    frame of ccxt alone vs ccxt + arb, interleaved; a client that only had the CPU would keep up
+    with ``alone / arb`` of ccxt's rate."""
+    sent = warm + count + 100
+    alone: list[float] = []
+    arb: list[float] = []
+    got = {"alone": 0, "arb": 0}
+    for _ in range(repeats):
+        with frames_server(sent, rate) as base:
+            counter = Counter(warm, count)
+            asyncio.run(ccxt_alone(base, counter))
+            alone.append(counter.cpu_us())
+            got["alone"] += counter.books
+        with frames_server(sent, rate) as base:
+            counter = Counter(warm, count)
+            asyncio.run(through_arb(base, counter))
+            arb.append(counter.cpu_us())
+            got["arb"] += counter.books
+    ratios = [a / b for a, b in zip(alone, arb, strict=True)]
+    return (f"per book, the same frames at {rate:,.0f}/s, {count:,} rounds a run, {repeats} interleaved "
+            f"pairs: CPU a frame ccxt.pro alone {', '.join(f'{v:.0f}' for v in alone)} µs, ccxt.pro + arb "
+            f"{', '.join(f'{v:.0f}' for v in arb)} µs; ratios alone/arb "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}, "
+            f"median {statistics.median(ratios):.2f}; books the consumer got: alone {got['alone']:,}, arb "
+            f"{got['arb']:,} (of {repeats * count * len(SYMBOLS):,} frames)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000, help="measured frames a book and run")
     parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (alone, arb)")
+    parser.add_argument("--paced", type=float, default=1000.0,
+                        help="frames a second of the per-book measurement (0: skip it)")
     parser.add_argument("--quick", action="store_true", help="5,000 frames a book, 2 pairs")
     args, _ = parser.parse_known_args(argv)
     count, repeats = (5_000, 2) if args.quick else (args.frames, args.repeats)
@@ -166,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             rate, _ = asyncio.run(through_arb(base, counter))
             arb.append(rate)
             books["arb"] += counter.books
+    paced = per_book(args.paced, warm=200, count=(1_000 if args.quick else 3_000), repeats=repeats) \
+        if args.paced else ""
     ratios = [b / a for a, b in zip(alone, arb, strict=True)]
     ratio = statistics.median(ratios)
     print(f"ingest, pre-generated Binance frames at the client's pace, {len(SYMBOLS)} books, "
@@ -176,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
           f"server ceiling (raw reader, no decoding) {ceiling:,.0f} msg/s; books the consumer got in the "
           f"counted rounds, all runs: alone {books['alone']:,}, arb {books['arb']:,} "
           f"(of {repeats * count * len(SYMBOLS):,} frames)")
+    if paced:
+        print(paced)
     return 0
 
 

@@ -7,7 +7,8 @@ depth stream, it sends that connection ``N`` frames a book, round robin over the
 before the server starts: frame ``n`` of a book sets the 98 bid to quantity ``n`` (update ids
 follow the snapshot's, ``U == u``), so a client reads how many frames it has applied from its own
 book. Only the event time ``E`` is filled in at send time (fresh books: arb trades no stale
-ones). Sending a frame costs a string join and a socket write; aiohttp waits for the socket to
+ones). With ``--rate`` the frames are spaced evenly instead, so that each reaches the client on
+its own. Sending a frame costs a string join and a socket write; aiohttp waits for the socket to
 drain, so a slower client sets the pace: the benchmark measures the client, not this server.
 """
 
@@ -34,8 +35,10 @@ def frames(market_id: str, first_id: int, count: int) -> list[tuple[str, str]]:
             for n in range(1, count + 1)]
 
 
-async def blast(emu: BinanceEmulator, ids: list[str], prepared: list[list[tuple[str, str]]]) -> None:
-    """Wait for a connection subscribed to every book, then send it every prepared frame."""
+async def blast(emu: BinanceEmulator, ids: list[str], prepared: list[list[tuple[str, str]]],
+                rate: float) -> None:
+    """Wait for a connection subscribed to every book, then send it every prepared frame: as
+    fast as it reads them, or ``rate`` frames a second evenly spaced."""
     while True:
         conn = next((c for c in emu.streams.connections if all(i in c.streams for i in ids)), None)
         if conn is not None:
@@ -43,10 +46,14 @@ async def blast(emu: BinanceEmulator, ids: list[str], prepared: list[list[tuple[
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)  # the SUBSCRIBE reply goes first
     wraps = [(f'{{"stream":"{conn.streams[i]}","data":', "}") if conn.wrapped else ("", "") for i in ids]
+    period, next_at = (1.0 / rate if rate else 0.0), time.perf_counter()
     for round_ in zip(*prepared, strict=True):
         e = str(time.time_ns() // 1_000_000)
         for (head, tail), (w0, w1) in zip(round_, wraps, strict=True):
             await conn.ws.send_str(f"{w0}{head}{e}{tail}{w1}")
+            if period:
+                next_at += period
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -64,7 +71,7 @@ async def main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with serve(emu) as base_url:
         print(base_url, flush=True)
-        task = asyncio.create_task(blast(emu, ids, prepared))
+        task = asyncio.create_task(blast(emu, ids, prepared, args.rate))
         await stop.wait()
         task.cancel()
 
@@ -73,4 +80,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--symbols", default="BTC/USDT")
     parser.add_argument("--frames", type=int, default=50_000, help="frames a book")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="frames a second, all books; 0: the client's pace")
     asyncio.run(main(parser.parse_args()))
