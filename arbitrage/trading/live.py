@@ -14,8 +14,10 @@ default charges a sell in base).
 
 Errors are classified by ccxt's exception classes:
 
-* ``DuplicateOrderId`` (an ``InvalidOrder``): the venue already has an order with our client id;
-  its fate is the venue's to tell: looked up as below (never "not placed");
+* ``DuplicateOrderId`` (an ``InvalidOrder``), and the answers that say the same which ccxt maps
+  to a plain ``InvalidOrder`` (Binance's ``-2010 "Duplicate order sent."``, ``_DUPLICATES``): the
+  venue already has an order with our client id; its fate is the venue's to tell: looked up as
+  below, never sent again, never "not placed";
 * the venue refused the request (``InsufficientFunds``, ``InvalidOrder``, ``BadRequest`` /
   ``BadSymbol``, ``AuthenticationError``, ``OperationRejected``, ``NotSupported``,
   ``InvalidNonce``): the order was not placed; ``rejected`` with the reason, never retried;
@@ -75,7 +77,7 @@ from arbitrage.trading.venue import (
     balance_deltas,
 )
 
-__all__ = ["REFUSALS", "LiveVenue", "refused", "supports_ioc"]
+__all__ = ["REFUSALS", "LiveVenue", "duplicate", "refused", "supports_ioc"]
 
 REFUSALS: tuple[type[Exception], ...] = (
     ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest, ccxt.AuthenticationError,
@@ -101,6 +103,11 @@ _FEE_PARAMS: dict[str, dict[str, str]] = {"kraken": {"oflags": "fciq"}}
 charges a sell in base by default (``fcib``) while ccxt's ``parse_trade`` labels every Kraken fee
 quote: ``fciq`` makes every Kraken fee quote, as its markets' ``fee_side`` and ccxt's trades say."""
 
+_DUPLICATES: dict[str, str] = {"binance": "Duplicate order sent."}
+"""The message by which an exchange says it has an order with this client id already, where ccxt
+4.5.90 raises a plain ``InvalidOrder`` for it (Binance's code ``-2010``, NEW_ORDER_REJECTED, is
+mapped to ``InvalidOrder`` whatever its message; ``"Duplicate order sent."`` is in no table)."""
+
 CcxtOrder = dict[str, t.Any]
 
 
@@ -109,6 +116,15 @@ def refused(exc: BaseException) -> bool:
     ``DuplicateOrderId`` (an ``InvalidOrder``) is not one: the venue has an order with that
     client id already, whose fate only the venue can tell."""
     return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError | ccxt.DuplicateOrderId)
+
+
+def duplicate(exc: BaseException, exchange_id: str) -> bool:
+    """True if ``exc`` says the venue holds an order with our client id already (ccxt's
+    ``DuplicateOrderId``, or an ``InvalidOrder`` carrying the exchange's duplicate message)."""
+    if isinstance(exc, ccxt.DuplicateOrderId):
+        return True
+    message = _DUPLICATES.get(exchange_id)
+    return isinstance(exc, ccxt.InvalidOrder) and message is not None and message in str(exc)
 
 
 def supports_ioc(exchange: t.Any) -> bool:
@@ -242,11 +258,11 @@ class LiveVenue(Venue):
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
-            if isinstance(exc, ccxt.DuplicateOrderId):  # the venue has an order with this id: find it
+            if duplicate(exc, self.exchange.id):  # the venue has an order with this id: find it
                 self._venue_ids.setdefault(order.client_order_id, "")
                 self._log.warning("{}: order {} is a duplicate to the venue ({}); looking it up", self.name,
                                   order.client_order_id, _short(exc))
-                return await self._recover(order, "DuplicateOrderId on submit")
+                return await self._recover(order, "duplicate client order id on submit")
             if refused(exc):
                 if isinstance(exc, ccxt.InsufficientFunds):
                     await self._reread_balances()  # ours were wrong: plan nothing more on them

@@ -398,3 +398,27 @@ def test_a_duplicate_client_order_id_answer_is_looked_up_not_rejected():
     [placed] = live.orders_with(result.client_order_id)
     assert (result.status, result.venue_order_id, placed.status) == ("canceled", placed.id, "canceled")
     assert live.count(ORDER["kraken"]) == 2  # the earlier one and ours, refused as a duplicate
+
+
+def test_binances_duplicate_order_sent_is_looked_up_not_rejected():
+    # Binance answers a client id it holds already with -2010 "Duplicate order sent.", which ccxt
+    # raises as a plain InvalidOrder: no refusal, the order the venue holds (an earlier request with
+    # our id, filled 1.0 @ 100 + 0.5 @ 101) is the answer, read by client order id, never resent.
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            venue = await live.venue()
+            order = request("o1-L0", "binance", "buy", 1.5, 101.0)
+            other = live.client()  # the earlier request carrying the same id
+            await other.load_markets()
+            await other.create_order("BTC/USDT", "limit", "buy", 1.5, 101.0,
+                                     {"clientOrderId": order.client_order_id, "timeInForce": "IOC"})
+            result = await venue.submit(order)
+            return live, result
+
+    live, result = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, placed.id)
+    assert result.notional == pytest.approx(150.5)
+    assert live.count(ORDER["binance"]) == 2  # the earlier one and ours, refused as a duplicate
+    assert live.count(LOOKUP["binance"]) >= 1
