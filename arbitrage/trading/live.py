@@ -3,7 +3,11 @@
 An order is a limit order with our client order id (``params={'clientOrderId': ...}``: ccxt sends
 Binance ``newClientOrderId``, Kraken ``cl_ord_id``), immediate-or-cancel where the exchange's
 ``features`` say it has IOC, else a plain limit order cancelled ``cancel_after_s`` after it was
-placed. Amount and price go through ccxt's ``amount_to_precision`` / ``price_to_precision``.
+placed. The amount goes through ccxt's ``amount_to_precision`` (truncated); the limit price is put on
+the market's price grid towards the book first (``book.round_price``: a buy's limit down, a sell's
+up, so an order never pays more or sells for less than asked; ccxt's ``price_to_precision`` rounds
+to the nearest tick and its ``decimal_to_precision`` has no rounding up), then formatted by
+``price_to_precision``.
 Its final state and fills come from the exchange over REST: the create reply when it holds them
 (Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
 holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
@@ -61,7 +65,7 @@ from collections import defaultdict
 import ccxt.async_support as ccxt
 import tenacity
 
-from arbitrage.book import EPS
+from arbitrage.book import EPS, round_price
 from arbitrage.clock import Clock
 from arbitrage.events import Market
 from arbitrage.plugin import RequestBudget
@@ -237,7 +241,8 @@ class LiveVenue(Venue):
             return self._rejected(order, "unknown market")
         try:
             amount = float(self.exchange.amount_to_precision(order.symbol, order.amount))
-            price = float(self.exchange.price_to_precision(order.symbol, order.price))
+            limit = round_price(order.price, market.price_step, up=order.side == "sell")
+            price = float(self.exchange.price_to_precision(order.symbol, limit))
         except ccxt.BaseError as exc:
             return self._rejected(order, f"precision: {_short(exc)}")
         if amount <= EPS or amount < market.min_amount - EPS:

@@ -422,3 +422,32 @@ def test_binances_duplicate_order_sent_is_looked_up_not_rejected():
     assert result.notional == pytest.approx(150.5)
     assert live.count(ORDER["binance"]) == 2  # the earlier one and ours, refused as a duplicate
     assert live.count(LOOKUP["binance"]) >= 1
+
+
+@pytest.mark.parametrize(("name", "side"), [(n, s) for n in VENUES for s in ("buy", "sell")])
+def test_a_limit_between_ticks_never_reaches_past_itself(name: str, side: str) -> None:
+    # levels one tick apart, 1.0 each; a limit 0.6 tick past the first level: the nearest tick
+    # (ccxt's price_to_precision) is the second level, which the order would take as well, paying
+    # more than asked (buy) or selling for less (sell). Rounded towards the book it takes the first only.
+    async def scenario():
+        async with emulated(name) as live:
+            venue = await live.venue()
+            tick = venue.markets["BTC/USDT"].price_step
+            first = 1000 * tick
+            step = tick if side == "buy" else -tick
+            levels = [(repr(round(first, 10)), "1"), (repr(round(first + step, 10)), "1")]
+            if side == "buy":
+                live.exchange.set_book("BTC/USDT", [], levels)
+            else:
+                live.exchange.set_book("BTC/USDT", levels, [])
+            live.exchange.set_balance("USDT", "1000000")
+            live.exchange.set_balance("BTC", "10")
+            await venue.refresh()
+            result = await venue.submit(request("o1-L0", name, t.cast(t.Any, side), 1.5, first + 0.6 * step))
+            return live, result, first
+
+    live, result, first = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert float(placed.price) == pytest.approx(first)
+    assert (result.status, result.filled) == ("partially_filled", 1.0)
+    assert result.average_price == pytest.approx(first)
