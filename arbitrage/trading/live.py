@@ -7,7 +7,10 @@ placed. The amount goes through ccxt's ``amount_to_precision`` (truncated); the 
 the market's price grid towards the book first (``book.round_price``: a buy's limit down, a sell's
 up, so an order never pays more or sells for less than asked; ccxt's ``price_to_precision`` rounds
 to the nearest tick and its ``decimal_to_precision`` has no rounding up), then formatted by
-``price_to_precision``.
+``price_to_precision``. The order's request budget is taken before it is stamped: its deadline
+(Kraken's ``deadline``, Binance's ``recvWindow`` with the request's ``timestamp``) and the
+not-found window below count from one instant, after any rate-limit hold.
+
 Its final state and fills come from the exchange over REST: the create reply when it holds them
 (Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
 holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
@@ -252,14 +255,16 @@ class LiveVenue(Venue):
         params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
         if self._ioc:
             params["timeInForce"] = "IOC"
-        now = self._clock.time_ns()
-        params.update(_deadline(self.exchange.id, now, self._settings.order_deadline_s))
         params.update(_FEE_PARAMS.get(self.exchange.id, {}))
-        self._sent[order.client_order_id] = now
+        self._sent[order.client_order_id] = self._clock.time_ns()  # taken: never sent twice
         self._symbols.add(order.symbol)
         try:
-            reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
-                                     amount, price, params)
+            if self._budget is not None:  # first: a long hold must not eat into the venue's deadline
+                await self._budget.acquire("order")
+            now = self._clock.time_ns()  # the one instant both the deadline and our window count from
+            self._sent[order.client_order_id] = now
+            params.update(_deadline(self.exchange, now, self._settings.order_deadline_s))
+            reply = await self.exchange.create_order(order.symbol, "limit", order.side, amount, price, params)
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
@@ -495,14 +500,18 @@ def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
         return default_s
 
 
-def _deadline(exchange_id: str, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
+def _deadline(exchange: t.Any, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
     """The order parameters that make the venue refuse an order arriving ``deadline_s`` after
-    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC), Binance's ``recvWindow`` (ms); none elsewhere."""
-    if exchange_id == "kraken":
+    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC); Binance's ``recvWindow`` (ms) with the
+    request's ``timestamp`` set from ``now_ns`` (ccxt's ``sign`` keeps a ``timestamp`` param over its
+    own ``nonce()``; less its ``timeDifference``, as that nonce would be), so that the venue's window
+    opens when our not-found window does; none elsewhere."""
+    if exchange.id == "kraken":
         when = datetime.datetime.fromtimestamp(now_ns / 1e9 + deadline_s, datetime.UTC)
         return {"deadline": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
-    if exchange_id == "binance":
-        return {"recvWindow": max(1, round(deadline_s * 1000))}
+    if exchange.id == "binance":
+        skew = int((exchange.options or {}).get("timeDifference") or 0)
+        return {"recvWindow": max(1, round(deadline_s * 1000)), "timestamp": now_ns // 1_000_000 - skew}
     return {}
 
 

@@ -8,6 +8,7 @@ and its request log (what was sent, how often).
 from __future__ import annotations
 
 import asyncio
+import time
 import typing as t
 from decimal import Decimal
 
@@ -451,3 +452,47 @@ def test_a_limit_between_ticks_never_reaches_past_itself(name: str, side: str) -
     assert float(placed.price) == pytest.approx(first)
     assert (result.status, result.filled) == ("partially_filled", 1.0)
     assert result.average_price == pytest.approx(first)
+
+
+class _HeldBudget:
+    """A request budget whose first order waits ``hold_s`` (a rate-limit hold) before it goes."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s, self.released_ns = hold_s, 0
+
+    async def acquire(self, priority: str = "data", cost: float = 1.0) -> None:
+        if priority == "order" and not self.released_ns:
+            await asyncio.sleep(self.hold_s)
+            self.released_ns = time.time_ns()
+
+    def hold(self, seconds: float) -> None:
+        pass
+
+    @property
+    def held_for(self) -> float:
+        return 0.0
+
+
+def test_the_deadline_and_the_not_found_window_start_after_the_budget_hold() -> None:
+    # the order waits 2.0 s for its budget, then its request is cut off and reaches Binance 0.8 s
+    # later: within its 2.0 s recvWindow counted from the send (the venue accepts and fills it), so
+    # the 2.5 s not-found window must count from the send too, not from before the hold: counted from
+    # before it, the first lookup (2.0 s in) would already call the order "not placed". (Kraken
+    # refuses such a late request anyway: the lookups meanwhile used higher nonces.)
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            budget = _HeldBudget(2.0)
+            settings = msgspec.structs.replace(FAST, order_deadline_s=2.0, not_found_after_s=2.5)
+            venue = await live.venue(settings=settings, budget=budget)
+            live.exchange.inject(Fault("late", endpoint=ORDER["binance"], delay=0.8))
+            result = await venue.submit(request("o1-L0", "binance", "buy", 1.5, 101.0))
+            return live, result, budget
+
+    live, result, budget = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, placed.id)
+    assert live.count(ORDER["binance"]) == 1
+    [sent] = [r for r in live.exchange.requests if r.endpoint == ORDER["binance"]]
+    assert sent.params["recvWindow"] == "2000"  # the venue's window opens when the budget let it go
+    assert int(sent.params["timestamp"]) >= budget.released_ns // 1_000_000
