@@ -51,8 +51,10 @@ serve for the fills of an order once found, not to find it.
 
 Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
 arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
-each fill moves them by the executor's own rule (``balance_deltas``), so the risk gate never counts
-on money already spent.
+each fill moves them by the executor's own rule (``venue.order_deltas``: a fee in a third currency,
+Binance's BNB, from that currency), so the risk gate never counts on money already spent. An
+order's ``fee`` is what it paid in the market's fee currency; fills charged in another currency
+keep their fee and currency in ``fills``, never added to that number.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ from arbitrage.trading.venue import (
     OrderResult,
     Venue,
     VenueFill,
-    balance_deltas,
+    order_deltas,
 )
 
 __all__ = ["REFUSALS", "LiveVenue", "duplicate", "refused", "supports_ioc"]
@@ -416,10 +418,10 @@ class LiveVenue(Venue):
         fees: dict[str, float] = defaultdict(float)
         for f in fills:
             fees[f.fee_currency] += f.fee
-        fee_currency, fee = max(fees.items(), key=lambda kv: kv[1]) if fees else (market.quote, 0.0)
-        if len(fees) > 1:
-            self._log.warning("{}: order {} paid fees in several currencies {}; accounted in {} only",
-                              self.name, order.client_order_id, dict(fees), fee_currency)
+        fee_currency = _main_fee_currency(fees, market, order.side)
+        if len(fees) > 1:  # e.g. BNB until the account's BNB ran out: each stays in its currency
+            self._log.info("{}: order {} paid fees in several currencies {}", self.name,
+                           order.client_order_id, dict(fees))
         status = found.get("status")
         if status == "rejected":
             result_status: t.Literal["filled", "partially_filled", "canceled", "rejected"] = "rejected"
@@ -429,19 +431,19 @@ class LiveVenue(Venue):
             result_status = "partially_filled"
         else:
             result_status = "canceled"
-        if filled > 0:
-            deltas = balance_deltas(order.side, market, filled, notional, fee, fee_currency)
-            for asset, delta in deltas.items():
-                self._balances[asset] = self._balances.get(asset, 0.0) + delta
         reason = "" if result_status == "filled" else (
             f"venue status {status}" if result_status == "rejected" else "rest expired (IOC)"
             if self._ioc else "rest cancelled")
-        return OrderResult(
+        result = OrderResult(
             client_order_id=order.client_order_id, status=result_status, amount=amount, filled=filled,
-            notional=notional, average_price=notional / filled if filled else 0.0, fee=fee,
-            fee_currency=fee_currency, fills=tuple(fills), reason=reason,
+            notional=notional, average_price=notional / filled if filled else 0.0,
+            fee=fees.get(fee_currency, 0.0), fee_currency=fee_currency, fills=tuple(fills), reason=reason,
             ts_event=int(found.get("lastUpdateTimestamp") or found.get("timestamp") or 0) * 1_000_000 or now,
             venue_order_id=venue_id)
+        if filled > 0:
+            for asset, delta in order_deltas(order.side, market, result).items():
+                self._balances[asset] = self._balances.get(asset, 0.0) + delta
+        return result
 
     async def _fills(self, order: OrderRequest, found: CcxtOrder, market: Market,
                      filled: float) -> list[VenueFill]:
@@ -513,6 +515,16 @@ def _deadline(exchange: t.Any, now_ns: int, deadline_s: float) -> dict[str, t.An
         skew = int((exchange.options or {}).get("timeDifference") or 0)
         return {"recvWindow": max(1, round(deadline_s * 1000)), "timestamp": now_ns // 1_000_000 - skew}
     return {}
+
+
+def _main_fee_currency(fees: c.Mapping[str, float], market: Market, side: t.Literal["buy", "sell"]) -> str:
+    """The currency an order's ``OrderResult.fee`` is in: the market's rule (``Market.fee_currency``)
+    when a fill paid in it, else the market's other currency, else the first one charged (all in
+    BNB); the rest stay in the fills (``venue.other_fees``)."""
+    for currency in (market.fee_currency(side), market.quote, market.base):
+        if currency in fees:
+            return currency
+    return next(iter(fees), market.quote)
 
 
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:

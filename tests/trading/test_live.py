@@ -496,3 +496,26 @@ def test_the_deadline_and_the_not_found_window_start_after_the_budget_hold() -> 
     [sent] = [r for r in live.exchange.requests if r.endpoint == ORDER["binance"]]
     assert sent.params["recvWindow"] == "2000"  # the venue's window opens when the budget let it go
     assert int(sent.params["timestamp"]) >= budget.released_ns // 1_000_000
+
+
+def test_fees_paid_in_bnb_until_it_runs_out_stay_in_their_currencies():
+    # the account pays fees in BNB (at 200 USDT) while it has enough: the fill 1.0 @ 100 pays
+    # 100 * 0.1 % / 200 = 0.0005 BNB, leaving 0.0001 BNB, too little for the 0.5 @ 101 fill's
+    # 0.0002525 BNB, which pays the market's way: 0.0005 BTC. So 1 + 1.5 - 0.0005 = 2.4995 BTC,
+    # 849.5 USDT, 0.0001 BNB; the order's fee is 0.0005 BTC, the BNB stays in its fill.
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            live.exchange.set_balance("BNB", "0.0006")
+            live.exchange.pay_fees_in("BNB", "200")
+            venue = await live.venue()
+            result = await venue.submit(request("o1-L0", "binance", "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert [(f.amount, pytest.approx(f.fee), f.fee_currency) for f in result.fills] == [
+        (1.0, 0.0005, "BNB"), (0.5, 0.0005, "BTC")]
+    assert (result.status, result.fee, result.fee_currency) == ("filled", pytest.approx(0.0005), "BTC")
+    expected = {"USDT": pytest.approx(849.5), "BTC": pytest.approx(2.4995), "BNB": pytest.approx(0.0001)}
+    assert {a: balances[a] for a in expected} == expected
+    assert {a: float(live.exchange.balance(a).free) for a in expected} == expected
