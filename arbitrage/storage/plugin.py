@@ -26,13 +26,20 @@
 A write that fails (after retries while the database is locked: a full disk, a file made read-only
 or removed, a lock held too long) halts trading rather than trading without a journal: storage
 publishes ``TradingHalted`` (rule ``storage``; the trader refuses every opportunity and cancels
-open orders, for the rest of the run) and a critical ``Alert`` keyed ``storage``, once. The
+open orders) and a critical ``Alert`` keyed ``storage`` naming the file and SQLite's error. The
 order-journal subscriber is ``critical``: its error propagates out of ``publish(OrderSubmitted)``,
-so the executor never sends an order whose row could not be written. Batched events that could
-not be written are kept (up to ``MAX_UNWRITTEN``, the oldest dropped and counted beyond) and
-written with the next batch; when a write succeeds again the alert recovers (trading stays
-halted). In a backtest a failed write stops the run instead (``failure`` says why): the rest of
-the data would only be replayed without trading.
+so the executor never sends an order whose row could not be written. In a realtime run the
+connection waits at most ``BUSY_TIMEOUT_MS`` for another connection's lock (SQLite's busy
+handler retries within it): the journal insert runs on the event loop, and the 10 s default
+would freeze the loop that long per order while another process holds ``BEGIN EXCLUSIVE``.
+Batches retry a locked database a few times more in their worker thread. Batched events that
+could not be written are kept (up to ``MAX_UNWRITTEN``, the oldest dropped and counted beyond) and
+written with the next batch, or by a retry every ``RETRY_S`` while nothing else comes. When a
+write succeeds again the alert recovers and, if nothing kept was dropped and no other halt is in
+force (the monitor's kill switch, or a halt published after storage's), storage publishes
+``TradingResumed``: the journal is whole again, so trading may go on. In a backtest a failed write
+stops the run instead (``failure`` says why): the rest of the data would only be replayed without
+trading.
 
 Lifecycle: ``start`` opens the database and inserts the run row with the redacted settings;
 ``stop`` flushes the queue, sets ``ended_at`` and stores the run's totals counted from the
@@ -67,6 +74,7 @@ from arbitrage.events import (
     OrderUpdate,
     PositionUpdate,
     TradingHalted,
+    TradingResumed,
 )
 from arbitrage.plugin import Context, Plugin
 from arbitrage.storage.writer import Writer, store_summary
@@ -77,12 +85,25 @@ _QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdat
                                     ArbStateChanged, PositionUpdate, Alert)
 MAX_UNWRITTEN = 100_000
 """Events kept for a later write while the database cannot be written; beyond, the oldest go."""
+BUSY_TIMEOUT_MS = 100
+"""How long (ms) a realtime run's writes wait for another connection's lock before failing: the
+bound on how long the journal insert can hold the event loop (plus a batch holding the writer)."""
+RETRY_S = 1.0
+"""While a write has failed: how often (run clock) storage tries the kept events again."""
 
 
 def _transient(error: BaseException) -> bool:
     """SQLite busy/locked errors (another process holds the write lock) pass; others do not."""
     return isinstance(error, sqlite3.OperationalError) and any(
         word in str(error).lower() for word in ("locked", "busy"))
+
+
+def _open(path: Path, run_id: str, *, realtime: bool) -> Writer:
+    """The run's writer; in a realtime run its waits for a lock are cut to ``BUSY_TIMEOUT_MS``."""
+    writer = Writer(path, run_id, sync_journal=realtime)
+    if realtime:
+        writer.db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return writer
 
 
 class Storage(Plugin):
@@ -106,10 +127,13 @@ class Storage(Plugin):
         """Events of batches that failed, written before the next batch."""
         self.failure = ""
         """Why the last write failed ('' while writes succeed)."""
-        self.halted = False
-        """Whether storage halted trading (once per run)."""
+        self.halted = ""
+        """The reason of storage's ``TradingHalted`` while it is in force ('' otherwise)."""
         self.lost = 0
         """Events dropped because ``MAX_UNWRITTEN`` were waiting already."""
+        self._storing = asyncio.Lock()
+        """One ``_store`` at a time: the queue's handler and the retry share ``_unwritten``."""
+        self._retry: asyncio.Task[None] | None = None
 
     def setup(self, ctx: Context) -> None:
         """Subscribe: ``OrderSubmitted`` inline, the other stored events through one batched queue."""
@@ -140,8 +164,8 @@ class Storage(Plugin):
         assert self.path is not None, "setup() must run before start()"
         run = self.ctx.settings.run
         try:
-            self.writer = await asyncio.to_thread(Writer, self.path, self.ctx.run_id,
-                                                  sync_journal=not self._on_loop)
+            self.writer = await asyncio.to_thread(_open, self.path, self.ctx.run_id,
+                                                  realtime=not self._on_loop)
         except (OSError, DataError) as exc:
             raise SettingsError("storage.path", f"cannot keep the database at {self.path}: {exc}") from exc
         try:
@@ -172,6 +196,10 @@ class Storage(Plugin):
         await self._store(events)
 
     async def _store(self, events: list[Event]) -> None:
+        async with self._storing:
+            await self._store_now(events)
+
+    async def _store_now(self, events: list[Event]) -> None:
         writer = self.writer
         if writer is None:
             raise RuntimeError(f"storage is not open: {len(events)} events not written")
@@ -208,30 +236,59 @@ class Storage(Plugin):
             self.ctx.log.error("storage: {} events dropped, the database cannot be written", self.lost)
 
     def _failed(self, what: str, error: BaseException) -> None:
-        """A write failed: halt trading and raise the alert (once), or stop a backtest."""
+        """A write failed: halt trading and raise the alert (once a failure), or stop a backtest."""
         first = not self.failure
         self.failure = f"cannot write {what} to {self.path}: {error}"
         if self._on_loop:
             self.ctx.request_stop(f"storage {self.failure}")
             return
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._retry_kept(), name="storage:retry")
         if not first:
             return
         self.ctx.log.error("storage: {}; trading halted", self.failure)
         now = self.ctx.clock.time_ns()
         bus = self.ctx.bus
         if not self.halted:  # before the alert: nothing trades while the alert is handled
-            self.halted = True
-            bus.publish(TradingHalted(reason=f"storage {self.failure}", rule="storage", ts_init=now))
+            self.halted = f"storage {self.failure}"
+            bus.publish(TradingHalted(reason=self.halted, rule="storage", ts_init=now))
         bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", ts_init=now,
-                          message=f"storage {self.failure}: trading halted for the rest of the run"))
+                          message=f"storage {self.failure}: trading halted until it can write again"))
+
+    async def _retry_kept(self) -> None:
+        """While a write has failed, write the kept events again every ``RETRY_S``: the recovery
+        (and the resumption) must not wait for the next event, which a halted run may never see."""
+        while self.failure and self.writer is not None:
+            await self.ctx.clock.sleep(RETRY_S)
+            await self._store([])
 
     def _recovered(self) -> None:
-        self.ctx.log.warning("storage: writing again to {} (trading stays halted)", self.path)
         self.failure = ""
+        held = self._other_halt()
+        if self.halted and not held:
+            outcome = "trading resumed"
+            self.halted = ""
+            self.ctx.bus.publish(TradingResumed(reason=f"storage writes to {self.path} again",
+                                                ts_init=self.ctx.clock.time_ns()))
+        elif self.halted:
+            outcome = f"trading stays halted: {held}"
+        else:
+            outcome = "trading was not halted by storage"
+        self.ctx.log.warning("storage: writing again to {} ({})", self.path, outcome)
         self.ctx.bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", recovered=True,
                                    ts_init=self.ctx.clock.time_ns(),
-                                   message=f"storage writes to {self.path} again; trading stays halted "
-                                           "until the next run"))
+                                   message=f"storage writes to {self.path} again; {outcome}"))
+
+    def _other_halt(self) -> str:
+        """Why trading must stay halted although storage writes again ('' if nothing holds it)."""
+        if self.lost:
+            return f"{self.lost} events were dropped unwritten, the database misses them"
+        views = self.ctx.views
+        if views.monitor is not None and views.monitor.halted:
+            return f"the kill switch is on ({views.monitor.halted})"
+        if views.trading is not None and views.trading.halted not in ("", self.halted):
+            return f"halted since: {views.trading.halted}"
+        return ""
 
     async def flush(self) -> None:
         """Wait until every queued event has been written (or kept, if the database fails)."""
@@ -249,6 +306,9 @@ class Storage(Plugin):
         writer = self.writer
         if writer is None:
             return
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
         try:
             await self.flush()
             if self._unwritten:
