@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import types
 import typing as t
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock, SimClock
 from arbitrage.engine import Engine
 from arbitrage.errors import SettingsError
-from arbitrage.events import STORAGE_ALERT_KEY, Alert, TradingHalted
+from arbitrage.events import STORAGE_ALERT_KEY, Alert, TradingHalted, TradingResumed
 from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.settings import Settings
 from arbitrage.storage.plugin import Storage
@@ -229,12 +230,14 @@ def test_failed_order_write_vetoes_the_publish_and_halts_trading(tmp_path: Path)
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("kill_switch", ["", "daily_loss: -120 USDT"])
 def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_switch: str) -> None:
     path = tmp_path / "arb.db"
 
     async def main() -> None:
         bus, storage = await started(f.settings_for(path))
+        storage.ctx.views.monitor = t.cast(t.Any, types.SimpleNamespace(halted=kill_switch))
         assert storage.writer is not None
         real = storage.writer.write_batch
         full = [True]
@@ -245,7 +248,7 @@ def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can
             real(events)
 
         monkeypatch.setattr(storage.writer, "write_batch", disk)
-        with bus.collect(TradingHalted, Alert) as seen:
+        with bus.collect(TradingHalted, TradingResumed, Alert) as seen:
             bus.publish(f.opportunity("o1"))
             await bus.drain()
             assert [type(e) for e in seen] == [TradingHalted, Alert] and seen[0].rule == "storage"
@@ -255,6 +258,11 @@ def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can
             bus.publish(f.opportunity("o2"))
             await bus.drain()
             assert seen[-1].key == STORAGE_ALERT_KEY and seen[-1].recovered
+            resumed = [e for e in seen if isinstance(e, TradingResumed)]
+            if kill_switch:  # another halt is in force: storage must not lift it
+                assert resumed == [] and "trading stays halted: the kill switch is on" in seen[-1].message
+            else:  # the journal is whole again: trading goes on
+                assert len(resumed) == 1 and "trading resumed" in seen[-1].message
         assert bus.stats()["storage:Opportunity"]["errors"] == 0  # nothing lost, so nothing to count
         assert not storage.ctx.stop.event.is_set()
         await storage.stop()
