@@ -409,7 +409,8 @@ class TradingHalted(Event, frozen=True, kw_only=True):
     reason: str
     rule: str
     """What tripped: ``daily_loss``, ``failed_arbs``, ``residual``, ``halt_file`` (``arb halt``), or
-    ``storage`` (the database cannot be written: no trading without a journal; lasts the run)."""
+    ``storage`` (the database cannot be written: no trading without a journal; storage publishes
+    ``TradingResumed`` once it writes again)."""
     ts_init: int
 
 
