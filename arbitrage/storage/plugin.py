@@ -25,21 +25,20 @@
 
 A write that fails (after retries while the database is locked: a full disk, a file made read-only
 or removed, a lock held too long) halts trading rather than trading without a journal: storage
-publishes ``TradingHalted`` (rule ``storage``; the trader refuses every opportunity and cancels
-open orders) and a critical ``Alert`` keyed ``storage`` naming the file and SQLite's error. The
+publishes ``TradingHalted`` (rule ``storage``; the trader refuses every opportunity and cancels open
+orders) and a critical ``Alert`` keyed ``storage`` naming the file and SQLite's error. The
 order-journal subscriber is ``critical``: its error propagates out of ``publish(OrderSubmitted)``,
 so the executor never sends an order whose row could not be written. In a realtime run the
-connection waits at most ``BUSY_TIMEOUT_MS`` for another connection's lock (SQLite's busy
-handler retries within it): the journal insert runs on the event loop, and the 10 s default
-would freeze the loop that long per order while another process holds ``BEGIN EXCLUSIVE``.
-Batches retry a locked database a few times more in their worker thread. Batched events that
-could not be written are kept (up to ``MAX_UNWRITTEN``, the oldest dropped and counted beyond) and
-written with the next batch, or by a retry every ``RETRY_S`` while nothing else comes. When a
-write succeeds again the alert recovers and, if nothing kept was dropped and no other halt is in
-force (the monitor's kill switch, or a halt published after storage's), storage publishes
-``TradingResumed``: the journal is whole again, so trading may go on. In a backtest a failed write
-stops the run instead (``failure`` says why): the rest of the data would only be replayed without
-trading.
+connection waits at most ``BUSY_TIMEOUT_MS`` for another connection's lock (SQLite's busy handler
+retries within it): the journal insert runs on the event loop, and the 10 s default would freeze the
+loop that long per order while another process holds ``BEGIN EXCLUSIVE``. Batches (and the run row
+at start and stop) retry a locked database a few times more off the loop. Batched events that could
+not be written are kept (up to ``MAX_UNWRITTEN``, the oldest dropped and counted beyond) and written
+with the next batch, or by a retry every ``RETRY_S`` while nothing else comes. When a write succeeds
+again the alert recovers and, if nothing kept was dropped and no other halt is in force (the
+monitor's kill switch, or a halt published after storage's), storage publishes ``TradingResumed``:
+the journal is whole again, so trading may go on. In a backtest a failed write stops the run instead
+(``failure`` says why): the rest of the data would only be replayed without trading.
 
 Lifecycle: ``start`` opens the database and inserts the run row with the redacted settings;
 ``stop`` flushes the queue, sets ``ended_at`` and stores the run's totals counted from the
@@ -106,6 +105,12 @@ def _open(path: Path, run_id: str, *, realtime: bool) -> Writer:
     return writer
 
 
+def _retrying() -> AsyncRetrying:
+    """Five tries, 50 ms to 1 s apart, of a write that met another connection's lock."""
+    return AsyncRetrying(retry=retry_if_exception(_transient), reraise=True, stop=stop_after_attempt(5),
+                         wait=wait_exponential(multiplier=0.05, max=1.0))
+
+
 class Storage(Plugin):
     """Writes the run, opportunities, orders, fills, results and alerts to SQLite (WAL, batched)."""
 
@@ -169,8 +174,10 @@ class Storage(Plugin):
         except (OSError, DataError) as exc:
             raise SettingsError("storage.path", f"cannot keep the database at {self.path}: {exc}") from exc
         try:
-            await asyncio.to_thread(self.writer.start_run, source=run.source, strategy=run.strategy,
-                                    settings=self.ctx.settings.to_dict(), live=run.live)
+            async for attempt in _retrying():
+                with attempt:
+                    await asyncio.to_thread(self.writer.start_run, source=run.source, strategy=run.strategy,
+                                            settings=self.ctx.settings.to_dict(), live=run.live)
         except BaseException:
             self.writer.close()
             self.writer = None
@@ -209,9 +216,7 @@ class Storage(Plugin):
         for start in range(0, len(events), size):
             try:
                 # a batch is one transaction, rolled back on failure: retrying it is safe
-                async for attempt in AsyncRetrying(retry=retry_if_exception(_transient), reraise=True,
-                                                   stop=stop_after_attempt(5),
-                                                   wait=wait_exponential(multiplier=0.05, max=1.0)):
+                async for attempt in _retrying():
                     with attempt:
                         if self._on_loop:
                             writer.write_batch(events[start:start + size])
@@ -314,7 +319,9 @@ class Storage(Plugin):
             if self._unwritten:
                 self.ctx.log.error("storage: {} events could not be written to {}", len(self._unwritten),
                                    self.path)
-            self.final_totals = await asyncio.to_thread(writer.end_run)
+            async for attempt in _retrying():
+                with attempt:
+                    self.final_totals = await asyncio.to_thread(writer.end_run)
         except Exception:
             self.ctx.log.opt(exception=True).error("storage: could not finish run {} in {}", self.ctx.run_id,
                                                    self.path)
