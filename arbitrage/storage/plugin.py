@@ -249,16 +249,20 @@ class Storage(Plugin):
             return
         if self._retry is None or self._retry.done():
             self._retry = asyncio.get_running_loop().create_task(self._retry_kept(), name="storage:retry")
-        if not first:
+        trading = self.ctx.views.trading
+        # halted by storage, but lifted since by someone else (``arb resume``): halt again
+        halt = not self.halted or (trading is not None and not trading.halted)
+        if not (first or halt):
             return
-        self.ctx.log.error("storage: {}; trading halted", self.failure)
         now = self.ctx.clock.time_ns()
         bus = self.ctx.bus
-        if not self.halted:  # before the alert: nothing trades while the alert is handled
+        if halt:  # before the alert: nothing trades while the alert is handled
             self.halted = f"storage {self.failure}"
             bus.publish(TradingHalted(reason=self.halted, rule="storage", ts_init=now))
-        bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", ts_init=now,
-                          message=f"storage {self.failure}: trading halted until it can write again"))
+        if first:
+            self.ctx.log.error("storage: {}; trading halted", self.failure)
+            bus.publish(Alert(key=STORAGE_ALERT_KEY, level="critical", ts_init=now,
+                              message=f"storage {self.failure}: trading halted until it can write again"))
 
     async def _retry_kept(self) -> None:
         """While a write has failed, write the kept events again every ``RETRY_S``: the recovery

@@ -224,6 +224,11 @@ def test_failed_order_write_vetoes_the_publish_and_halts_trading(tmp_path: Path)
         with bus.collect(TradingHalted) as again, pytest.raises(Exception):  # noqa: B017
             bus.publish(f.submitted("c2", "o2"))
         assert again == []  # halted once
+        # someone lifted the halt (``arb resume``) while the database still fails: halted again
+        storage.ctx.views.trading = t.cast(t.Any, types.SimpleNamespace(halted=""))
+        with bus.collect(TradingHalted, Alert) as again, pytest.raises(Exception):  # noqa: B017
+            bus.publish(f.submitted("c3", "o3"))
+        assert [type(e) for e in again] == [TradingHalted] and again[0].rule == "storage"
         await bus.stop()
         await storage.stop()
 
