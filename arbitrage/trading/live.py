@@ -158,6 +158,8 @@ class LiveVenue(Venue):
         order (a create reply with its id, a ``DuplicateOrderId``): such an order was placed."""
         self._symbols: set[str] = set()
         """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
+        self._earlier: set[str] = set()
+        """Orders an earlier process sent (``lookup``): their fills are in the balances read since."""
 
     # -- life cycle and balances ----------------------------------------------------------------
 
@@ -280,6 +282,7 @@ class LiveVenue(Venue):
         order can never be sent from this venue."""
         self._sent.setdefault(order.client_order_id, sent_ns)
         self._symbols.add(order.symbol)
+        self._earlier.add(order.client_order_id)
         return await self.resolve(order)
 
     async def _recover(self, order: OrderRequest, why: str) -> OrderResult:
@@ -403,7 +406,7 @@ class LiveVenue(Venue):
             result_status = "partially_filled"
         else:
             result_status = "canceled"
-        if filled > 0:
+        if filled > 0 and order.client_order_id not in self._earlier:
             deltas = balance_deltas(order.side, market, filled, notional, fee, fee_currency)
             for asset, delta in deltas.items():
                 self._balances[asset] = self._balances.get(asset, 0.0) + delta

@@ -15,7 +15,7 @@ from loguru import logger
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.events import Alert, BookUpdate, Fill, Leg, Opportunity, OrderUpdate
+from arbitrage.events import Alert, BalanceUpdate, BookUpdate, Fill, Leg, Opportunity, OrderUpdate
 from arbitrage.settings import Settings
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.ids import client_order_id
@@ -193,3 +193,118 @@ def test_an_unfinished_arbitrage_is_finished_by_hedging_what_its_known_legs_left
     assert placed == [(client_order_id("dead-1-L0"), "buy", "0.5"), (hedge, "sell", "0.4995")]
     assert [(u.client_order_id, u.status, u.run_id) for u in seen] == [
         (client_order_id("dead-1-L0"), "filled", "dead"), (hedge, "filled", "")]
+
+
+async def until(condition: t.Callable[[], t.Any], what: str, timeout_s: float = 15.0) -> None:
+    """Wait for ``condition`` (a generous backstop, never a timing assertion)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def dead_arbitrage(leg: dict[str, t.Any], **fields: t.Any) -> dict[str, t.Any]:
+    """An unfinished arbitrage of one Binance buy leg, its opportunity row stored (``fields`` on top)."""
+    legs = (Leg(venue="binance", symbol=SYMBOL, side="buy", amount=0.5, price=100.0, expected_price=100.0,
+                fee_rate=0.001),)
+    arb = {"run_id": "dead", "opportunity_id": "dead-1", "state": "submitted", "orders": [leg],
+           **msgspec.to_builtins(opportunity(*legs, oid="dead-1"))}
+    arb.update({"legs": msgspec.json.encode(legs).decode(), "book_ts": "[0]", **fields})
+    return arb
+
+
+def test_a_reconciliation_task_dying_outside_its_retries_raises_a_critical_alert_and_keeps_trading_held():
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "5")])
+            binance.exchange.set_balance("USDT", "1000")
+            venue = await binance.venue()
+            leg = row("dead-1-L0", ts_submitted=0)
+            arb = dead_arbitrage(leg, legs="[{not json")  # a corrupt stored row: decoding it raises
+            bus, executor, reconciler, _ = desk({"binance": venue})
+            await bus.start()
+            with bus.collect(Alert) as alerts:
+                reconciler.load([leg], [arb])
+                reconciler.venue_open("binance", venue)
+                await until(lambda: alerts, "an alert")
+                await asyncio.sleep(0.1)
+            reason = executor.risk.reconciling_reason
+            await reconciler.stop()
+            await bus.stop()
+            return alerts, reason
+
+    alerts, reason = asyncio.run(scenario())
+    [alert] = alerts
+    assert (alert.key, alert.level, alert.recovered) == ("reconcile:binance", "critical", False)
+    assert alert.message.startswith("start-up reconciliation of binance failed, nothing trades: "
+                                    "reconciliation failed (DecodeError: ")
+    assert "binance: reconciliation failed (DecodeError" in reason  # still held, and why
+
+
+def test_an_adopted_order_that_cannot_be_followed_raises_a_critical_alert_naming_it():
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "5")])
+            binance.exchange.set_balance("USDT", "1000")
+            journal = row("dead-1-L0", price=90.0, ts_submitted=0)
+            binance.exchange.place_order(SYMBOL, "buy", "limit", "0.5", "90",
+                                         client_order_id=journal["client_order_id"])  # resting
+            venue = await binance.venue()
+            bus, executor, reconciler, _ = desk(
+                {"binance": venue}, settings=msgspec.structs.replace(FAST, on_restart_open_orders="adopt"))
+
+            def adopted(update: OrderUpdate) -> None:  # the venue stops answering while we follow it
+                if update.status == "open":
+                    binance.exchange.inject(Fault("status", endpoint="GET /api/v3/openOrders", status=503,
+                                                  times=10_000))
+
+            bus.subscribe(OrderUpdate, adopted, name="test")
+            await bus.start()
+            with bus.collect(Alert) as alerts:
+                reconciler.load([journal], [])
+                reconciler.venue_open("binance", venue)
+                await until(lambda: alerts, "an alert")
+            reason = executor.risk.reconciling_reason
+            await reconciler.stop()
+            await bus.stop()
+            return alerts, reason, journal["client_order_id"]
+
+    alerts, reason, cid = asyncio.run(scenario())
+    [alert] = alerts
+    assert (alert.key, alert.level) == ("reconcile:binance", "critical")
+    assert f"following adopted open order {cid} (reading open orders on BTC/USDT) failed " \
+           "(ExchangeNotAvailable" in alert.message
+    assert reason.startswith(f"binance: following adopted open order {cid}")
+
+
+def test_after_reconciliation_the_balances_are_the_venues_even_when_the_first_read_fails():
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "1")])
+            binance.exchange.set_balance("USDT", "1000")
+            journal = row("dead-1-L0")
+            binance.exchange.place_order(SYMBOL, "buy", "limit", "0.5", "100", time_in_force="IOC",
+                                         client_order_id=journal["client_order_id"])  # before we start
+            venue = await binance.venue()  # reads the balances the dead run's fill left
+            binance.exchange.inject(Fault("status", endpoint="GET /api/v3/account", status=503))
+            bus, executor, reconciler, _ = desk({"binance": venue})
+            at_alert: list[dict[str, float]] = []
+            bus.subscribe(Alert, lambda a: at_alert.append(venue.balances()), name="test")
+            await bus.start()
+            with bus.collect(Alert, BalanceUpdate) as seen:
+                reconciler.load([journal], [])
+                reconciler.venue_open("binance", venue)
+                await until(lambda: not executor.risk.reconciling, "reconciliation done")
+            await bus.stop()
+            free = (await venue.exchange.fetch_balance())["free"]
+            return seen, at_alert, venue.balances(), {a: v for a, v in free.items() if v is not None}
+
+    seen, at_alert, ours, venues = asyncio.run(scenario())
+    # By hand: 1000 USDT - 0.5 * 100 = 950; 0.5 BTC - 0.1 % fee = 0.4995, booked once
+    assert ours == venues and (ours["USDT"], ours["BTC"]) == (950.0, 0.4995)
+    assert at_alert[0] == ours  # the lookup did not book the fills the start-up read already holds
+    alerts = [a for a in seen if isinstance(a, Alert)]
+    assert "reading balances failed (ExchangeNotAvailable" in alerts[0].message and alerts[-1].recovered
+    [update] = [e for e in seen if isinstance(e, BalanceUpdate)]
+    assert update.balances == ours
