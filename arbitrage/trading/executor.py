@@ -565,7 +565,8 @@ class Executor:
             self.fills += 1
             self.bus.publish(Fill(client_order_id=r.client_order_id, opportunity_id=r.opportunity_id,
                                   venue=r.venue, symbol=r.symbol, side=r.side, price=f.price, amount=f.amount,
-                                  fee=f.fee, fee_currency=f.fee_currency, ts_event=f.ts_event, ts_init=now))
+                                  fee=f.fee, fee_currency=f.fee_currency, trade_id=f.trade_id,
+                                  ts_event=f.ts_event, ts_init=now))
         self.order_status[result.status] += 1
         self.bus.publish(OrderUpdate(
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,

@@ -449,7 +449,7 @@ class LiveVenue(Venue):
         average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
         return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),
                           fee_currency=fee.get("currency") or market.quote,
-                          ts_event=when)]
+                          ts_event=when, trade_id=f"order:{found['id']}")]  # one per order
 
     async def _call(self, kind: t.Literal["order", "data"], method: c.Callable[..., t.Awaitable[t.Any]],
                     *args: t.Any) -> t.Any:
@@ -498,7 +498,8 @@ def _fill(trade: CcxtOrder, market: Market, when: int) -> VenueFill:
     fee = trade.get("fee") or {}
     return VenueFill(price=float(trade["price"]), amount=float(trade["amount"]),
                      fee=float(fee.get("cost") or 0.0), fee_currency=fee.get("currency") or market.quote,
-                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000 or when)
+                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000 or when,
+                     trade_id=str(trade.get("id") or ""))
 
 
 _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")

@@ -369,8 +369,8 @@ class Reconciler:
             self.bus.publish(Fill(client_order_id=request.client_order_id,
                                   opportunity_id=request.opportunity_id, venue=name, symbol=request.symbol,
                                   side=request.side, price=f.price, amount=f.amount, fee=f.fee,
-                                  fee_currency=f.fee_currency, run_id=row["run_id"], ts_event=f.ts_event,
-                                  ts_init=now))
+                                  fee_currency=f.fee_currency, run_id=row["run_id"], trade_id=f.trade_id,
+                                  ts_event=f.ts_event, ts_init=now))
         self.bus.publish(OrderUpdate(
             client_order_id=request.client_order_id, opportunity_id=request.opportunity_id, venue=name,
             symbol=request.symbol, side=request.side, status=result.status, amount=request.amount,

@@ -6,8 +6,12 @@ does meanwhile. The whole-process restarts (SIGKILL, then ``arb run`` again) are
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 import typing as t
+from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 from loguru import logger
@@ -15,14 +19,25 @@ from loguru import logger
 from arbitrage.book import BookStore
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.events import Alert, BalanceUpdate, BookUpdate, Fill, Leg, Opportunity, OrderUpdate
+from arbitrage.events import (
+    Alert,
+    BalanceUpdate,
+    BookUpdate,
+    Fill,
+    Leg,
+    Opportunity,
+    OrderSubmitted,
+    OrderUpdate,
+)
 from arbitrage.settings import Settings
+from arbitrage.storage.queries import unfinished_orders
+from arbitrage.storage.writer import Writer
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.ids import client_order_id
 from arbitrage.trading.reconcile import Reconciler
 from arbitrage.trading.risk import RiskGate
 from tests.emulator.core import Fault
-from tests.trading.live_helpers import FAST, emulated
+from tests.trading.live_helpers import FAST, emulated, request
 
 SYMBOL = "BTC/USDT"
 
@@ -308,3 +323,52 @@ def test_after_reconciliation_the_balances_are_the_venues_even_when_the_first_re
     assert "reading balances failed (ExchangeNotAvailable" in alerts[0].message and alerts[-1].recovered
     [update] = [e for e in seen if isinstance(e, BalanceUpdate)]
     assert update.balances == ours
+
+
+def test_restarting_twice_stores_each_venue_trade_once(tmp_path: Path):
+    """A run's two fills were stored, then it died before the order's final state; the restart
+    that reads them again dies before its own final state too: every trade is stored once."""
+    path = tmp_path / "arb.db"
+
+    async def reconciled(binance: t.Any, *, keep: tuple[type, ...]) -> None:
+        venue = await binance.venue()
+        bus, executor, reconciler, _ = desk({"binance": venue})
+        with Writer(path, "restart") as writer:
+            bus.subscribe(Fill, lambda e: writer.write_batch([e]), name="test")
+            bus.subscribe(OrderUpdate, lambda e: OrderUpdate in keep and writer.write_batch([e]), name="test")
+            await bus.start()
+            reconciler.load(unfinished_orders(path), [])
+            reconciler.venue_open("binance", venue)
+            await until(lambda: not executor.risk.reconciling, "reconciliation done")
+            await bus.stop()
+
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "0.2"), ("101", "5")])
+            binance.exchange.set_balance("USDT", "1000")
+            order = request("dead-1-L0", "binance", "buy", 0.5, 101.0)
+            with Writer(path, "dead") as writer:  # the first run: journal, send, its fills stored
+                writer.start_run(source="ccxt", strategy="t", settings={}, live=True)
+                writer.write_order_submitted(OrderSubmitted(
+                    client_order_id=order.client_order_id, opportunity_id=order.opportunity_id,
+                    venue="binance", symbol=SYMBOL, side="buy", amount=0.5, price=101.0, label=order.label,
+                    ts_init=time.time_ns()))
+                result = await (await binance.venue()).submit(order)
+                writer.write_batch([Fill(client_order_id=order.client_order_id, opportunity_id="dead-1",
+                                         venue="binance", symbol=SYMBOL, side="buy", price=f.price,
+                                         amount=f.amount, fee=f.fee, fee_currency=f.fee_currency,
+                                         trade_id=f.trade_id, ts_event=f.ts_event, ts_init=1)
+                                    for f in result.fills])
+            await reconciled(binance, keep=())  # killed before the order's final state was stored
+            await reconciled(binance, keep=(OrderUpdate,))
+            return [(str(tr.id), tr.price, tr.amount) for tr in binance.exchange.trades]
+
+    trades = asyncio.run(scenario())
+    assert [(p, a) for _, p, a in trades] == [(Decimal("100"), Decimal("0.2")),
+                                              (Decimal("101"), Decimal("0.3"))]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        fills = db.execute("SELECT run_id, trade_id, price, amount FROM fills ORDER BY id").fetchall()
+        status = db.execute("SELECT run_id, status, filled FROM orders").fetchall()
+    assert fills == [("dead", tid, float(p), float(a)) for tid, p, a in trades]
+    assert status == [("dead", "filled", 0.5)]
+    assert unfinished_orders(path) == []
