@@ -66,6 +66,7 @@ from arbitrage.plugin import RequestBudget
 from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
+from arbitrage.trading.trades import order_trades
 from arbitrage.trading.venue import (
     FILL_TOLERANCE,
     OrderRequest,
@@ -436,8 +437,9 @@ class LiveVenue(Venue):
                 self._log.info("{}: trades of order {} do not add up to {:.10g} yet; reading them again",
                                self.name, order.client_order_id, filled)
                 await self._clock.sleep(self._settings.lookup_backoff_s * 2 ** (read - 1))
-            mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
-            trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
+            trades = await order_trades(self.exchange.id, lambda *a: self._call(
+                "data", self.exchange.fetch_my_trades, *a), order.symbol, since, str(found["id"]),
+                lambda got: _adds_up(got, filled))
         # Binance's order reply lists its fills without a time: they happened when the order did
         when = int(found.get("timestamp") or 0) * 1_000_000 or self._clock.time_ns()
         if _adds_up(trades, filled):

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import msgspec
+import pytest
 from loguru import logger
 
 from arbitrage.book import BookStore
@@ -37,6 +38,7 @@ from arbitrage.trading.ids import client_order_id
 from arbitrage.trading.reconcile import Reconciler
 from arbitrage.trading.risk import RiskGate
 from tests.emulator.core import Fault
+from tests.emulator.kraken_wire import kraken_id
 from tests.trading.live_helpers import FAST, emulated, request
 
 SYMBOL = "BTC/USDT"
@@ -372,3 +374,39 @@ def test_restarting_twice_stores_each_venue_trade_once(tmp_path: Path):
     assert fills == [("dead", tid, float(p), float(a)) for tid, p, a in trades]
     assert status == [("dead", "filled", 0.5)]
     assert unfinished_orders(path) == []
+
+
+def test_kraken_trades_pages_back_are_found_after_a_long_downtime():
+    """The dead run's Kraken sell filled twice, then the account traded 60 times more: its trades
+    are on TradesHistory's second page (50 a page, newest first), read through ``ofs``."""
+    async def scenario():
+        async with emulated("kraken") as kraken:
+            kraken.exchange.set_book(SYMBOL, [("110", "0.2"), ("109", "5")], [("111", "50")])
+            kraken.exchange.set_balance("BTC", "1")
+            kraken.exchange.set_balance("USDT", "10000")
+            order = request("dead-1-L0", "kraken", "sell", 0.5, 109.0)
+            placed = await (await kraken.venue()).submit(order)  # the dead run's sell
+            ours = [(f"{tr.price}", f"{tr.amount}", kraken_id("T", tr.id)) for tr in kraken.exchange.trades]
+            for _ in range(60):  # the account went on trading while we were down
+                kraken.exchange.place_order(SYMBOL, "buy", "limit", "0.1", "111", time_in_force="IOC")
+            venue = await kraken.venue()
+            bus, executor, reconciler, _ = desk({"kraken": venue})
+            await bus.start()
+            with bus.collect(Fill, OrderUpdate) as seen:
+                reconciler.load([row("dead-1-L0", "kraken", side="sell", amount=0.5, price=109.0,
+                                     ts_submitted=0)], [])
+                reconciler.venue_open("kraken", venue)
+                await until(lambda: not executor.risk.reconciling, "reconciliation done")
+            await bus.stop()
+            pages = [r.params.get("ofs") for r in kraken.exchange.requests
+                     if r.endpoint == "POST /0/private/TradesHistory"]
+            return placed, ours, seen, pages
+
+    placed, ours, seen, pages = asyncio.run(scenario())
+    assert [(f.price, f.amount) for f in placed.fills] == [(110.0, 0.2), (109.0, 0.3)]
+    fills = [e for e in seen if isinstance(e, Fill)]
+    assert [(f"{f.price:g}", f"{f.amount:g}", f.trade_id) for f in fills] == ours
+    [update] = [e for e in seen if isinstance(e, OrderUpdate)]
+    # By hand: 0.2 * 110 + 0.3 * 109 = 54.7 USDT for 0.5 BTC
+    assert (update.status, update.filled, update.average_price) == ("filled", 0.5, pytest.approx(109.4))
+    assert pages[-2:] == ["0", "50"]  # the reconciliation's lookup read two pages
