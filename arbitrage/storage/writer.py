@@ -226,9 +226,14 @@ class Writer:
                 self.db.table("runs").insert(row, replace=True)
             self.rows["runs"] += 1
 
-    def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True) -> None:
+    def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True,
+                              opportunity: Opportunity | None = None) -> None:
         """Insert one submitted order and commit before returning (the money rule); with
         ``sync_journal`` the commit is on disk when this returns.
+
+        :param opportunity: the order's opportunity, written (or replaced) in the same transaction:
+            the journal then holds what the arbitrage expected (its profit, legs, fee rates) even
+            when the process dies before the batch that would have stored it.
 
         :param commit: False leaves the row to the next batch's commit (a backtest: a simulated
             order has nothing to recover after a crash, and a commit per order was most of what
@@ -237,6 +242,7 @@ class Writer:
         row = (self.run_id, event.client_order_id, event.opportunity_id, event.venue, event.symbol,
                event.side, event.amount, event.price, event.purpose, event.ts_init, event.label,
                leg_index(event.label))
+        planned = _opportunity(self.run_id, opportunity) if opportunity is not None else None
         sync = commit and self.sync_journal
         with self._lock:
             self._check_open()
@@ -246,6 +252,8 @@ class Writer:
                     conn.commit()
                 conn.execute("PRAGMA synchronous = FULL")
             try:
+                if planned is not None:
+                    conn.execute(_STATEMENTS["opportunities"], planned)
                 conn.execute(_INSERT_ORDER, row)
                 if commit:
                     conn.commit()
