@@ -22,6 +22,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import (
     Alert,
+    ArbResult,
     BalanceUpdate,
     BookUpdate,
     Fill,
@@ -31,7 +32,7 @@ from arbitrage.events import (
     OrderUpdate,
 )
 from arbitrage.settings import Settings
-from arbitrage.storage.queries import unfinished_orders
+from arbitrage.storage.queries import unfinished_arbitrages, unfinished_orders
 from arbitrage.storage.writer import Writer
 from arbitrage.trading.executor import Executor
 from arbitrage.trading.ids import client_order_id
@@ -410,3 +411,47 @@ def test_kraken_trades_pages_back_are_found_after_a_long_downtime():
     # By hand: 0.2 * 110 + 0.3 * 109 = 54.7 USDT for 0.5 BTC
     assert (update.status, update.filled, update.average_price) == ("filled", 0.5, pytest.approx(109.4))
     assert pages[-2:] == ["0", "50"]  # the reconciliation's lookup read two pages
+
+
+def test_a_resumed_arbitrage_reports_what_its_journaled_opportunity_expected(tmp_path: Path):
+    """The dead run journaled its opportunity with its first order (storage does so in a realtime
+    run) and died before any batch: the resumed arbitrage's result has the expected profit."""
+    path = tmp_path / "arb.db"
+    legs = (Leg(venue="binance", symbol=SYMBOL, side="buy", amount=0.5, price=100.0, expected_price=100.0,
+                fee_rate=0.001),)
+    planned = Opportunity(id="dead-1", strategy="cross_exchange", legs=legs, profit=1.25, profit_bps=25.0,
+                          quote="USDT", notional=50.0, book_ts=(1,), ts_event=1, ts_init=2)
+    leg = request("dead-1-L0", "binance", "buy", 0.5, 100.0)
+    with Writer(path, "dead") as writer:
+        writer.start_run(source="ccxt", strategy="cross_exchange", settings={}, live=True)
+        writer.write_order_submitted(OrderSubmitted(
+            client_order_id=leg.client_order_id, opportunity_id="dead-1", venue="binance", symbol=SYMBOL,
+            side="buy", amount=0.5, price=100.0, label=leg.label, ts_init=time.time_ns()),
+            opportunity=planned)
+
+    async def scenario():
+        async with emulated("binance") as binance:
+            binance.exchange.set_book(SYMBOL, [("99", "5")], [("100", "5")])
+            binance.exchange.set_balance("USDT", "1000")
+            binance.exchange.place_order(SYMBOL, "buy", "limit", "0.5", "100", time_in_force="IOC",
+                                         client_order_id=leg.client_order_id)
+            venue = await binance.venue()
+            bus, executor, reconciler, books = desk({"binance": venue})
+            now = time.time_ns()
+            books.update(BookUpdate(venue="binance", symbol=SYMBOL, ts_event=now, ts_init=now,
+                                    bids=((99.0, 5.0),), asks=((100.0, 4.5),)))
+            await bus.start()
+            with bus.collect(ArbResult) as seen:
+                reconciler.load(unfinished_orders(path), unfinished_arbitrages(path))
+                reconciler.venue_open("binance", venue)
+                await until(lambda: not executor.risk.reconciling, "reconciliation done")
+            await bus.stop()
+            return seen
+
+    [result] = asyncio.run(scenario())
+    # By hand: bought 0.5 BTC for 50 USDT, 0.4995 after the fee; the hedge sells 0.4995 at 99 =
+    # 49.4505 less 0.1 % = 49.4010495 USDT: realized -0.5989505
+    assert (result.opportunity_id, result.run_id, result.strategy) == ("dead-1", "dead", "cross_exchange")
+    assert result.realized_profit == pytest.approx(-0.5989505)
+    assert result.expected_profit == 1.25
+    assert result.slippage == pytest.approx(1.25 + 0.5989505 - result.unrealized_profit)
