@@ -333,6 +333,7 @@ class Reconciler:
             side=row["side"], status="open", amount=row["amount"], filled=row["filled"] or 0.0,
             average_price=row["average_price"] or 0.0, fee=row["fee"] or 0.0, reason="adopted at start",
             run_id=row["run_id"], ts_event=now, ts_init=now))
+
         async def still_open() -> bool:
             return any(o.get("clientOrderId") == cid for o in await venue.exchange.fetch_open_orders(symbol))
 
