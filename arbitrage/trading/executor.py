@@ -17,6 +17,8 @@ One arbitrage runs as one asyncio task:
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
    delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
+   A leg whose venue was halted since admission (kill switch, storage, reconciliation, an order
+   of unknown fate there: ``_stopped``) is not sent; the chain ends and what it holds is closed.
    From admission until its result is known, each leg holds the levels its limit order may take
    in the run's book store (``Liquidity.reserve``), so no plan made meanwhile counts on them: an
    opportunity whose legs find their levels already held or taken is refused (``liquidity``).
