@@ -251,6 +251,8 @@ class Fill(Event, frozen=True, kw_only=True):
     fee_currency: str
     run_id: str = ""
     """The run that submitted the order when it is not this one (``OrderUpdate.run_id``)."""
+    trade_id: str = ""
+    """The venue's id of this execution ('' when it gives none): ``VenueFill.trade_id``."""
     ts_event: int
     ts_init: int
 

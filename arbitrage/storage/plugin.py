@@ -7,9 +7,12 @@
   (``Writer.sync_journal``; its cost is in ``docs/reliability.md``). Batched writes stay at
   ``synchronous=NORMAL``. In a backtest the row is inserted then too but committed with the next
   batch, unsynced: a simulated order has nothing to recover after a crash, and a commit per order
-  was most of storage's cost there. The insert waits for a batch transaction that holds the
-  writer's lock (~2 ms for 500 opportunities); batches are therefore cut to ``storage.batch_size``
-  events each.
+  was most of storage's cost there. A realtime run journals an arbitrage's ``Opportunity`` with
+  its first order, in the same commit (the newest ``RECENT_OPPORTUNITIES`` are kept for it): an
+  arbitrage start-up reconciliation finishes then has the profit it expected, its legs' expected
+  prices and fee rates, even if the process died before the batch that stores it. The insert
+  waits for a batch transaction that holds the writer's lock (~2 ms for 500 opportunities);
+  batches are therefore cut to ``storage.batch_size`` events each.
 * ``Opportunity``, ``OpportunityRejected``, ``OrderUpdate``, ``Fill``, ``ArbResult``,
   ``ArbStateChanged``, ``PositionUpdate``, ``Alert``
   (and ``BookUpdate`` when ``storage.store_books``) share *one* queued subscriber (``block``
@@ -82,6 +85,8 @@ __all__ = ["Storage"]
 
 _QUEUED: tuple[type[Event], ...] = (Opportunity, OpportunityRejected, OrderUpdate, Fill, ArbResult,
                                     ArbStateChanged, PositionUpdate, Alert)
+RECENT_OPPORTUNITIES = 1024
+"""Newest opportunities a realtime run keeps to journal with their first order (``_on_order_submitted``)."""
 MAX_UNWRITTEN = 100_000
 """Events kept for a later write while the database cannot be written; beyond, the oldest go."""
 BUSY_TIMEOUT_MS = 100
@@ -136,6 +141,8 @@ class Storage(Plugin):
         """The reason of storage's ``TradingHalted`` while it is in force ('' otherwise)."""
         self.lost = 0
         """Events dropped because ``MAX_UNWRITTEN`` were waiting already."""
+        self._recent: dict[str, Opportunity] = {}
+        """id -> the newest opportunities not journaled yet (at most ``RECENT_OPPORTUNITIES``)."""
         self._storing = asyncio.Lock()
         """One ``_store`` at a time: the queue's handler and the retry share ``_unwritten``."""
         self._retry: asyncio.Task[None] | None = None
@@ -151,6 +158,8 @@ class Storage(Plugin):
         market time there, while a worker thread would contend for the GIL with the replay and hold
         the writer's lock across every hand-over, stalling the inline order writes (~1 us a book)."""
         ctx.bus.subscribe(OrderSubmitted, self._on_order_submitted, name="storage", critical=True)
+        if not self._on_loop:  # a backtest has nothing to recover: its opportunities go in batches only
+            ctx.bus.subscribe(Opportunity, self._on_opportunity, name="storage:journal")
         first, *rest = _QUEUED + ((BookUpdate,) if settings.store_books else ())
         queue = ctx.bus.subscribe_queued(first, self._write, name="storage", batch=True, policy="block",
                                          maxsize=max(10_000, 4 * settings.batch_size))
@@ -184,12 +193,19 @@ class Storage(Plugin):
             raise
         self.ctx.log.info("storage: writing run {} to {}", self.ctx.run_id, self.path)
 
+    def _on_opportunity(self, event: Opportunity) -> None:
+        recent = self._recent
+        recent[event.id] = event
+        if len(recent) > RECENT_OPPORTUNITIES:
+            del recent[next(iter(recent))]
+
     def _on_order_submitted(self, event: OrderSubmitted) -> None:
         writer = self.writer
         if writer is None:
             raise RuntimeError("storage is not open: cannot record an order before it is sent")
+        opportunity = self._recent.pop(event.opportunity_id, None)  # its first order: journal it too
         try:
-            writer.write_order_submitted(event, commit=not self._on_loop)
+            writer.write_order_submitted(event, commit=not self._on_loop, opportunity=opportunity)
         except Exception as exc:
             self._failed(f"order {event.client_order_id}", exc)
             raise

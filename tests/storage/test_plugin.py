@@ -19,6 +19,7 @@ from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.settings import Settings
 from arbitrage.storage.plugin import Storage
 from arbitrage.storage.report import build_report
+from arbitrage.trading.reconcile import opportunity_of
 from tests.storage import _factories as f
 
 
@@ -81,12 +82,31 @@ def test_order_submitted_row_exists_when_publish_returns(tmp_path: Path) -> None
 
     async def main() -> None:
         bus, storage = await started(f.settings_for(path))
+        bus.publish(f.opportunity("o1", profit=0.75))
+        bus.publish(f.opportunity("o2"))  # not traded: left to its batch
+        bus.publish(f.submitted("c1", "o1"))
+        bus.publish(f.submitted("c2", "o1", venue="beta", side="sell"))
+        # no await since publish: queued writers have not run, the order row is already committed,
+        # and with the first order of o1 what it expected
+        [order, _] = rows(path, "SELECT * FROM orders ORDER BY client_order_id")
+        assert (order["client_order_id"], order["status"]) == ("c1", "submitted")
+        [row] = rows(path, "SELECT * FROM opportunities")  # what a restart now would finish it with
+        assert opportunity_of({**row, "opportunity_id": row["id"]}) == f.opportunity("o1", profit=0.75)
+        await storage.stop()
+        await bus.stop()
+        assert count(path, "opportunities") == 2
+
+    asyncio.run(main())
+
+
+def test_a_backtest_leaves_opportunities_to_their_batch(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+
+    async def main() -> None:
+        bus, storage = await started(f.settings_for(path), clock=SimClock())
         bus.publish(f.opportunity("o1"))
         bus.publish(f.submitted("c1", "o1"))
-        # no await since publish: queued writers have not run, the order row is already committed
-        assert count(path, "opportunities") == 0
-        [order] = rows(path, "SELECT * FROM orders")
-        assert (order["client_order_id"], order["status"]) == ("c1", "submitted")
+        assert storage.writer is not None and storage.writer.rows["opportunities"] == 0
         await storage.stop()
         await bus.stop()
 
