@@ -17,6 +17,8 @@ One arbitrage runs as one asyncio task:
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
    delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
+   A leg whose venue was halted since admission (kill switch, storage, reconciliation, an order
+   of unknown fate there: ``_stopped``) is not sent; the chain ends and what it holds is closed.
    From admission until its result is known, each leg holds the levels its limit order may take
    in the run's book store (``Liquidity.reserve``), so no plan made meanwhile counts on them: an
    opportunity whose legs find their levels already held or taken is refused (``liquidity``).
@@ -263,7 +265,7 @@ class Executor:
         self._machines[opportunity.id] = self._machine(opportunity.id, log)
         try:
             if sequential:
-                await self._send_chain(Chain(opportunity, self.markets, log), orders)
+                await self._send_chain(Chain(opportunity, self.markets, log), orders, log)
             else:
                 legs = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
                 await self._send(legs, orders)
@@ -389,13 +391,34 @@ class Executor:
             self.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
                                            ts_init=self.clock.time_ns()))
 
-    async def _send_chain(self, chain: Chain, orders: list[Order]) -> None:
-        """Send a chain's legs one at a time; what the chain holds then is left for closing exposure."""
+    async def _send_chain(self, chain: Chain, orders: list[Order], log: t.Any) -> None:
+        """Send a chain's legs one at a time; what the chain holds then is left for closing exposure.
+
+        A leg whose venue was halted after the arbitrage was admitted (``_stopped``) is not sent:
+        the chain ends there, and what the legs before it delivered is closed like any leftover."""
         opportunity_id = chain.opportunity.id
         while (request := chain.next_order()) is not None:
+            if why := self._stopped(request.venue):
+                log.warning("chain stopped before {} ({} {} {:.10g} @ {:.10g}): {}", request.label,
+                            request.side, request.symbol, request.amount, request.price, why)
+                self.risk.reserve(opportunity_id, {})  # its delivery is now exposure to close
+                return
             await self._send([request], orders)
             # what the leg spent shows in the balance now; only its delivery, until spent, stays held
             self.risk.reserve(opportunity_id, chain.filled(orders[-1][1]) or {})
+
+    def _stopped(self, venue: str) -> str:
+        """Why no new leg may go to ``venue`` now ('' if it may): the kill switch or a storage
+        failure (``RiskGate.halt``), start-up reconciliation (``reconciling``), or an order of
+        unknown fate there (``venue_halted``) -- the rules ``RiskGate.check`` admits by."""
+        risk = self.risk
+        if risk.halted:
+            return f"trading halted: {risk.halted}"
+        if risk.reconciling:
+            return f"reconciling: {risk.reconciling_reason}"
+        if held := risk.halted_venues.get(venue):
+            return f"{venue} halted: order(s) {', '.join(sorted(held))} of unknown fate"
+        return ""
 
     async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool,
                               first: int = 0) -> None:
@@ -573,7 +596,8 @@ class Executor:
             self.fills += 1
             self.bus.publish(Fill(client_order_id=r.client_order_id, opportunity_id=r.opportunity_id,
                                   venue=r.venue, symbol=r.symbol, side=r.side, price=f.price, amount=f.amount,
-                                  fee=f.fee, fee_currency=f.fee_currency, ts_event=f.ts_event, ts_init=now))
+                                  fee=f.fee, fee_currency=f.fee_currency, trade_id=f.trade_id,
+                                  ts_event=f.ts_event, ts_init=now))
         self.order_status[result.status] += 1
         self.bus.publish(OrderUpdate(
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,

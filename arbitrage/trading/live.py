@@ -77,6 +77,7 @@ from arbitrage.plugin import RequestBudget
 from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
+from arbitrage.trading.trades import order_trades
 from arbitrage.trading.venue import (
     FILL_TOLERANCE,
     OrderRequest,
@@ -183,6 +184,8 @@ class LiveVenue(Venue):
         order (a create reply with its id, a ``DuplicateOrderId``): such an order was placed."""
         self._symbols: set[str] = set()
         """Symbols we sent orders on: where ``cancel_all`` looks for open orders of ours."""
+        self._earlier: set[str] = set()
+        """Orders an earlier process sent (``lookup``): their fills are in the balances read since."""
 
     # -- life cycle and balances ----------------------------------------------------------------
 
@@ -308,6 +311,7 @@ class LiveVenue(Venue):
         order can never be sent from this venue."""
         self._sent.setdefault(order.client_order_id, sent_ns)
         self._symbols.add(order.symbol)
+        self._earlier.add(order.client_order_id)
         return await self.resolve(order)
 
     async def _recover(self, order: OrderRequest, why: str) -> OrderResult:
@@ -440,7 +444,7 @@ class LiveVenue(Venue):
             fee=fees.get(fee_currency, 0.0), fee_currency=fee_currency, fills=tuple(fills), reason=reason,
             ts_event=int(found.get("lastUpdateTimestamp") or found.get("timestamp") or 0) * 1_000_000 or now,
             venue_order_id=venue_id)
-        if filled > 0:
+        if filled > 0 and order.client_order_id not in self._earlier:
             for asset, delta in order_deltas(order.side, market, result).items():
                 self._balances[asset] = self._balances.get(asset, 0.0) + delta
         return result
@@ -461,8 +465,9 @@ class LiveVenue(Venue):
                 self._log.info("{}: trades of order {} do not add up to {:.10g} yet; reading them again",
                                self.name, order.client_order_id, filled)
                 await self._clock.sleep(self._settings.lookup_backoff_s * 2 ** (read - 1))
-            mine = await self._call("data", self.exchange.fetch_my_trades, order.symbol, since)
-            trades = [tr for tr in mine if str(tr.get("order")) == str(found["id"])]
+            trades = await order_trades(self.exchange.id, lambda *a: self._call(
+                "data", self.exchange.fetch_my_trades, *a), order.symbol, since, str(found["id"]),
+                lambda got: _adds_up(got, filled))
         # Binance's order reply lists its fills without a time: they happened when the order did
         when = int(found.get("timestamp") or 0) * 1_000_000 or self._clock.time_ns()
         if _adds_up(trades, filled):
@@ -474,7 +479,7 @@ class LiveVenue(Venue):
         average = float(found.get("average") or (float(found.get("cost") or 0.0) / filled))
         return [VenueFill(price=average, amount=filled, fee=float(fee.get("cost") or 0.0),
                           fee_currency=fee.get("currency") or market.quote,
-                          ts_event=when)]
+                          ts_event=when, trade_id=f"order:{found['id']}")]  # one per order
 
     async def _call(self, kind: t.Literal["order", "data"], method: c.Callable[..., t.Awaitable[t.Any]],
                     *args: t.Any) -> t.Any:
@@ -537,7 +542,8 @@ def _fill(trade: CcxtOrder, market: Market, when: int) -> VenueFill:
     fee = trade.get("fee") or {}
     return VenueFill(price=float(trade["price"]), amount=float(trade["amount"]),
                      fee=float(fee.get("cost") or 0.0), fee_currency=fee.get("currency") or market.quote,
-                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000 or when)
+                     ts_event=int(trade.get("timestamp") or 0) * 1_000_000 or when,
+                     trade_id=str(trade.get("id") or ""))
 
 
 _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections.abc as c
 
-from arbitrage.book import EPS, is_crossed, round_down
+from arbitrage.book import EPS, check_book, is_crossed, round_down
 from arbitrage.clock import Clock
 from arbitrage.events import Market
 from arbitrage.plugin import Books, Liquidity
@@ -103,6 +103,8 @@ class PaperVenue(Venue):
             return self._reject(order, now, "stale book")
         if is_crossed(book.bids, book.asks):
             return self._reject(order, now, "crossed book")
+        if check_book(book.bids, book.asks) is not None:  # a source that did not check: no NaN fill
+            return self._reject(order, now, "malformed book")
 
         buy = order.side == "buy"
         side = "asks" if buy else "bids"

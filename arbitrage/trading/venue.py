@@ -60,6 +60,9 @@ class VenueFill(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     fee: float
     fee_currency: str
     ts_event: int
+    trade_id: str = ""
+    """The venue's id of this execution ('' where it gives none, as a paper venue): with the order's
+    client id it identifies the fill, so storage keeps each one once however often it is read."""
 
 
 class OrderResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):

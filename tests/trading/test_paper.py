@@ -228,3 +228,12 @@ def test_balances_never_go_negative_and_value_is_conserved_minus_fees(steps):
     assert end["BTC"] - start["BTC"] == pytest.approx(traded_base, abs=1e-9)
     # Quote paid for base plus fees is exactly what left the quote balance.
     assert start["USDT"] - end["USDT"] == pytest.approx(traded_quote + fees, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, 0.0])
+def test_a_malformed_book_fills_nothing(bad: float):
+    """A source that did not check its books: a NaN or negative level never becomes a fill price
+    (the other side's NaN too: the record is corrupt)."""
+    v = with_book(venue(), bids=[(99.0, 1.0), (bad, 1.0)], asks=[(100.0, 1.0), (101.0, 1.0)])
+    result = v.execute(order("buy", 1.0, 101.0))
+    assert (result.status, result.reason, result.filled) == ("rejected", "malformed book", 0.0)
