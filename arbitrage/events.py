@@ -251,6 +251,8 @@ class Fill(Event, frozen=True, kw_only=True):
     fee_currency: str
     run_id: str = ""
     """The run that submitted the order when it is not this one (``OrderUpdate.run_id``)."""
+    trade_id: str = ""
+    """The venue's id of this execution ('' when it gives none): ``VenueFill.trade_id``."""
     ts_event: int
     ts_init: int
 
@@ -409,7 +411,8 @@ class TradingHalted(Event, frozen=True, kw_only=True):
     reason: str
     rule: str
     """What tripped: ``daily_loss``, ``failed_arbs``, ``residual``, ``halt_file`` (``arb halt``), or
-    ``storage`` (the database cannot be written: no trading without a journal; lasts the run)."""
+    ``storage`` (the database cannot be written: no trading without a journal; storage publishes
+    ``TradingResumed`` once it writes again)."""
     ts_init: int
 
 

@@ -154,14 +154,34 @@ def setup_logging(settings: LogSettings, console: bool = True, json_console: boo
     return ids
 
 
+def _writable(path: Path) -> str:
+    """Why a file cannot be written at ``path`` ('' if it can), creating nothing: the nearest
+    existing folder above it must be a folder we may write into, and the file, if there, a file."""
+    if path.is_dir():
+        return "a folder is there"
+    if path.exists():
+        return "" if os.access(path, os.W_OK) else "permission denied"
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    return "" if os.access(folder, os.W_OK | os.X_OK) else f"permission denied in {folder}"
+
+
 def _add_file(settings: LogSettings, level: str) -> int:
-    """The JSON-lines file sink. :raises SettingsError: naming ``log.rotation`` or ``log.file``."""
+    """The JSON-lines file sink, opened (its folder created) with the first record: a command that
+    fails before it logs anything leaves no folder behind.
+
+    :raises SettingsError: naming ``log.rotation`` or ``log.file``.
+    """
     path = Path(settings.file)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if why := _writable(path):
+            raise OSError(why)
         return logger.add(str(path), level=level, format=_json_format, colorize=False, backtrace=False,
                           diagnose=False, rotation=settings.rotation, retention=settings.retention,
-                          encoding="utf-8")
+                          encoding="utf-8", delay=True)
     except OSError as exc:
         raise SettingsError("log.file", f"cannot write the log file {path} ({exc})") from None
     except (ValueError, TypeError):  # loguru cannot read the rotation (the other values are typed)

@@ -4,19 +4,24 @@ tables and in `--json`); and no command creates a folder outside the paths it wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import typing as t
 from pathlib import Path
 
 import pytest
 
 ARB = [sys.executable, "-m", "arbitrage"]
+REPO = Path(__file__).resolve().parents[1]
 T = 1_700_000_000_000
 GOOD = ('{"ts":%d,"venue":"%s","symbol":"BTC/USDT","bids":[[99.9,1.0],[99.8,1.0]],'
         '"asks":[[100.1,1.0],[100.2,1.0]]}')
 MOBOOK_HEADER = ",symbol,timestamp,base,quote,bid_price,bid_volume,ask_price,ask_volume\n"
+SNAP_ROW = "0,ETH/BTC,2023-03-02 15:36:06,ETH,BTC,0.06,1,0.07,1\n"
 
 
 def arb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -113,3 +118,64 @@ def test_no_command_creates_a_folder_outside_the_paths_it_was_given(tmp_path: Pa
         assert done.returncode == 0, (args, done.stderr)
         assert {p.name for p in work.iterdir()} == inputs | {"given"}, args
     assert {p.name for p in given.iterdir()} <= {"run", "bt", "logs", "halt", "b", "rec"}
+
+
+@contextlib.contextmanager
+def binance_emulator() -> t.Iterator[str]:
+    """A quiet Binance emulator in its own process; yields its base URL."""
+    with subprocess.Popen([sys.executable, "-m", "tests.emulator", "binance", "--port", "0", "--scenario",
+                           "quiet"], stdout=subprocess.PIPE, text=True, cwd=REPO) as proc:
+        try:
+            assert proc.stdout is not None
+            yield proc.stdout.readline().strip()
+        finally:
+            proc.kill()
+            proc.communicate()
+
+
+def created(args: list[str], code: int | None = None) -> set[str]:
+    """What ``arb ARGS`` leaves in an empty working folder (no settings file: every default)
+    besides its inputs, as top-level names."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "rec.jsonl").write_text("\n".join(GOOD % (T + 10 * i, "AB"[i % 2]) for i in range(10)) + "\n")
+        (work / "snap.csv").write_text(MOBOOK_HEADER + SNAP_ROW)
+        done = arb(*args, cwd=work)
+        if code is not None:
+            assert done.returncode == code, (args, done.stderr)
+        return {p.name for p in work.iterdir()} - {"rec.jsonl", "snap.csv"}
+
+
+def test_with_the_default_paths_a_command_creates_only_the_folders_it_writes_into() -> None:
+    """The documented defaults (``logs/arb.log``, ``data/backtest.db``, ``data/HALT``,
+    ``data/markets``, ``profiles/``) are paths the user was given; but a command creates a folder
+    only for a file it writes: none for one that fails before doing anything, reads, or only talks
+    to a server (``notify test``, ``redis tail``)."""
+    nothing = [
+        (["scan", "--data", "snap.csv"], 0), (["strategies"], 0), (["report"], 2), (["logs"], 2),
+        (["resume"], 0),
+        (["notify", "test"], 2), (["notify", "test", "--notify", "json://127.0.0.1:1/"], 1),
+        (["redis", "tail", "--redis", "redis://127.0.0.1:1"], 1),
+        (["run", "--strategy", "nope", "--db", "x.db", "--no-ui"], 2),  # the log file opened, unused
+        (["backtest", "--data", "missing.jsonl"], 2),
+        (["optimize", "--data", "missing.jsonl", "--grid", "min_profit_bps=1,2", "--save", "p1"], 2),
+        (["check", "--exchanges", "binance", "--exchange-url", "binance=http://127.0.0.1:1"], 1),
+    ]
+    for args, code in nothing:
+        assert created(args, code) == set(), args
+    assert created(["run", "--db", "x.db", "--duration", "0.5", "--no-ui"], 0) == {"x.db", "logs"}
+    assert created(["backtest", "--data", "rec.jsonl"], 0) == {"data", "logs"}
+    assert created(["optimize", "--data", "rec.jsonl", "--grid", "min_profit_bps=1,2", "--save", "p1"],
+                   0) == {"profiles"}
+    assert created(["halt"], 0) == {"data"}
+
+
+def test_the_ccxt_commands_create_the_markets_cache_only_when_they_load_markets() -> None:
+    """Against a loopback emulator: ``check`` loads no cached markets and creates nothing; a live
+    ``scan`` and a ccxt ``run`` write ``data/markets`` (the ``ccxt.markets_cache`` default)."""
+    with binance_emulator() as url:
+        venue = ["--exchange-url", f"binance={url}"]
+        assert created(["check", "--exchanges", "binance", *venue], 0) == set()
+        assert created(["scan", "--exchange", "binance", "--symbols", "BTC/USDT", *venue], 0) == {"data"}
+        assert created(["run", "--source", "ccxt", "--exchanges", "binance", "--symbols", "BTC/USDT", *venue,
+                        "--duration", "1", "--no-ui", "--db", "x.db"], 0) == {"x.db", "logs", "data"}

@@ -19,6 +19,7 @@ import typing as t
 from arbitrage.events import (
     Alert,
     ArbResult,
+    ArbStateChanged,
     BalanceUpdate,
     BookUpdate,
     Event,
@@ -38,8 +39,8 @@ from arbitrage.events import (
 __all__ = ["FEED_TYPES", "LOSSY", "TRADING", "Names"]
 
 TRADING: frozenset[type[Event]] = frozenset({
-    OrderSubmitted, OrderUpdate, Fill, ArbResult, PositionUpdate, BalanceUpdate, Alert, TradingHalted,
-    TradingResumed,
+    OrderSubmitted, OrderUpdate, Fill, ArbResult, ArbStateChanged, PositionUpdate, BalanceUpdate, Alert,
+    TradingHalted, TradingResumed,
 })
 """Events that record what trading did: always written to a stream, and never dropped while
 Redis is slow or down unless ``redis.trading_buffer`` overflows."""

@@ -324,8 +324,8 @@ class RedisSettings(Section, frozen=True, kw_only=True):
     prefix: str = "arb:"
     """Of every channel and key: Pub/Sub ``<prefix><Type>``, streams ``<prefix>stream:<Type>``."""
     events: list[EventName] = msgspec.field(default_factory=lambda: [
-        "Opportunity", "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "PositionUpdate", "Alert",
-        "FeedStatus", "TradingHalted", "TradingResumed"])
+        "Opportunity", "OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "ArbStateChanged",
+        "PositionUpdate", "Alert", "FeedStatus", "TradingHalted", "TradingResumed"])
     """Event types mirrored out."""
     books: bool = False
     """Also mirror every ``BookUpdate`` (Pub/Sub; a stream too if listed in ``streams``)."""

@@ -17,7 +17,11 @@ the same way (WAL, schema brought up to date, newer files refused). Tables (ever
 * ``arb_states`` -- append-only history of every arbitrage's states (``ArbStateChanged``): the
   newest row per ``(run_id, opportunity_id)`` is its current state (``queries.arb_states``), also
   for an arbitrage that never got an ``arb_results`` row because the process died;
-* ``fills``, ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
+* ``fills`` -- append-only, one row per venue execution: ``trade_id`` is the venue's id of it
+  (NULL where the venue gives none: paper fills, files from before version 5), unique with
+  ``(run_id, client_order_id)`` (index ``fills_trade``), so a fill read again after a restart is
+  stored once (the writer's ``INSERT OR IGNORE``);
+* ``alerts``, ``rejections`` and (optional) ``books`` -- append-only;
 * ``positions`` -- the trader's open positions, keyed by ``(run_id, venue, asset, quote)``: the
   newest ``PositionUpdate`` of each (amount 0 once closed; ``realized`` is cumulative).
 
@@ -39,7 +43,7 @@ from arbitrage.errors import DataError
 
 __all__ = ["COLUMNS", "PRIMARY_KEYS", "SCHEMA_VERSION", "TABLES", "leg_index", "migrate", "open_database"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Stored in ``PRAGMA user_version``; bump it and add a step to ``_MIGRATIONS`` to change the schema."""
 
 _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
@@ -63,7 +67,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "fills": ({
         "id": int, "run_id": str, "client_order_id": str, "opportunity_id": str, "venue": str, "symbol": str,
         "side": str, "price": float, "amount": float, "fee": float, "fee_currency": str, "ts_event": int,
-        "ts_init": int,
+        "ts_init": int, "trade_id": str,
     }, "id"),
     "arb_results": ({
         "run_id": str, "opportunity_id": str, "strategy": str, "status": str, "quote": str,
@@ -142,6 +146,27 @@ def _add_v4(db: sqlite_utils.Database) -> None:
                         [(index, rowid) for rowid, label in rows if (index := leg_index(label)) is not None])
 
 
+def _add_v5(db: sqlite_utils.Database) -> None:
+    """Version 5: ``fills.trade_id`` and the unique index ``fills_trade`` on ``(run_id,
+    client_order_id, trade_id)``. Fills a reconciliation stored again before (issue 14, finding 8)
+    are deleted first: a row equal to an earlier one of its order in everything the venue said
+    (price, amount, fee, its currency, time) but published at another moment (``ts_init``: a later
+    process). Rows equal in all of that and published together are distinct executions (two
+    makers of one size at one price, matched in the same millisecond) and stay."""
+    _add_columns(db, "fills")
+    db.execute("""
+        DELETE FROM fills WHERE id IN (
+            SELECT f.id FROM fills f JOIN (
+                SELECT run_id, client_order_id, price, amount, fee, fee_currency, ts_event, min(id) AS first
+                FROM fills GROUP BY run_id, client_order_id, price, amount, fee, fee_currency, ts_event
+                HAVING count(*) > 1) g
+            ON f.run_id = g.run_id AND f.client_order_id = g.client_order_id AND f.price = g.price
+               AND f.amount = g.amount AND f.fee = g.fee AND f.fee_currency IS g.fee_currency
+               AND f.ts_event = g.ts_event
+            WHERE f.ts_init != (SELECT ts_init FROM fills WHERE id = g.first))""")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills (run_id, client_order_id, trade_id)")
+
+
 def leg_index(label: str) -> int | None:
     """The number at the end of an order label (``r-7-L1`` -> 1, ``r-7-H0`` -> 0); None if it has none."""
     _, _, tail = label.rpartition("-")
@@ -149,7 +174,7 @@ def leg_index(label: str) -> int | None:
 
 
 _MIGRATIONS: dict[int, c.Callable[[sqlite_utils.Database], None]] = {
-    1: _create_v1, 2: _add_v2, 3: _add_v3, 4: _add_v4}
+    1: _create_v1, 2: _add_v2, 3: _add_v3, 4: _add_v4, 5: _add_v5}
 """Version -> step that brings a database from ``version - 1`` to ``version``."""
 
 

@@ -79,7 +79,7 @@ def _fill(run_id: str, e: Fill) -> dict[str, t.Any]:
     return {"run_id": e.run_id or run_id, "client_order_id": e.client_order_id,
             "opportunity_id": e.opportunity_id, "venue": e.venue, "symbol": e.symbol, "side": e.side,
             "price": e.price, "amount": e.amount, "fee": e.fee, "fee_currency": e.fee_currency,
-            "ts_event": e.ts_event, "ts_init": e.ts_init}
+            "ts_event": e.ts_event, "ts_init": e.ts_init, "trade_id": e.trade_id or None}
 
 
 def _arb_result(run_id: str, e: ArbResult) -> dict[str, t.Any]:
@@ -126,6 +126,9 @@ _ROWS: dict[type[Event], tuple[str, c.Callable[[str, t.Any], dict[str, t.Any]]]]
 _REPLACE = frozenset({"opportunities", "arb_results", "positions"})
 """Tables keyed by event id (or position): a repeated key replaces the row instead of failing the
 whole batch (``positions`` keeps the newest update of each)."""
+_IGNORE = frozenset({"fills"})
+"""Tables with a natural unique key besides the rowid (``fills``: run, client order id, venue trade
+id): a row already stored is kept and the repeat ignored (a fill read again after a restart)."""
 _SUBMIT_ONLY = frozenset({"price", "purpose", "ts_submitted", "label", "leg_index"})
 """``orders`` columns only ``write_order_submitted`` writes: an ``OrderUpdate`` must not clobber them."""
 BATCHED_TYPES: tuple[type[Event], ...] = tuple(_ROWS)
@@ -148,7 +151,8 @@ def _statement(table: str) -> str:
     """
     columns = _row_columns(table)
     names = ", ".join(f'"{column}"' for column in columns)  # quoted: ``alerts.key`` is a keyword
-    sql = (f"{'INSERT OR REPLACE' if table in _REPLACE else 'INSERT'} INTO {table} ({names}) "
+    verb = "INSERT OR REPLACE" if table in _REPLACE else "INSERT OR IGNORE" if table in _IGNORE else "INSERT"
+    sql = (f"{verb} INTO {table} ({names}) "
            f"VALUES ({', '.join(':' + column for column in columns)})")
     if table == "orders":
         key = PRIMARY_KEYS[table]
@@ -222,9 +226,14 @@ class Writer:
                 self.db.table("runs").insert(row, replace=True)
             self.rows["runs"] += 1
 
-    def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True) -> None:
+    def write_order_submitted(self, event: OrderSubmitted, *, commit: bool = True,
+                              opportunity: Opportunity | None = None) -> None:
         """Insert one submitted order and commit before returning (the money rule); with
         ``sync_journal`` the commit is on disk when this returns.
+
+        :param opportunity: the order's opportunity, written (or replaced) in the same transaction:
+            the journal then holds what the arbitrage expected (its profit, legs, fee rates) even
+            when the process dies before the batch that would have stored it.
 
         :param commit: False leaves the row to the next batch's commit (a backtest: a simulated
             order has nothing to recover after a crash, and a commit per order was most of what
@@ -233,6 +242,7 @@ class Writer:
         row = (self.run_id, event.client_order_id, event.opportunity_id, event.venue, event.symbol,
                event.side, event.amount, event.price, event.purpose, event.ts_init, event.label,
                leg_index(event.label))
+        planned = _opportunity(self.run_id, opportunity) if opportunity is not None else None
         sync = commit and self.sync_journal
         with self._lock:
             self._check_open()
@@ -242,6 +252,8 @@ class Writer:
                     conn.commit()
                 conn.execute("PRAGMA synchronous = FULL")
             try:
+                if planned is not None:
+                    conn.execute(_STATEMENTS["opportunities"], planned)
                 conn.execute(_INSERT_ORDER, row)
                 if commit:
                     conn.commit()
@@ -269,16 +281,17 @@ class Writer:
         with self._lock:
             self._check_open()
             conn = self.db.conn
+            written: dict[str, int] = {}
             try:
                 for table, rows in grouped.items():
-                    conn.executemany(_STATEMENTS[table], rows)
+                    written[table] = conn.executemany(_STATEMENTS[table], rows).rowcount  # less repeats
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
             self.transactions += 1
-            for table, rows in grouped.items():
-                self.rows["order_updates" if table == "orders" else table] += len(rows)
+            for table, count in written.items():
+                self.rows["order_updates" if table == "orders" else table] += count
 
     def end_run(self, *, ended_at: str | None = None) -> dict[str, t.Any]:
         """Set ``ended_at`` and store the run's totals, counted from the database, as its summary."""

@@ -17,6 +17,8 @@ One arbitrage runs as one asyncio task:
    *Sequential legs* (``trading.sequential_legs``, for a chain of legs on one venue: see
    ``risk.chained``) go out one at a time instead, each sized from what the one before
    delivered (``trading.chain``); each delivery becomes the arbitrage's reservation until spent.
+   A leg whose venue was halted since admission (kill switch, storage, reconciliation, an order
+   of unknown fate there: ``_stopped``) is not sent; the chain ends and what it holds is closed.
    From admission until its result is known, each leg holds the levels its limit order may take
    in the run's book store (``Liquidity.reserve``), so no plan made meanwhile counts on them: an
    opportunity whose legs find their levels already held or taken is refused (``liquidity``).
@@ -58,7 +60,11 @@ published as a ``BalanceUpdate``.
    positions; unrealized profit is their value at the mark less that cost; the trader's
    positions ledger takes them over. For ``fees`` (and each ``LegResult.fee``), a fee the venue
    took in the market's base is valued at the order's average price (what that base cost), one in
-   another currency at that venue's mid.
+   another currency at that venue's mid. A currency the orders moved only by fees (Binance's BNB,
+   ``venue.fee_assets``; each fill's fee counts in its own currency, ``venue.order_deltas``) is
+   in ``residual`` and ``positions`` as what it is, a short of that currency, but it is a cost,
+   not exposure: never hedged, and it does not make the result ``failed``; its fees count in
+   ``fees`` at the venue's mid (``LegResult.fee`` holds the order's fee in the market's currency).
 
 ``complete`` means every planned leg was sent and filled fully and nothing had to be hedged or
 unwound. Amounts too small to trade (below a market's minimum amount or cost) are dust: reported
@@ -104,8 +110,10 @@ from arbitrage.trading.venue import (
     OrderResult,
     Venue,
     balance_deltas,
+    fee_assets,
     ledger,
     net_by_asset,
+    other_fees,
 )
 from arbitrage.valuation import Valuer
 
@@ -257,7 +265,7 @@ class Executor:
         self._machines[opportunity.id] = self._machine(opportunity.id, log)
         try:
             if sequential:
-                await self._send_chain(Chain(opportunity, self.markets, log), orders)
+                await self._send_chain(Chain(opportunity, self.markets, log), orders, log)
             else:
                 legs = [leg_request(opportunity, i, leg.amount) for i, leg in enumerate(opportunity.legs)]
                 await self._send(legs, orders)
@@ -383,13 +391,34 @@ class Executor:
             self.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
                                            ts_init=self.clock.time_ns()))
 
-    async def _send_chain(self, chain: Chain, orders: list[Order]) -> None:
-        """Send a chain's legs one at a time; what the chain holds then is left for closing exposure."""
+    async def _send_chain(self, chain: Chain, orders: list[Order], log: t.Any) -> None:
+        """Send a chain's legs one at a time; what the chain holds then is left for closing exposure.
+
+        A leg whose venue was halted after the arbitrage was admitted (``_stopped``) is not sent:
+        the chain ends there, and what the legs before it delivered is closed like any leftover."""
         opportunity_id = chain.opportunity.id
         while (request := chain.next_order()) is not None:
+            if why := self._stopped(request.venue):
+                log.warning("chain stopped before {} ({} {} {:.10g} @ {:.10g}): {}", request.label,
+                            request.side, request.symbol, request.amount, request.price, why)
+                self.risk.reserve(opportunity_id, {})  # its delivery is now exposure to close
+                return
             await self._send([request], orders)
             # what the leg spent shows in the balance now; only its delivery, until spent, stays held
             self.risk.reserve(opportunity_id, chain.filled(orders[-1][1]) or {})
+
+    def _stopped(self, venue: str) -> str:
+        """Why no new leg may go to ``venue`` now ('' if it may): the kill switch or a storage
+        failure (``RiskGate.halt``), start-up reconciliation (``reconciling``), or an order of
+        unknown fate there (``venue_halted``) -- the rules ``RiskGate.check`` admits by."""
+        risk = self.risk
+        if risk.halted:
+            return f"trading halted: {risk.halted}"
+        if risk.reconciling:
+            return f"reconciling: {risk.reconciling_reason}"
+        if held := risk.halted_venues.get(venue):
+            return f"{venue} halted: order(s) {', '.join(sorted(held))} of unknown fate"
+        return ""
 
     async def _close_exposure(self, opportunity: Opportunity, orders: list[Order], *, unwind: bool,
                               first: int = 0) -> None:
@@ -403,7 +432,9 @@ class Executor:
         deadline = self.clock.time_ns() + int(self.settings.hedge_timeout_s * 1e9)
         sent, rounds = first, 0
         while True:
-            exposure = self.exposure(opportunity.quote, orders)
+            fees_only = fee_assets(orders, self.markets)  # a cost, not a position to close
+            exposure = {asset: amount for asset, amount in self.exposure(opportunity.quote, orders).items()
+                        if asset not in fees_only}
             requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
             if not requests and not waiting:
                 return
@@ -565,7 +596,8 @@ class Executor:
             self.fills += 1
             self.bus.publish(Fill(client_order_id=r.client_order_id, opportunity_id=r.opportunity_id,
                                   venue=r.venue, symbol=r.symbol, side=r.side, price=f.price, amount=f.amount,
-                                  fee=f.fee, fee_currency=f.fee_currency, ts_event=f.ts_event, ts_init=now))
+                                  fee=f.fee, fee_currency=f.fee_currency, trade_id=f.trade_id,
+                                  ts_event=f.ts_event, ts_init=now))
         self.order_status[result.status] += 1
         self.bus.publish(OrderUpdate(
             client_order_id=r.client_order_id, opportunity_id=r.opportunity_id, venue=r.venue,
@@ -602,7 +634,8 @@ class Executor:
             unrealized = sum(p.unrealized for p in positions)
             venues = venues_of(opportunity)
             why_open = self.closer.why_open
-            stuck = {asset: why for asset, amount in residual.items() if amount
+            fees_only = fee_assets(orders, self.markets)
+            stuck = {asset: why for asset, amount in residual.items() if amount and asset not in fees_only
                      and (why := why_open(asset, amount, quote, venues, opportunity.id,
                                           entry.get((asset, amount > 0)))) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
@@ -616,6 +649,9 @@ class Executor:
             else:
                 status = "partial"
             fees = sum(self._value(r.venue, *self._fee(r, result), quote) for r, result in orders)
+            fees += sum(self._value(r.venue, currency, fee, quote) for r, result in orders
+                        if (market := self.markets.get(r.venue, {}).get(r.symbol)) is not None
+                        for currency, fee in other_fees(result, market).items())
             result = ArbResult(
                 opportunity_id=opportunity.id, strategy=opportunity.strategy, status=status,
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,

@@ -22,7 +22,14 @@ opened it (a venue this run does not open keeps trading halted, and says so):
    venue could no longer accept it: ``live.not_found_after_s`` after the journal's
    ``ts_submitted`` (Binance refuses a request older than its ``recvWindow``); before that, and
    while the lookups fail, it stays unknown and the question is asked again (backing off to 60 s).
-   Nothing is ever sent again.
+   Nothing is ever sent again. The lookups book nothing into the venue's balances (the fills of
+   an earlier process's order are in the balances read since); once every order is looked up the
+   balances are read again (retried like every read, trading held meanwhile) and published.
+
+A critical ``Alert`` keyed ``reconcile:<venue>`` is raised (once per step that fails) when a read
+keeps failing, an adopted order cannot be followed, or the venue's task dies of an error outside
+its retries (a done-callback: trading stays held on that venue, the reason says the redacted
+error; a restart tries again); it recovers when the venue is done.
 
 Then every unfinished arbitrage (all its orders known now) is finished by the executor
 (``Executor.resume``): what its orders left open is hedged or unwound within the loss cap, as
@@ -50,6 +57,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import Alert, BalanceUpdate, Fill, Leg, Opportunity, OrderUpdate
 from arbitrage.plugin import Books
+from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.executor import UNKNOWN_RETRY_MAX_S, Executor
 from arbitrage.trading.ids import is_ours
@@ -139,7 +147,8 @@ class Reconciler:
         """client order id -> final state learnt from its venue."""
         self.counts: Counter[str] = Counter()
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._alerted: set[str] = set()
+        self._alerted: set[tuple[str, str]] = set()
+        """(venue, step) pairs a critical alert was raised for."""
 
     @property
     def active(self) -> bool:
@@ -196,8 +205,24 @@ class Reconciler:
     def venue_open(self, name: str, venue: Venue) -> None:
         """A live venue of this run is open: reconcile it if the journal names it (in a task)."""
         if name in self.pending and name not in self._tasks:
-            self._tasks[name] = asyncio.get_running_loop().create_task(
-                self._venue(name, t.cast(_Lookup, venue)), name=f"reconcile:{name}")
+            task = asyncio.get_running_loop().create_task(self._venue(name, t.cast(_Lookup, venue)),
+                                                          name=f"reconcile:{name}")
+            task.add_done_callback(lambda done: self._ended(name, done))
+            self._tasks[name] = task
+
+    def _ended(self, name: str, task: asyncio.Task[None]) -> None:
+        """A venue's reconciliation task ended: if an error killed it (outside its retries),
+        trading stays held on that venue, and a critical alert says so with the (redacted) error."""
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        text = " ".join(redact_text(f"{type(exc).__name__}: {exc}").split())[:200]
+        why = f"reconciliation failed ({text}); restart to try again"
+        self.log.bind(venue=name).opt(exception=exc).critical("start-up reconciliation of {} failed", name)
+        self.risk.hold_reconciling(name, why)
+        message = f"start-up reconciliation of {name} failed, nothing trades: {why}"
+        self._alerted.add((name, "failed"))
+        self.bus.publish(Alert(key=f"reconcile:{name}", level="critical", message=message,
+                               ts_init=self.clock.time_ns()))
 
     async def stop(self) -> None:
         """Abandon what is still running (trading stays held: the next start carries on)."""
@@ -214,11 +239,12 @@ class Reconciler:
 
     # -- one venue --------------------------------------------------------------------------------
 
-    def _waiting(self, name: str, why: str) -> None:
-        """Say once, critically, that ``name`` cannot be reconciled yet (and keep trading held)."""
+    def _waiting(self, name: str, why: str, step: str = "") -> None:
+        """Say once per ``step`` (what is being asked), critically, that ``name`` cannot be
+        reconciled yet (and keep trading held)."""
         self.risk.hold_reconciling(name, why)
-        if name not in self._alerted:
-            self._alerted.add(name)
+        if (name, step) not in self._alerted:
+            self._alerted.add((name, step))
             message = f"start-up reconciliation of {name} cannot complete, nothing trades: {why}"
             self.log.bind(venue=name).critical(message)
             self.bus.publish(Alert(key=f"reconcile:{name}", level="critical", message=message,
@@ -233,12 +259,12 @@ class Reconciler:
             if row["client_order_id"] in adopted:
                 await self._follow(name, venue, row)
             await self._look_up(name, venue, row)
-        with contextlib.suppress(Exception):
-            if await t.cast(Venue, venue).refresh():
-                self.bus.publish(BalanceUpdate(venue=name, balances=t.cast(Venue, venue).balances(),
-                                               ts_init=self.clock.time_ns()))
+        # what the orders did is in the venue's balances now: read them before anything trades
+        await self._retrying(name, "reading balances", t.cast(Venue, venue).refresh)
+        self.bus.publish(BalanceUpdate(venue=name, balances=t.cast(Venue, venue).balances(),
+                                       ts_init=self.clock.time_ns()))
         del self.pending[name]
-        if name in self._alerted:
+        if any(venue == name for venue, _ in self._alerted):
             self.bus.publish(Alert(key=f"reconcile:{name}", level="critical", recovered=True,
                                    message=f"start-up reconciliation of {name} done",
                                    ts_init=self.clock.time_ns()))
@@ -257,9 +283,9 @@ class Reconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                text = " ".join(str(exc).split())[:160]
+                text = " ".join(redact_text(str(exc)).split())[:160]
                 self._waiting(name, f"{what} failed ({type(exc).__name__}: {text}); "
-                                    f"asking again in {delay:.3g} s")
+                                    f"asking again in {delay:.3g} s", what)
             await self.clock.sleep(delay)
             delay = min(delay * 2.0, UNKNOWN_RETRY_MAX_S)
 
@@ -307,11 +333,14 @@ class Reconciler:
             side=row["side"], status="open", amount=row["amount"], filled=row["filled"] or 0.0,
             average_price=row["average_price"] or 0.0, fee=row["fee"] or 0.0, reason="adopted at start",
             run_id=row["run_id"], ts_event=now, ts_init=now))
+
+        async def still_open() -> bool:
+            return any(o.get("clientOrderId") == cid for o in await venue.exchange.fetch_open_orders(symbol))
+
         while True:
             self.risk.hold_reconciling(name, f"adopted open order {cid}: waiting for it to end")
-            open_orders = await self._retrying(name, f"reading open orders on {symbol}",
-                                               lambda: venue.exchange.fetch_open_orders(symbol))
-            if not any(o.get("clientOrderId") == cid for o in open_orders):
+            if not await self._retrying(name, f"following adopted open order {cid} (reading open orders "
+                                              f"on {symbol})", still_open):
                 return
             await self.clock.sleep(self.settings.unknown_retry_s)
 
@@ -341,8 +370,8 @@ class Reconciler:
             self.bus.publish(Fill(client_order_id=request.client_order_id,
                                   opportunity_id=request.opportunity_id, venue=name, symbol=request.symbol,
                                   side=request.side, price=f.price, amount=f.amount, fee=f.fee,
-                                  fee_currency=f.fee_currency, run_id=row["run_id"], ts_event=f.ts_event,
-                                  ts_init=now))
+                                  fee_currency=f.fee_currency, run_id=row["run_id"], trade_id=f.trade_id,
+                                  ts_event=f.ts_event, ts_init=now))
         self.bus.publish(OrderUpdate(
             client_order_id=request.client_order_id, opportunity_id=request.opportunity_id, venue=name,
             symbol=request.symbol, side=request.side, status=result.status, amount=request.amount,

@@ -18,8 +18,8 @@ from arbitrage.trading.plugin import Trader
 from tests.bridge.conftest import RedisServer
 from tests.bridge.helpers import FAST_TRADING, Collect, settings, wait_for
 
-TRADING = {"OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "PositionUpdate", "BalanceUpdate", "Alert",
-           "TradingHalted", "TradingResumed"}
+TRADING = {"OrderSubmitted", "OrderUpdate", "Fill", "ArbResult", "ArbStateChanged", "PositionUpdate",
+           "BalanceUpdate", "Alert", "TradingHalted", "TradingResumed"}
 
 
 def _json(event: Event) -> t.Any:
@@ -64,7 +64,9 @@ def test_an_outside_consumer_gets_exactly_the_mirrored_events_in_order(
 
     sent, heard, streams = asyncio.run(scenario())
     kinds = {type(e).__name__ for e in sent}
-    assert {"Opportunity", "OrderSubmitted", "Fill", "OrderUpdate", "ArbResult", "FeedStatus"} <= kinds
+    assert {"Opportunity", "OrderSubmitted", "Fill", "OrderUpdate", "ArbResult", "ArbStateChanged",
+            "FeedStatus"} <= kinds
+    assert streams["ArbStateChanged"]  # a trading event: streamed by default
     expected = [(f"arb:{type(e).__name__}", _json(e)) for e in sent]
     assert [(ch, json.loads(data)) for ch, data in heard] == expected
     for name, entries in streams.items():

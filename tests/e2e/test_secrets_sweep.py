@@ -27,7 +27,6 @@ import sys
 import threading
 import time
 import typing as t
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ pytest.importorskip("ccxt.pro")
 redis = pytest.importorskip("redis")
 
 from tests.bridge.conftest import BINARY, RedisServer  # noqa: E402
+from tests.emulator.processes import arb_env, binance_and_kraken, control, plant  # noqa: E402
 from tests.emulator.recordings import DATA as DATA_DIR  # noqa: E402
 from tests.notify.helpers import Sink, closed_port  # noqa: E402
 
@@ -44,7 +44,6 @@ pytestmark = [
     pytest.mark.skipif(BINARY is None, reason="redis-server is not installed (apt-get install redis-server)"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 KRAKEN_SECRET_TEXT = "SwKrSecretText7c1d9e5f3a2b"
 SECRETS = {
     "binance api key": "SwBnKey4q8z1m6x3v9",
@@ -67,31 +66,9 @@ HOOK_PW, HOOK_TOKEN = SECRETS["notification password"], SECRETS["notification to
 @contextlib.contextmanager
 def emulators() -> t.Iterator[tuple[str, str]]:
     """Binance (holding 1000 USDT) and Kraken (1 BTC), each in its own process, with the keys."""
-    commands = (["binance", "--scenario", "quiet", "--api-key", KEY, "--secret", SECRET],
-                ["kraken", "--key", f"{K_KEY}={K_SECRET}"])
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.emulator", *args, "--port", "0"], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                 for args in commands]
-    try:
-        binance, kraken = (p.stdout.readline().strip() for p in processes if p.stdout is not None)
-        control(binance, "balances", {"USDT": "1000", "BTC": "0"})
-        control(kraken, "balances", {"USDT": "0", "BTC": "1"})
-        control(binance, "book", {"symbol": "BTC/USDT", "bids": [["99", "5"]], "asks": [["100", "1"]]})
-        control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["98", "5"]], "asks": [["99", "5"]]})
+    with binance_and_kraken(KEY, SECRET, K_KEY, K_SECRET) as (binance, kraken):
+        plant(binance, kraken)
         yield binance, kraken
-    finally:
-        for process in processes:
-            process.terminate()
-            process.communicate(timeout=10)
-
-
-def control(base: str, what: str, body: t.Any = None) -> t.Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}/_emulator/{what}", data=data,
-                                     method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return json.loads(reply.read())
 
 
 @contextlib.contextmanager
@@ -204,14 +181,8 @@ def test_planted_secrets_are_in_no_artifact_of_a_live_run(tmp_path: Path) -> Non
         # where arb cuts a long exchange message short (200 characters: it is cut in the middle)
         control(kraken, "faults", [{"kind": "reject", "reason": "invalid_order", "message": (
             f"EOrder:Invalid order: key {K_KEY} {'x' * 114} secret {K_SECRET} refused")}])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
-        env.update({
-            "ARB_BINANCE_API_KEY": KEY, "ARB_BINANCE_SECRET": SECRET,
-            "ARB_KRAKEN_API_KEY": K_KEY, "ARB_KRAKEN_SECRET": K_SECRET,
-            "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": str(run_dir / "markets"),
-            "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",
-            "ARB_LOG__LEVEL": "DEBUG", "ARB_MONITOR__HALT_FILE": "",
-        })
+        env = arb_env(KEY, SECRET, K_KEY, K_SECRET, ARB_CCXT__MARKETS_CACHE=str(run_dir / "markets"),
+                      ARB_LOG__LEVEL="DEBUG")
         command = [sys.executable, "-m", "arbitrage", "run", "--config", str(settings), "--source", "ccxt",
                    "--exchanges", "binance,kraken", "--symbols", "BTC/USDT",
                    "--exchange-url", f"binance={binance}", "--exchange-url", f"kraken={kraken}",

@@ -27,7 +27,9 @@ core's (`core.EmulatedExchange`); this module speaks Kraken's wire:
 * numbers are printed with Kraken's decimals: volumes with ``lot_decimals``, prices with the
   pair's book decimals, an order's ``cost`` truncated to ``cost_decimals`` (as Kraken does; ccxt
   ignores it and multiplies the average ``price`` by ``vol_exec``), fees and balances exactly
-  (`kraken_records`).
+  (`kraken_records`);
+* TradesHistory lists at most ``TRADES_PAGE`` (50) trades, newest first, from offset ``ofs``, with
+  ``count`` the number matching in all, as Kraken pages it.
 """
 
 from __future__ import annotations
@@ -51,11 +53,14 @@ from tests.emulator.kraken_wire import ERRORS, Credentials, KrakenError, fmt, kr
 from tests.emulator.kraken_ws import PublicSocket
 from tests.emulator.server import Emulator, Route
 
-__all__ = ["RECORDED_DEPTH", "KrakenEmulator", "add_arguments", "create", "default_emulator"]
+__all__ = ["RECORDED_DEPTH", "TRADES_PAGE", "KrakenEmulator", "add_arguments", "create", "default_emulator"]
 
 RECORDED_DEPTH = 1000
 """The depth the cryptofeed recording subscribed with: fed books are kept at it, like Kraken's."""
 
+TRADES_PAGE = 50
+"""Trades a TradesHistory reply lists at most (Kraken: "50 results are returned at a time, the most
+recent by default"; ``ofs`` pages back)."""
 _TRUE = ("true", "True", "1")
 DEADLINE_ERROR = "EOrder:Deadline elapsed"
 """What the emulator answers an AddOrder arriving after its ``deadline``. Kraken documents the
@@ -400,10 +405,16 @@ class KrakenEmulator(Emulator):
         return trade_record(trade, self.pairs[trade.symbol], self.exchange.orders[trade.order_id].type)
 
     def _trades_history(self, params: dict[str, str]) -> dict[str, t.Any]:
+        """The account's trades after ``start`` up to ``end``, newest first, ``TRADES_PAGE`` of them
+        from offset ``ofs``; ``count`` is how many match in all."""
         start, end = float(params.get("start", 0)), float(params.get("end", "inf"))
+        try:
+            offset = int(params.get("ofs", 0))
+        except ValueError:
+            raise KrakenError("EGeneral:Invalid arguments:ofs") from None
         trades = [tr for tr in reversed(self.exchange.account_trades()) if start < tr.ts_ms / 1000 <= end]
-        return {"trades": {kraken_id("T", tr.id): self._trade(tr) for tr in trades},
-                "count": len(trades)}
+        page = trades[max(offset, 0):max(offset, 0) + TRADES_PAGE]
+        return {"trades": {kraken_id("T", tr.id): self._trade(tr) for tr in page}, "count": len(trades)}
 
     def _query_trades(self, params: dict[str, str]) -> dict[str, t.Any]:
         by_id = {kraken_id("T", tr.id): tr for tr in self.exchange.trades}

@@ -18,8 +18,9 @@ import ccxt
 import pytest
 
 from tests.emulator.core import Fault
-from tests.emulator.kraken import KrakenEmulator
+from tests.emulator.kraken import TRADES_PAGE, KrakenEmulator
 from tests.emulator.kraken_testing import KEY, SECRET, emulator, run
+from tests.emulator.kraken_wire import kraken_id
 from tests.emulator.recordings import ccxt_markets
 
 OTHER_SECRET = base64.b64encode(bytes(range(64, 128))).decode()
@@ -282,3 +283,22 @@ def test_the_subprocess_serves_keys_balances_and_the_paced_recording_from_the_co
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_trades_history_pages_fifty_trades_newest_first_back_through_ofs() -> None:
+    em = planted(usdt="1000000")
+    em.exchange.set_book("BTC/USDT", [("49990.0", "1")], [("50000.0", "10")])
+    for _ in range(TRADES_PAGE * 2 + 20):  # 120 trades of 0.001 BTC
+        em.exchange.place_order("BTC/USDT", "buy", "limit", "0.001", "50000", time_in_force="IOC")
+    newest_first = [kraken_id("T", tr.id) for tr in reversed(em.exchange.trades)]
+
+    async def scenario(em: KrakenEmulator, ex: t.Any) -> None:
+        pages = [await ex.fetch_my_trades(params={"ofs": ofs}) for ofs in (0, 50, 100, 150)]
+        assert [len(p) for p in pages] == [50, 50, 20, 0]
+        assert [{tr["id"] for tr in p} for p in pages] == [
+            set(newest_first[:50]), set(newest_first[50:100]), set(newest_first[100:]), set()]
+        sent = [r.params.get("ofs") for r in em.exchange.requests
+                if r.endpoint == "POST /0/private/TradesHistory"]
+        assert sent == ["0", "50", "100", "150"]
+
+    run(scenario, em)

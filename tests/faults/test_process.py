@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.emulator.processes import control, emulators
 from tests.faults.harness import (
     DISLOCATED,
     ORDER_ENDPOINT,
@@ -28,7 +29,7 @@ from tests.faults.harness import (
     assert_end_state,
 )
 from tests.trading.live_helpers import KEY, SECRET
-from tests.trading.test_live_run import control, emulators, log_says
+from tests.trading.test_live_run import log_says
 
 pytest.importorskip("ccxt.pro")
 

@@ -17,14 +17,12 @@ import base64
 import collections.abc as c
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 import typing as t
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -34,11 +32,11 @@ from arbitrage.events import OrderSubmitted
 from arbitrage.storage.queries import arb_states, unfinished_arbitrages, unfinished_orders
 from arbitrage.storage.writer import Writer
 from arbitrage.trading.ids import client_order_id
+from tests.emulator.processes import arb_env, binance_and_kraken, control, plant, quiet_books
 from tests.emulator.recordings import DATA as DATA_DIR
 
 pytestmark = pytest.mark.skipif(not (DATA_DIR / "ccxt").exists(), reason=f"no shared data at {DATA_DIR}")
 
-REPO = Path(__file__).resolve().parents[2]
 BINANCE_KEY, BINANCE_SECRET = "RESTARTbinanceKEY7f3a9c1e", "RESTARTbinanceSECRETd41e8b"
 KRAKEN_KEY = "RESTARTkrakenKEY5b2e8d0a"
 KRAKEN_SECRET = base64.b64encode(b"RESTARTkrakenSECRET-1234567890abcdef").decode()
@@ -48,39 +46,12 @@ MIN_AMOUNT = 1e-5
 State = dict[str, t.Any]
 
 
-def control(base: str, what: str, body: t.Any = None) -> t.Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}/_emulator/{what}", data=data,
-                                     method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return json.loads(reply.read())
-
-
 @pytest.fixture
 def venues() -> t.Iterator[tuple[str, str]]:
     """Fresh Binance and Kraken emulators for one scenario, quiet books that do not cross."""
-    commands = [("binance", "--scenario", "quiet", "--api-key", BINANCE_KEY, "--secret", BINANCE_SECRET),
-                ("kraken", "--key", f"{KRAKEN_KEY}={KRAKEN_SECRET}")]
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.emulator", *args, "--port", "0"], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                 for args in commands]
-    try:
-        binance, kraken = (p.stdout.readline().strip() for p in processes if p.stdout is not None)
-        control(binance, "balances", {"USDT": "1000", "BTC": "0"})
-        control(kraken, "balances", {"USDT": "0", "BTC": "1"})
-        quiet(binance, kraken)
+    with binance_and_kraken(BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET) as (binance, kraken):
+        plant(binance, kraken)
         yield binance, kraken
-    finally:
-        for process in processes:
-            process.terminate()
-            process.communicate(timeout=10)
-
-
-def quiet(binance: str, kraken: str) -> None:
-    """Books with no arbitrage: Binance 99/100, Kraken 98/99."""
-    control(binance, "book", {"symbol": "BTC/USDT", "bids": [["99", "5"]], "asks": [["100", "1"]]})
-    control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["98", "5"]], "asks": [["99", "5"]]})
 
 
 def dislocate(kraken: str) -> None:
@@ -96,17 +67,10 @@ class Arb:
 
     def __init__(self, tmp: Path, urls: tuple[str, str], **settings: str) -> None:
         self.tmp, self.urls, self.runs = tmp, urls, 0
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
-        self.env.update({
-            "ARB_BINANCE_API_KEY": BINANCE_KEY, "ARB_BINANCE_SECRET": BINANCE_SECRET,
-            "ARB_KRAKEN_API_KEY": KRAKEN_KEY, "ARB_KRAKEN_SECRET": KRAKEN_SECRET,
-            "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": "",
-            "ARB_LIVE__NOT_FOUND_AFTER_S": "2.5",
+        self.env = arb_env(BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET, **{
+            "ARB_CCXT__MARKETS_CACHE": "", "ARB_LIVE__NOT_FOUND_AFTER_S": "2.5",
             "ARB_LIVE__ORDER_DEADLINE_S": "2", "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
-            "ARB_LIVE__LOOKUP_RETRIES": "2", "ARB_LIVE__UNKNOWN_RETRY_S": "0.2",
-            "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",
-            "ARB_MONITOR__HALT_FILE": "", **settings,
-        })
+            "ARB_LIVE__LOOKUP_RETRIES": "2", "ARB_LIVE__UNKNOWN_RETRY_S": "0.2", **settings})
 
     def start(self) -> tuple[subprocess.Popen[str], Path]:
         self.runs += 1
@@ -218,7 +182,7 @@ def test_killed_between_send_and_answer_the_restart_records_the_fill_and_finishe
     arb = Arb(tmp_path, venues)
     arb.killed_when(lambda: bool(control(kraken, "state")["orders"])
                     and bool(control(binance, "state")["orders"]))
-    quiet(binance, kraken)
+    quiet_books(binance, kraken)
     [sell] = [o for o in arb.rows("SELECT * FROM orders") if o["venue"] == "kraken"]
     assert sell["status"] == "submitted"  # the journal knew it was sent, not what became of it
     log = arb.restarted()
@@ -257,7 +221,7 @@ def test_killed_between_journal_write_and_send_the_order_counts_as_never_placed_
     assert (hedge["side"], hedge["status"], hedge["filled"]) == ("sell", "closed", "0.999")
     residual = residual_of(arb, legs["L0"]["opportunity_id"])
     assert all(abs(v) < MIN_AMOUNT for v in residual.values()), residual
-    quiet(binance, kraken)
+    quiet_books(binance, kraken)
     restart_twice_sends_nothing(arb)
 
 
@@ -278,7 +242,7 @@ def test_killed_during_hedging_the_restart_finds_the_hedge_filled_and_sends_no_o
         return sent >= 2 and bool(control(binance, "state")["orders"])
 
     arb.killed_when(hedge_in_flight)
-    quiet(binance, kraken)
+    quiet_books(binance, kraken)
     log = arb.restarted()
     assert "reconciled hedge" in log
     b_state, k_state = check_journal_matches_venues(arb)

@@ -310,7 +310,7 @@ def test_open_database_when_file_is_version_3_adds_leg_index_from_labels_and_the
     db.conn.commit()
     db.close()
     with Writer(path, "r") as w:
-        assert w.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert w.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         w.write_order_submitted(msgspec.structs.replace(f.submitted("c3", "r-8"), label="r-8-U12"))
         w.write_batch([f.state("r-8", "planned", ts=1), f.state("r-8", "submitted", ts=2)])
     assert rows(path, "SELECT client_order_id, leg_index FROM orders ORDER BY client_order_id") == [
@@ -348,3 +348,45 @@ def test_journal_commit_is_synced_only_with_sync_journal(tmp_path: Path) -> None
             w.db.conn.set_trace_callback(None)
             assert levels == (["PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"] if sync else [])
             assert w.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL for the batches
+
+
+def test_a_fill_stored_again_with_its_venue_trade_id_is_kept_once(writer: Writer) -> None:
+    first = msgspec.structs.replace(f.fill("c1", "o1"), trade_id="T1")
+    twin = msgspec.structs.replace(first, trade_id="T2")  # another execution, equal in all but its id
+    again = msgspec.structs.replace(first, ts_init=99)  # read again after a restart
+    paper = f.fill("c2", "o1")  # no trade id: every one is kept
+    writer.write_batch([first, twin, paper, paper])
+    writer.write_batch([again])
+    assert rows(writer.path, "SELECT client_order_id, trade_id, ts_init FROM fills ORDER BY id") == [
+        {"client_order_id": "c1", "trade_id": "T1", "ts_init": 6},
+        {"client_order_id": "c1", "trade_id": "T2", "ts_init": 6},
+        {"client_order_id": "c2", "trade_id": None, "ts_init": 6},
+        {"client_order_id": "c2", "trade_id": None, "ts_init": 6}]
+    assert writer.rows["fills"] == 4  # the repeat was not written
+
+
+def test_open_database_when_file_is_version_4_adds_the_trade_id_and_drops_fills_stored_twice(
+        tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    db = open_database(path)
+    db.conn.execute("DROP INDEX fills_trade")
+    db.conn.execute("ALTER TABLE fills DROP COLUMN trade_id")  # the version 4 table
+    columns = "run_id, client_order_id, price, amount, fee, fee_currency, ts_event, ts_init"
+    db.conn.executemany(f"INSERT INTO fills ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        ("r", "c1", 100.0, 0.5, 0.1, "USDT", 5, 6),  # two makers of one size, published together
+        ("r", "c1", 100.0, 0.5, 0.1, "USDT", 5, 6),
+        ("r", "c1", 101.0, 0.2, 0.1, "USDT", 5, 6),
+        ("r", "c1", 100.0, 0.5, 0.1, "USDT", 5, 90),  # a reconciliation published them again
+        ("r", "c1", 100.0, 0.5, 0.1, "USDT", 5, 90),
+        ("r", "c1", 101.0, 0.2, 0.1, "USDT", 5, 90),
+        ("r2", "c1", 100.0, 0.5, 0.1, "USDT", 5, 90)])  # another run's: its own
+    db.conn.execute("PRAGMA user_version = 4")
+    db.conn.commit()
+    db.close()
+    with Writer(path, "r") as w:
+        assert w.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert rows(path, "SELECT run_id, price, ts_init, trade_id FROM fills ORDER BY id") == [
+        {"run_id": "r", "price": 100.0, "ts_init": 6, "trade_id": None},
+        {"run_id": "r", "price": 100.0, "ts_init": 6, "trade_id": None},
+        {"run_id": "r", "price": 101.0, "ts_init": 6, "trade_id": None},
+        {"run_id": "r2", "price": 100.0, "ts_init": 90, "trade_id": None}]

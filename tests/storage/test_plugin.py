@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import types
 import typing as t
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock, SimClock
 from arbitrage.engine import Engine
 from arbitrage.errors import SettingsError
-from arbitrage.events import STORAGE_ALERT_KEY, Alert, TradingHalted
+from arbitrage.events import STORAGE_ALERT_KEY, Alert, TradingHalted, TradingResumed
 from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.settings import Settings
 from arbitrage.storage.plugin import Storage
 from arbitrage.storage.report import build_report
+from arbitrage.trading.reconcile import opportunity_of
 from tests.storage import _factories as f
 
 
@@ -80,12 +82,31 @@ def test_order_submitted_row_exists_when_publish_returns(tmp_path: Path) -> None
 
     async def main() -> None:
         bus, storage = await started(f.settings_for(path))
+        bus.publish(f.opportunity("o1", profit=0.75))
+        bus.publish(f.opportunity("o2"))  # not traded: left to its batch
+        bus.publish(f.submitted("c1", "o1"))
+        bus.publish(f.submitted("c2", "o1", venue="beta", side="sell"))
+        # no await since publish: queued writers have not run, the order row is already committed,
+        # and with the first order of o1 what it expected
+        [order, _] = rows(path, "SELECT * FROM orders ORDER BY client_order_id")
+        assert (order["client_order_id"], order["status"]) == ("c1", "submitted")
+        [row] = rows(path, "SELECT * FROM opportunities")  # what a restart now would finish it with
+        assert opportunity_of({**row, "opportunity_id": row["id"]}) == f.opportunity("o1", profit=0.75)
+        await storage.stop()
+        await bus.stop()
+        assert count(path, "opportunities") == 2
+
+    asyncio.run(main())
+
+
+def test_a_backtest_leaves_opportunities_to_their_batch(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+
+    async def main() -> None:
+        bus, storage = await started(f.settings_for(path), clock=SimClock())
         bus.publish(f.opportunity("o1"))
         bus.publish(f.submitted("c1", "o1"))
-        # no await since publish: queued writers have not run, the order row is already committed
-        assert count(path, "opportunities") == 0
-        [order] = rows(path, "SELECT * FROM orders")
-        assert (order["client_order_id"], order["status"]) == ("c1", "submitted")
+        assert storage.writer is not None and storage.writer.rows["opportunities"] == 0
         await storage.stop()
         await bus.stop()
 
@@ -223,18 +244,25 @@ def test_failed_order_write_vetoes_the_publish_and_halts_trading(tmp_path: Path)
         with bus.collect(TradingHalted) as again, pytest.raises(Exception):  # noqa: B017
             bus.publish(f.submitted("c2", "o2"))
         assert again == []  # halted once
+        # someone lifted the halt (``arb resume``) while the database still fails: halted again
+        storage.ctx.views.trading = t.cast(t.Any, types.SimpleNamespace(halted=""))
+        with bus.collect(TradingHalted, Alert) as again, pytest.raises(Exception):  # noqa: B017
+            bus.publish(f.submitted("c3", "o3"))
+        assert [type(e) for e in again] == [TradingHalted] and again[0].rule == "storage"
         await bus.stop()
         await storage.stop()
 
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("kill_switch", ["", "daily_loss: -120 USDT"])
 def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_switch: str) -> None:
     path = tmp_path / "arb.db"
 
     async def main() -> None:
         bus, storage = await started(f.settings_for(path))
+        storage.ctx.views.monitor = t.cast(t.Any, types.SimpleNamespace(halted=kill_switch))
         assert storage.writer is not None
         real = storage.writer.write_batch
         full = [True]
@@ -245,7 +273,7 @@ def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can
             real(events)
 
         monkeypatch.setattr(storage.writer, "write_batch", disk)
-        with bus.collect(TradingHalted, Alert) as seen:
+        with bus.collect(TradingHalted, TradingResumed, Alert) as seen:
             bus.publish(f.opportunity("o1"))
             await bus.drain()
             assert [type(e) for e in seen] == [TradingHalted, Alert] and seen[0].rule == "storage"
@@ -255,6 +283,11 @@ def test_failed_batch_write_halts_trading_and_writes_the_kept_events_once_it_can
             bus.publish(f.opportunity("o2"))
             await bus.drain()
             assert seen[-1].key == STORAGE_ALERT_KEY and seen[-1].recovered
+            resumed = [e for e in seen if isinstance(e, TradingResumed)]
+            if kill_switch:  # another halt is in force: storage must not lift it
+                assert resumed == [] and "trading stays halted: the kill switch is on" in seen[-1].message
+            else:  # the journal is whole again: trading goes on
+                assert len(resumed) == 1 and "trading resumed" in seen[-1].message
         assert bus.stats()["storage:Opportunity"]["errors"] == 0  # nothing lost, so nothing to count
         assert not storage.ctx.stop.event.is_set()
         await storage.stop()

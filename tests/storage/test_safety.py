@@ -1,5 +1,6 @@
 """Database safety: a killed writer never corrupts the file nor loses a committed batch, and a
-database that cannot be written halts trading instead of trading without a journal."""
+database that cannot be written (a full disk, another process's lock) halts trading instead of
+trading without a journal; a lock that goes away lets trading resume."""
 
 from __future__ import annotations
 
@@ -14,11 +15,26 @@ import textwrap
 import typing as t
 from pathlib import Path
 
+import msgspec
+
+from arbitrage.book import BookStore
+from arbitrage.bus import Bus
+from arbitrage.clock import Clock
 from arbitrage.engine import Engine
-from arbitrage.events import STORAGE_ALERT_KEY, Alert, OpportunityRejected, TradingHalted
-from arbitrage.plugin import Plugin, load_plugin
+from arbitrage.events import (
+    STORAGE_ALERT_KEY,
+    Alert,
+    BookUpdate,
+    MarketsLoaded,
+    OpportunityRejected,
+    TradingHalted,
+    TradingResumed,
+)
+from arbitrage.plugin import Context, Plugin, load_plugin
 from arbitrage.storage.plugin import Storage
+from arbitrage.trading.plugin import Trader
 from tests.storage import _factories as f
+from tests.trading.helpers import book, leg, make_settings, market, opportunity
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH = 2000
@@ -123,3 +139,103 @@ def test_a_full_disk_raises_an_alert_and_halts_trading(tmp_path: Path) -> None:
     assert summary["plugins"]["storage"]["failure"]
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+LOCKER = textwrap.dedent("""
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.execute("COMMIT")
+    conn.close()
+""")
+"""Another process holding the database's write lock until a line comes on its stdin."""
+
+
+async def _until(condition: t.Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition`` holds (the caller's ``wait_for`` guards a hang)."""
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def test_a_lock_held_by_another_process_refuses_the_order_halts_trading_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "arb.db"
+    settings = msgspec.structs.replace(make_settings(), storage=f.settings_for(path).storage)
+    sent: list[str] = []
+
+    async def scenario() -> list[t.Any]:
+        bus, clock, books = Bus(), Clock(), BookStore()
+        bus.subscribe(BookUpdate, books.update, name="books")  # first, as the engine does
+        ctx = Context(bus=bus, settings=settings, clock=clock, run_id="locked-run", books=books,
+                      liquidity=books)
+        storage, trader = Storage(), Trader()
+        storage.setup(ctx)
+        trader.setup(ctx)
+        await bus.start()
+        await storage.start()
+        await trader.start()
+        for venue, fee in (("alpha", 0.001), ("beta", 0.002)):
+            bus.publish(MarketsLoaded(venue=venue, markets=(market(fee=fee),), staleness_ms=60_000.0,
+                                      ts_init=clock.time_ns()))
+        bus.publish(book("alpha", "BTC/USDT", ((99.0, 5.0),), ((100.0, 1.0), (101.0, 1.0)), clock.time_ns()))
+        bus.publish(book("beta", "BTC/USDT", ((110.0, 0.5), (109.0, 2.0)), ((111.0, 5.0),), clock.time_ns()))
+        for venue in trader.venues.values():  # a spy on the boundary: what reached a venue
+            submit = venue.submit
+
+            async def spy(request: t.Any, submit: t.Any = submit) -> t.Any:
+                sent.append(request.client_order_id)
+                return await submit(request)
+
+            venue.submit = spy  # type: ignore[method-assign]
+
+        def arb(oid: str) -> t.Any:
+            return opportunity(oid, leg("alpha", "buy", 1.5, 101.0), leg("beta", "sell", 1.5, 109.0),
+                               ts=clock.time_ns())
+
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert locker.stdin is not None and locker.stdout is not None
+        try:
+            with bus.collect(TradingHalted, TradingResumed, Alert, OpportunityRejected) as seen:
+                assert locker.stdout.readline().strip() == "locked"
+                bus.publish(arb("x1"))
+                await asyncio.wait_for(_until(lambda: any(isinstance(e, TradingHalted) for e in seen)
+                                              and not trader.executor.open_arbs), 30)
+                assert sent == []  # the journal could not take the orders: none reached a venue
+                assert ctx.views.trading is not None and ctx.views.trading.halted.startswith("storage")
+                bus.publish(arb("x2"))
+                await bus.drain()  # every batch tried and failed: only storage's retry can recover now
+                assert "database is locked" in storage.failure
+                locker.stdin.write("release\n")
+                locker.stdin.flush()
+                assert locker.wait(30) == 0
+                await asyncio.wait_for(_until(lambda: any(isinstance(e, TradingResumed) for e in seen)), 30)
+                bus.publish(arb("x3"))
+                await asyncio.wait_for(_until(lambda: not trader.executor.open_arbs), 30)
+        finally:
+            locker.kill()
+            locker.communicate()
+        await trader.stop()
+        await storage.stop()
+        await bus.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    halts = [e for e in seen if isinstance(e, TradingHalted)]
+    assert len(halts) == 1 and halts[0].rule == "storage" and "database is locked" in halts[0].reason
+    alerts = [e for e in seen if isinstance(e, Alert) and e.key == STORAGE_ALERT_KEY]
+    assert [(a.level, a.recovered) for a in alerts] == [("critical", False), ("critical", True)]
+    assert str(path) in alerts[0].message and "database is locked" in alerts[0].message
+    assert "trading resumed" in alerts[1].message
+    assert [(r.opportunity_id, r.reason) for r in seen if isinstance(r, OpportunityRejected)] == [
+        ("x2", "halted")]
+    assert len(sent) == 2 and all(s.startswith("arb") for s in sent)  # x3's legs, after the recovery
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        journal = sorted(r[0] for r in conn.execute("SELECT client_order_id FROM orders"))
+        kept = conn.execute("SELECT COUNT(*) FROM alerts WHERE key = ? AND recovered = 0",
+                            [STORAGE_ALERT_KEY]).fetchone()[0]
+    assert journal == sorted(sent)  # x1's rows were rolled back with the failed insert
+    assert kept == 1  # the alert raised while locked was kept and written after
+

@@ -7,8 +7,6 @@ no output the run leaves (stdout, stderr, the log file, a dump of the database, 
 from __future__ import annotations
 
 import base64
-import collections.abc as c
-import contextlib
 import json
 import os
 import signal
@@ -17,47 +15,20 @@ import subprocess
 import sys
 import time
 import typing as t
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.emulator.processes import arb_env, binance_and_kraken, control, plant
 from tests.emulator.recordings import DATA as DATA_DIR
 
 pytestmark = pytest.mark.skipif(not (DATA_DIR / "ccxt").exists(), reason=f"no shared data at {DATA_DIR}")
 
-REPO = Path(__file__).resolve().parents[2]
 BINANCE_KEY, BINANCE_SECRET = "PLANTEDbinanceKEY7f3a9c1e", "PLANTEDbinanceSECRETd41e8b"
 KRAKEN_KEY = "PLANTEDkrakenKEY5b2e8d0a"
 KRAKEN_SECRET_TEXT = "PLANTEDkrakenSECRET-1234567890abcdef"
 KRAKEN_SECRET = base64.b64encode(KRAKEN_SECRET_TEXT.encode()).decode()
 SECRETS = (BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET, KRAKEN_SECRET_TEXT)
-
-
-@contextlib.contextmanager
-def emulators(*commands: c.Sequence[str]) -> t.Iterator[list[str]]:
-    """``python -m tests.emulator ARGS`` for each command, each in its own process, started at
-    once; yields their base URLs."""
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.emulator", *args, "--port", "0"], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                 for args in commands]
-    try:
-        yield [p.stdout.readline().strip() for p in processes if p.stdout is not None]
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
-            if process.stdout is not None:
-                process.stdout.close()
-
-
-def control(base: str, what: str, body: t.Any = None) -> t.Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}/_emulator/{what}", data=data,
-                                     method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return json.loads(reply.read())
 
 
 def log_says(path: Path, *texts: str) -> bool:
@@ -73,8 +44,7 @@ State = dict[str, t.Any]
 @pytest.fixture(scope="module")
 def exchanges() -> t.Iterator[tuple[str, str]]:
     """The Binance and Kraken emulators, each in its own process, for every run of this module."""
-    with emulators(("binance", "--scenario", "quiet", "--api-key", BINANCE_KEY, "--secret", BINANCE_SECRET),
-                   ("kraken", "--key", f"{KRAKEN_KEY}={KRAKEN_SECRET}")) as (binance, kraken):
+    with binance_and_kraken(BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET) as (binance, kraken):
         yield binance, kraken
 
 
@@ -84,21 +54,10 @@ def run_live(tmp: Path, urls: tuple[str, str], *,
     planted once the run is trading (venues open, books subscribed), so it is seen whole. Returns
     the run and the emulators' final states."""
     binance, kraken = urls
-    control(binance, "balances", {"USDT": "1000", "BTC": "0"})
-    control(kraken, "balances", {"USDT": "0", "BTC": "1"})
-    # no arbitrage between these: Binance asks 100, Kraken bids 98; Kraken asks 99, Binance bids 99
-    control(binance, "book", {"symbol": "BTC/USDT", "bids": [["99", "5"]], "asks": [["100", "1"]]})
-    control(kraken, "book", {"symbol": "BTC/USDT", "bids": [["98", "5"]], "asks": [["99", "5"]]})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARB_")}
-    env.update({
-        "ARB_BINANCE_API_KEY": BINANCE_KEY, "ARB_BINANCE_SECRET": BINANCE_SECRET,
-        "ARB_KRAKEN_API_KEY": KRAKEN_KEY, "ARB_KRAKEN_SECRET": KRAKEN_SECRET,
-        "ARB_CCXT__ENABLE_RATE_LIMIT": "false", "ARB_CCXT__MARKETS_CACHE": str(tmp / "markets"),
-        "ARB_LIVE__ORDER_DEADLINE_S": "2", "ARB_LIVE__NOT_FOUND_AFTER_S": "3",
-        "ARB_LIVE__LOOKUP_BACKOFF_S": "0.05",
-        "ARB_CCXT__RATE_LIMITS__BINANCE": "100", "ARB_CCXT__RATE_LIMITS__KRAKEN": "100",  # not 1/s
-        "ARB_LOG__LEVEL": "DEBUG", "ARB_MONITOR__HALT_FILE": "",
-    })
+    plant(binance, kraken)
+    env = arb_env(BINANCE_KEY, BINANCE_SECRET, KRAKEN_KEY, KRAKEN_SECRET,
+                  ARB_CCXT__MARKETS_CACHE=str(tmp / "markets"), ARB_LIVE__ORDER_DEADLINE_S="2",
+                  ARB_LIVE__NOT_FOUND_AFTER_S="3", ARB_LIVE__LOOKUP_BACKOFF_S="0.05", ARB_LOG__LEVEL="DEBUG")
     command = [sys.executable, "-m", "arbitrage", "run", "--source", "ccxt",
                "--exchanges", "binance,kraken", "--symbols", "BTC/USDT",
                "--exchange-url", f"binance={binance}",
