@@ -113,6 +113,11 @@ _FEE_PARAMS: dict[str, dict[str, str]] = {"kraken": {"oflags": "fciq"}}
 charges a sell in base by default (``fcib``) while ccxt's ``parse_trade`` labels every Kraken fee
 quote: ``fciq`` makes every Kraken fee quote, as its markets' ``fee_side`` and ccxt's trades say."""
 
+_CLIENT_ID_PARAM: dict[str, str] = {"coinbase": "client_order_id"}
+"""The order parameter that carries our client order id where ccxt's unified ``clientOrderId`` does
+not reach the exchange: ccxt 4.5.90's coinbase ``create_order`` drops it and posts its own
+``ccxt-<uuid>``, but passes ``client_order_id`` through."""
+
 _DUPLICATES: dict[str, str] = {"binance": "Duplicate order sent."}
 """The message by which an exchange says it has an order with this client id already, where ccxt
 4.5.90 raises a plain ``InvalidOrder`` for it (Binance's code ``-2010``, NEW_ORDER_REJECTED, is
@@ -257,7 +262,8 @@ class LiveVenue(Venue):
             return self._rejected(order, "amount below market minimum")
         if amount * price < market.min_cost - EPS:
             return self._rejected(order, "cost below market minimum")
-        params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
+        id_param = _CLIENT_ID_PARAM.get(self.exchange.id, "clientOrderId")
+        params: dict[str, t.Any] = {id_param: order.client_order_id}
         if self._ioc:
             params["timeInForce"] = "IOC"
         params.update(_FEE_PARAMS.get(self.exchange.id, {}))

@@ -60,8 +60,6 @@ def test_ccxt_coinbase_replaces_a_client_order_id_parameter_and_passes_client_or
     assert dropped["order_configuration"] == {"sor_limit_ioc": {"base_size": "0.1", "limit_price": "100"}}
 
 
-@pytest.mark.xfail(strict=True, reason="LiveVenue sends clientOrderId, which ccxt's coinbase drops; "
-                                       "it must send client_order_id there (live.py)")
 def test_a_live_coinbase_order_carries_our_client_order_id() -> None:
     from arbitrage.trading.live import LiveVenue
 
