@@ -108,6 +108,39 @@ def test_a_lost_answer_after_the_order_filled_is_looked_up_and_never_resubmitted
     assert LOOKUP[name] in endpoints[endpoints.index(ORDER[name]):]
 
 
+TRADES = {"binance": "GET /api/v3/myTrades", "kraken": "POST /0/private/TradesHistory"}
+"""The endpoint listing the account's trades."""
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_filled_order_the_client_id_index_misses_is_found_through_the_accounts_trades(name: str) -> None:
+    # the answer is lost and the venue's client-id index does not have the order (unindexed); it
+    # filled, so it is not among the open orders either: only the account's trades name it. A
+    # stranger's buy filled just before (another client id) is fetched too and is not taken for ours.
+    async def scenario():
+        async with emulated(name) as live:
+            live.exchange.set_book("BTC/USDT", [], [("100.0", "1")])
+            live.exchange.set_balance("USDT", "1000")
+            stranger = live.exchange.place_order("BTC/USDT", "buy", "limit", "0.5", "100.0", "IOC",
+                                                 client_order_id="stranger1")
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("lost", endpoint=ORDER[name]), Fault("unindexed"))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, stranger, result, venue.balances()
+
+    live, stranger, result, balances = run(scenario())
+    [ours] = [o for o in live.exchange.orders.values() if o.id != stranger.id]
+    assert not ours.indexed and ours.status == "closed"
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, ours.id)
+    assert result.notional == pytest.approx(150.5)
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert [(pytest.approx(f.fee), f.fee_currency) for f in result.fills] == FILL_FEES[name]
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    endpoints = live.exchange.endpoints()
+    assert endpoints.count(ORDER[name]) == 1 and TRADES[name] in endpoints
+
+
 @pytest.mark.parametrize("name", VENUES)
 def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name: str) -> None:
     async def scenario():
