@@ -110,13 +110,15 @@ def test_a_lost_answer_after_the_order_filled_is_looked_up_and_never_resubmitted
 
 TRADES = {"binance": "GET /api/v3/myTrades", "kraken": "POST /0/private/TradesHistory"}
 """The endpoint listing the account's trades."""
+BY_VENUE_ID = {"binance": "GET /api/v3/order", "kraken": "POST /0/private/QueryOrders"}
+"""The endpoint ``fetch_order(venue id, symbol)`` asks."""
 
 
 @pytest.mark.parametrize("name", VENUES)
 def test_a_filled_order_the_client_id_index_misses_is_found_through_the_accounts_trades(name: str) -> None:
     # the answer is lost and the venue's client-id index does not have the order (unindexed); it
     # filled, so it is not among the open orders either: only the account's trades name it. A
-    # stranger's buy filled just before (another client id) is fetched too and is not taken for ours.
+    # stranger's buy filled just before (another client id) is in the trades too, not taken for ours.
     async def scenario():
         async with emulated(name) as live:
             live.exchange.set_book("BTC/USDT", [], [("100.0", "1")])
@@ -139,6 +141,9 @@ def test_a_filled_order_the_client_id_index_misses_is_found_through_the_accounts
     assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
     endpoints = live.exchange.endpoints()
     assert endpoints.count(ORDER[name]) == 1 and TRADES[name] in endpoints
+    by_venue_id = [r.params.get("orderId") or r.params.get("txid") for r in live.exchange.requests
+                   if r.endpoint == BY_VENUE_ID[name]]
+    assert ours.id in by_venue_id and by_venue_id[-1] == ours.id  # fetched by its venue id, found
 
 
 @pytest.mark.parametrize("name", VENUES)
