@@ -60,7 +60,11 @@ published as a ``BalanceUpdate``.
    positions; unrealized profit is their value at the mark less that cost; the trader's
    positions ledger takes them over. For ``fees`` (and each ``LegResult.fee``), a fee the venue
    took in the market's base is valued at the order's average price (what that base cost), one in
-   another currency at that venue's mid.
+   another currency at that venue's mid. A currency the orders moved only by fees (Binance's BNB,
+   ``venue.fee_assets``; each fill's fee counts in its own currency, ``venue.order_deltas``) is
+   in ``residual`` and ``positions`` as what it is, a short of that currency, but it is a cost,
+   not exposure: never hedged, and it does not make the result ``failed``; its fees count in
+   ``fees`` at the venue's mid (``LegResult.fee`` holds the order's fee in the market's currency).
 
 ``complete`` means every planned leg was sent and filled fully and nothing had to be hedged or
 unwound. Amounts too small to trade (below a market's minimum amount or cost) are dust: reported
@@ -106,8 +110,10 @@ from arbitrage.trading.venue import (
     OrderResult,
     Venue,
     balance_deltas,
+    fee_assets,
     ledger,
     net_by_asset,
+    other_fees,
 )
 from arbitrage.valuation import Valuer
 
@@ -426,7 +432,9 @@ class Executor:
         deadline = self.clock.time_ns() + int(self.settings.hedge_timeout_s * 1e9)
         sent, rounds = first, 0
         while True:
-            exposure = self.exposure(opportunity.quote, orders)
+            fees_only = fee_assets(orders, self.markets)  # a cost, not a position to close
+            exposure = {asset: amount for asset, amount in self.exposure(opportunity.quote, orders).items()
+                        if asset not in fees_only}
             requests, waiting = self.closer.orders(opportunity, exposure, purpose, sent, entry)
             if not requests and not waiting:
                 return
@@ -626,7 +634,8 @@ class Executor:
             unrealized = sum(p.unrealized for p in positions)
             venues = venues_of(opportunity)
             why_open = self.closer.why_open
-            stuck = {asset: why for asset, amount in residual.items() if amount
+            fees_only = fee_assets(orders, self.markets)
+            stuck = {asset: why for asset, amount in residual.items() if amount and asset not in fees_only
                      and (why := why_open(asset, amount, quote, venues, opportunity.id,
                                           entry.get((asset, amount > 0)))) != "dust"}
             legs = [result for r, result in orders if r.purpose == "leg"]
@@ -640,6 +649,9 @@ class Executor:
             else:
                 status = "partial"
             fees = sum(self._value(r.venue, *self._fee(r, result), quote) for r, result in orders)
+            fees += sum(self._value(r.venue, currency, fee, quote) for r, result in orders
+                        if (market := self.markets.get(r.venue, {}).get(r.symbol)) is not None
+                        for currency, fee in other_fees(result, market).items())
             result = ArbResult(
                 opportunity_id=opportunity.id, strategy=opportunity.strategy, status=status,
                 legs=tuple(LegResult(client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol,

@@ -3,7 +3,14 @@
 An order is a limit order with our client order id (``params={'clientOrderId': ...}``: ccxt sends
 Binance ``newClientOrderId``, Kraken ``cl_ord_id``), immediate-or-cancel where the exchange's
 ``features`` say it has IOC, else a plain limit order cancelled ``cancel_after_s`` after it was
-placed. Amount and price go through ccxt's ``amount_to_precision`` / ``price_to_precision``.
+placed. The amount goes through ccxt's ``amount_to_precision`` (truncated); the limit price is put on
+the market's price grid towards the book first (``book.round_price``: a buy's limit down, a sell's
+up, so an order never pays more or sells for less than asked; ccxt's ``price_to_precision`` rounds
+to the nearest tick and its ``decimal_to_precision`` has no rounding up), then formatted by
+``price_to_precision``. The order's request budget is taken before it is stamped: its deadline
+(Kraken's ``deadline``, Binance's ``recvWindow`` with the request's ``timestamp``) and the
+not-found window below count from one instant, after any rate-limit hold.
+
 Its final state and fills come from the exchange over REST: the create reply when it holds them
 (Binance's ``FULL`` reply with ``fills``), else ``fetch_order`` by the venue's id (Kraken's reply
 holds only the txid), and the account's trades (``fetch_my_trades``, matched by order id) where
@@ -14,8 +21,10 @@ default charges a sell in base).
 
 Errors are classified by ccxt's exception classes:
 
-* ``DuplicateOrderId`` (an ``InvalidOrder``): the venue already has an order with our client id;
-  its fate is the venue's to tell: looked up as below (never "not placed");
+* ``DuplicateOrderId`` (an ``InvalidOrder``), and the answers that say the same which ccxt maps
+  to a plain ``InvalidOrder`` (Binance's ``-2010 "Duplicate order sent."``, ``_DUPLICATES``): the
+  venue already has an order with our client id; its fate is the venue's to tell: looked up as
+  below, never sent again, never "not placed";
 * the venue refused the request (``InsufficientFunds``, ``InvalidOrder``, ``BadRequest`` /
   ``BadSymbol``, ``AuthenticationError``, ``OperationRejected``, ``NotSupported``,
   ``InvalidNonce``): the order was not placed; ``rejected`` with the reason, never retried;
@@ -48,8 +57,10 @@ exchange's request budget. Only when all of these miss do the not-found rules ab
 
 Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
 arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
-each fill moves them by the executor's own rule (``balance_deltas``), so the risk gate never counts
-on money already spent.
+each fill moves them by the executor's own rule (``venue.order_deltas``: a fee in a third currency,
+Binance's BNB, from that currency), so the risk gate never counts on money already spent. An
+order's ``fee`` is what it paid in the market's fee currency; fills charged in another currency
+keep their fee and currency in ``fills``, never added to that number.
 """
 
 from __future__ import annotations
@@ -65,7 +76,7 @@ from collections import defaultdict
 import ccxt.async_support as ccxt
 import tenacity
 
-from arbitrage.book import EPS
+from arbitrage.book import EPS, round_price
 from arbitrage.clock import Clock
 from arbitrage.events import Market
 from arbitrage.plugin import RequestBudget
@@ -79,10 +90,10 @@ from arbitrage.trading.venue import (
     OrderResult,
     Venue,
     VenueFill,
-    balance_deltas,
+    order_deltas,
 )
 
-__all__ = ["REFUSALS", "LiveVenue", "refused", "supports_ioc"]
+__all__ = ["REFUSALS", "LiveVenue", "duplicate", "refused", "supports_ioc"]
 
 REFUSALS: tuple[type[Exception], ...] = (
     ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest, ccxt.AuthenticationError,
@@ -111,6 +122,11 @@ _FEE_PARAMS: dict[str, dict[str, str]] = {"kraken": {"oflags": "fciq"}}
 charges a sell in base by default (``fcib``) while ccxt's ``parse_trade`` labels every Kraken fee
 quote: ``fciq`` makes every Kraken fee quote, as its markets' ``fee_side`` and ccxt's trades say."""
 
+_DUPLICATES: dict[str, str] = {"binance": "Duplicate order sent."}
+"""The message by which an exchange says it has an order with this client id already, where ccxt
+4.5.90 raises a plain ``InvalidOrder`` for it (Binance's code ``-2010``, NEW_ORDER_REJECTED, is
+mapped to ``InvalidOrder`` whatever its message; ``"Duplicate order sent."`` is in no table)."""
+
 CcxtOrder = dict[str, t.Any]
 
 
@@ -119,6 +135,15 @@ def refused(exc: BaseException) -> bool:
     ``DuplicateOrderId`` (an ``InvalidOrder``) is not one: the venue has an order with that
     client id already, whose fate only the venue can tell."""
     return isinstance(exc, REFUSALS) and not isinstance(exc, ccxt.ChecksumError | ccxt.DuplicateOrderId)
+
+
+def duplicate(exc: BaseException, exchange_id: str) -> bool:
+    """True if ``exc`` says the venue holds an order with our client id already (ccxt's
+    ``DuplicateOrderId``, or an ``InvalidOrder`` carrying the exchange's duplicate message)."""
+    if isinstance(exc, ccxt.DuplicateOrderId):
+        return True
+    message = _DUPLICATES.get(exchange_id)
+    return isinstance(exc, ccxt.InvalidOrder) and message is not None and message in str(exc)
 
 
 def supports_ioc(exchange: t.Any) -> bool:
@@ -233,7 +258,8 @@ class LiveVenue(Venue):
             return self._rejected(order, "unknown market")
         try:
             amount = float(self.exchange.amount_to_precision(order.symbol, order.amount))
-            price = float(self.exchange.price_to_precision(order.symbol, order.price))
+            limit = round_price(order.price, market.price_step, up=order.side == "sell")
+            price = float(self.exchange.price_to_precision(order.symbol, limit))
         except ccxt.BaseError as exc:
             return self._rejected(order, f"precision: {_short(exc)}")
         if amount <= EPS or amount < market.min_amount - EPS:
@@ -243,22 +269,24 @@ class LiveVenue(Venue):
         params: dict[str, t.Any] = {"clientOrderId": order.client_order_id}
         if self._ioc:
             params["timeInForce"] = "IOC"
-        now = self._clock.time_ns()
-        params.update(_deadline(self.exchange.id, now, self._settings.order_deadline_s))
         params.update(_FEE_PARAMS.get(self.exchange.id, {}))
-        self._sent[order.client_order_id] = now
+        self._sent[order.client_order_id] = self._clock.time_ns()  # taken: never sent twice
         self._symbols.add(order.symbol)
         try:
-            reply = await self._call("order", self.exchange.create_order, order.symbol, "limit", order.side,
-                                     amount, price, params)
+            if self._budget is not None:  # first: a long hold must not eat into the venue's deadline
+                await self._budget.acquire("order")
+            now = self._clock.time_ns()  # the one instant both the deadline and our window count from
+            self._sent[order.client_order_id] = now
+            params.update(_deadline(self.exchange, now, self._settings.order_deadline_s))
+            reply = await self.exchange.create_order(order.symbol, "limit", order.side, amount, price, params)
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
-            if isinstance(exc, ccxt.DuplicateOrderId):  # the venue has an order with this id: find it
+            if duplicate(exc, self.exchange.id):  # the venue has an order with this id: find it
                 self._venue_ids.setdefault(order.client_order_id, "")
                 self._log.warning("{}: order {} is a duplicate to the venue ({}); looking it up", self.name,
                                   order.client_order_id, _short(exc))
-                return await self._recover(order, "DuplicateOrderId on submit")
+                return await self._recover(order, "duplicate client order id on submit")
             if refused(exc):
                 if isinstance(exc, ccxt.InsufficientFunds):
                     await self._reread_balances()  # ours were wrong: plan nothing more on them
@@ -432,10 +460,10 @@ class LiveVenue(Venue):
         fees: dict[str, float] = defaultdict(float)
         for f in fills:
             fees[f.fee_currency] += f.fee
-        fee_currency, fee = max(fees.items(), key=lambda kv: kv[1]) if fees else (market.quote, 0.0)
-        if len(fees) > 1:
-            self._log.warning("{}: order {} paid fees in several currencies {}; accounted in {} only",
-                              self.name, order.client_order_id, dict(fees), fee_currency)
+        fee_currency = _main_fee_currency(fees, market, order.side)
+        if len(fees) > 1:  # e.g. BNB until the account's BNB ran out: each stays in its currency
+            self._log.info("{}: order {} paid fees in several currencies {}", self.name,
+                           order.client_order_id, dict(fees))
         status = found.get("status")
         if status == "rejected":
             result_status: t.Literal["filled", "partially_filled", "canceled", "rejected"] = "rejected"
@@ -445,19 +473,19 @@ class LiveVenue(Venue):
             result_status = "partially_filled"
         else:
             result_status = "canceled"
-        if filled > 0 and order.client_order_id not in self._earlier:
-            deltas = balance_deltas(order.side, market, filled, notional, fee, fee_currency)
-            for asset, delta in deltas.items():
-                self._balances[asset] = self._balances.get(asset, 0.0) + delta
         reason = "" if result_status == "filled" else (
             f"venue status {status}" if result_status == "rejected" else "rest expired (IOC)"
             if self._ioc else "rest cancelled")
-        return OrderResult(
+        result = OrderResult(
             client_order_id=order.client_order_id, status=result_status, amount=amount, filled=filled,
-            notional=notional, average_price=notional / filled if filled else 0.0, fee=fee,
-            fee_currency=fee_currency, fills=tuple(fills), reason=reason,
+            notional=notional, average_price=notional / filled if filled else 0.0,
+            fee=fees.get(fee_currency, 0.0), fee_currency=fee_currency, fills=tuple(fills), reason=reason,
             ts_event=int(found.get("lastUpdateTimestamp") or found.get("timestamp") or 0) * 1_000_000 or now,
             venue_order_id=venue_id)
+        if filled > 0 and order.client_order_id not in self._earlier:
+            for asset, delta in order_deltas(order.side, market, result).items():
+                self._balances[asset] = self._balances.get(asset, 0.0) + delta
+        return result
 
     async def _fills(self, order: OrderRequest, found: CcxtOrder, market: Market,
                      filled: float) -> list[VenueFill]:
@@ -517,15 +545,29 @@ def _retry_after(exchange: t.Any, default_s: float = 1.0) -> float:
         return default_s
 
 
-def _deadline(exchange_id: str, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
+def _deadline(exchange: t.Any, now_ns: int, deadline_s: float) -> dict[str, t.Any]:
     """The order parameters that make the venue refuse an order arriving ``deadline_s`` after
-    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC), Binance's ``recvWindow`` (ms); none elsewhere."""
-    if exchange_id == "kraken":
+    ``now_ns``: Kraken's ``deadline`` (RFC3339, UTC); Binance's ``recvWindow`` (ms) with the
+    request's ``timestamp`` set from ``now_ns`` (ccxt's ``sign`` keeps a ``timestamp`` param over its
+    own ``nonce()``; less its ``timeDifference``, as that nonce would be), so that the venue's window
+    opens when our not-found window does; none elsewhere."""
+    if exchange.id == "kraken":
         when = datetime.datetime.fromtimestamp(now_ns / 1e9 + deadline_s, datetime.UTC)
         return {"deadline": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
-    if exchange_id == "binance":
-        return {"recvWindow": max(1, round(deadline_s * 1000))}
+    if exchange.id == "binance":
+        skew = int((exchange.options or {}).get("timeDifference") or 0)
+        return {"recvWindow": max(1, round(deadline_s * 1000)), "timestamp": now_ns // 1_000_000 - skew}
     return {}
+
+
+def _main_fee_currency(fees: c.Mapping[str, float], market: Market, side: t.Literal["buy", "sell"]) -> str:
+    """The currency an order's ``OrderResult.fee`` is in: the market's rule (``Market.fee_currency``)
+    when a fill paid in it, else the market's other currency, else the first one charged (all in
+    BNB); the rest stay in the fills (``venue.other_fees``)."""
+    for currency in (market.fee_currency(side), market.quote, market.base):
+        if currency in fees:
+            return currency
+    return next(iter(fees), market.quote)
 
 
 def _adds_up(trades: c.Sequence[CcxtOrder], filled: float) -> bool:

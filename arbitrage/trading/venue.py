@@ -7,8 +7,8 @@ venue could not learn (its answer was lost and the venue's own lookups by client
 find out) is a result with ``status="unknown"``; so is an exception from ``submit``. Such an order
 is never sent again: the executor asks ``resolve`` until the venue knows.
 
-``balance_deltas`` / ``ledger`` live here because every venue and the executor must agree on
-them: what filled orders do to balances (one rule, used by the paper venue to move money and by
+``balance_deltas`` / ``order_deltas`` / ``ledger`` live here because every venue and the executor
+must agree on them: what filled orders do to balances (one rule, used by the paper venue to move money and by
 the executor to account for it, so the two cannot drift apart). The books every venue and the
 executor read, net of the liquidity our fills took, are the run's one book store
 (``arbitrage.book.BookStore``, ``Context.books``).
@@ -77,6 +77,9 @@ class OrderResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Sum of price * amount over the fills, before fees, in the market's quote currency."""
     average_price: float = 0.0
     fee: float = 0.0
+    """What the order paid in ``fee_currency`` (the market's base or quote as the venue charges it).
+    A fill charged in another currency (Binance's BNB) is not in it: its fee is in ``fills`` with
+    its own currency (``other_fees``), so no number here mixes two currencies."""
     fee_currency: str = ""
     fills: tuple[VenueFill, ...] = ()
     reason: str = ""
@@ -106,6 +109,42 @@ Order = tuple[OrderRequest, OrderResult]
 """An order as sent and as it ended."""
 
 
+def other_fees(result: OrderResult, market: Market) -> dict[str, float]:
+    """Fees of ``result``'s fills charged in a currency other than its ``fee_currency`` (empty:
+    the quote), per currency: Binance's BNB, charged while the account holds enough of it."""
+    main = result.fee_currency or market.quote
+    out: dict[str, float] = defaultdict(float)
+    for f in result.fills:
+        if f.fee and (f.fee_currency or market.quote) != main:
+            out[f.fee_currency] += f.fee
+    return dict(out)
+
+
+def order_deltas(side: Side, market: Market, result: OrderResult) -> dict[str, float]:
+    """Change of each asset's balance caused by one order: ``balance_deltas`` of its fills with its
+    ``fee`` in ``fee_currency``, less each fee its fills paid in another currency, in that currency."""
+    deltas = balance_deltas(side, market, result.filled, result.notional, result.fee, result.fee_currency)
+    for currency, fee in other_fees(result, market).items():
+        deltas[currency] = deltas.get(currency, 0.0) - fee
+    return deltas
+
+
+def fee_assets(orders: c.Iterable[Order], markets: c.Mapping[str, c.Mapping[str, Market]]) -> set[str]:
+    """Currencies ``orders`` moved only by fees: charged in, and neither base nor quote of any
+    of their markets (Binance's BNB). Their change is a cost, not a position to hedge."""
+    charged: set[str] = set()
+    traded: set[str] = set()
+    for request, result in orders:
+        market = markets.get(request.venue, {}).get(request.symbol)
+        if market is None:
+            continue
+        traded.update((market.base, market.quote))
+        charged.update(other_fees(result, market))
+        if result.fee and result.fee_currency:
+            charged.add(result.fee_currency)
+    return charged - traded
+
+
 def ledger(orders: c.Iterable[Order],
            markets: c.Mapping[str, c.Mapping[str, Market]]) -> dict[tuple[str, str], float]:
     """Balance change per (venue, asset) caused by ``orders`` (``markets``: venue -> symbol -> market).
@@ -118,9 +157,7 @@ def ledger(orders: c.Iterable[Order],
         market = markets.get(request.venue, {}).get(request.symbol)
         if result.filled <= 0 or market is None:
             continue
-        deltas = balance_deltas(request.side, market, result.filled, result.notional, result.fee,
-                                result.fee_currency)
-        for asset, delta in deltas.items():
+        for asset, delta in order_deltas(request.side, market, result).items():
             out[(request.venue, asset)] += delta
     return dict(out)
 

@@ -313,6 +313,8 @@ class EmulatedExchange:
         self._client_ids = itertools.count(1)
         self._book_listeners: list[c.Callable[[BookDiff], None]] = []
         self._fault_listeners: list[c.Callable[[Fault], None]] = []
+        self.fee_asset: tuple[str, Decimal] | None = None
+        """``pay_fees_in``'s (asset, its price in a market's quote), or None."""
 
     # -- markets and balances -------------------------------------------------------------------
 
@@ -340,6 +342,13 @@ class EmulatedExchange:
     def balance(self, asset: str) -> Balance:
         """The asset's balance (zero for an asset never held; not stored until it changes)."""
         return self.balances.get(asset) or Balance()
+
+    def pay_fees_in(self, asset: str | None, price: Number = 0) -> None:
+        """Charge each fill's fee in ``asset`` (Binance's "use BNB for fees"), worth the fee in the
+        market's quote at ``price`` quote per unit, rounded up to the fee precision, for as long as
+        the free balance of ``asset`` covers it; a fill it does not cover pays as the order would
+        (so one order may pay in two currencies). ``None`` turns it off."""
+        self.fee_asset = (asset, dec(price)) if asset is not None else None
 
     def _credit(self, asset: str, amount: Decimal) -> None:
         self.balances.setdefault(asset, Balance()).free += amount
@@ -585,6 +594,11 @@ class EmulatedExchange:
         cost = price * qty
         fee_currency = order.fee_currency
         fee = _fee(rules, qty if fee_currency == rules.base else cost, maker=maker)
+        if self.fee_asset is not None:
+            asset, worth = self.fee_asset
+            in_asset = _fee(rules, cost / worth, maker=maker)
+            if self.balance(asset).free >= in_asset:
+                fee_currency, fee = asset, in_asset
         if order.side == "buy":
             self._credit(rules.quote, -cost)
             self._credit(rules.base, qty)
@@ -597,7 +611,8 @@ class EmulatedExchange:
                       fee_currency, now, maker)
         order.filled += qty
         order.cost += cost
-        order.fee += fee
+        if fee_currency == order.fee_currency:  # the order's fee is in its own currency only
+            order.fee += fee
         order.trades.append(trade)
         order.updated_ms = now
         self.trades.append(trade)

@@ -80,16 +80,18 @@ class Live:
         return instance
 
     async def venue(self, *, name: str | None = None, settings: LiveSettings = FAST, timeout_ms: int = 10_000,
-                    symbols: c.Iterable[str] = ("BTC/USDT",), ioc: bool = True) -> LiveVenue:
+                    symbols: c.Iterable[str] = ("BTC/USDT",), ioc: bool = True,
+                    budget: t.Any = None) -> LiveVenue:
         """A started ``LiveVenue`` (markets loaded, balances read) on a fresh ccxt instance;
-        ``ioc=False`` makes ccxt's features deny IOC orders, as on an exchange without them."""
+        ``ioc=False`` makes ccxt's features deny IOC orders, as on an exchange without them;
+        ``budget`` its request budget (none by default)."""
         client = self.client(timeout_ms=timeout_ms)
         await client.load_markets()
         if not ioc:
             client.features["spot"]["createOrder"]["timeInForce"]["IOC"] = False
         markets = [to_market(client.markets[s], client.precisionMode) for s in symbols]
         venue = LiveVenue(name or self.name, client, clock=Clock(), markets=markets, settings=settings,
-                          log=logger)
+                          log=logger, budget=budget)
         await venue.start()
         return venue
 

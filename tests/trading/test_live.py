@@ -8,6 +8,7 @@ and its request log (what was sent, how often).
 from __future__ import annotations
 
 import asyncio
+import time
 import typing as t
 from decimal import Decimal
 
@@ -469,3 +470,123 @@ def test_a_duplicate_client_order_id_answer_is_looked_up_not_rejected():
     [placed] = live.orders_with(result.client_order_id)
     assert (result.status, result.venue_order_id, placed.status) == ("canceled", placed.id, "canceled")
     assert live.count(ORDER["kraken"]) == 2  # the earlier one and ours, refused as a duplicate
+
+
+def test_binances_duplicate_order_sent_is_looked_up_not_rejected():
+    # Binance answers a client id it holds already with -2010 "Duplicate order sent.", which ccxt
+    # raises as a plain InvalidOrder: no refusal, the order the venue holds (an earlier request with
+    # our id, filled 1.0 @ 100 + 0.5 @ 101) is the answer, read by client order id, never resent.
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            venue = await live.venue()
+            order = request("o1-L0", "binance", "buy", 1.5, 101.0)
+            other = live.client()  # the earlier request carrying the same id
+            await other.load_markets()
+            await other.create_order("BTC/USDT", "limit", "buy", 1.5, 101.0,
+                                     {"clientOrderId": order.client_order_id, "timeInForce": "IOC"})
+            result = await venue.submit(order)
+            return live, result
+
+    live, result = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, placed.id)
+    assert result.notional == pytest.approx(150.5)
+    assert live.count(ORDER["binance"]) == 2  # the earlier one and ours, refused as a duplicate
+    assert live.count(LOOKUP["binance"]) >= 1
+
+
+@pytest.mark.parametrize(("name", "side"), [(n, s) for n in VENUES for s in ("buy", "sell")])
+def test_a_limit_between_ticks_never_reaches_past_itself(name: str, side: str) -> None:
+    # levels one tick apart, 1.0 each; a limit 0.6 tick past the first level: the nearest tick
+    # (ccxt's price_to_precision) is the second level, which the order would take as well, paying
+    # more than asked (buy) or selling for less (sell). Rounded towards the book it takes the first only.
+    async def scenario():
+        async with emulated(name) as live:
+            venue = await live.venue()
+            tick = venue.markets["BTC/USDT"].price_step
+            first = 1000 * tick
+            step = tick if side == "buy" else -tick
+            levels = [(repr(round(first, 10)), "1"), (repr(round(first + step, 10)), "1")]
+            if side == "buy":
+                live.exchange.set_book("BTC/USDT", [], levels)
+            else:
+                live.exchange.set_book("BTC/USDT", levels, [])
+            live.exchange.set_balance("USDT", "1000000")
+            live.exchange.set_balance("BTC", "10")
+            await venue.refresh()
+            result = await venue.submit(request("o1-L0", name, t.cast(t.Any, side), 1.5, first + 0.6 * step))
+            return live, result, first
+
+    live, result, first = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert float(placed.price) == pytest.approx(first)
+    assert (result.status, result.filled) == ("partially_filled", 1.0)
+    assert result.average_price == pytest.approx(first)
+
+
+class _HeldBudget:
+    """A request budget whose first order waits ``hold_s`` (a rate-limit hold) before it goes."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s, self.released_ns = hold_s, 0
+
+    async def acquire(self, priority: str = "data", cost: float = 1.0) -> None:
+        if priority == "order" and not self.released_ns:
+            await asyncio.sleep(self.hold_s)
+            self.released_ns = time.time_ns()
+
+    def hold(self, seconds: float) -> None:
+        pass
+
+    @property
+    def held_for(self) -> float:
+        return 0.0
+
+
+def test_the_deadline_and_the_not_found_window_start_after_the_budget_hold() -> None:
+    # the order waits 2.0 s for its budget, then its request is cut off and reaches Binance 0.8 s
+    # later: within its 2.0 s recvWindow counted from the send (the venue accepts and fills it), so
+    # the 2.5 s not-found window must count from the send too, not from before the hold: counted from
+    # before it, the first lookup (2.0 s in) would already call the order "not placed". (Kraken
+    # refuses such a late request anyway: the lookups meanwhile used higher nonces.)
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            budget = _HeldBudget(2.0)
+            settings = msgspec.structs.replace(FAST, order_deadline_s=2.0, not_found_after_s=2.5)
+            venue = await live.venue(settings=settings, budget=budget)
+            live.exchange.inject(Fault("late", endpoint=ORDER["binance"], delay=0.8))
+            result = await venue.submit(request("o1-L0", "binance", "buy", 1.5, 101.0))
+            return live, result, budget
+
+    live, result, budget = run(scenario())
+    [placed] = live.orders_with(result.client_order_id)
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, placed.id)
+    assert live.count(ORDER["binance"]) == 1
+    [sent] = [r for r in live.exchange.requests if r.endpoint == ORDER["binance"]]
+    assert sent.params["recvWindow"] == "2000"  # the venue's window opens when the budget let it go
+    assert int(sent.params["timestamp"]) >= budget.released_ns // 1_000_000
+
+
+def test_fees_paid_in_bnb_until_it_runs_out_stay_in_their_currencies():
+    # the account pays fees in BNB (at 200 USDT) while it has enough: the fill 1.0 @ 100 pays
+    # 100 * 0.1 % / 200 = 0.0005 BNB, leaving 0.0001 BNB, too little for the 0.5 @ 101 fill's
+    # 0.0002525 BNB, which pays the market's way: 0.0005 BTC. So 1 + 1.5 - 0.0005 = 2.4995 BTC,
+    # 849.5 USDT, 0.0001 BNB; the order's fee is 0.0005 BTC, the BNB stays in its fill.
+    async def scenario():
+        async with emulated("binance") as live:
+            plant(live)
+            live.exchange.set_balance("BNB", "0.0006")
+            live.exchange.pay_fees_in("BNB", "200")
+            venue = await live.venue()
+            result = await venue.submit(request("o1-L0", "binance", "buy", 1.5, 101.0))
+            return live, result, venue.balances()
+
+    live, result, balances = run(scenario())
+    assert [(f.amount, pytest.approx(f.fee), f.fee_currency) for f in result.fills] == [
+        (1.0, 0.0005, "BNB"), (0.5, 0.0005, "BTC")]
+    assert (result.status, result.fee, result.fee_currency) == ("filled", pytest.approx(0.0005), "BTC")
+    expected = {"USDT": pytest.approx(849.5), "BTC": pytest.approx(2.4995), "BNB": pytest.approx(0.0001)}
+    assert {a: balances[a] for a in expected} == expected
+    assert {a: float(live.exchange.balance(a).free) for a in expected} == expected

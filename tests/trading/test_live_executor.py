@@ -196,3 +196,40 @@ def test_a_live_order_cut_off_by_the_stop_is_unknown_not_canceled_and_its_venue_
                             f"fate is unknown); fate unknown: x1-L0 ({client_id}) on {B}")
     [alert] = [a for a in seen if isinstance(a, Alert) and a.key == "arb.needs_attention:x1"]
     assert (alert.level, alert.message) == ("critical", f"x1 needs attention: {final.reason}")
+
+
+def test_a_fee_paid_in_bnb_is_a_short_of_bnb_never_hedged_nor_mixed_into_the_quote():
+    # Binance pays its buy's fee in BNB (at 200 USDT): 0.5 @ 100 = 50 USDT, fee 0.05 USDT = 0.00025
+    # BNB, so the 0.5 BTC arrive whole and Kraken's sell of 0.5 @ 110 (fee 0.26 % = 0.143 USDT)
+    # leaves no BTC. The BNB spent is the residual, a short on Binance; no BNB market is known, so
+    # it is not hedged (nor waited for), cannot be valued (mark 0, stale), and realized is the USDT
+    # alone: 55 - 0.143 - 50 = 4.857.
+    async def scenario():
+        async with emulated(B) as binance, emulated(K) as kraken:
+            plant(binance, kraken)
+            binance.exchange.set_balance("BNB", "1")
+            binance.exchange.pay_fees_in("BNB", "200")
+            desk = Desk({B: await binance.venue(), K: await kraken.venue()})
+            await desk.bus.start()
+            desk.mirror(binance, B)
+            desk.mirror(kraken, K)
+            with desk.bus.collect(ArbResult, Alert) as seen:
+                desk.executor.on_opportunity(opportunity("x1", leg(B, "buy", 0.5, 100.0),
+                                                         leg(K, "sell", 0.5, 110.0)))
+                await desk.executor.join()
+            await desk.bus.stop()
+            return binance, seen, desk.venues[B].balances()
+
+    binance, seen, balances = run(scenario())
+    [result] = [e for e in seen if isinstance(e, ArbResult)]
+    assert result.status == "complete"
+    assert [lr.label for lr in result.legs] == ["x1-L0", "x1-L1"]
+    assert result.residual == {"BTC": 0.0, "BNB": pytest.approx(-0.00025)}
+    assert [(p.venue, p.asset, p.amount, p.stale) for p in result.positions] == [
+        (B, "BNB", pytest.approx(-0.00025), True)]
+    assert result.realized_profit == pytest.approx(4.857)
+    assert result.fees == pytest.approx(0.143)  # the BNB cannot be valued without a BNB market
+    assert not [e for e in seen if isinstance(e, Alert) and e.key.startswith("position.open")]
+    expected = {"USDT": pytest.approx(950.0), "BTC": pytest.approx(0.5), "BNB": pytest.approx(0.99975)}
+    assert {a: balances[a] for a in expected} == expected
+    assert {a: float(binance.exchange.balance(a).free) for a in expected} == expected
