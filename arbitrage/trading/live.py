@@ -46,8 +46,14 @@ Looking an order up by client order id: ``fetch_order(None, symbol, {'clientOrde
 where ccxt sends it as the exchange's client id (Binance ``origClientOrderId``); on Kraken, whose
 ccxt ``fetch_order`` sends ``clientOrderId`` as the integer ``userref``, ``fetch_open_orders`` then
 ``fetch_closed_orders`` with the ``clientOrderId`` filter (``cl_ord_id``); then, everywhere, the
-symbol's open orders searched for the id. Trades carry the venue's order id, not ours, so they
-serve for the fills of an order once found, not to find it.
+symbol's open orders searched for the id; then the venue's id when the venue gave one; then the
+account's trades of the symbol since the order was sent (``fetch_my_trades``, from
+``_TRADES_WINDOW_MS`` before): trades carry the venue's order id, not ours, so each order they name
+on our side, at our limit price (within one price step) or better and no larger than ours, whose
+venue id we do not know already is fetched by that id (``fetch_order``; at most ``_TRADES_LOOKUPS``
+per lookup, nearest in time to the submission first) and its client order id compared with ours:
+a filled order a lagging client-id index misses is found this way. Every request goes through the
+exchange's request budget. Only when all of these miss do the not-found rules above apply.
 
 Balances are the exchange's free amounts (``fetch_balance``), read at start, after every
 arbitrage, on a timer (``refresh``) and after an ``InsufficientFunds`` refusal; between two reads
@@ -104,6 +110,9 @@ _TRADES_READS = 3
 ``filled`` is booked as one fill at its average price."""
 _TRADES_WINDOW_MS = 300_000
 """How far before the submission the account's trades are read (clock skew between us and the venue)."""
+_TRADES_LOOKUPS = 5
+"""Orders fetched by venue id at most per lookup when searching the account's trades for an order
+the client-id lookups miss (``_find_in_trades``): the nearest in time to the submission first."""
 _LOOKUP_BY_ORDERS = frozenset({"kraken"})
 """Exchanges whose ccxt ``fetch_order`` cannot look an order up by client id: searched through
 ``fetch_open_orders``/``fetch_closed_orders`` with the ``clientOrderId`` filter instead."""
@@ -395,6 +404,35 @@ class LiveVenue(Venue):
             with contextlib.suppress(ccxt.OrderNotFound):
                 found = await self._call("data", self.exchange.fetch_order, venue_id, symbol)
                 return t.cast(CcxtOrder, found)
+        return await self._find_in_trades(order)
+
+    async def _find_in_trades(self, order: OrderRequest) -> CcxtOrder | None:
+        """The order found through the account's trades of its symbol since it was sent: a filled
+        order a lagging client-id index misses (closed, so not among the open orders) still left
+        trades, whose venue order id leads to the order and its client id. Only trades that can be
+        ours (our side, limit, at most our amount), of orders whose venue id we do not know; at most
+        ``_TRADES_LOOKUPS`` orders are fetched, nearest in time to the submission first. Found, the
+        order carries those trades (its fills, as ``_fills`` reads)."""
+        cid, symbol = order.client_order_id, order.symbol
+        sent_ms = self._sent.get(cid, self._clock.time_ns()) // 1_000_000
+        trades = await self._call("data", self.exchange.fetch_my_trades, symbol, sent_ms - _TRADES_WINDOW_MS)
+        known = set(self._venue_ids.values())
+        sign = 1.0 if order.side == "buy" else -1.0  # our trades are at our limit price or better
+        slack = self._markets[symbol].price_step + EPS * order.price  # the limit sent was rounded
+        by_order: dict[str, list[CcxtOrder]] = defaultdict(list)
+        for tr in trades:
+            if (tr.get("order") and str(tr["order"]) not in known and tr.get("side") in (None, order.side)
+                    and sign * (float(tr.get("price") or 0.0) - order.price) <= slack
+                    and float(tr.get("amount") or 0.0) <= order.amount * (1.0 + FILL_TOLERANCE)):
+                by_order[str(tr["order"])].append(tr)
+        nearest = sorted(by_order, key=lambda oid: min(abs((tr.get("timestamp") or 0) - sent_ms)
+                                                       for tr in by_order[oid]))
+        for venue_id in nearest[:_TRADES_LOOKUPS]:
+            with contextlib.suppress(ccxt.OrderNotFound):
+                found = await self._call("data", self.exchange.fetch_order, venue_id, symbol)
+                if found.get("clientOrderId") == cid:
+                    self._log.info("{}: order {} found through its trades as {}", self.name, cid, venue_id)
+                    return t.cast(CcxtOrder, {**found, "trades": by_order[venue_id]})
         return None
 
     async def _settle(self, order: OrderRequest, found: CcxtOrder, *, cancel: bool = False) -> OrderResult:

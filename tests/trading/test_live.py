@@ -109,6 +109,77 @@ def test_a_lost_answer_after_the_order_filled_is_looked_up_and_never_resubmitted
     assert LOOKUP[name] in endpoints[endpoints.index(ORDER[name]):]
 
 
+TRADES = {"binance": "GET /api/v3/myTrades", "kraken": "POST /0/private/TradesHistory"}
+"""The endpoint listing the account's trades."""
+BY_VENUE_ID = {"binance": "GET /api/v3/order", "kraken": "POST /0/private/QueryOrders"}
+"""The endpoint ``fetch_order(venue id, symbol)`` asks."""
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_filled_order_the_client_id_index_misses_is_found_through_the_accounts_trades(name: str) -> None:
+    # the answer is lost and the venue's client-id index does not have the order (unindexed); it
+    # filled, so it is not among the open orders either: only the account's trades name it. A
+    # stranger's buy filled just before (another client id) is in the trades too, not taken for ours.
+    async def scenario():
+        async with emulated(name) as live:
+            live.exchange.set_book("BTC/USDT", [], [("100.0", "1")])
+            live.exchange.set_balance("USDT", "1000")
+            stranger = live.exchange.place_order("BTC/USDT", "buy", "limit", "0.5", "100.0", "IOC",
+                                                 client_order_id="stranger1")
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("lost", endpoint=ORDER[name]), Fault("unindexed"))
+            result = await venue.submit(request("o1-L0", name, "buy", 1.5, 101.0))
+            return live, stranger, result, venue.balances()
+
+    live, stranger, result, balances = run(scenario())
+    [ours] = [o for o in live.exchange.orders.values() if o.id != stranger.id]
+    assert not ours.indexed and ours.status == "closed"
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, ours.id)
+    assert result.notional == pytest.approx(150.5)
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert [(pytest.approx(f.fee), f.fee_currency) for f in result.fills] == FILL_FEES[name]
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    endpoints = live.exchange.endpoints()
+    assert endpoints.count(ORDER[name]) == 1 and TRADES[name] in endpoints
+    by_venue_id = [r.params.get("orderId") or r.params.get("txid") for r in live.exchange.requests
+                   if r.endpoint == BY_VENUE_ID[name]]
+    assert ours.id in by_venue_id and by_venue_id[-1] == ours.id  # fetched by its venue id, found
+
+
+def test_the_trades_step_fetches_a_strangers_order_and_does_not_take_it_for_ours() -> None:
+    # our request is cut off and reaches the venue 0.3 s later (unindexed); meanwhile a stranger's
+    # buy (another client id) fills: its trade is the nearest to our submission, so the trades step
+    # fetches that order first, sees another client id, and goes on until ours arrives and is found.
+    # Binance only: Kraken refuses a request arriving after later ones (its nonce is no longer the highest)
+    name = "binance"
+
+    async def scenario():
+        async with emulated(name) as live:
+            plant(live)
+            venue = await live.venue()
+            live.exchange.inject(Fault("late", endpoint=ORDER[name], delay=0.3))
+            task = asyncio.ensure_future(venue.submit(request("o1-L0", name, "buy", 1.5, 101.0)))
+            while ORDER[name] not in live.exchange.endpoints():
+                await asyncio.sleep(0.005)
+            stranger = live.exchange.place_order("BTC/USDT", "buy", "limit", "0.5", "100.0", "IOC",
+                                                 client_order_id="stranger1")
+            plant(live)  # the stranger's fill leaves our book and balances as planted
+            live.exchange.inject(Fault("unindexed"))  # for our order, when it arrives
+            return live, stranger, await task, venue.balances()
+
+    live, stranger, result, balances = run(scenario())
+    [ours] = [o for o in live.exchange.orders.values() if o.id != stranger.id]
+    assert not ours.indexed and ours.status == "closed"
+    assert (result.status, result.filled, result.venue_order_id) == ("filled", 1.5, ours.id)
+    assert [(f.price, f.amount) for f in result.fills] == [(100.0, 1.0), (101.0, 0.5)]
+    assert balances == {asset: pytest.approx(v) for asset, v in AFTER_BUY[name].items()}
+    by_venue_id = [r.params.get("orderId") or r.params.get("txid") for r in live.exchange.requests
+                   if r.endpoint == BY_VENUE_ID[name] and "orderId" in r.params]
+    assert by_venue_id[0] == stranger.id and by_venue_id[-1] == ours.id
+    assert live.count(ORDER[name]) == 1
+
+
 @pytest.mark.parametrize("name", VENUES)
 def test_a_timeout_with_the_order_lost_is_not_placed_only_after_the_lookups(name: str) -> None:
     async def scenario():
