@@ -14,8 +14,9 @@ published -- when:
   book store keeps the latest book it is given, so an older state would replace a newer one. Equal
   timestamps pass (venues stamp in milliseconds; several states can share one).
 
-A book the venue gave no timestamp for is dated with our receive time (``stamped`` False): it is
-not compared with the exchange's timestamps (a receive time is later than the exchange time of the
+A book the venue gave no timestamp for is dated with a receive time (``stamped`` False; ours, or a
+collector's, which the ``future`` rule still holds to our clock): it is not compared with the
+exchange's timestamps (a receive time is later than the exchange time of the
 same state by the network's delay, so the next exchange-stamped book would look older).
 """
 
@@ -71,10 +72,10 @@ class BookGate:
         :param stamped: False when ``ts_event`` is our receive time (the venue gave none).
         """
         problem = check_book(bids, asks)
-        if problem is None and stamped:
+        if problem is None:
             if ts_event > now + FUTURE_NS:
                 problem = "future"
-            else:
+            elif stamped:
                 key = (venue, symbol)
                 newest = self._newest.get(key)
                 if newest is not None and ts_event < newest:
