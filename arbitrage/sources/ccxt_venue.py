@@ -11,7 +11,12 @@
    a ``BookUpdate`` of the best ``depth`` levels a side: ``ts_event`` the exchange's timestamp
    (ccxt's ``timestamp``; **our receive time when the venue gives none**, e.g. Binance's REST depth
    and the first book after its snapshot), ``ts_init`` our receive time (the run clock), ``seq``
-   ccxt's ``nonce`` where the venue numbers its states (Binance's update id), else 0.
+   ccxt's ``nonce`` where the venue numbers its states (Binance's update id), else 0. Before it is
+   published every book passes ``sources.gate.BookGate``: ``check_book``, an exchange timestamp at
+   most 5 s ahead of our clock and not older than the symbol's previous one; a book that fails, or
+   whose cells, timestamp or nonce cannot be read, is rejected, counted by reason (``summary``'s
+   ``rejected``) and logged at most once per 10 s. Nothing in a book raises out of the feed. A
+   book with one side only passes the gate and is skipped (``one_sided_skipped``).
 3. **Staleness.** A book older than the venue's limit (``now - ts_event``) is announced with
    ``FeedStatus(stale, symbol)`` and ``connected`` again on its next fresh book; the book store and
    the paper venue refuse it by age anyway.
