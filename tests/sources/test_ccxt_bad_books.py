@@ -73,7 +73,7 @@ def payload(draw: st.DrawFn, stamp: int) -> dict[str, t.Any]:
             continue
         i = draw(st.integers(0, len(side) - 1))
         if harm == "cell":
-            side[i][draw(st.integers(0, 1))] = draw(st.sampled_from(BAD_CELLS))
+            side[i][draw(st.integers(0, len(side[i]) - 1))] = draw(st.sampled_from(BAD_CELLS))
         elif harm == "swap" and len(side) > 1:
             side[0], side[-1] = side[-1], side[0]
         elif harm == "repeat":
@@ -216,3 +216,17 @@ def test_a_resubscription_forgets_the_timestamps() -> None:
     feed.gate.forget("binance")
     feed._publish({**book, "timestamp": T0_MS - 100})
     assert len(bus.events) == 2 and not feed.gate.rejected
+
+
+def test_rejections_are_on_metrics_by_venue_and_reason() -> None:
+    from prometheus_client import generate_latest
+
+    from arbitrage.sources.ccxt_feed import CcxtSource
+
+    feed, _, _, _ = make_feed()
+    source = CcxtSource()
+    source.setup(feed.ctx)
+    source.feeds.append(feed)
+    feed._publish({"symbol": "BTC/USDT", "bids": [[100.0, 1.0]], "asks": [[99.0, 1.0], [98.0, 1.0]]})
+    text = generate_latest(feed.ctx.metrics).decode()  # type: ignore[arg-type]
+    assert 'arb_books_rejected_total{reason="unsorted",venue="binance"} 1.0' in text
