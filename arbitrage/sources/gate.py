@@ -30,7 +30,7 @@ from arbitrage.book import BOOK_PROBLEMS, check_book
 if t.TYPE_CHECKING:
     import collections.abc as c
 
-__all__ = ["FUTURE_NS", "GATE_PROBLEMS", "LOG_EVERY_S", "BookGate"]
+__all__ = ["FUTURE_NS", "GATE_PROBLEMS", "LOG_EVERY_S", "BookGate", "books_rejected"]
 
 FUTURE_NS = 5 * 1_000_000_000
 """How far ahead of our receive clock a book's exchange timestamp may be."""
@@ -106,3 +106,16 @@ class BookGate:
         counts = ", ".join(f"{why} {n}" for why, n in sorted(self.rejected.items()))
         self.log.warning("{}: {} {}: book rejected: {} ({}){} (so far: {})", self.where, venue, symbol,
                          reason, detail or GATE_PROBLEMS[reason], more, counts)
+
+
+def books_rejected(summary: c.Mapping[str, t.Any]) -> dict[str, int]:
+    """A source plugin's rejected books per reason, from its summary: its own ``rejected`` (the
+    Redis feed, the simulator) or the sum of its venues' (the ccxt source)."""
+    parts = [summary] + [v for v in summary.values() if isinstance(v, dict)]
+    out: dict[str, int] = {}
+    for part in parts:
+        rejected = part.get("rejected")
+        if isinstance(rejected, dict):
+            for reason, count in rejected.items():
+                out[reason] = out.get(reason, 0) + count
+    return dict(sorted(out.items()))

@@ -230,3 +230,22 @@ def test_rejections_are_on_metrics_by_venue_and_reason() -> None:
     feed._publish({"symbol": "BTC/USDT", "bids": [[100.0, 1.0]], "asks": [[99.0, 1.0], [98.0, 1.0]]})
     text = generate_latest(feed.ctx.metrics).decode()  # type: ignore[arg-type]
     assert 'arb_books_rejected_total{reason="unsorted",venue="binance"} 1.0' in text
+
+
+def test_the_run_summary_shows_the_rejected_books(capsys: t.Any) -> None:
+    from arbitrage.cli.run import print_summary
+    from arbitrage.sources.gate import books_rejected
+
+    plugins = {"ccxt": {"binance": {"books": 3, "rejected": {"level": 2, "older": 1}, "missing": {}},
+                        "kraken": {"books": 1, "rejected": {"level": 4}}},
+               "trader": {"rejected": {"liquidity": 9}}}
+    assert books_rejected(plugins["ccxt"]) == {"level": 6, "older": 1}
+    assert books_rejected({"events": 1, "rejected": {"future": 2}}) == {"future": 2}  # the Redis feed
+    summary = {"run_id": "r", "source": "ccxt", "elapsed_s": 1.0, "stop_reason": "done",
+               "events_processed": 4,
+               "opportunities": 0, "rejected": 0, "orders": 0, "arbs_executed": 0, "arbs_by_status": {},
+               "net_pnl": {}, "realized_pnl": {}, "unrealized_pnl": {}, "fees": {}, "handler_errors": 0,
+               "plugins": plugins}
+    print_summary(summary)
+    out = capsys.readouterr().out
+    assert "books rejected" in out and "7 (level 6, older 1)" in out
