@@ -12,7 +12,9 @@ published -- when:
   stopped;
 * its exchange timestamp is older than the previous book of that venue and symbol (``older``): the
   book store keeps the latest book it is given, so an older state would replace a newer one. Equal
-  timestamps pass (venues stamp in milliseconds; several states can share one).
+  timestamps pass (venues stamp in milliseconds; several states can share one). A book dated
+  ahead within the tolerance holds the symbol's later books back until the clock reaches it: at
+  most ``FUTURE_NS``, or until the feed resubscribes (``forget``).
 
 A book the venue gave no timestamp for is dated with a receive time (``stamped`` False; ours, or a
 collector's, which the ``future`` rule still holds to our clock): it is not compared with the
