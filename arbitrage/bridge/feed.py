@@ -9,10 +9,14 @@ the stream is simply published twice).
 
 Every entry passes the gate of ``bridge.entries.Inbound`` (allowed types only, never an order;
 never this run's own entries; the feed's own venue), refusals counted by reason and type, and a
-collector's resent entries (a ``seq`` not above the last one of its run) are skipped. What is taken
-is published with ``ts_init`` set to now (when this process got it: what its strategies, monitor
-and recordings time it by) and ``origin`` = the collector's node, run, sequence number and
-``ts_init``, so the monitor shows collector-to-engine lag and the mirror never writes it back.
+collector's resent entries (a ``seq`` not above the last one of its run) are skipped. Every book
+then passes ``sources.gate.BookGate`` (``check_book``; an exchange timestamp far ahead of our clock
+or older than the venue's previous book of the symbol): a rejected book is counted in ``refused``
+under its reason (type ``BookUpdate``) and in the summary's ``rejected``, logged at most once per
+10 s, and never published. What is taken is published with ``ts_init`` set to now (when this
+process got it: what its strategies, monitor and recordings time it by) and ``origin`` = the
+collector's node, run, sequence number and ``ts_init``, so the monitor shows collector-to-engine
+lag and the mirror never writes it back.
 
 Latest value wins: a read that returns ``redis.read_count`` entries of a venue means the engine is
 behind, and of that read only the newest book of each symbol is published (market lists and feed
@@ -37,6 +41,7 @@ from arbitrage.bridge.names import Names
 from arbitrage.events import BookUpdate, Event, FeedStatus, MarketsLoaded, Origin
 from arbitrage.plugin import Context, Plugin
 from arbitrage.redact import redact_text
+from arbitrage.sources.gate import BookGate
 
 if t.TYPE_CHECKING:
     from arbitrage.bridge.link import Link
@@ -91,6 +96,8 @@ class RedisFeed(Plugin):
         self.refused: collections.Counter[tuple[str, str]] = collections.Counter()
         """(reason, type) -> entries refused."""
         self.duplicates = 0
+        self.gate = BookGate(ctx.log, "redis feed")
+        """Books refused by ``sources.gate`` (also counted in ``refused``, type ``BookUpdate``)."""
         self.link: Link | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -133,6 +140,8 @@ class RedisFeed(Plugin):
             "venues": sorted(self.venues), "events": sum(v.events for v in self.venues.values()),
             "conflated": sum(v.conflated for v in self.venues.values()), "duplicates": self.duplicates,
             "refused": sum(self.refused.values())}
+        if self.gate.rejected:
+            out["rejected"] = dict(sorted(self.gate.rejected.items()))
         if self.link is not None and self.link.outages:
             out.update(outages=self.link.outages, down_s=round(self.link.down_s, 3))
         return out
@@ -207,8 +216,19 @@ class RedisFeed(Plugin):
                     self.duplicates += 1
                     continue
                 self.last_seq[(feed.key, run)] = seq
-            if behind and type(event) is BookUpdate:
-                newest[event.symbol] = len(taken)  # type: ignore[attr-defined]
+            kind = type(event)
+            if kind is BookUpdate:
+                book = t.cast(BookUpdate, event)
+                # a collector dates a book the venue gave no timestamp for with its receive time
+                problem = self.gate.check(feed.name, book.symbol, book.bids, book.asks, book.ts_event,
+                                          self.ctx.clock.time_ns(), stamped=book.ts_event != book.ts_init)
+                if problem is not None:
+                    self.refused[(problem, "BookUpdate")] += 1
+                    continue
+                if behind:
+                    newest[book.symbol] = len(taken)
+            elif kind is FeedStatus and t.cast(FeedStatus, event).status in ("reconnecting", "error"):
+                self.gate.forget(feed.name)  # the collector resubscribes: its books start afresh
             taken.append((event, node, run, seq))
         for i, (event, node, run, seq) in enumerate(taken):
             if behind and type(event) is BookUpdate and newest[event.symbol] != i:  # type: ignore[attr-defined]

@@ -134,12 +134,18 @@ def print_summary(summary: dict[str, t.Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from arbitrage.sources.gate import books_rejected
+
     table = Table(title=f"run {summary['run_id']}", min_width=44)
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("elapsed", f"{summary['elapsed_s']:.1f} s ({summary['stop_reason']})")
     for key in ("events_processed", "opportunities", "rejected", "orders", "arbs_executed"):
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
+    rejected = books_rejected(summary["plugins"].get(summary["source"], {}))
+    if rejected:
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in rejected.items())
+        table.add_row("books rejected", f"{sum(rejected.values()):,} ({reasons})", style="yellow")
     for status, count in sorted(summary["arbs_by_status"].items()):
         table.add_row(f"  {status}", f"{count:,}")
     for quote, pnl in sorted(summary["net_pnl"].items()):

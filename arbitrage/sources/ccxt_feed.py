@@ -7,6 +7,9 @@ venue (``arbitrage.sources.ccxt_venue.VenueFeed``), each publishing ``MarketsLoa
 simultaneous snapshot resyncs (``max_resyncs``, per process) and draw their requests from the run's
 request budgets (``ctx.budgets``), which the live venue shares, orders first.
 
+Books a venue rejects (``sources.gate``) are counted in its summary and, on ``/metrics``, as
+``arb_books_rejected{venue,reason}``.
+
 Start returns at once: a venue that cannot be reached keeps retrying with backoff (its
 ``FeedStatus`` says so) while the others run. Stop cancels the tasks, closes every exchange and
 announces each venue ``stopped``.
@@ -26,6 +29,24 @@ from arbitrage.sources.ccxt_venue import VenueFeed
 __all__ = ["CcxtSource"]
 
 
+class _Rejections:
+    """``arb_books_rejected{venue,reason}``: the venues' rejected books (``sources.gate``), read
+    when ``/metrics`` is scraped."""
+
+    def __init__(self, feeds: list[VenueFeed]) -> None:
+        self.feeds = feeds
+
+    def collect(self) -> t.Iterator[t.Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily("arb_books_rejected", "Books a source rejected before publishing "
+                                     "them, by reason.", labels=["venue", "reason"])
+        for feed in self.feeds:
+            for reason, count in sorted(feed.gate.rejected.items()):
+                family.add_metric([feed.name, reason], float(count))
+        yield family
+
+
 class CcxtSource(Plugin):
     """Market source on live exchanges through ccxt.pro websockets or ccxt REST polling."""
 
@@ -42,6 +63,8 @@ class CcxtSource(Plugin):
         if not ctx.settings.ccxt.exchanges or not ctx.settings.ccxt.symbols:
             raise SettingsError("ccxt", "the ccxt source needs exchanges and symbols "
                                         "(--exchanges, --symbols)")
+        ctx.metrics.register(_Rejections(self.feeds))
+
 
     async def start(self) -> None:
         """One task per exchange; the exchange instances are made inside them, in this loop."""

@@ -11,7 +11,12 @@
    a ``BookUpdate`` of the best ``depth`` levels a side: ``ts_event`` the exchange's timestamp
    (ccxt's ``timestamp``; **our receive time when the venue gives none**, e.g. Binance's REST depth
    and the first book after its snapshot), ``ts_init`` our receive time (the run clock), ``seq``
-   ccxt's ``nonce`` where the venue numbers its states (Binance's update id), else 0.
+   ccxt's ``nonce`` where the venue numbers its states (Binance's update id), else 0. Before it is
+   published every book passes ``sources.gate.BookGate``: ``check_book``, an exchange timestamp at
+   most 5 s ahead of our clock and not older than the symbol's previous one; a book that fails, or
+   whose cells, timestamp or nonce cannot be read, is rejected, counted by reason (``summary``'s
+   ``rejected``) and logged at most once per 10 s. Nothing in a book raises out of the feed. A
+   book with one side only passes the gate and is skipped (``one_sided_skipped``).
 3. **Staleness.** A book older than the venue's limit (``now - ts_event``) is announced with
    ``FeedStatus(stale, symbol)`` and ``connected`` again on its next fresh book; the book store and
    the paper venue refuse it by age anyway.
@@ -41,6 +46,7 @@ from arbitrage.exchanges.backoff import Backoff, is_rate_limit, is_resync, retry
 from arbitrage.exchanges.client import create_exchange, has_websocket_books, rest_depth, ws_depth
 from arbitrage.exchanges.markets import load_markets, to_markets
 from arbitrage.redact import redact_text
+from arbitrage.sources.gate import BookGate
 
 if t.TYPE_CHECKING:
     import collections.abc as c
@@ -50,8 +56,19 @@ if t.TYPE_CHECKING:
 __all__ = ["VenueFeed", "watch_each"]
 
 Status = t.Literal["connected", "reconnecting", "stale", "stopped", "error"]
+_COUNT_MAX = 2**62
 DETAIL_CHARS = 240
 """Longest error text put in a ``FeedStatus`` (a 5xx answer can be a whole HTML page)."""
+
+
+def _count(value: object) -> bool:
+    """Whether ``value`` is a ccxt timestamp or nonce we can use: None, or a whole number in
+    [0, 2**62) (an int, or a float holding one)."""
+    if value is None:
+        return True
+    if type(value) is float:
+        return value.is_integer() and 0.0 <= value < _COUNT_MAX
+    return type(value) is int and 0 <= value < _COUNT_MAX
 
 
 async def watch_each(exchange: t.Any, symbols: c.Sequence[str], limit: int | None,
@@ -106,6 +123,8 @@ class VenueFeed:
         self.status: Status | None = None
         """The venue-wide state last announced."""
         self.books = self.failures = self.resubscribes = self.skipped = 0
+        self.gate = BookGate(ctx.log, f"{name} feed")
+        """Books rejected, by reason (``sources.gate``)."""
         self._last: dict[str, int] = {}
         """Symbol -> ``ts_event`` of its latest book since the last (re)connection."""
         self._stale: set[str] = set()
@@ -171,6 +190,7 @@ class VenueFeed:
         self.ctx.log.warning("{}: {}", self.name, detail)
         self._last.clear()
         self._stale.clear()
+        self.gate.forget(self.name)
         self._announce(status, detail=detail)
 
     # -- markets ----------------------------------------------------------------------------------
@@ -231,21 +251,23 @@ class VenueFeed:
             await clock.sleep(max(left, 0.0))
 
     def _publish(self, book: c.Mapping[str, t.Any]) -> None:
+        """Publish one ccxt order book, or reject it (``sources.gate``): never raises on its cells."""
         now = self.ctx.clock.time_ns()
-        symbol, depth = book["symbol"], self.depth
-        bids = tuple((float(level[0]), float(level[1])) for level in book["bids"][:depth])
-        asks = tuple((float(level[0]), float(level[1])) for level in book["asks"][:depth])
-        if not bids or not asks:
+        parsed = self._parse(book, now)
+        if isinstance(parsed, tuple):  # the symbol and why: rejected before the gate
+            self.gate.reject(self.name, *parsed)
+            return
+        if self.gate.check(self.name, parsed.symbol, parsed.bids, parsed.asks, parsed.ts_event, now,
+                           stamped=bool(book.get("timestamp"))):
+            return
+        if not parsed.bids or not parsed.asks:
             self.skipped += 1  # a one-sided book cannot be priced: wait for the next
             return
-        stamp = book.get("timestamp")
-        ts_event = int(stamp) * 1_000_000 if stamp else now
+        symbol, ts_event = parsed.symbol, parsed.ts_event
         if self.status != "connected":  # announced before the book it comes with
             self.backoff.reset()
             self._announce("connected")
-        self.ctx.bus.publish(BookUpdate(venue=self.name, symbol=symbol, bids=bids, asks=asks,
-                                        ts_event=ts_event, ts_init=now, seq=int(book.get("nonce") or 0)),
-                             self.name)
+        self.ctx.bus.publish(parsed, self.name)
         self.books += 1
         self._last[symbol] = ts_event
         if self._pending:
@@ -255,6 +277,25 @@ class VenueFeed:
         if symbol in self._stale and now - ts_event <= self._staleness_ns:
             self._stale.discard(symbol)
             self._announce("connected", symbol)
+
+    def _parse(self, book: c.Mapping[str, t.Any], now: int) -> BookUpdate | tuple[str, str, str]:
+        """ccxt's order book as a ``BookUpdate`` of the best ``depth`` levels (not yet checked), or
+        ``(symbol, reason, detail)`` when its fields cannot be read. ``ts_event`` is ``now`` when
+        the venue gave no timestamp."""
+        symbol = book.get("symbol") if isinstance(book, dict) else None
+        if not isinstance(symbol, str) or symbol not in self.symbols:
+            return str(symbol)[:40], "schema", f"symbol {str(symbol)[:40]!r} is not watched here"
+        depth = self.depth
+        try:
+            bids = tuple((float(level[0]), float(level[1])) for level in book["bids"][:depth])
+            asks = tuple((float(level[0]), float(level[1])) for level in book["asks"][:depth])
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+            return symbol, "level", f"{type(exc).__name__}: {str(exc)[:80]}"
+        stamp, nonce = book.get("timestamp"), book.get("nonce")
+        if not (_count(stamp) and _count(nonce)):
+            return symbol, "timestamp", f"timestamp {str(stamp)[:30]!r}, nonce {str(nonce)[:30]!r}"
+        return BookUpdate(venue=self.name, symbol=symbol, bids=bids, asks=asks,
+                          ts_event=int(stamp) * 1_000_000 if stamp else now, ts_init=now, seq=int(nonce or 0))
 
     async def _watch_staleness(self) -> None:
         clock, limit = self.ctx.clock, self._staleness_ns
@@ -283,4 +324,4 @@ class VenueFeed:
     def summary(self) -> dict[str, t.Any]:
         return {"symbols": list(self.symbols), "missing": dict(self.missing), "books": self.books,
                 "failures": self.failures, "subscriptions": self.resubscribes, "status": self.status or "",
-                "one_sided_skipped": self.skipped}
+                "one_sided_skipped": self.skipped, "rejected": dict(sorted(self.gate.rejected.items()))}

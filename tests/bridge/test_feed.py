@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import time
 import typing as t
 from pathlib import Path
 
+import msgspec
 import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
+from arbitrage.book import check_book
 from arbitrage.bridge.feed import RedisFeed
+from arbitrage.bridge.feed import VenueFeed as FeedVenue
+from arbitrage.clock import SimClock
 from arbitrage.engine import Engine
 from arbitrage.events import (
     BookUpdate,
@@ -24,6 +32,8 @@ from arbitrage.events import (
     OrderSubmitted,
     encode_json,
 )
+from arbitrage.plugin import Context
+from arbitrage.settings import RedisSettings, Settings
 from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
 from arbitrage.trading.plugin import Trader
 from tests.bridge.conftest import RedisServer
@@ -182,3 +192,103 @@ def test_a_venue_goes_stale_when_its_collector_is_quiet_and_recovers_with_fresh_
                         ("BookUpdate", "")]
     stale = next(e for e in collect.seen if isinstance(e, FeedStatus) and e.status == "stale")
     assert "collector fake" in stale.detail and "limit 0.3 s" in stale.detail
+
+
+# -- bad books from a collector, on the decode path (no Redis) ------------------------------------
+
+T0 = 1_700_000_000_000_000_000
+FUTURE_NS = 5_000_000_000
+BAD_NUMBERS: list[t.Any] = [-1.0, 0.0, -0.0, 1e308, "abc", None, True, [1.0], "NaN"]
+
+
+class ListBus:
+    def __init__(self) -> None:
+        self.events: list[t.Any] = []
+
+    def publish(self, event: t.Any, sender: t.Any = None) -> None:
+        self.events.append(event)
+
+
+@st.composite
+def entry_payload(draw: st.DrawFn, ts: int) -> bytes:
+    """A collector's BookUpdate entry as JSON, maybe damaged (numbers, order, sides, times, the
+    JSON itself); ``ts`` a plausible exchange time."""
+    bids: list[list[t.Any]] = [[100.0 - i, 1.0] for i in range(draw(st.integers(0, 4)))]
+    asks: list[list[t.Any]] = [[101.0 + i, 1.0] for i in range(draw(st.integers(0, 4)))]
+    side = bids if draw(st.booleans()) else asks
+    harm = draw(st.sampled_from(["none", "none", "number", "swap", "crossed", "pair"]))
+    if side and harm == "number":
+        level = side[draw(st.integers(0, len(side) - 1))]
+        level[draw(st.integers(0, 1))] = draw(st.sampled_from(BAD_NUMBERS))
+    elif len(side) > 1 and harm == "swap":
+        side[0], side[1] = side[1], side[0]
+    elif bids and harm == "crossed":
+        bids[0][0] = 200.0  # passes: a crossed book is the venue's state
+    elif side and harm == "pair":
+        side[0] = side[0][:1]
+    ts_event = draw(st.sampled_from([ts, ts, ts, ts - 2_000_000_000, T0 + 86_400 * 10**9,
+                                     4_102_444_800 * 10**9, 1.5, "x", -1]))
+    # equal: the collector dated it with its receive time (the venue gave none)
+    ts_init = ts_event if draw(st.integers(0, 4)) == 0 else ts + 1_000_000
+    event = {"type": "BookUpdate", "venue": draw(st.sampled_from(["alpha", "alpha", "beta"])),
+             "symbol": draw(st.sampled_from(["BTC/USDT", "ETH/USDT"])), "bids": bids, "asks": asks,
+             "ts_event": ts_event, "ts_init": ts_init}
+    text = json.dumps(event).encode()
+    if draw(st.integers(0, 14)) == 0:
+        text = text[:draw(st.integers(0, len(text) - 1))]  # truncated
+    return text
+
+
+def expected_reason(payload: bytes, now: int, newest: dict[str, int]) -> tuple[str, BookUpdate | None]:
+    """The refusal reason of one entry (``ok`` if published), worked out from the documented rules:
+    msgspec's BookUpdate type (else ``invalid``), the feed's venue, ``check_book``, then time."""
+    try:
+        book = msgspec.json.decode(payload, type=BookUpdate)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return "invalid", None
+    if book.venue != "alpha":
+        return "venue", None
+    problem = check_book(book.bids, book.asks)
+    if problem:
+        return problem, None
+    if book.ts_event > now + FUTURE_NS:
+        return "future", None
+    if book.ts_event != book.ts_init:
+        if book.ts_event < newest.get(book.symbol, -1):
+            return "older", None
+        newest[book.symbol] = book.ts_event
+    return "ok", book
+
+
+@examples(max_examples=150, deadline=None)
+@given(st.data())
+def test_bad_books_from_a_collector_are_refused_by_reason_and_never_published(data: st.DataObject) -> None:
+    bus, clock = ListBus(), SimClock(T0)
+    ctx = Context(bus=bus, settings=Settings(redis=RedisSettings(url="redis://h", role="engine")),  # type: ignore[arg-type]
+                  clock=clock, run_id="engine-run")
+    feed = RedisFeed()
+    feed.setup(ctx)
+    venue = FeedVenue("alpha", "arb:feed:alpha")
+    feed.venues["alpha"] = venue
+    newest: dict[str, int] = {}
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    wanted = []
+    for n in range(data.draw(st.integers(1, 25))):
+        now = T0 + n * 10_000_000
+        clock.advance_to(now)
+        payload = data.draw(entry_payload(now - 3_000_000))
+        why, book = expected_reason(payload, now, newest)
+        fields = {b"type": b"BookUpdate", b"node": b"c1", b"run": b"collector-run", b"seq": str(n).encode(),
+                  b"event": payload}
+        feed._take(venue, [(f"{n + 1}-0".encode(), fields)])
+        if book is None:
+            counts[(why, "BookUpdate")] += 1
+        else:
+            wanted.append((book.symbol, book.bids, book.asks, book.ts_event))
+    published = [e for e in bus.events if isinstance(e, BookUpdate)]
+    assert [(b.symbol, b.bids, b.asks, b.ts_event) for b in published] == wanted
+    assert feed.refused == counts
+    gate_counts = {why: n for (why, _), n in counts.items() if why not in ("invalid", "venue")}
+    assert feed.summary().get("rejected", {}) == dict(sorted(gate_counts.items()))
+    for b in published:
+        assert check_book(b.bids, b.asks) is None and b.ts_event <= b.ts_init + FUTURE_NS
