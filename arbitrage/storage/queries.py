@@ -85,7 +85,8 @@ def _read(path: str | Path) -> sqlite3.Connection | None:
 
 def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
     """Orders of any run whose last known state is not final (``OPEN_ORDER_STATUSES``), oldest first,
-    each with ``live`` (1 if its run traded for real, 0 paper, None if the run row is missing).
+    each with ``live`` (1 if its run traded for real, 0 paper, None if the run row is missing) and
+    ``fills_stored`` (the amount its stored fills add up to: what reconciliation must not store again).
 
     These may still be live on their venue: start-up reconciliation asks the venue about each.
     Returns an empty list when the database does not exist.
@@ -96,7 +97,9 @@ def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
     try:
         marks = _placeholders(OPEN_ORDER_STATUSES)
         cursor = conn.execute(
-            f"SELECT o.*, r.live AS live FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
+            f"SELECT o.*, r.live AS live, (SELECT COALESCE(SUM(f.amount), 0.0) FROM fills f "
+            f"WHERE f.run_id = o.run_id AND f.client_order_id = o.client_order_id) AS fills_stored "
+            f"FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
             f"WHERE o.status IN ({marks}) ORDER BY o.ts_submitted", OPEN_ORDER_STATUSES)
         return [dict(row) for row in cursor]
     except sqlite3.OperationalError:

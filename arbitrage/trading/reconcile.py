@@ -61,7 +61,7 @@ from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.executor import UNKNOWN_RETRY_MAX_S, Executor
 from arbitrage.trading.ids import is_ours
-from arbitrage.trading.venue import Order, OrderRequest, OrderResult, Venue
+from arbitrage.trading.venue import FILL_TOLERANCE, Order, OrderRequest, OrderResult, Venue
 
 __all__ = ["ARBITRAGES", "BOOK_WAIT_S", "Reconciler", "request_of", "result_of"]
 
@@ -366,7 +366,13 @@ class Reconciler:
         self.results[request.client_order_id] = result
         self.counts[result.status] += 1
         now = self.clock.time_ns()
-        for f in result.fills:
+        stored = float(row.get("fills_stored") or 0.0)
+        # fills already in the journal that add up to the order's fill (e.g. the one fill at its
+        # average the earlier run booked when the venue's trades did not add up, or rows from before
+        # fills had trade ids) are not stored again under other keys; partial ones are deduplicated
+        # by their trade ids
+        fills = () if stored and stored >= result.filled * (1.0 - FILL_TOLERANCE) else result.fills
+        for f in fills:
             self.bus.publish(Fill(client_order_id=request.client_order_id,
                                   opportunity_id=request.opportunity_id, venue=name, symbol=request.symbol,
                                   side=request.side, price=f.price, amount=f.amount, fee=f.fee,

@@ -328,9 +328,12 @@ def test_after_reconciliation_the_balances_are_the_venues_even_when_the_first_re
     assert update.balances == ours
 
 
-def test_restarting_twice_stores_each_venue_trade_once(tmp_path: Path):
+@pytest.mark.parametrize("first", ["trades", "average"])
+def test_restarting_twice_stores_each_venue_trade_once(tmp_path: Path, first: str):
     """A run's two fills were stored, then it died before the order's final state; the restart
-    that reads them again dies before its own final state too: every trade is stored once."""
+    that reads them again dies before its own final state too: every trade is stored once. When the
+    first run had booked the order as one fill at its average (its trades did not add up then),
+    the restarts find the real trades but store nothing more: the order's 0.5 is stored once."""
     path = tmp_path / "arb.db"
 
     async def reconciled(binance: t.Any, *, keep: tuple[type, ...]) -> None:
@@ -357,22 +360,28 @@ def test_restarting_twice_stores_each_venue_trade_once(tmp_path: Path):
                     venue="binance", symbol=SYMBOL, side="buy", amount=0.5, price=101.0, label=order.label,
                     ts_init=time.time_ns()))
                 result = await (await binance.venue()).submit(order)
+                booked = result.fills if first == "trades" else [msgspec.structs.replace(
+                    result.fills[0], price=result.average_price, amount=result.filled,
+                    fee=sum(f.fee for f in result.fills), trade_id=f"order:{result.venue_order_id}")]
                 writer.write_batch([Fill(client_order_id=order.client_order_id, opportunity_id="dead-1",
                                          venue="binance", symbol=SYMBOL, side="buy", price=f.price,
                                          amount=f.amount, fee=f.fee, fee_currency=f.fee_currency,
                                          trade_id=f.trade_id, ts_event=f.ts_event, ts_init=1)
-                                    for f in result.fills])
+                                    for f in booked])
             await reconciled(binance, keep=())  # killed before the order's final state was stored
             await reconciled(binance, keep=(OrderUpdate,))
-            return [(str(tr.id), tr.price, tr.amount) for tr in binance.exchange.trades]
+            return [(str(tr.id), tr.price, tr.amount) for tr in binance.exchange.trades], result
 
-    trades = asyncio.run(scenario())
+    trades, result = asyncio.run(scenario())
     assert [(p, a) for _, p, a in trades] == [(Decimal("100"), Decimal("0.2")),
                                               (Decimal("101"), Decimal("0.3"))]
     with contextlib.closing(sqlite3.connect(path)) as db:
         fills = db.execute("SELECT run_id, trade_id, price, amount FROM fills ORDER BY id").fetchall()
         status = db.execute("SELECT run_id, status, filled FROM orders").fetchall()
-    assert fills == [("dead", tid, float(p), float(a)) for tid, p, a in trades]
+    if first == "trades":
+        assert fills == [("dead", tid, float(p), float(a)) for tid, p, a in trades]
+    else:  # (100 * 0.2 + 101 * 0.3) / 0.5 = 100.6
+        assert fills == [("dead", f"order:{result.venue_order_id}", pytest.approx(100.6), 0.5)]
     assert status == [("dead", "filled", 0.5)]
     assert unfinished_orders(path) == []
 
