@@ -26,7 +26,8 @@ from tests.bridge.helpers import Collect, settings
 from tests.bridge.test_feed import FakeCollector, start_engine
 
 BTC = (Market(symbol="BTC/USDT", base="BTC", quote="USDT", taker_fee=0.001),)
-STALENESS_MS = 300.0
+STALENESS_MS = 1000.0
+"""Long beside the 50 ms between quotes, so only a collector that stopped goes stale on a loaded host."""
 TICKS = 100
 """Quotes of each phase at most (50 ms apart): each phase normally ends after a few."""
 
