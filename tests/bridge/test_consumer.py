@@ -1,4 +1,8 @@
-"""A consumer group sees every trading event of a run once, across a consumer's crash and restart."""
+"""A consumer group sees every trading event of a run once, across a consumer's crash and restart.
+
+The run mirrors every type of ``bridge.names.TRADING`` (read from the set: a type added there is
+covered, or the test says which one the run never made).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,39 @@ import redis.asyncio as aioredis
 
 from arbitrage.bridge.consumer import Delivery, StreamConsumer
 from arbitrage.bridge.mirror import RedisBridge
-from arbitrage.bridge.names import Names
+from arbitrage.bridge.names import TRADING, Names, type_names
 from arbitrage.engine import Engine
+from arbitrage.events import Alert, Event, Position, PositionUpdate, TradingHalted, TradingResumed
+from arbitrage.plugin import Plugin
 from arbitrage.sources.sim import SimSource
 from arbitrage.strategies.cross_exchange import CrossExchangeStrategy
 from arbitrage.trading.plugin import Trader
 from tests.bridge.conftest import RedisServer
 from tests.bridge.helpers import FAST_TRADING, settings
 
-STREAMS = [f"arb:stream:{n}" for n in ("OrderSubmitted", "OrderUpdate", "Fill", "ArbResult")]
+STREAMS = [Names("arb:").stream(n) for n in type_names(TRADING)]
+
+
+class Rare(Plugin):
+    """Publishes, at start, one of each trading type a healthy simulated run does not make itself.
+
+    Halted then resumed at once: the trader cancels nothing (no order is open yet) and trades on.
+    """
+
+    name = "rare"
+    kind = "monitor"
+
+    async def start(self) -> None:
+        now = self.ctx.clock.time_ns()
+        held = Position(venue="alpha", asset="BTC", quote="USDT", amount=0.01, cost=1.0, mark=100.0)
+        events: list[Event] = [
+            Alert(key="test", level="warning", message="a test alert", ts_init=now),
+            TradingHalted(reason="a test halt", rule="test", ts_init=now),
+            TradingResumed(reason="the test halt lifted", ts_init=now),
+            PositionUpdate(position=held, ts_init=now),
+        ]
+        for event in events:
+            self.ctx.bus.publish(event)
 
 
 class Crash(Exception):
@@ -27,9 +55,12 @@ class Crash(Exception):
 
 
 def run_with_mirror(tmp_path: Path, url: str) -> None:
-    engine = Engine(settings(tmp_path, url, sim=FAST_TRADING),
-                    plugins=[SimSource(realtime=False, max_events=3000), CrossExchangeStrategy(), Trader(),
-                             RedisBridge()])
+    """A simulated run mirroring every trading type; orders reach the paper books at once (no
+    latency), so the run fills the same orders every time."""
+    cfg = settings(tmp_path, url, sim=FAST_TRADING, trading={"latency_ms": 0.0},
+                   redis={"events": type_names(TRADING)})
+    engine = Engine(cfg, plugins=[SimSource(realtime=False, max_events=3000), CrossExchangeStrategy(),
+                                  Trader(), RedisBridge(), Rare()])
     asyncio.run(engine.run(duration=60))
 
 
@@ -67,7 +98,9 @@ def test_a_group_handles_every_trading_event_once_across_a_crash(
         client = aioredis.from_url(redis_server.url)
         try:
             everything = await _entries(client)
-            assert len(everything) > 12
+            made = {stream for stream, _ in everything}
+            assert not [s for s in STREAMS if s not in made], "trading types the run made none of"
+            assert len(everything) > 2 * len(STREAMS)
             seen: list[Delivery] = []
             with pytest.raises(Crash):
                 await _consume(client, "a", seen, crash_after=7, until=len(everything))
@@ -99,8 +132,9 @@ def test_the_same_event_written_twice_is_handled_once(tmp_path: Path, redis_serv
     async def scenario() -> tuple[int, list[Delivery], int]:
         client = aioredis.from_url(redis_server.url)
         everything = await _entries(client)
-        _, fields = (await client.xrange(STREAMS[2], count=1))[0]
-        await client.xadd(STREAMS[2], t.cast(t.Any, fields))  # the resend
+        stream = Names("arb:").stream("Fill")
+        _, fields = (await client.xrange(stream, count=1))[0]
+        await client.xadd(stream, t.cast(t.Any, fields))  # the resend
         seen: list[Delivery] = []
         reader = await _consume(client, "a", seen, until=len(everything))
         await asyncio.sleep(0.3)
