@@ -84,7 +84,7 @@ class MonitorCollector(Collector):
                       if isinstance(s, QueuedSubscription)])
         yield self._histogram("arb_latency_seconds", "Latency of the trading path by stage: "
                               "book_to_opportunity, opportunity_to_ack (every leg acknowledged), "
-                              "opportunity_to_result.", m.latency)
+                              "opportunity_to_result, collector_to_engine (books through Redis).", m.latency)
         yield _counter("arb_opportunities", "Opportunities detected.", (), [((), float(m.opportunities))])
         yield _counter("arb_opportunities_rejected", "Opportunities refused, by reason.", ("reason",),
                        [((r,), float(n)) for r, n in sorted(m.rejected.items())])
