@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.emulator.server import serve
+from serving import serve_until_stopped
 
 
 def emulator(venue: str):
@@ -73,17 +72,8 @@ async def main(args: argparse.Namespace) -> None:
             return await original(request, route)
 
         emu.handle = handle
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with serve(emu) as base_url:
-        print(base_url, flush=True)
-        task = None if args.static else asyncio.create_task(flood(emu.exchange, symbols, args.rate,
+    await serve_until_stopped(emu, None if args.static else flood(emu.exchange, symbols, args.rate,
                                                                   args.dislocate, started))
-        await stop.wait()
-        if task:
-            task.cancel()
 
 
 if __name__ == "__main__":

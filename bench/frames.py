@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from serving import serve_until_stopped
+
 from tests.emulator.binance import BinanceEmulator, binance_exchange
-from tests.emulator.server import serve
 
 
 def frames(market_id: str, first_id: int, count: int) -> list[tuple[str, str]]:
@@ -65,15 +65,7 @@ async def main(args: argparse.Namespace) -> None:
         market_id = emu.exchange.market(symbol).id
         ids.append(market_id)
         prepared.append(frames(market_id, emu.exchange.book(symbol).update_id, args.frames))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with serve(emu) as base_url:
-        print(base_url, flush=True)
-        task = asyncio.create_task(blast(emu, ids, prepared, args.rate))
-        await stop.wait()
-        task.cancel()
+    await serve_until_stopped(emu, blast(emu, ids, prepared, args.rate))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,21 @@ def _read(path: str | Path) -> sqlite3.Connection | None:
     return conn
 
 
+def _journal(path: str | Path, query: c.Callable[[sqlite3.Connection], list[dict[str, t.Any]]],
+             ) -> list[dict[str, t.Any]]:
+    """``query`` on a read-only connection to the journal at ``path``; an empty list when the database
+    does not exist or has no such tables yet."""
+    conn = _read(path)
+    if conn is None:
+        return []
+    try:
+        return query(conn)
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
 def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
     """Orders of any run whose last known state is not final (``OPEN_ORDER_STATUSES``), oldest first,
     each with ``live`` (1 if its run traded for real, 0 paper, None if the run row is missing) and
@@ -91,10 +106,7 @@ def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
     These may still be live on their venue: start-up reconciliation asks the venue about each.
     Returns an empty list when the database does not exist.
     """
-    conn = _read(path)
-    if conn is None:
-        return []
-    try:
+    def query(conn: sqlite3.Connection) -> list[dict[str, t.Any]]:
         marks = _placeholders(OPEN_ORDER_STATUSES)
         cursor = conn.execute(
             f"SELECT o.*, r.live AS live, (SELECT COALESCE(SUM(f.amount), 0.0) FROM fills f "
@@ -102,10 +114,8 @@ def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
             f"FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
             f"WHERE o.status IN ({marks}) ORDER BY o.ts_submitted", OPEN_ORDER_STATUSES)
         return [dict(row) for row in cursor]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+
+    return _journal(path, query)
 
 
 def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
@@ -120,10 +130,7 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
 
     Returns an empty list when the database does not exist.
     """
-    conn = _read(path)
-    if conn is None:
-        return []
-    try:
+    def query(conn: sqlite3.Connection) -> list[dict[str, t.Any]]:
         marks = _placeholders(OPEN_ORDER_STATUSES)
         ids = [tuple(row) for row in conn.execute(
             "SELECT o.opportunity_id, min(o.run_id) FROM orders o LEFT JOIN runs r ON r.run_id = o.run_id "
@@ -147,10 +154,8 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
                            (opportunity_id,))])
             out.append(arb)
         return out
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+
+    return _journal(path, query)
 
 
 def arb_states(conn: sqlite3.Connection,
