@@ -29,6 +29,8 @@ from tests.emulator.server import Emulator, serve
 
 KEY = "arbTESTkey-0a1b2c3d4e5f"
 SECRET = base64.b64encode(b"arb-test-secret-" * 4).decode()
+OTHER_KEY = "arbTESTkey-other-9f8e7d"
+"""A second Kraken key of the same account, for a second client (a person, another process)."""
 
 FAST = LiveSettings(lookup_retries=3, lookup_backoff_s=0.02, order_deadline_s=1.0, not_found_after_s=1.2,
                     unknown_retry_s=0.05, cancel_after_s=0.05)
@@ -42,7 +44,7 @@ def kraken_emulator(key: str = KEY, secret: str = SECRET) -> Emulator:
     from tests.emulator.kraken import KrakenEmulator
     from tests.emulator.kraken_markets import ccxt_pairs
 
-    return KrakenEmulator(ccxt_pairs(), {key: secret})
+    return KrakenEmulator(ccxt_pairs(), {key: secret, OTHER_KEY: secret})
 
 
 def binance_emulator(key: str = KEY, secret: str = SECRET) -> Emulator:
@@ -78,6 +80,12 @@ class Live:
         instance.urls["api"] = rewrite_urls(instance.urls["api"], self.base_url)
         self.instances.append(instance)
         return instance
+
+    def other_client(self) -> t.Any:
+        """A second client on the same account, as another process or a person would use. On
+        Kraken it has its own key: two clients sharing one race for its nonce (milliseconds, which
+        Kraken needs above the key's last), and the one that loses the race is refused."""
+        return self.client(key=OTHER_KEY) if self.name == "kraken" else self.client()
 
     async def venue(self, *, name: str | None = None, settings: LiveSettings = FAST, timeout_ms: int = 10_000,
                     symbols: c.Iterable[str] = ("BTC/USDT",), ioc: bool = True,

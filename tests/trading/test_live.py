@@ -290,7 +290,7 @@ def test_cancel_all_cancels_our_open_orders_and_leaves_the_accounts_others(name:
             plant(live)
             slow = msgspec.structs.replace(FAST, cancel_after_s=0.5)  # cancel_all comes first
             venue = await live.venue(ioc=False, settings=slow)
-            other = live.client()
+            other = live.other_client()
             await other.load_markets()
             theirs = await other.create_order("BTC/USDT", "limit", "buy", 0.5, 98.0,
                                               {"clientOrderId": "manual-1"})
@@ -459,7 +459,7 @@ def test_a_duplicate_client_order_id_answer_is_looked_up_not_rejected():
             venue = await live.venue(ioc=False)  # a resting order: its cl_ord_id stays in use
             venue.exchange.exceptions["exact"]["EOrder:Duplicate order"] = ccxt.DuplicateOrderId
             order = request("o1-L0", "kraken", "buy", 0.4, 99.5)
-            other = live.client()  # the earlier request carrying the same id
+            other = live.other_client()  # the earlier request carrying the same id
             await other.load_markets()
             await other.create_order("BTC/USDT", "limit", "buy", 0.4, 99.5,
                                      {"clientOrderId": order.client_order_id})
@@ -481,7 +481,7 @@ def test_binances_duplicate_order_sent_is_looked_up_not_rejected():
             plant(live)
             venue = await live.venue()
             order = request("o1-L0", "binance", "buy", 1.5, 101.0)
-            other = live.client()  # the earlier request carrying the same id
+            other = live.other_client()  # the earlier request carrying the same id
             await other.load_markets()
             await other.create_order("BTC/USDT", "limit", "buy", 1.5, 101.0,
                                      {"clientOrderId": order.client_order_id, "timeInForce": "IOC"})
