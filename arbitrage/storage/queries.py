@@ -86,14 +86,20 @@ def _read(path: str | Path) -> sqlite3.Connection | None:
 def _journal(path: str | Path, query: c.Callable[[sqlite3.Connection], list[dict[str, t.Any]]],
              ) -> list[dict[str, t.Any]]:
     """``query`` on a read-only connection to the journal at ``path``; an empty list when the database
-    does not exist or has no such tables yet."""
+    does not exist or has no ``orders`` table (nothing was ever journaled there).
+
+    :raises sqlite3.DatabaseError: when the journal exists but cannot be read (corrupt, locked, an
+        I/O error, tables of another shape): "nothing to reconcile" would then be a guess, and
+        trading must wait.
+    """
     conn = _read(path)
     if conn is None:
         return []
     try:
+        journaled = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'orders'")
+        if journaled.fetchone() is None:
+            return []
         return query(conn)
-    except sqlite3.OperationalError:
-        return []
     finally:
         conn.close()
 
@@ -104,7 +110,8 @@ def unfinished_orders(path: str | Path) -> list[dict[str, t.Any]]:
     ``fills_stored`` (the amount its stored fills add up to: what reconciliation must not store again).
 
     These may still be live on their venue: start-up reconciliation asks the venue about each.
-    Returns an empty list when the database does not exist.
+    Returns an empty list when the database does not exist; raises ``sqlite3.DatabaseError`` when
+    it cannot be read (``_journal``).
     """
     def query(conn: sqlite3.Connection) -> list[dict[str, t.Any]]:
         marks = _placeholders(OPEN_ORDER_STATUSES)
@@ -128,7 +135,8 @@ def unfinished_arbitrages(path: str | Path) -> list[dict[str, t.Any]]:
     newest ``arb_states`` row, None if none) and ``orders``: every order of it in any run, in
     submission order.
 
-    Returns an empty list when the database does not exist.
+    Returns an empty list when the database does not exist; raises ``sqlite3.DatabaseError`` when
+    it cannot be read (``_journal``).
     """
     def query(conn: sqlite3.Connection) -> list[dict[str, t.Any]]:
         marks = _placeholders(OPEN_ORDER_STATUSES)

@@ -39,6 +39,7 @@ trading when real orders were asked for would be worse.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import typing as t
 
 import msgspec
@@ -151,15 +152,20 @@ class Trader(Plugin):
 
     async def start(self) -> None:
         """Read the journal's unfinished orders and arbitrages for start-up reconciliation (not in a
-        backtest: its simulated orders have nothing to recover); announce the balances of venues
+        backtest: its simulated orders have nothing to recover; a journal that cannot be read holds
+        trading, ``Reconciler.unreadable``); announce the balances of venues
         already known (normally none: sources start later)."""
         if not isinstance(self.ctx.clock, SimClock):
             from arbitrage.storage.queries import unfinished_arbitrages, unfinished_orders
 
             path = self.ctx.settings.storage.path
-            orders = await asyncio.to_thread(unfinished_orders, path)
-            arbitrages = await asyncio.to_thread(unfinished_arbitrages, path) if self.live else []
-            self.reconciler.load(orders, arbitrages)
+            try:
+                orders = await asyncio.to_thread(unfinished_orders, path)
+                arbitrages = await asyncio.to_thread(unfinished_arbitrages, path) if self.live else []
+            except sqlite3.DatabaseError as exc:
+                self.reconciler.unreadable(f"{type(exc).__name__}: {exc}")
+            else:
+                self.reconciler.load(orders, arbitrages)
         for name, venue in self.venues.items():
             self.ctx.bus.publish(BalanceUpdate(venue=name, balances=venue.balances(),
                                                ts_init=self.ctx.clock.time_ns()))

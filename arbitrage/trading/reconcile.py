@@ -6,7 +6,9 @@ guess nor send anything twice. The trader runs it at start (``Reconciler.load`` 
 journal's ``storage.queries.unfinished_orders`` / ``unfinished_arbitrages``); while it has work
 left the ``RiskGate`` refuses every opportunity (rule ``reconciling``, its detail saying what each
 venue waits for: ``TraderView.halted``, the log and a critical ``Alert`` keyed
-``reconcile:<venue>`` when a venue cannot answer).
+``reconcile:<venue>`` when a venue cannot answer). A journal that exists but cannot be read
+(corrupt, locked, an I/O error) holds trading the same way (key ``journal``, ``unreadable``):
+what earlier runs left unfinished is then unknown, never "nothing".
 
 Procedure, per venue of the journal's unfinished live orders and arbitrages, once this run has
 opened it (a venue this run does not open keeps trading halted, and says so):
@@ -63,12 +65,14 @@ from arbitrage.trading.executor import UNKNOWN_RETRY_MAX_S, Executor
 from arbitrage.trading.ids import is_ours
 from arbitrage.trading.venue import FILL_TOLERANCE, Order, OrderRequest, OrderResult, Venue
 
-__all__ = ["ARBITRAGES", "BOOK_WAIT_S", "Reconciler", "request_of", "result_of"]
+__all__ = ["ARBITRAGES", "BOOK_WAIT_S", "JOURNAL", "Reconciler", "request_of", "result_of"]
 
 BOOK_WAIT_S = 10.0
 """How long (run clock) finishing an arbitrage waits for the books of its markets to arrive."""
 ARBITRAGES = "arbitrages"
 """The ``RiskGate.reconciling`` key of the step that finishes unfinished arbitrages."""
+JOURNAL = "journal"
+"""The ``RiskGate.reconciling`` key held when the journal itself cannot be read."""
 _POLL_S = 0.1
 
 Row = c.Mapping[str, t.Any]
@@ -188,6 +192,18 @@ class Reconciler:
                                                    "earlier runs to finish")
         if self.active:
             self.log.warning("trading waits for start-up reconciliation: {}", self.risk.reconciling_reason)
+
+    def unreadable(self, error: str) -> None:
+        """The journal exists but could not be read (``error``): what earlier runs left unfinished
+        is unknown, so nothing trades (rule ``reconciling``, key ``journal``) until a restart reads
+        it, and a critical alert says why."""
+        text = " ".join(redact_text(error).split())[:200]
+        why = f"the order journal cannot be read ({text}); fix the database and restart"
+        self.risk.hold_reconciling(JOURNAL, why)
+        message = f"start-up reconciliation cannot start, nothing trades: {why}"
+        self.log.critical(message)
+        self.bus.publish(Alert(key=f"reconcile:{JOURNAL}", level="critical", message=message,
+                               ts_init=self.clock.time_ns()))
 
     def _lost(self, row: Row) -> None:
         self.counts["lost"] += 1

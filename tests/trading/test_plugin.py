@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import msgspec
 import pytest
 
 from arbitrage.engine import Engine
 from arbitrage.errors import PluginError
-from arbitrage.events import BalanceUpdate, MarketsLoaded
+from arbitrage.events import Alert, BalanceUpdate, MarketsLoaded
 from arbitrage.plugin import Plugin, load_plugin
 from arbitrage.trading.plugin import Trader
 from tests.trading.helpers import Harness, book, leg, make_settings, market, opportunity, run
@@ -79,3 +80,45 @@ def test_a_run_through_the_engine_executes_and_summarises():
     assert (trader["orders"], trader["fills"], trader["hedges"], trader["arbs"]) == (2, 4, 0, {"complete": 1})
     assert trader["rejected"] == {}
     assert trader["balances"]["alpha"] == {"USDT": pytest.approx(849.3495), "BTC": pytest.approx(3.5)}
+
+
+class AlertLog(Plugin):
+    """Keeps every ``Alert`` of the run."""
+
+    name = "alerts"
+    kind = "monitor"
+
+    def setup(self, ctx) -> None:
+        super().setup(ctx)
+        self.alerts: list[Alert] = []
+        ctx.bus.subscribe(Alert, self.alerts.append, name="alerts")
+
+
+def _foreign_orders_table(path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT)")  # another tool's
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    (b"not a database, just bytes " * 200, "DatabaseError: file is not a database"),
+    (_foreign_orders_table, "OperationalError: no such table: runs"),
+    (b"", ""),
+])
+def test_a_journal_that_cannot_be_read_holds_trading_and_says_why(tmp_path, content, error: str):
+    # an unreadable journal is no empty one: what earlier runs left unfinished is unknown, so the
+    # scripted opportunity must not trade. An empty file is a database without tables: nothing to do.
+    path = tmp_path / "arb.db"
+    content(path) if callable(content) else path.write_bytes(content)
+    settings = make_settings(latency_ms=5.0)
+    storage = msgspec.structs.replace(settings.storage, path=str(path))
+    settings = msgspec.structs.replace(settings, storage=storage)
+    alerts = AlertLog()
+    summary = run(Engine(settings, plugins=[Trader(), ScriptedSource(), alerts]).run(duration=10.0))
+    waiting = summary["plugins"]["trader"]["reconciliation"].get("waiting", "")
+    if not error:
+        assert (summary["arbs_executed"], waiting, alerts.alerts) == (1, "", [])
+        return
+    assert summary["arbs_executed"] == 0 and summary["orders"] == 0
+    assert waiting.startswith(f"journal: the order journal cannot be read ({error})")
+    [alert] = alerts.alerts
+    assert (alert.key, alert.level) == ("reconcile:journal", "critical") and "nothing trades" in alert.message
