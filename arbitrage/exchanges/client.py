@@ -12,6 +12,8 @@ exchange do not pay its ~0.5 s import.
 
 from __future__ import annotations
 
+import collections.abc as c
+import time
 import typing as t
 
 from arbitrage.errors import SettingsError
@@ -21,8 +23,9 @@ from arbitrage.exchanges.urls import rewrite_urls
 if t.TYPE_CHECKING:
     from arbitrage.settings import CcxtSettings, Settings
 
-__all__ = ["EXCHANGE_OPTIONS", "REST_DEPTHS", "WS_DEPTHS", "ccxt_settings", "check_exchange_ids",
-           "create_exchange", "has_websocket_books", "rest_depth", "ws_depth"]
+__all__ = ["EXCHANGE_OPTIONS", "NONCE_ORDERED", "REST_DEPTHS", "WS_DEPTHS", "ccxt_settings",
+           "check_exchange_ids", "create_exchange", "has_websocket_books", "increasing_nonce", "rest_depth",
+           "ws_depth"]
 
 EXCHANGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     "binance": {
@@ -32,6 +35,26 @@ EXCHANGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     },
 }
 """ccxt ``options`` per exchange id: spot markets only, and nothing loaded that arb does not use."""
+
+NONCE_ORDERED = frozenset({"kraken"})
+"""Exchanges that refuse a private request whose nonce is not above the key's last accepted one
+(Kraken: ``EAPI:Invalid nonce``, which ccxt raises as ``InvalidNonce``, a refusal). ccxt's nonce
+there is the time in milliseconds, the same for two requests in one millisecond: these exchanges
+get ``increasing_nonce``, and the live venue sends their private requests one at a time, since
+concurrent ones may reach the exchange out of nonce order."""
+
+
+def increasing_nonce() -> c.Callable[[], int]:
+    """A nonce for ccxt's ``nonce`` option (the manual's way to override it): milliseconds since
+    the epoch, or one more than the last when the clock has not moved on."""
+    last = 0
+
+    def nonce() -> int:
+        nonlocal last
+        last = max(last + 1, time.time_ns() // 1_000_000)
+        return last
+
+    return nonce
 
 WS_DEPTHS: dict[str, tuple[int, ...] | None] = {
     "kraken": (10, 25, 100, 500, 1000),
@@ -112,6 +135,8 @@ def create_exchange(name: str, settings: Settings | CcxtSettings, *, pro: bool,
     }
     if keys is not None:
         config.update(keys.ccxt_config())
+    if name in NONCE_ORDERED:
+        config["nonce"] = increasing_nonce()
     exchange = getattr(module, name)(config)
     base = section.urls.get(name)
     if base:

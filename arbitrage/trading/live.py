@@ -65,6 +65,7 @@ keep their fee and currency in ``fills``, never added to that number.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc as c
 import contextlib
 import datetime
@@ -79,6 +80,7 @@ import tenacity
 from arbitrage.book import EPS, round_price
 from arbitrage.clock import Clock
 from arbitrage.events import Market
+from arbitrage.exchanges.client import NONCE_ORDERED
 from arbitrage.plugin import RequestBudget
 from arbitrage.redact import redact_text
 from arbitrage.settings import LiveSettings
@@ -190,6 +192,8 @@ class LiveVenue(Venue):
         self.update_markets(markets)
         self._balances: dict[str, float] = {}
         self._ioc = supports_ioc(exchange)
+        self._one_by_one = asyncio.Lock() if exchange.id in NONCE_ORDERED else None
+        """Held by each private request where nonces must arrive in order (``NONCE_ORDERED``)."""
         self._by_orders = exchange.id in _LOOKUP_BY_ORDERS
         self._sent: dict[str, int] = {}
         """client order id -> when it was sent (ns), for the not-found window and trade reads."""
@@ -281,10 +285,12 @@ class LiveVenue(Venue):
         try:
             if self._budget is not None:  # first: a long hold must not eat into the venue's deadline
                 await self._budget.acquire("order")
-            now = self._clock.time_ns()  # the one instant both the deadline and our window count from
-            self._sent[order.client_order_id] = now
-            params.update(_deadline(self.exchange, now, self._settings.order_deadline_s))
-            reply = await self.exchange.create_order(order.symbol, "limit", order.side, amount, price, params)
+            async with self._private():
+                now = self._clock.time_ns()  # the one instant both the deadline and our window count from
+                self._sent[order.client_order_id] = now
+                params.update(_deadline(self.exchange, now, self._settings.order_deadline_s))
+                reply = await self.exchange.create_order(order.symbol, "limit", order.side, amount, price,
+                                                         params)
         except Exception as exc:
             if isinstance(exc, ccxt.DDoSProtection) and self._budget is not None:
                 self._budget.hold(_retry_after(self.exchange))  # the lookups wait for it too
@@ -529,7 +535,12 @@ class LiveVenue(Venue):
                     *args: t.Any) -> t.Any:
         if self._budget is not None:
             await self._budget.acquire(kind)
-        return await method(*args)
+        async with self._private():
+            return await method(*args)
+
+    def _private(self) -> t.AsyncContextManager[t.Any]:
+        """One private request at a time where the exchange needs its nonces in order."""
+        return self._one_by_one if self._one_by_one is not None else contextlib.nullcontext()
 
     def _rejected(self, order: OrderRequest, reason: str, amount: float = 0.0) -> OrderResult:
         return OrderResult(client_order_id=order.client_order_id, status="rejected", amount=amount,

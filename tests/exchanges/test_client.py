@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import typing as t
 
 import pytest
@@ -53,3 +54,15 @@ def test_keys_reach_ccxt_and_an_unknown_exchange_is_a_settings_error_naming_it()
     assert (exchange.apiKey, exchange.secret) == ("key-1", "secret-1")
     with pytest.raises(SettingsError, match="ccxt.exchanges: unknown exchange 'binanse'"):
         create_exchange("binanse", _settings(), pro=True)
+
+
+def test_kraken_nonces_increase_within_one_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kraken refuses a nonce not above the key's last; ccxt's own is the time in ms
+    for pro in (True, False):
+        kraken = _made("kraken", _settings(), pro=pro)
+        monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_123_456_789)
+        assert [kraken.nonce() for _ in range(3)] == [1_700_000_000_123, 1_700_000_000_124, 1_700_000_000_125]
+        monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_500_000_000)  # the clock moved on
+        assert kraken.nonce() == 1_700_000_000_500
+        monkeypatch.undo()
+    assert "nonce" not in vars(_made("binance", _settings(), pro=True))  # ccxt's own (timestamps)

@@ -18,6 +18,7 @@ import ccxt.async_support as ccxt
 from loguru import logger
 
 from arbitrage.clock import Clock
+from arbitrage.exchanges.client import NONCE_ORDERED, increasing_nonce
 from arbitrage.exchanges.markets import to_market
 from arbitrage.exchanges.urls import rewrite_urls
 from arbitrage.settings import LiveSettings
@@ -75,8 +76,11 @@ class Live:
         """A ccxt async instance of this exchange pointed at the emulator (closed on exit)."""
         options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False} \
             if self.name == "binance" else {}
-        instance = getattr(ccxt, self.name)({"apiKey": key, "secret": secret, "enableRateLimit": False,
-                                             "timeout": timeout_ms, "options": options})
+        config = {"apiKey": key, "secret": secret, "enableRateLimit": False, "timeout": timeout_ms,
+                  "options": options}
+        if self.name in NONCE_ORDERED:  # as create_exchange makes it
+            config["nonce"] = increasing_nonce()
+        instance = getattr(ccxt, self.name)(config)
         instance.urls["api"] = rewrite_urls(instance.urls["api"], self.base_url)
         self.instances.append(instance)
         return instance
