@@ -21,13 +21,15 @@ install: $(STAMP)
 run: $(STAMP)  ## ~30 s demo on the offline simulated market, live view, then a summary
 	$(VENV)/bin/arb run --source sim --duration $(DURATION)
 
-# the second, interpreted pass leaves out the suites that drive wire protocols and subprocesses
-# (exchange emulators, end to end, Redis): they exercise no compiled code the others do not
-INTERPRETED_SKIP := --ignore=tests/emulator --ignore=tests/e2e --ignore=tests/bridge
+# the second, interpreted pass runs the suites that exercise the compiled modules (the levels
+# reader, both strategies' checks: readers, strategies, sources, backtests, books, the compiled
+# status); the rest (trading, emulators, faults, Redis, CLI) runs them the same way the first did
+INTERPRETED_TESTS := tests/readers tests/strategies tests/sources tests/backtest tests/test_book.py \
+	tests/test_compiled.py
 
-test: $(STAMP)  ## the whole suite on the compiled modules, then again with them interpreted
+test: $(STAMP)  ## the whole suite on the compiled modules, then their suites again interpreted
 	$(VENV)/bin/pytest
-	ARB_INTERPRETED=1 $(VENV)/bin/pytest $(INTERPRETED_SKIP)
+	ARB_INTERPRETED=1 $(VENV)/bin/pytest $(INTERPRETED_TESTS)
 
 bench: $(STAMP)  ## performance figures next to same-run baselines
 	$(PY) bench/run_all.py $(BENCH_ARGS)

@@ -245,14 +245,23 @@ class LiveVenue(Venue):
             self._log.warning("{}: could not read balances ({}: {})", self.name, type(exc).__name__,
                               _short(exc))
 
+    async def open_orders(self, symbol: str) -> list[CcxtOrder]:
+        """The account's open orders on ``symbol`` (ccxt's unified orders), through the venue's
+        budget and, where nonces must arrive in order, one request at a time."""
+        return t.cast(list[CcxtOrder], await self._call("data", self.exchange.fetch_open_orders, symbol))
+
+    async def cancel_venue_order(self, venue_order_id: str, symbol: str) -> None:
+        """Cancel the venue's order ``venue_order_id``; one that ended meanwhile is no error."""
+        with contextlib.suppress(ccxt.OrderNotFound):
+            await self._call("order", self.exchange.cancel_order, venue_order_id, symbol)
+
     async def cancel_all(self) -> None:
         """Cancel every open order of ours (client id made by ``trading.ids``) on the symbols this
         venue sent orders on; other orders of the account are left alone."""
         for symbol in sorted(self._symbols):
-            for order in await self._call("data", self.exchange.fetch_open_orders, symbol):
+            for order in await self.open_orders(symbol):
                 if is_ours(order.get("clientOrderId")):
-                    with contextlib.suppress(ccxt.OrderNotFound):  # it ended meanwhile
-                        await self._call("order", self.exchange.cancel_order, order["id"], symbol)
+                    await self.cancel_venue_order(order["id"], symbol)
                     self._log.warning("cancelled open order {} on {}", order.get("clientOrderId"), self.name)
 
     # -- orders ---------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as c
-import contextlib
 import typing as t
 from collections import Counter, defaultdict
 
@@ -79,12 +78,16 @@ Row = c.Mapping[str, t.Any]
 
 
 class _Lookup(t.Protocol):
-    """What a venue needs for reconciliation (``LiveVenue``): its ccxt instance and ``lookup``."""
+    """What a venue needs for reconciliation (``LiveVenue``): its markets, open orders, cancels
+    and ``lookup``, each request through the venue's budget and ordering."""
 
-    exchange: t.Any
     markets: c.Mapping[str, t.Any]
 
     async def lookup(self, order: OrderRequest, sent_ns: int) -> OrderResult: ...
+
+    async def open_orders(self, symbol: str) -> list[dict[str, t.Any]]: ...
+
+    async def cancel_venue_order(self, venue_order_id: str, symbol: str) -> None: ...
 
 
 def request_of(row: Row) -> OrderRequest:
@@ -307,16 +310,13 @@ class Reconciler:
 
     async def _open_orders(self, name: str, venue: _Lookup, rows: c.Sequence[Row]) -> set[str]:
         """Cancel (or adopt) our open orders on the venue; returns the adopted journal orders' ids."""
-        import ccxt.async_support as ccxt
-
-        exchange = venue.exchange
         symbols = sorted({r["symbol"] for r in rows} | set(venue.markets))
         journal = {r["client_order_id"] for r in rows}
         adopt = self.settings.on_restart_open_orders == "adopt"
         adopted: set[str] = set()
         for symbol in symbols:
             open_orders = await self._retrying(name, f"reading open orders on {symbol}",
-                                               lambda s=symbol: exchange.fetch_open_orders(s))
+                                               lambda s=symbol: venue.open_orders(s))
             for order in open_orders:
                 cid = order.get("clientOrderId")
                 if not is_ours(cid):
@@ -330,11 +330,8 @@ class Reconciler:
                                                           "left alone (adopt policy)", name, cid)
                     continue
 
-                async def cancel(o: dict[str, t.Any] = order, s: str = symbol) -> None:
-                    with contextlib.suppress(ccxt.OrderNotFound):  # it ended meanwhile
-                        await exchange.cancel_order(o["id"], s)
-
-                await self._retrying(name, f"cancelling open order {cid}", cancel)
+                await self._retrying(name, f"cancelling open order {cid}",
+                                     lambda o=order, s=symbol: venue.cancel_venue_order(o["id"], s))
                 self.counts["cancelled_open"] += 1
                 self.log.bind(venue=name).warning("{}: cancelled open order {} left by an earlier run",
                                                   name, cid)
@@ -349,9 +346,11 @@ class Reconciler:
             side=row["side"], status="open", amount=row["amount"], filled=row["filled"] or 0.0,
             average_price=row["average_price"] or 0.0, fee=row["fee"] or 0.0, reason="adopted at start",
             run_id=row["run_id"], ts_event=now, ts_init=now))
+        self.log.bind(venue=name).warning("{}: adopted open order {} of run {}: following it until it ends",
+                                          name, cid, row["run_id"])
 
         async def still_open() -> bool:
-            return any(o.get("clientOrderId") == cid for o in await venue.exchange.fetch_open_orders(symbol))
+            return any(o.get("clientOrderId") == cid for o in await venue.open_orders(symbol))
 
         while True:
             self.risk.hold_reconciling(name, f"adopted open order {cid}: waiting for it to end")

@@ -125,8 +125,11 @@ def says(log: Path, *texts: str) -> bool:
 
 def wait_for(condition: c.Callable[[], bool], process: subprocess.Popen[str],
              timeout_s: float = 30.0) -> None:
+    """Until ``condition()`` or the process ends; a process still running after ``timeout_s``
+    without it fails the test (a wait on a line never logged must not pass slowly)."""
     deadline = time.monotonic() + timeout_s
-    while not condition() and process.poll() is None and time.monotonic() < deadline:
+    while not condition() and process.poll() is None:
+        assert time.monotonic() < deadline, f"still waiting after {timeout_s} s"
         time.sleep(0.05)
 
 
