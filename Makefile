@@ -5,6 +5,8 @@ STAMP := $(VENV)/.installed-stamp
 DURATION ?= 30
 # make bench BENCH_ARGS=--quick: the short variants; BENCH_ARGS='--minutes 10': the memory run's length
 BENCH_ARGS ?=
+# pytest-xdist workers for make test: the tests mostly wait (emulators, subprocesses, Redis)
+TEST_WORKERS ?= 2
 
 .PHONY: install run test bench lint clean
 
@@ -28,8 +30,8 @@ INTERPRETED_TESTS := tests/readers tests/strategies tests/sources tests/backtest
 	tests/test_compiled.py
 
 test: $(STAMP)  ## the whole suite on the compiled modules, then their suites again interpreted
-	$(VENV)/bin/pytest
-	ARB_INTERPRETED=1 $(VENV)/bin/pytest $(INTERPRETED_TESTS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
+	ARB_INTERPRETED=1 $(VENV)/bin/pytest -n $(TEST_WORKERS) $(INTERPRETED_TESTS)
 
 bench: $(STAMP)  ## performance figures next to same-run baselines
 	$(PY) bench/run_all.py $(BENCH_ARGS)

@@ -7,7 +7,7 @@ with ``--live`` settings, waits until both live venues are open and both books a
 ``scenario(desk)`` (which injects faults and plants the dislocation through ``desk``), stops the
 engine cleanly and returns the ``Outcome``: the emulators' ledgers, every event of interest the run
 published and the SQLite file it wrote. ``assert_end_state`` holds that outcome to the same rules
-in every scenario; ``FIGURES`` counts what the suite saw (``conftest.py`` prints and writes it).
+in every scenario; ``FIGURES`` counts what the suite saw (``tests/conftest.py`` prints and writes it).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from arbitrage.engine import Engine
 from arbitrage.events import Alert, ArbResult, BalanceUpdate, FeedStatus, OpportunityRejected, OrderUpdate
 from arbitrage.settings import Settings
 from tests.emulator.core import EmulatedExchange, Order, RequestRecord, Trade
+from tests.faults.figures import FIGURES
 from tests.trading.live_helpers import FAST, Live, emulated
 
 B, K = "binance", "kraken"
@@ -47,8 +48,6 @@ TOP_PRICE = Decimal("112")
 """The highest price planted: a residual is valued at it to compare with ``MIN_COST``."""
 VENUE_STATUS = {"closed": "filled", "canceled": "canceled", "expired": "canceled"}
 
-FIGURES: Counter[str] = Counter()
-"""What the suite saw, over every scenario: scenarios, orders placed, duplicates, residuals, data lost."""
 
 
 @dataclasses.dataclass
