@@ -30,8 +30,9 @@ from arbitrage.clock import Clock
 from arbitrage.events import BookUpdate, Fill
 from arbitrage.plugin import Context
 from tests.bridge.conftest import RedisServer
+from tests.bridge.helpers import numbered_book as book
+from tests.bridge.helpers import numbered_fill as fill
 from tests.bridge.helpers import settings, wait_for
-from tests.bridge.test_trim import book, fill
 from tests.monitor.test_metrics import samples
 
 SECOND = 1_000_000_000
@@ -130,7 +131,11 @@ def test_a_paused_redis_never_holds_the_publisher_drops_books_oldest_first_and_k
                 assert await reader.xlen("arb:stream:Fill") == 0
                 assert await reader.xlen("arb:stream:BookUpdate") == 0
                 held = mirror_figures(metrics(ctx))
-            # unpaused (and the mirror stopped, after writing everything)
+                assert server_unpause(redis_server)
+                expected = 1 + market_buffer + n_fills - max(0, n_fills - trading_buffer)
+                await wait_for(lambda: mirror.written == expected and not mirror.outbox,
+                               what="everything waiting written")
+            # unpaused and stopped
             after = mirror_figures(metrics(ctx))
             fills, books = await streams(redis_server.url)
             return held, after, mirror.unwritten, fills, books

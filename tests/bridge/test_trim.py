@@ -23,7 +23,7 @@ from arbitrage.clock import Clock
 from arbitrage.events import BookUpdate, Fill
 from arbitrage.plugin import Context
 from tests.bridge.conftest import RedisServer
-from tests.bridge.helpers import settings, wait_for
+from tests.bridge.helpers import numbered_book, numbered_fill, settings, wait_for
 
 NODE = 10
 """``stream-node-max-entries`` of the test's server."""
@@ -32,16 +32,6 @@ NODE = 10
 def approx_len(maxlen: int, total: int) -> int:
     """The length of a stream of ``total`` entries after ``MAXLEN ~ maxlen`` (module docstring)."""
     return maxlen + (total - maxlen) % NODE
-
-
-def fill(n: int) -> Fill:
-    return Fill(client_order_id=f"c{n}", opportunity_id="o", venue="alpha", symbol="BTC/USDT", side="buy",
-                price=1.0, amount=1.0, fee=0.0, fee_currency="USDT", ts_event=n, ts_init=n)
-
-
-def book(n: int) -> BookUpdate:
-    return BookUpdate(venue="alpha", symbol="BTC/USDT", bids=((100.0 + n, 1.0),), asks=((200.0, 1.0),),
-                      ts_event=n, ts_init=n)
 
 
 def test_maxlen_approx_keeps_each_stream_near_its_bound_with_the_newest_entries(
@@ -64,9 +54,9 @@ def test_maxlen_approx_keeps_each_stream_near_its_bound_with_the_newest_entries(
             await mirror.start()
             for n in range(max(n_fills, n_books)):
                 if n < n_fills:
-                    bus.publish(fill(n))
+                    bus.publish(numbered_fill(n))
                 if n < n_books:
-                    bus.publish(book(n), "alpha")
+                    bus.publish(numbered_book(n), "alpha")
             await bus.drain()
             await wait_for(lambda: mirror.written == n_fills + n_books and not mirror.outbox,
                            what="every event written")
