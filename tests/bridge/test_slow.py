@@ -27,7 +27,7 @@ import arbitrage.bridge.mirror
 from arbitrage.bridge.mirror import RedisBridge
 from arbitrage.bus import Bus
 from arbitrage.clock import Clock
-from arbitrage.events import BookUpdate, Fill
+from arbitrage.events import Alert, BookUpdate, Fill
 from arbitrage.plugin import Context
 from tests.bridge.conftest import RedisServer
 from tests.bridge.helpers import numbered_book as book
@@ -242,3 +242,35 @@ def test_at_stop_a_write_still_held_counts_as_unwritten(tmp_path: Path, redis_se
 
     summary = asyncio.run(scenario())
     assert (summary["written"], summary["unwritten"]) == (0, 2)
+
+
+def test_a_write_held_past_connect_timeout_is_an_outage_whose_fill_is_written_once(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """``connect_timeout_s`` 0.3: the held write of a fill and a book times out. The book is lost with
+    its batch (``market``/``down``), the fill waits and is written once, after the pause: Redis drops
+    the timed-out connection's held commands, and the resend looks before it adds."""
+
+    async def scenario() -> tuple[list[Alert], dict[str, float], int, list[str], list[int]]:
+        alerts: list[Alert] = []
+        async with paused_mirror(tmp_path, redis_server, "WRITE", connect_timeout_s=0.3,
+                                 retry_max_s=0.1) as (bus, ctx, mirror):
+            bus.subscribe(Alert, alerts.append)
+            bus.publish(fill(0))
+            bus.publish(book(1))  # one batch with the fill
+            await asyncio.wait_for(bus.drain(), 10)
+            assert mirror.link is not None
+            await wait_for(lambda: mirror.link.outages >= 1, what="the held write to time out")
+            assert server_unpause(redis_server)
+            await wait_for(lambda: mirror.written == 1 and not mirror.outbox and not mirror.sending,
+                           what="the fill written")
+            figures = mirror_figures(metrics(ctx))
+            outages = mirror.link.outages
+        fills, books = await streams(redis_server.url)
+        return alerts, figures, outages, fills, books
+
+    alerts, figures, outages, fills, books = asyncio.run(scenario())
+    assert (fills, books) == (["c0"], [])
+    assert (figures["dropped_down"], figures["dropped_buffer"], figures["overflow"]) == (1, 0, 0)
+    assert figures["outages"] == outages >= 1  # PING is answered during a WRITE pause: one per timeout
+    downs = [a.recovered for a in alerts if a.key == "redis.down:mirror"]
+    assert downs == [False, True] * outages
