@@ -1,8 +1,8 @@
 """A slow Redis: the server is held with ``CLIENT PAUSE`` while events are published.
 
 The pause (``WRITE``: ``ALL`` would hold the ``CLIENT UNPAUSE`` too) is ended by ``CLIENT UNPAUSE``
-once the test has looked, never by a timer, and the mirror
-waits up to 30 s for an answer (``connect_timeout_s``), so a held write is slow, not an outage.
+once the test has looked, never by a timer, and the mirror waits up to 30 s for an answer
+(``connect_timeout_s``), so a held write is slow, not an outage (except in the test that says so).
 The first event published is taken by the writer at once and its write is held (``in flight``);
 what follows waits in the outbox. The mirror's metrics are read on a clock the test sets
 (``time.monotonic_ns`` of the mirror and of its metrics), so the lag is known exactly.
