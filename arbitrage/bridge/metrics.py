@@ -54,9 +54,15 @@ class MirrorCollector(Collector):
                       ("kind", "reason"), [(("market", "buffer"), float(box.dropped_full)),
                                            (("market", "down"), float(box.dropped_down)),
                                            (("trading", "overflow"), float(box.overflow))])
+        sending = m.sending  # the batch being written waits too, until Redis answers
+        lossy = sum(e.lossy for e in sending)
         yield _family(GaugeMetricFamily, "arb_redis_buffer_depth", "Events waiting to be written.", ("kind",),
-                      [(("market",), float(len(box.lossy))), (("trading",), float(len(box.kept)))])
-        oldest = box.oldest_ns()
+                      [(("market",), float(len(box.lossy) + lossy)),
+                       (("trading",), float(len(box.kept) + len(sending) - lossy))])
+        heads = [e.queued_ns for e in sending]
+        if (queued := box.oldest_ns()) is not None:
+            heads.append(queued)
+        oldest = min(heads) if heads else None
         lag = 0.0 if oldest is None else max(0.0, (time.monotonic_ns() - oldest) / 1e9)
         yield _family(GaugeMetricFamily, "arb_redis_mirror_lag_seconds", "Age of the oldest event waiting "
                       "to be written.", (), [((), lag)])

@@ -114,6 +114,8 @@ class RedisBridge(Plugin):
             for tp in EVENT_TYPES if tp in mirrored or tp in feeds
         }
         self.outbox = Outbox(cfg.market_buffer, cfg.trading_buffer)
+        self.sending: list[Entry] = []
+        """The batch being written: it still waits until Redis answers (depth, lag, unwritten)."""
         self._seq = itertools.count(1)
         self.written = 0
         self.errors = 0
@@ -156,7 +158,7 @@ class RedisBridge(Plugin):
         self._wake.set()
         if self._task is not None:
             await end_task(self._task, self.cfg.flush_timeout_s)
-        self.unwritten = len(self.outbox)
+        self.unwritten = len(self.outbox) + len(self.sending)
         if self.unwritten:
             self.ctx.log.warning("redis mirror: {} events not written to {}", self.unwritten, self.shown)
         if self.link is not None:
@@ -224,11 +226,13 @@ class RedisBridge(Plugin):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = box.take(self.cfg.batch_size)
+            batch = self.sending = box.take(self.cfg.batch_size)
             try:
                 await self._write(batch)
+                self.sending = []
             except REDIS_ERRORS as exc:
                 note = functools.partial(self._outage_note, box.dropped_full + box.dropped_down, box.overflow)
+                self.sending = []
                 box.put_back(batch)
                 link.lost(exc)
                 await link.restore(note)
@@ -237,6 +241,7 @@ class RedisBridge(Plugin):
                 self.errors += 1
                 self.ctx.log.opt(exception=True).error("redis mirror: write failed: {}",
                                                        redact_text(repr(exc)))
+                self.sending = []
                 box.put_back(batch)
                 link.lost(exc)
                 await asyncio.sleep(self.cfg.retry_max_s)

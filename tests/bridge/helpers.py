@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from arbitrage.events import Event
+from arbitrage.events import BookUpdate, Event, Fill
 from arbitrage.plugin import Context, Plugin
 from arbitrage.settings import Settings
 
@@ -54,3 +54,15 @@ async def wait_for(predicate: c.Callable[[], bool], timeout: float = 20.0, what:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def numbered_fill(n: int) -> Fill:
+    """Fill number ``n``: client order id ``c<n>``, timestamps ``n``."""
+    return Fill(client_order_id=f"c{n}", opportunity_id="o", venue="alpha", symbol="BTC/USDT", side="buy",
+                price=1.0, amount=1.0, fee=0.0, fee_currency="USDT", ts_event=n, ts_init=n)
+
+
+def numbered_book(n: int) -> BookUpdate:
+    """Book number ``n`` of alpha's BTC/USDT: timestamps ``n``."""
+    return BookUpdate(venue="alpha", symbol="BTC/USDT", bids=((100.0 + n, 1.0),), asks=((200.0, 1.0),),
+                      ts_event=n, ts_init=n)
