@@ -124,6 +124,8 @@ class RedisBridge(Plugin):
         self.resent_found = 0
         """Entries of failed writes found already stored (not written twice)."""
         self.unwritten = 0
+        self._overflow_told = 0
+        """``outbox.overflow`` as last told (an alert, or the outage's recovery note)."""
         self.venues: dict[str, list[t.Any]] = {}
         """Collector: venue -> the HSET fields of its latest market list (written again on reconnect)."""
         self.link: Link | None = None
@@ -230,12 +232,16 @@ class RedisBridge(Plugin):
             try:
                 await self._write(batch)
                 self.sending = []
+                if box.overflow > self._overflow_told:
+                    self._tell_overflow()
             except REDIS_ERRORS as exc:
-                note = functools.partial(self._outage_note, box.dropped_full + box.dropped_down, box.overflow)
+                note = functools.partial(self._outage_note, box.dropped_full + box.dropped_down,
+                                         self._overflow_told)
                 self.sending = []
                 box.put_back(batch)
                 link.lost(exc)
                 await link.restore(note)
+                self._overflow_told = box.overflow
                 self._register_feeds()
             except Exception as exc:  # not a lost connection: say so, keep the batch, try again later
                 self.errors += 1
@@ -246,6 +252,16 @@ class RedisBridge(Plugin):
                 link.lost(exc)
                 await asyncio.sleep(self.cfg.retry_max_s)
                 await link.restore()
+
+    def _tell_overflow(self) -> None:
+        """Redis answers but slower than trading events come: the buffer overflowed, and the streams
+        miss what it dropped. An error ``Alert`` (the trading events themselves are in the database)."""
+        lost, self._overflow_told = self.outbox.overflow - self._overflow_told, self.outbox.overflow
+        message = (f"redis mirror: {lost} trading events not written to {self.shown}: "
+                   f"redis.trading_buffer ({self.cfg.trading_buffer}) was full, Redis slower than the events")
+        self.ctx.log.error(message)
+        self.ctx.bus.publish(Alert(key=f"redis.overflow:{self.name}", level="error", message=message,
+                                   ts_init=self.ctx.clock.time_ns()))
 
     def _outage_note(self, dropped: int, overflow: int) -> str:
         box = self.outbox

@@ -110,11 +110,14 @@ def test_a_paused_redis_never_holds_the_publisher_drops_books_oldest_first_and_k
     """
     n_books, market_buffer, trading_buffer = 20, 5, 8
 
+    alerts: list[Alert] = []
+
     async def scenario() -> tuple[dict[str, float], dict[str, float], int, list[str], list[int]]:
         reader = aioredis.from_url(redis_server.url)
         try:
             async with paused_mirror(tmp_path, redis_server, "WRITE", market_buffer=market_buffer,
                                      trading_buffer=trading_buffer) as (bus, ctx, mirror):
+                bus.subscribe(Alert, alerts.append, name="alerts")
                 await publish_in_flight(bus, mirror, fill(0))
                 returned = 0
                 for n in range(1, n_books + 1):  # as a source does: wait for room on the bus, publish
@@ -157,6 +160,11 @@ def test_a_paused_redis_never_holds_the_publisher_drops_books_oldest_first_and_k
     assert (after["written"], after["dropped_buffer"], after["overflow"]) == (
         1 + market_buffer + n_fills - overflow, n_books - market_buffer, overflow)
     assert (after["depth_market"], after["depth_trading"], after["lag"], after["outages"]) == (0, 0, 0, 0)
+    # Redis slow, not down: the trading events the buffer dropped are told by one error alert
+    told = [(a.key, a.level, a.message) for a in alerts]
+    assert told == ([("redis.overflow:redis", "error", f"redis mirror: 3 trading events not written to "
+                      f"{redis_server.url}: redis.trading_buffer (8) was full, Redis slower than the events")]
+                    if overflow else [])
 
 
 def server_unpause(server: RedisServer) -> bool:
