@@ -18,6 +18,7 @@ import typing as t
 from collections import defaultdict
 
 from arbitrage.events import BookUpdate, Level
+from arbitrage.readers.levels import RawLevels
 
 EPS = 1e-12
 """Amounts and prices closer than this are equal (float noise, not liquidity)."""
@@ -127,7 +128,12 @@ def check_book(bids: t.Sequence[t.Any], asks: t.Sequence[t.Any]) -> str | None:
 
 
 def check_side(levels: t.Sequence[t.Any], falling: bool) -> str | None:
-    """``check_book`` for one side (``falling`` for bids): "level", "unsorted" or None (empty passes)."""
+    """``check_book`` for one side (``falling`` for bids): "level", "unsorted" or None (empty passes).
+
+    A recording's ``RawLevels`` side passed the same check on its text when it was made: it is not
+    walked again, which would parse the levels its lazy form exists not to parse."""
+    if type(levels) is RawLevels:
+        return None
     last = _INF if falling else 0.0
     try:
         for price, amount in levels:
