@@ -15,9 +15,12 @@ open at its mark when it finished): ``win_rate`` counts results with net profit 
 Attribution: a venue's ``pnl_share`` is each arbitrage's net profit split over its legs'
 venues in proportion to the notional they filled (hedges included); a result that filled nothing
 is split evenly between its leg venues. A venue's ``fees`` are its orders' fees in the market's
-quote: one charged in the base valued at the order's average price, one in a third currency (BNB)
-left out. ``symbols`` rows are keyed by market: the symbol of a
-cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a multi-market one.
+quote, and those of fills that paid in another currency than their order: one charged in the base
+valued at the order's average price (a fill's at its price); one in a third currency (BNB)
+has no price in the database, so it is listed as it was charged, per currency, in ``other_fees``
+(and the table's fees cell: ``0.2020 + 0.5 BNB``), never dropped. ``symbols`` rows are keyed by
+market: the symbol of a cross-exchange arbitrage, or the route (``A/B > B/C > A/C``) of a
+multi-market one.
 
 ``arb_states`` counts the arbitrages by their current state (the newest ``ArbStateChanged`` of
 each: ``trading.arbstate``); ``attention`` lists every one in ``needs_attention`` or not in a final
@@ -99,14 +102,21 @@ def _quote(symbol: str) -> str:
     return symbol.rpartition("/")[2] or symbol
 
 
-def _fee_in_quote(order: sqlite3.Row) -> float:
-    """An order's fee in its market's quote: one charged in the base at the order's average price
-    (what that base cost); one in a third currency is not counted (no price for it here)."""
-    fee, currency, symbol = order["fee"] or 0.0, order["fee_currency"], order["symbol"]
+def _add_fee(venue: dict[str, t.Any], fee: float, currency: str | None, symbol: str, price: float) -> None:
+    """Add a fee to a venue row: in its market's quote, one charged in the base at ``price`` (what
+    that base cost); one in a third currency to ``other_fees`` as charged (no price for it here)."""
     base, _, quote = symbol.rpartition("/")
     if not currency or currency == quote:
-        return fee
-    return fee * (order["average_price"] or 0.0) if currency == base else 0.0
+        venue["fees"] += fee
+    elif currency == base:
+        venue["fees"] += fee * price
+    elif fee:
+        venue["other_fees"][currency] = round(venue["other_fees"].get(currency, 0.0) + fee, 10)
+
+
+def _venue_row(venue: str, quote: str) -> dict[str, t.Any]:
+    return {"venue": venue, "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
+            "filled_notional": 0.0, "fees": 0.0, "other_fees": {}, "pnl_share": 0.0}
 
 
 def _route(legs: list[dict[str, t.Any]]) -> str:
@@ -197,19 +207,25 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
             f"SELECT venue, symbol, status, filled, average_price, fee, fee_currency FROM orders "
             f"WHERE run_id IN ({marks}) ORDER BY rowid", ids):
         quote = _quote(row["symbol"])
-        venue = venues.setdefault((row["venue"], quote), {
-            "venue": row["venue"], "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
-            "filled_notional": 0.0, "fees": 0.0, "pnl_share": 0.0})
+        venue = venues.setdefault((row["venue"], quote), _venue_row(row["venue"], quote))
         venue["orders"] += 1
         filled = row["filled"] or 0.0
         venue["filled_orders"] += filled > 0
         venue["rejected_orders"] += row["status"] == "rejected"
         venue["filled_notional"] += filled * (row["average_price"] or 0.0)
-        venue["fees"] += _fee_in_quote(row)
+        _add_fee(venue, row["fee"] or 0.0, row["fee_currency"], row["symbol"], row["average_price"] or 0.0)
+    # an order's fee is what it paid in one currency; fills that paid in another (BNB while the
+    # account held it) keep theirs (trading.venue.other_fees)
+    for row in conn.execute(
+            "SELECT f.venue, f.symbol, f.price, f.fee, f.fee_currency FROM fills f JOIN orders o "
+            "ON o.run_id = f.run_id AND o.client_order_id = f.client_order_id "
+            f"WHERE f.run_id IN ({marks}) AND f.fee != 0 AND f.fee_currency IS NOT o.fee_currency "
+            "ORDER BY f.id", ids):
+        venue = venues.setdefault((row["venue"], _quote(row["symbol"])), _venue_row(row["venue"],
+                                                                                  _quote(row["symbol"])))
+        _add_fee(venue, row["fee"], row["fee_currency"], row["symbol"], row["price"])
     for (name, quote), pnl in venue_pnl.items():
-        venues.setdefault((name, quote), {
-            "venue": name, "quote": quote, "orders": 0, "filled_orders": 0, "rejected_orders": 0,
-            "filled_notional": 0.0, "fees": 0.0, "pnl_share": 0.0})["pnl_share"] = pnl
+        venues.setdefault((name, quote), _venue_row(name, quote))["pnl_share"] = pnl
 
     alerts: dict[str, int] = defaultdict(int)
     for row in conn.execute(
@@ -422,7 +438,9 @@ def render_report(report: dict[str, t.Any], console: Console) -> None:
         for v in report["venues"]:
             venues.add_row(escape(v["venue"]), escape(v["quote"]), f"{v['orders']:,}",
                            f"{v['filled_orders']:,}", f"{v['rejected_orders']:,}",
-                           f"{v['filled_notional']:,.2f}", f"{v['fees']:,.4f}",
+                           f"{v['filled_notional']:,.2f}",
+                           " + ".join([f"{v['fees']:,.4f}", *(f"{amount:,.8g} {escape(currency)}" for
+                                                               currency, amount in v["other_fees"].items())]),
                            _signed(v["pnl_share"]))
         console.print(venues)
 

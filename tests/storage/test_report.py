@@ -248,15 +248,25 @@ def test_venue_fees_value_a_fee_charged_in_base_at_the_orders_average_price(tmp_
     with Writer(path, "r") as w:
         w.start_run(source="sim", strategy="cross_exchange", settings={})
         # alpha ("get"): a buy of 1 BTC at 100 pays 0.001 BTC = 0.1 USDT at its average price; a sale
-        # pays 0.102 USDT; a fee in BNB has no price here and is left out. Alpha: 0.1 + 0.102 = 0.202
-        orders = (("c1", "buy", 0.001, "BTC"), ("c2", "sell", 0.102, "USDT"), ("c3", "buy", 0.5, "BNB"))
+        # pays 0.102 USDT. A fee in BNB has no price here: it is listed as charged.
+        # c3 paid wholly in BNB (its fill too: counted once). c4 paid 0.05 USDT on one fill (its
+        # order's fee) and 0.0002 BNB on the other (the fill's own, not in the order's fee).
+        orders = (("c1", "buy", 0.001, "BTC"), ("c2", "sell", 0.102, "USDT"), ("c3", "buy", 0.5, "BNB"),
+                  ("c4", "buy", 0.05, "USDT"))
         for coid, side, fee, currency in orders:
             w.write_order_submitted(f.submitted(coid, "o1", side=side))
             w.write_batch([f.update(coid, "o1", side=side, filled=1.0, average_price=100.0, fee=fee,
                                     fee_currency=currency)])
+        w.write_batch([f.fill("c3", "o1", price=100.0, amount=1.0, fee=0.5, fee_currency="BNB"),
+                       f.fill("c4", "o1", price=100.0, amount=0.5, fee=0.05, fee_currency="USDT"),
+                       f.fill("c4", "o1", price=100.0, amount=0.5, fee=0.0002, fee_currency="BNB")])
         w.end_run()
-    [alpha] = build_report(path)["venues"]
-    assert alpha["fees"] == pytest.approx(0.202)
+    report = build_report(path)
+    [alpha] = report["venues"]
+    assert (alpha["fees"], alpha["other_fees"]) == (pytest.approx(0.252), {"BNB": 0.5002})
+    out = io.StringIO()
+    render_report(report, Console(file=out, width=200))
+    assert "0.2520 + 0.5002 BNB" in out.getvalue()
 
 
 def test_report_counts_states_and_lists_what_needs_attention_or_was_cut_off(tmp_path: Path) -> None:
