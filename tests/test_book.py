@@ -6,7 +6,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 
-from arbitrage.book import EPS, BookStore, round_down
+from arbitrage.book import EPS, BookStore, round_down, round_price
 from tests.trading.helpers import book
 
 
@@ -126,3 +126,26 @@ def test_dropping_a_venue_forgets_its_books_and_what_was_taken_from_them_but_kee
     assert store.touched("a", "ETH/USDT")  # the order in flight still holds its levels
     store.update(book("a", "BTC/USDT", [(99.0, 1.0)], [(101.0, 1.0)], 2))
     assert list(store.levels("a", "BTC/USDT", "asks")) == [(101.0, 1.0)]  # the fresh book, nothing taken
+
+
+TICKS = [1e-8, 1e-6, 0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0]
+"""Price ticks of real spot markets (Binance's and Kraken's among them)."""
+
+
+@hypothesis.given(st.sampled_from(TICKS), st.integers(1, 10_000_000), st.floats(0.0, 1.0, exclude_max=True),
+                  st.booleans())
+def test_a_limit_price_goes_on_the_grid_towards_the_book_never_further_than_asked(
+        step: float, units: int, frac: float, sell: bool) -> None:
+    # a buy's limit never rises above the price asked, a sale's never falls below it (a price a
+    # hair under a grid point, float noise, counts as on it), and neither moves a whole tick
+    price = (units + frac) * step
+    limit = round_price(price, step, up=sell)
+    on_grid = round(limit / step)
+    assert abs(limit - on_grid * step) <= 1e-9 * step + 1e-12 * limit
+    slack = 1e-9 * step + 1e-12 * price
+    if sell:
+        assert price - slack <= limit < price + step
+    else:
+        assert price - step < limit <= price + slack
+    if frac == 0.0:  # already on the grid: unchanged
+        assert limit == pytest.approx(price, rel=1e-12)
