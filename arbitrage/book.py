@@ -17,8 +17,8 @@ import math
 import typing as t
 from collections import defaultdict
 
+from arbitrage.book_check import check_book
 from arbitrage.events import BookUpdate, Level
-from arbitrage.readers.levels import RawLevels
 
 EPS = 1e-12
 """Amounts and prices closer than this are equal (float noise, not liquidity)."""
@@ -99,52 +99,6 @@ def walk(levels: t.Sequence[Level], amount: float, limit: float | None = None,
         remaining -= take
         last = price
     return filled, notional, last
-
-
-BOOK_PROBLEMS: dict[str, str] = {
-    "level": "a level is not a [price, amount] pair of positive finite numbers",
-    "unsorted": "levels out of order (bids must fall and asks rise, strictly)",
-    "empty": "no level on either side",
-}
-"""What ``check_book`` rejects, by the reason key it returns."""
-_INF = math.inf
-
-
-def check_book(bids: t.Sequence[t.Any], asks: t.Sequence[t.Any]) -> str | None:
-    """Why a book must not enter the engine (a key of ``BOOK_PROBLEMS``), or None if it may.
-
-    The one check every market source applies where data comes in (readers of recordings and CSV,
-    the simulator, the live source): each level a (price, amount) pair of positive finite
-    numbers, bids strictly descending, asks strictly ascending, at least one level. Recordings'
-    ``RawLevels`` sides make the same checks on the text as they are read (``readers.levels``).
-
-    A crossed book (best bid at or above best ask) passes: it is the venue's state (some feeds
-    show one for a moment), it replaces the book it supersedes so nothing trades on that one, and
-    every consumer skips crossed books (``is_crossed``; the strategies count them).
-    """
-    if not bids and not asks:
-        return "empty"
-    return check_side(bids, True) or check_side(asks, False)
-
-
-def check_side(levels: t.Sequence[t.Any], falling: bool) -> str | None:
-    """``check_book`` for one side (``falling`` for bids): "level", "unsorted" or None (empty passes).
-
-    A recording's ``RawLevels`` side passed the same check on its text when it was made: it is not
-    walked again, which would parse the levels its lazy form exists not to parse."""
-    if type(levels) is RawLevels:
-        return None
-    last = _INF if falling else 0.0
-    try:
-        for price, amount in levels:
-            if not (0.0 < price < _INF and 0.0 < amount < _INF):
-                return "level"
-            if (price >= last) if falling else (price <= last):
-                return "unsorted"
-            last = price
-    except (TypeError, ValueError):  # not pairs, or not numbers
-        return "level"
-    return None
 
 
 class SoundBooks:

@@ -22,6 +22,7 @@ import typing as t
 from pathlib import Path
 
 MODULES: tuple[str, ...] = (
+    "arbitrage.book_check",
     "arbitrage.readers.levels",
     "arbitrage.strategies.cross_check",
     "arbitrage.strategies.triangular.check",

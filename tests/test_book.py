@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import hypothesis
 import hypothesis.strategies as st
 import pytest
 
 from arbitrage.book import EPS, BookStore, round_down, round_price
+from arbitrage.book_check import check_book
 from tests.trading.helpers import book
 
 
@@ -149,3 +152,20 @@ def test_a_limit_price_goes_on_the_grid_towards_the_book_never_further_than_aske
         assert price - step < limit <= price + slack
     if frac == 0.0:  # already on the grid: unchanged
         assert limit == pytest.approx(price, rel=1e-12)
+
+
+@pytest.mark.parametrize(("bids", "expected"), [
+    ([(2.0, 1.0), (1.0, 3)], None),  # ints are numbers
+    ([(2.0, 1.0), (2.0, 1.0)], "unsorted"),
+    ([(10**400, 1.0)], "level"),  # beyond float range: an overflow, compiled or not
+    ([(Decimal("2"), 1.0)], "level"),  # not a float: Decimals are converted by the sources
+    ([("2", 1.0)], "level"),
+    ([(None, 1.0)], "level"),
+    ([(2.0,)], "level"),
+    ([(float("nan"), 1.0)], "level"),
+    ([(2.0, float("inf"))], "level"),
+    ([(2.0, -1.0)], "level"),
+])
+def test_check_book_answers_the_same_compiled_and_interpreted(bids: list, expected: str | None) -> None:
+    # make test runs this file both ways (ARB_INTERPRETED=1): the answers are pinned here
+    assert check_book(bids, [(3.0, 1.0)]) == expected

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from arbitrage.book import BOOK_PROBLEMS, check_book
+from arbitrage.book_check import BOOK_PROBLEMS, check_book
 
 if t.TYPE_CHECKING:
     import collections.abc as c

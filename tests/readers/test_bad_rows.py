@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbitrage.book import BOOK_PROBLEMS, check_book
+from arbitrage.book_check import BOOK_PROBLEMS, check_book
 from arbitrage.errors import DataError
 from arbitrage.events import BookUpdate
 from arbitrage.readers.contract import REASONS
