@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import typing as t
 
-__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "mask_url", "redact", "redact_text", "register_secret"]
+__all__ = ["MASK", "SECRET_KEY", "is_secret_key", "mask_url", "redact", "redact_line", "redact_text",
+           "register_secret"]
 
 MASK = "***"
 
@@ -113,6 +114,12 @@ def redact_text(text: str) -> str:
     if SECRET_KEY.search(text) is not None:
         text = _KEY_VALUE.sub(_key_value, text)
     return text
+
+
+def redact_line(text: str) -> str:
+    """``redact_text`` on one line (whitespace runs made one space): an error's text for a log
+    line, an alert or a reason. Redacted before any cut, so a secret is never cut unrecognised."""
+    return " ".join(redact_text(text).split())
 
 
 def redact(obj: t.Any) -> t.Any:

@@ -8,7 +8,7 @@ set (``ARB_<EXCHANGE>_API_KEY`` / ``_SECRET`` / ``_PASSWORD``), prove them with 
 offline laptop gets ``unreachable`` per exchange after at most one short timeout, not a traceback.
 
 Key values never leave this module: a report says only ``absent``, ``incomplete``, ``valid``,
-``invalid`` or ``error``, and every ccxt message is passed through ``redact_text`` with the keys
+``invalid`` or ``error``, and every ccxt message is passed through ``redact_line`` with the keys
 registered as secrets first.
 """
 
@@ -23,7 +23,7 @@ import msgspec
 from arbitrage.exchanges.client import create_exchange, has_websocket_books
 from arbitrage.exchanges.keys import Keys, env_names
 from arbitrage.exchanges.markets import is_spot, load_markets, to_markets
-from arbitrage.redact import redact_text, register_secret
+from arbitrage.redact import redact_line, register_secret
 
 if t.TYPE_CHECKING:
     from arbitrage.settings import CcxtSettings
@@ -87,7 +87,7 @@ def classify(error: BaseException) -> str:
 
 def one_line(error: BaseException) -> str:
     """``<class>: <message>``, redacted, on one line, at most ``MESSAGE_LIMIT`` characters."""
-    text = " ".join(redact_text(str(error)).split())
+    text = redact_line(str(error))
     if len(text) > MESSAGE_LIMIT:
         text = text[:MESSAGE_LIMIT - 1] + "…"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -221,8 +221,8 @@ def _build(conn: sqlite3.Connection, runs: list[sqlite3.Row], ids: list[str], *,
             "ON o.run_id = f.run_id AND o.client_order_id = f.client_order_id "
             f"WHERE f.run_id IN ({marks}) AND f.fee != 0 AND f.fee_currency IS NOT o.fee_currency "
             "ORDER BY f.id", ids):
-        venue = venues.setdefault((row["venue"], _quote(row["symbol"])), _venue_row(row["venue"],
-                                                                                  _quote(row["symbol"])))
+        quote = _quote(row["symbol"])
+        venue = venues.setdefault((row["venue"], quote), _venue_row(row["venue"], quote))
         _add_fee(venue, row["fee"], row["fee_currency"], row["symbol"], row["price"])
     for (name, quote), pnl in venue_pnl.items():
         venues.setdefault((name, quote), _venue_row(name, quote))["pnl_share"] = pnl

@@ -82,7 +82,7 @@ from arbitrage.clock import Clock
 from arbitrage.events import Market
 from arbitrage.exchanges.client import NONCE_ORDERED
 from arbitrage.plugin import RequestBudget
-from arbitrage.redact import redact_text
+from arbitrage.redact import redact_line
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.ids import is_ours
 from arbitrage.trading.trades import order_trades
@@ -617,5 +617,5 @@ def _short(exc: BaseException) -> str:
     """An exception's message, one line, at most 200 characters (ccxt puts the whole reply in it),
     URLs without their query (a signed request's parameters and signature), redacted before it is
     cut (a key the reply echoes, cut in two, would no longer be recognised)."""
-    text = _QUERY.sub(r"\1", " ".join(redact_text(str(exc)).split()))
+    text = _QUERY.sub(r"\1", redact_line(str(exc)))
     return text if len(text) <= 200 else text[:197] + "..."

@@ -58,7 +58,7 @@ from arbitrage.bus import Bus
 from arbitrage.clock import Clock
 from arbitrage.events import Alert, BalanceUpdate, Fill, Leg, Opportunity, OrderUpdate
 from arbitrage.plugin import Books
-from arbitrage.redact import redact_text
+from arbitrage.redact import redact_line
 from arbitrage.settings import LiveSettings
 from arbitrage.trading.executor import UNKNOWN_RETRY_MAX_S, Executor
 from arbitrage.trading.ids import is_ours
@@ -200,7 +200,7 @@ class Reconciler:
         """The journal exists but could not be read (``error``): what earlier runs left unfinished
         is unknown, so nothing trades (rule ``reconciling``, key ``journal``) until a restart reads
         it, and a critical alert says why."""
-        text = " ".join(redact_text(error).split())[:200]
+        text = redact_line(error)[:200]
         why = f"the order journal cannot be read ({text}); fix the database and restart"
         self.risk.hold_reconciling(JOURNAL, why)
         message = f"start-up reconciliation cannot start, nothing trades: {why}"
@@ -234,7 +234,7 @@ class Reconciler:
         trading stays held on that venue, and a critical alert says so with the (redacted) error."""
         if task.cancelled() or (exc := task.exception()) is None:
             return
-        text = " ".join(redact_text(f"{type(exc).__name__}: {exc}").split())[:200]
+        text = redact_line(f"{type(exc).__name__}: {exc}")[:200]
         why = f"reconciliation failed ({text}); restart to try again"
         self.log.bind(venue=name).opt(exception=exc).critical("start-up reconciliation of {} failed", name)
         self.risk.hold_reconciling(name, why)
@@ -302,7 +302,7 @@ class Reconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                text = " ".join(redact_text(str(exc)).split())[:160]
+                text = redact_line(str(exc))[:160]
                 self._waiting(name, f"{what} failed ({type(exc).__name__}: {text}); "
                                     f"asking again in {delay:.3g} s", what)
             await self.clock.sleep(delay)
